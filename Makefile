@@ -1,0 +1,52 @@
+# hoist — build, test and try it.
+SHELL := /bin/bash
+GO ?= go
+BIN := $(CURDIR)/bin
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+FUZZTIME ?= 10s
+BENCHTIME ?= 1s
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: all build test test-short lint bench fuzz demo generate tidy clean
+
+all: build
+
+build: ## build bin/hoist
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/hoist ./cmd/hoist
+
+test: ## unit and integration tests, with the race detector
+	$(GO) test -race -count=1 -timeout 9m ./...
+
+test-short: ## unit tests only
+	$(GO) test -short -count=1 ./...
+
+$(GOLANGCI_LINT):
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv $(BIN)/golangci-lint $(GOLANGCI_LINT)
+
+lint: $(GOLANGCI_LINT) ## gofmt, go vet, golangci-lint
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GOLANGCI_LINT) run ./...
+
+bench: ## benchmarks, with allocations
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+fuzz: ## a short run of every fuzz target
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5x $$pkg; \
+	  done; \
+	done
+
+demo: build ## run hoist's main job on an embedded default
+	$(BIN)/hoist demo
+
+generate: ## regenerate deepcopy code
+	$(GO) generate ./...
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,195 @@
+package automation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hoist-dev/hoist/config"
+	"github.com/hoist-dev/hoist/config/v1alpha1"
+	"github.com/hoist-dev/hoist/policy"
+	"github.com/hoist-dev/hoist/registry"
+)
+
+// Scanner scans image repositories and selects tags. Build it with the
+// registry client shared by the whole process.
+type Scanner struct {
+	// Registry reads registries (required).
+	Registry *registry.Client
+	// SecretsDir holds secrets named by secretRef, one folder per secret
+	// (SPEC.md section 6). Empty: secretRef is an error.
+	SecretsDir string
+	// Now is the clock for minAge; nil means time.Now.
+	Now func() time.Time
+	// Concurrency bounds repositories scanned at once (the registry
+	// client's per-host limits apply beneath it). Zero means 8.
+	Concurrency int
+}
+
+// Selection is the outcome of one policy.
+type Selection struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Image is the repository, without tag.
+	Image string `json:"image"`
+	Tag   string `json:"tag,omitempty"`
+	// Digest is set when the policy follows digests or reflects them.
+	Digest string `json:"digest,omitempty"`
+	// Ref is what is written to Git: IMAGE:TAG, or IMAGE:TAG@DIGEST.
+	Ref string `json:"ref,omitempty"`
+	// FetchedAt is when the tag list was read from the registry; Stale is
+	// true when the registry failed and the cached list was used.
+	FetchedAt time.Time `json:"fetchedAt,omitzero"`
+	Stale     bool      `json:"stale,omitempty"`
+	// Candidates and Dropped count tags, as policy.Result does.
+	Candidates int `json:"candidates"`
+	Dropped    int `json:"dropped"`
+	// Err is why the policy has no selection.
+	Err error `json:"-"`
+}
+
+// Key is the policy's marker key, NAMESPACE:NAME.
+func (s Selection) Key() string { return s.Namespace + ":" + s.Name }
+
+// repoScan is one repository's tag list, shared by its policies.
+type repoScan struct {
+	repo registry.Repo
+	tags registry.TagList
+	err  error
+}
+
+// Scan lists the tags of every repository used by an active policy of set,
+// once each and in parallel, then selects per policy. Suspended policies
+// and repositories are skipped. The result has one Selection per active
+// policy, in document order; a failed policy has Err set and does not stop
+// the others.
+func (s *Scanner) Scan(ctx context.Context, set *config.Set) []Selection {
+	var active []*config.Policy
+	repos := map[*config.Repository]*repoScan{}
+	for _, p := range set.Policies {
+		if p.Spec.Suspend || p.Repository == nil || p.Repository.Spec.Suspend {
+			continue
+		}
+		active = append(active, p)
+		if _, ok := repos[p.Repository]; !ok {
+			repos[p.Repository] = &repoScan{}
+		}
+	}
+	s.listAll(ctx, repos)
+	out := make([]Selection, 0, len(active))
+	for _, p := range active {
+		out = append(out, s.selectOne(ctx, p, repos[p.Repository]))
+	}
+	return out
+}
+
+func (s *Scanner) listAll(ctx context.Context, repos map[*config.Repository]*repoScan) {
+	n := s.Concurrency
+	if n <= 0 {
+		n = 8
+	}
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for r, rs := range repos {
+		rs.repo, rs.err = s.repoOf(r.ImageRepository)
+		if rs.err != nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				rs.err = ctx.Err()
+				return
+			}
+			defer func() { <-sem }()
+			rs.tags, rs.err = s.Registry.ListTags(ctx, rs.repo)
+		}()
+	}
+	wg.Wait()
+}
+
+// repoOf maps an ImageRepository to what the registry client needs.
+func (s *Scanner) repoOf(r *v1alpha1.ImageRepository) (registry.Repo, error) {
+	repo := registry.Repo{Image: r.Spec.Image, Insecure: r.Spec.Insecure}
+	if r.Spec.Timeout != nil {
+		repo.Timeout = r.Spec.Timeout.Duration
+	}
+	if r.Spec.SecretRef != nil {
+		if s.SecretsDir == "" {
+			return repo, fmt.Errorf("ImageRepository %s/%s: secretRef %q needs --secrets-dir", r.Namespace, r.Name, r.Spec.SecretRef.Name)
+		}
+		kc, err := registry.ReadDockerConfigSecret(s.SecretsDir, r.Spec.SecretRef.Name)
+		if err != nil {
+			return repo, fmt.Errorf("ImageRepository %s/%s: %w", r.Namespace, r.Name, err)
+		}
+		repo.Keychain = kc
+	}
+	return repo, nil
+}
+
+func (s *Scanner) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Scanner) selectOne(ctx context.Context, p *config.Policy, rs *repoScan) Selection {
+	sel := Selection{Namespace: p.Namespace, Name: p.Name, Image: p.Repository.Spec.Image}
+	if rs.err != nil {
+		sel.Err = rs.err
+		return sel
+	}
+	sel.FetchedAt, sel.Stale = rs.tags.FetchedAt, rs.tags.Stale
+	res, err := SelectTag(ctx, s.Registry, rs.repo, p.Compiled, rs.tags.Tags, s.now())
+	sel.Candidates, sel.Dropped = res.Candidates, res.Dropped
+	if err != nil {
+		if rs.tags.Stale {
+			err = errors.Join(err, rs.tags.Err)
+		}
+		sel.Err = fmt.Errorf("policy %s/%s: %w", p.Namespace, p.Name, err)
+		return sel
+	}
+	sel.Tag, sel.Digest = res.Tag, res.Digest
+	reflect := p.Spec.DigestReflectionPolicy
+	if sel.Digest == "" && (reflect == v1alpha1.ReflectAlways || reflect == v1alpha1.ReflectIfNotPresent) {
+		d, err := s.Registry.Digest(ctx, rs.repo, sel.Tag)
+		if err != nil {
+			sel.Err = fmt.Errorf("policy %s/%s: resolving the digest of %s:%s: %w", p.Namespace, p.Name, sel.Image, sel.Tag, err)
+			return sel
+		}
+		sel.Digest = d
+	}
+	if p.Compiled.Rule() != policy.RuleDigest && reflect != v1alpha1.ReflectAlways && reflect != v1alpha1.ReflectIfNotPresent {
+		sel.Digest = ""
+	}
+	sel.Ref = sel.Image + ":" + sel.Tag
+	if sel.Digest != "" {
+		sel.Ref += "@" + sel.Digest
+	}
+	if rs.tags.Stale {
+		sel.Err = nil // a selection from the last good list still stands; Stale says so
+	}
+	return sel
+}
+
+// SelectTag runs one compiled policy over tags, asking the registry for
+// facts only when the policy needs them (best candidate first).
+func SelectTag(ctx context.Context, reg *registry.Client, repo registry.Repo, p *policy.Policy, tags []string, now time.Time) (policy.Result, error) {
+	opts := policy.Options{Now: now}
+	if need := p.Needs(); need != (policy.Need{}) {
+		opts.Facts = func(tag string, n policy.Need) (policy.Facts, error) {
+			f, err := reg.Facts(ctx, repo, tag, registry.Need{Digest: n.Digest, Created: n.Created, Platforms: n.Platforms})
+			if err != nil {
+				return policy.Facts{}, err
+			}
+			return policy.Facts{Digest: f.Digest, Created: f.Created, Platforms: f.Platforms}, nil
+		}
+	}
+	return p.Select(tags, opts)
+}

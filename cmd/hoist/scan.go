@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hoist-dev/hoist/automation"
+)
+
+type scanOptions struct {
+	configs []string
+	output  string
+	digest  bool
+	reg     registryFlags
+}
+
+func newScanCommand() *cobra.Command {
+	var o scanOptions
+	cmd := &cobra.Command{
+		Use:   "scan [-c FILE|DIR]... [-o table|json]",
+		Short: "Scan registries and print each policy's selected tag",
+		Long: `Scan loads ImageRepository and ImagePolicy documents, lists the tags of every
+repository once (shared by the policies that use it, in parallel within the
+per-host limits), selects a tag per policy and prints a table or JSON.
+
+Credentials: a repository's secretRef (a .dockerconfigjson in --secrets-dir/NAME/),
+else Docker's config.json ($DOCKER_CONFIG, auths, credHelpers, credsStore), else
+anonymous. Tag lists and image facts are cached in the state directory, so a
+rescan asks only for what is new; when a registry fails, the last good tag list
+is used and its age is shown.
+
+Exit status: 0 every policy selected a tag, 1 some policy failed (the others are
+still reported), 2 invalid configuration.`,
+		Example: `  hoist scan -c clusters/prod
+  hoist scan -c policies.yaml -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runScan(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().StringArrayVarP(&o.configs, "config", "c", nil, "file or directory of documents (repeatable; default .)")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+	cmd.Flags().BoolVar(&o.digest, "digest", false, "show the digest column in the table")
+	o.reg.register(cmd.Flags())
+	return cmd
+}
+
+type scanJSON struct {
+	Policies []scanPolicyJSON `json:"policies"`
+}
+
+type scanPolicyJSON struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Image     string `json:"image"`
+	Tag       string `json:"tag"`
+	Digest    string `json:"digest"`
+	Ref       string `json:"ref"`
+	Error     string `json:"error"`
+	FetchedAt string `json:"fetchedAt,omitempty"`
+	Stale     bool   `json:"stale,omitempty"`
+}
+
+func runScan(ctx context.Context, o scanOptions, stdout, stderr io.Writer) error {
+	if o.output != "table" && o.output != "json" {
+		return usage(fmt.Errorf("--output %q: want table or json", o.output))
+	}
+	if len(o.configs) == 0 {
+		o.configs = []string{"."}
+	}
+	set, err := loadConfig(o.configs, stderr)
+	if err != nil {
+		return err
+	}
+	scanner, closeCache, err := o.reg.scanner(stderr)
+	if err != nil {
+		return err
+	}
+	defer closeCache()
+	stop := progress(stderr, fmt.Sprintf("scanning %d policies", len(set.Policies)))
+	sels := scanner.Scan(ctx, set)
+	stop()
+	return printSelections(sels, o.output, o.digest, time.Now(), stdout)
+}
+
+func printSelections(sels []automation.Selection, output string, digest bool, now time.Time, stdout io.Writer) error {
+	failures := 0
+	for _, s := range sels {
+		if s.Err != nil {
+			failures++
+		}
+	}
+	if output == "json" {
+		out := scanJSON{Policies: []scanPolicyJSON{}}
+		for _, s := range sels {
+			p := scanPolicyJSON{Namespace: s.Namespace, Name: s.Name, Image: s.Image, Tag: s.Tag, Digest: s.Digest, Ref: s.Ref, Stale: s.Stale}
+			if s.Err != nil {
+				p.Error = s.Err.Error()
+			}
+			if !s.FetchedAt.IsZero() {
+				p.FetchedAt = s.FetchedAt.UTC().Format(time.RFC3339)
+			}
+			out.Policies = append(out.Policies, p)
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+	} else {
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		header := "POLICY\tIMAGE\tTAG\tAGE\tERROR"
+		if digest {
+			header = "POLICY\tIMAGE\tTAG\tDIGEST\tAGE\tERROR"
+		}
+		fmt.Fprintln(tw, header)
+		for _, s := range sels {
+			age := "-"
+			if !s.FetchedAt.IsZero() {
+				age = now.Sub(s.FetchedAt).Round(time.Second).String()
+				if s.Stale {
+					age += " (stale)"
+				}
+			}
+			errText := ""
+			if s.Err != nil {
+				errText = strings.ReplaceAll(s.Err.Error(), "\n", "; ")
+			}
+			tag := s.Tag
+			if tag == "" {
+				tag = "-"
+			}
+			if digest {
+				fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\t%s\n", s.Namespace, s.Name, s.Image, tag, s.Digest, age, errText)
+			} else {
+				fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\n", s.Namespace, s.Name, s.Image, tag, age, errText)
+			}
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if failures > 0 {
+		return failed(fmt.Errorf("%d of %d policies failed", failures, len(sels)))
+	}
+	return nil
+}
+
+// progress prints a line on a terminal when work takes more than a second,
+// and clears it when stop is called.
+func progress(w io.Writer, what string) (stop func()) {
+	f, ok := w.(*os.File)
+	if !ok {
+		return func() {}
+	}
+	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		start := time.Now()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		shown := false
+		for {
+			select {
+			case <-done:
+				if shown {
+					fmt.Fprint(f, "\r\033[K")
+				}
+				return
+			case <-t.C:
+				shown = true
+				fmt.Fprintf(f, "\r%s… %s", what, time.Since(start).Round(time.Second))
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}

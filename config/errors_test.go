@@ -1,0 +1,243 @@
+package config_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/hoist-dev/hoist/config"
+)
+
+// TestParseInvalid reads each file of testdata/invalid and compares the
+// errors, one line each, FILE:LINE: FIELD: CAUSE.
+func TestParseInvalid(t *testing.T) {
+	tests := map[string][]string{
+		"unknown-field.yaml": {
+			`testdata/invalid/unknown-field.yaml:5: spec.image: required`,
+			`testdata/invalid/unknown-field.yaml:6: spec.imagee: unknown field "imagee"; did you mean "image"?`,
+			`testdata/invalid/unknown-field.yaml:7: spec.intervall: unknown field "intervall"; did you mean "interval"?`,
+			`testdata/invalid/unknown-field.yaml:8: spec.color: unknown field "color"`,
+		},
+		"unknown-nested.yaml": {
+			`testdata/invalid/unknown-nested.yaml:5: metadata.lables: unknown field "lables"; did you mean "labels"?`,
+			`testdata/invalid/unknown-nested.yaml:17: spec.filterTags.patern: unknown field "patern"; did you mean "pattern"?`,
+			`testdata/invalid/unknown-nested.yaml:21: spec.policy.semver.strict: unknown field "strict"`,
+		},
+		"no-rule.yaml": {
+			`testdata/invalid/no-rule.yaml:11: spec.policy: one of semver, alphabetical, numerical, newestBuild or digest is required`,
+		},
+		"two-rules.yaml": {
+			`testdata/invalid/two-rules.yaml:11: spec.policy: exactly one rule is allowed, found semver and alphabetical`,
+		},
+		"bad-semver.yaml": {
+			`testdata/invalid/bad-semver.yaml:13: spec.policy.semver.range: parsing range "not a range": improper constraint: "not a range"`,
+		},
+		"bad-regex.yaml": {
+			"testdata/invalid/bad-regex.yaml:12: spec.filterTags.pattern: compiling \"(\": error parsing regexp: missing closing ): `(`",
+		},
+		"bad-extract.yaml": {
+			`testdata/invalid/bad-extract.yaml:13: spec.filterTags.extract: extract "$timestamp": the pattern has no group named "timestamp"`,
+			`testdata/invalid/bad-extract.yaml:15: spec.policy.numerical.order: order "up": want asc or desc`,
+		},
+		"bad-glob.yaml": {
+			`testdata/invalid/bad-glob.yaml:12: spec.filterTags.glob: compiling "v[1-": unexpected end of input`,
+			`testdata/invalid/bad-glob.yaml:15: spec.platforms[0]: platform "linux": want os/arch or os/arch/variant`,
+		},
+		"bad-exclusion.yaml": {
+			"testdata/invalid/bad-exclusion.yaml:8: spec.exclusionList[1]: compiling \"*.att\": error parsing regexp: missing argument to repetition operator: `*`",
+		},
+		"bad-image.yaml": {
+			`testdata/invalid/bad-image.yaml:5: spec.image: image "ghcr.io/stefanprodan/podinfo:6.5.0" has a tag or digest; want the repository only, such as "ghcr.io/stefanprodan/podinfo"`,
+			`testdata/invalid/bad-image.yaml:11: spec.image: image "ghcr.io/stefanprodan/podinfo@sha256:0000000000000000000000000000000000000000000000000000000000000000" has a tag or digest; want the repository only, such as "ghcr.io/stefanprodan/podinfo"`,
+			`testdata/invalid/bad-image.yaml:17: spec.image: image "https://ghcr.io/stefanprodan/podinfo": want a repository without a scheme, such as ghcr.io/org/app`,
+			"testdata/invalid/bad-image.yaml:23: spec.image: parsing image \"ghcr.io/StefanProdan/podinfo\": repository can only contain the characters `abcdefghijklmnopqrstuvwxyz0123456789_-./`: StefanProdan/podinfo",
+		},
+		"missing-repo.yaml": {
+			`testdata/invalid/missing-repo.yaml:11: spec.imageRepositoryRef.name: no ImageRepository "podinfo" in namespace "default"`,
+			`testdata/invalid/missing-repo.yaml:19: spec.sourceRef.name: no GitRepository "fleet" in namespace "default"`,
+		},
+		"duplicate.yaml": {
+			`testdata/invalid/duplicate.yaml:8: metadata.name: ImageRepository default/podinfo is also defined at testdata/invalid/duplicate.yaml:1`,
+		},
+		"duplicate-key.yaml": {
+			`testdata/invalid/duplicate-key.yaml:7: spec.image: given twice (first at line 5)`,
+		},
+		"missing-required.yaml": {
+			`testdata/invalid/missing-required.yaml:3: metadata.name: required`,
+			`testdata/invalid/missing-required.yaml:4: spec.image: required`,
+			`testdata/invalid/missing-required.yaml:9: spec.imageRepositoryRef.name: required`,
+			`testdata/invalid/missing-required.yaml:15: spec.sourceRef: required: name a GitRepository, or set spec.git.url`,
+			`testdata/invalid/missing-required.yaml:15: spec.git.commit.author.email: required`,
+			`testdata/invalid/missing-required.yaml:21: spec.url: required`,
+			`testdata/invalid/missing-required.yaml:22: spec.secretRef.name: required`,
+			`testdata/invalid/missing-required.yaml:27: spec.type: required`,
+			`testdata/invalid/missing-required.yaml:27: spec.resources: required: at least one object to rescan`,
+			`testdata/invalid/missing-required.yaml:27: spec.secretRef.name: required`,
+		},
+		"bad-duration.yaml": {
+			`testdata/invalid/bad-duration.yaml:6: spec.interval: parsing duration "5 minutes": want a number and a unit, such as 90s, 5m or 1h30m`,
+			`testdata/invalid/bad-duration.yaml:7: spec.timeout: duration "-1s" must not be negative`,
+			`testdata/invalid/bad-duration.yaml:15: spec.minAge: want a duration, got a list`,
+		},
+		"bad-enum.yaml": {
+			`testdata/invalid/bad-enum.yaml:6: spec.provider: "docker": want generic, aws, azure or gcp`,
+			`testdata/invalid/bad-enum.yaml:14: spec.digestReflectionPolicy: "Sometimes": want Never, IfNotPresent or Always`,
+			`testdata/invalid/bad-enum.yaml:20: spec.type: "gitlab": want dockerhub, harbor, quay, github, generic, generic-hmac or distribution`,
+			`testdata/invalid/bad-enum.yaml:21: spec.resources[1].kind: "Deployment": want ImageRepository, ImagePolicy, ImageUpdateAutomation or GitRepository`,
+		},
+		"syntax.yaml": {
+			`testdata/invalid/syntax.yaml:8: parsing YAML: did not find expected ',' or '}'`,
+			`testdata/invalid/syntax.yaml:16: parsing YAML: found a tab character that violates indentation`,
+			"testdata/invalid/syntax.yaml:21: spec.image: parsing image \"ghcr.io/example/FOUR\": repository can only contain the characters `abcdefghijklmnopqrstuvwxyz0123456789_-./`: example/FOUR",
+		},
+		"wrong-shape.yaml": {
+			`testdata/invalid/wrong-shape.yaml:5: spec.image: want a string, got a list`,
+			`testdata/invalid/wrong-shape.yaml:6: spec.suspend: want true or false, got "maybe"`,
+			`testdata/invalid/wrong-shape.yaml:7: spec.exclusionList: want a list, got "^.*\\.sig$"`,
+			`testdata/invalid/wrong-shape.yaml:8: spec.secretRef: want a mapping, got "regcred"`,
+		},
+		"bad-kind.yaml": {
+			`testdata/invalid/bad-kind.yaml:2: kind: unknown kind "ImagePolicies" of hoist.dev; want ImageRepository, ImagePolicy, ImageUpdateAutomation, GitRepository or Receiver`,
+			`testdata/invalid/bad-kind.yaml:5: apiVersion: unsupported apiVersion "hoist.dev/v1" for ImagePolicy; want hoist.dev/v1alpha1`,
+			`testdata/invalid/bad-kind.yaml:9: apiVersion: unsupported apiVersion "image.toolkit.fluxcd.io/v1alpha2" for ImageRepository; want image.toolkit.fluxcd.io/v1 or image.toolkit.fluxcd.io/v1beta2`,
+			`testdata/invalid/bad-kind.yaml:14: kind: unknown kind "ImageRepositoryz" of image.toolkit.fluxcd.io; want ImageRepository, ImagePolicy or ImageUpdateAutomation`,
+		},
+		"bad-automation.yaml": {
+			`testdata/invalid/bad-automation.yaml:5: spec.url: the URL carries a password; name a secret in secretRef instead`,
+			`testdata/invalid/bad-automation.yaml:6: spec.ref.branch: "main..x" is not a valid Git reference name: contains "..", "//" or "@{"`,
+			`testdata/invalid/bad-automation.yaml:6: spec.ref.commit: "abc123": want a full commit hash (40 or 64 hex digits)`,
+			`testdata/invalid/bad-automation.yaml:12: spec.sourceRef.kind: "OCIRepository": want GitRepository`,
+			`testdata/invalid/bad-automation.yaml:14: spec.git.url: set either spec.sourceRef or spec.git.url, not both`,
+			`testdata/invalid/bad-automation.yaml:14: spec.git.url: scheme "ftp": want http, https, ssh or file`,
+			`testdata/invalid/bad-automation.yaml:16: spec.git.push.branch: required with spec.git.push.pullRequest: the branch the pull request is opened from`,
+			`testdata/invalid/bad-automation.yaml:17: spec.git.push.refspec: "+refs/heads/main:refs/heads/main": a refspec must not force-update (+) or delete (:dst)`,
+			`testdata/invalid/bad-automation.yaml:18: spec.git.push.pullRequest.provider: "bitbucket": want github, gitlab or gitea`,
+			`testdata/invalid/bad-automation.yaml:18: spec.git.push.pullRequest.apiURL: "not a url": want an http or https URL`,
+			`testdata/invalid/bad-automation.yaml:19: spec.update.path: "../outside": leaves the repository`,
+			`testdata/invalid/bad-automation.yaml:19: spec.update.strategy: "Kustomize": want Setters`,
+			`testdata/invalid/bad-automation.yaml:20: spec.policySelector: "Like" is not a valid label selector operator`,
+		},
+	}
+	files, err := filepath.Glob("testdata/invalid/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range files {
+		if _, ok := tests[filepath.Base(file)]; !ok && !strings.HasPrefix(filepath.Base(file), "multi-") {
+			t.Errorf("%s has no test case", file)
+		}
+	}
+	for name, want := range tests {
+		t.Run(strings.TrimSuffix(name, ".yaml"), func(t *testing.T) {
+			file := filepath.Join("testdata", "invalid", name)
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			set, err := config.Parse(filepath.ToSlash(file), data)
+			if set != nil {
+				t.Errorf("Parse returned a Set with an error")
+			}
+			if diff := cmp.Diff(want, errorLines(t, err)); diff != "" {
+				t.Errorf("Parse(%s) errors (-want +got):\n%s", file, diff)
+			}
+		})
+	}
+}
+
+// errorLines checks that err is Errors of *Error wrapping ErrInvalid, and
+// returns one line per error.
+func errorLines(t *testing.T, err error) []string {
+	t.Helper()
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, config.ErrInvalid) {
+		t.Errorf("errors.Is(%v, ErrInvalid) = false", err)
+	}
+	var errs config.Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("error %T is not config.Errors: %v", err, err)
+	}
+	var lines []string
+	for _, e := range errs {
+		if e.File == "" || e.Line < 1 {
+			t.Errorf("error without position: %#v", e)
+		}
+		lines = append(lines, e.Error())
+	}
+	if got := strings.Join(lines, "\n"); got != err.Error() {
+		t.Errorf("Errors.Error() = %q, want the errors' lines", err.Error())
+	}
+	return lines
+}
+
+func TestLoadInvalidFiles(t *testing.T) {
+	// Errors of every file are reported together, in file order; a
+	// duplicate across files names the first definition.
+	_, err := config.Load("testdata/invalid/multi-a.yaml", "testdata/invalid/multi-b.yaml")
+	want := []string{
+		`testdata/invalid/multi-a.yaml:5: spec.imageRepositoryRef.name: no ImageRepository "podinfo" in namespace "default"`,
+		"testdata/invalid/multi-a.yaml:7: spec.filterTags.pattern: compiling \"[\": error parsing regexp: missing closing ]: `[`",
+		`testdata/invalid/multi-b.yaml:3: metadata.name: ImagePolicy default/podinfo is also defined at testdata/invalid/multi-a.yaml:1`,
+	}
+	if diff := cmp.Diff(want, errorLines(t, err)); diff != "" {
+		t.Errorf("Load errors (-want +got):\n%s", diff)
+	}
+}
+
+func TestErrorAs(t *testing.T) {
+	_, err := config.Parse("p.yaml", []byte(`apiVersion: hoist.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: p}
+spec:
+  imageRepositoryRef: {name: r}
+  policy: {semver: {range: '>=1'}}
+  filterTags: {pattern: '('}
+`))
+	var e *config.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("errors.As(%v, *Error) = false", err)
+	}
+	want := &config.Error{File: "p.yaml", Line: 5, Column: 24, Field: "spec.imageRepositoryRef.name"}
+	got := &config.Error{File: e.File, Line: e.Line, Column: e.Column, Field: e.Field}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("first error (-want +got):\n%s", diff)
+	}
+	if !errors.Is(e, config.ErrInvalid) {
+		t.Errorf("errors.Is(*Error, ErrInvalid) = false")
+	}
+}
+
+func TestErrorString(t *testing.T) {
+	tests := map[string]struct {
+		err  *config.Error
+		want string
+	}{
+		"full":     {&config.Error{File: "a.yaml", Line: 3, Column: 5, Field: "spec.image", Err: errors.New("required")}, "a.yaml:3: spec.image: required"},
+		"no field": {&config.Error{File: "a.yaml", Line: 3, Err: errors.New("parsing YAML: oops")}, "a.yaml:3: parsing YAML: oops"},
+		"no line":  {&config.Error{File: "a.yaml", Field: "spec", Err: errors.New("bad")}, "a.yaml: spec: bad"},
+		"no cause": {&config.Error{File: "a.yaml", Line: 1}, "a.yaml:1: invalid configuration"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, tt.err.Error()); diff != "" {
+				t.Errorf("Error() (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestLoadMissing(t *testing.T) {
+	_, err := config.Load("testdata/does-not-exist")
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load of a missing path: got %v, want fs.ErrNotExist", err)
+	}
+	if errors.Is(err, config.ErrInvalid) {
+		t.Errorf("Load of a missing path wraps ErrInvalid: %v", err)
+	}
+}

@@ -1,0 +1,59 @@
+package config_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/hoist-dev/hoist/config"
+)
+
+// FuzzParse checks that Parse never panics, and that it returns either a
+// Set or Errors of *Error wrapping ErrInvalid, each with a position.
+func FuzzParse(f *testing.F) {
+	for _, pattern := range []string{"testdata/valid/*.yaml", "testdata/invalid/*.yaml", "testdata/multi/*.yaml"} {
+		files, err := filepath.Glob(pattern)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, file := range files {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(data)
+		}
+	}
+	f.Add([]byte("apiVersion: hoist.dev/v1alpha1\nkind: ImagePolicy\nmetadata: &a {<<: *a}\n"))
+	f.Add([]byte("apiVersion: hoist.dev/v1alpha1\nkind: ImageRepository\n? [a]\n: b\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		set, err := config.Parse("fuzz.yaml", data)
+		if err == nil {
+			if set == nil {
+				t.Fatal("Parse returned neither a Set nor an error")
+			}
+			for _, p := range set.Policies {
+				if p.Compiled == nil || p.Repository == nil {
+					t.Fatalf("policy %s/%s not resolved", p.Namespace, p.Name)
+				}
+			}
+			return
+		}
+		if set != nil {
+			t.Fatal("Parse returned a Set with an error")
+		}
+		if !errors.Is(err, config.ErrInvalid) {
+			t.Fatalf("error does not wrap ErrInvalid: %v", err)
+		}
+		var errs config.Errors
+		if !errors.As(err, &errs) || len(errs) == 0 {
+			t.Fatalf("error is not Errors: %T %v", err, err)
+		}
+		for _, e := range errs {
+			if e.File != "fuzz.yaml" || e.Line < 1 || e.Err == nil {
+				t.Fatalf("error without position or cause: %#v", e)
+			}
+		}
+	})
+}

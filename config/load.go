@@ -1,0 +1,315 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/hoist-dev/hoist/config/v1alpha1"
+)
+
+// Load reads the documents of the named files and directories: a directory
+// is walked recursively for *.yaml and *.yml files (skipping directories
+// whose names start with a dot), a file is read whatever its name. A file
+// reached twice is read once. Documents that are not of our kinds are
+// skipped.
+//
+// When any document is invalid, Load returns a nil Set and Errors, every
+// problem of every file. A file or directory that cannot be read is returned
+// as that error (errors.Is(err, fs.ErrNotExist) works), without the others.
+func Load(paths ...string) (*Set, error) {
+	l := newLoader()
+	seen := map[string]bool{}
+	for _, root := range paths {
+		files, err := yamlFiles(root)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			key := f
+			if abs, err := filepath.Abs(f); err == nil {
+				key = abs
+			}
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			data, err := os.ReadFile(f)
+			if err != nil {
+				return nil, fmt.Errorf("reading config: %w", err)
+			}
+			l.parseFile(f, data)
+		}
+	}
+	return l.finish()
+}
+
+// Parse reads the documents of one file's contents; filename is used in
+// errors and Source. See Load.
+func Parse(filename string, data []byte) (*Set, error) {
+	l := newLoader()
+	l.parseFile(filename, data)
+	return l.finish()
+}
+
+func yamlFiles(root string) ([]string, error) {
+	info, err := os.Stat(root)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	if !info.IsDir() {
+		return []string{root}, nil
+	}
+	var files []string
+	err = filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.IsDir() {
+			if path != root && strings.HasPrefix(e.Name(), ".") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if ext := filepath.Ext(path); ext == ".yaml" || ext == ".yml" {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return files, nil
+}
+
+// loader collects the objects, errors and warnings of the files of one Load.
+type loader struct {
+	set   *Set
+	errs  Errors
+	warns []Warning
+	files map[string]int // file -> order read, to sort errors
+	// docs remembers the document of each object, for errors found when
+	// resolving references.
+	docs map[any]*document
+	// ids maps kind/namespace/name to the first document defining it.
+	ids map[string]*document
+}
+
+func newLoader() *loader {
+	return &loader{
+		set:   &Set{},
+		files: map[string]int{},
+		docs:  map[any]*document{},
+		ids:   map[string]*document{},
+	}
+}
+
+type chunk struct {
+	data []byte
+	line int // line of the chunk's first line in the file, 1-based
+}
+
+// splitDocuments cuts a file at its document markers (--- at the start of a
+// line), so that a syntax error in one document does not hide the others.
+func splitDocuments(data []byte) []chunk {
+	var chunks []chunk
+	start, startLine, line := 0, 1, 1
+	for i := 0; i < len(data); {
+		end := bytes.IndexByte(data[i:], '\n')
+		next := len(data)
+		if end >= 0 {
+			next = i + end + 1
+		}
+		l := data[i:next]
+		if i > start && bytes.HasPrefix(l, []byte("---")) && (len(l) == 3 || l[3] == ' ' || l[3] == '\t' || l[3] == '\n' || l[3] == '\r') {
+			chunks = append(chunks, chunk{data: data[start:i], line: startLine})
+			start, startLine = i, line
+		}
+		i = next
+		line++
+	}
+	return append(chunks, chunk{data: data[start:], line: startLine})
+}
+
+var yamlLineError = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func (l *loader) parseFile(file string, data []byte) {
+	if _, ok := l.files[file]; !ok {
+		l.files[file] = len(l.files)
+	}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	for _, c := range splitDocuments(data) {
+		dec := yaml.NewDecoder(bytes.NewReader(c.data))
+		for {
+			var n yaml.Node
+			err := dec.Decode(&n)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				l.syntaxError(file, c.line, err)
+				break
+			}
+			l.parseDocument(file, c.line-1, &n)
+		}
+	}
+}
+
+func (l *loader) syntaxError(file string, base int, err error) {
+	e := &Error{File: file, Line: base, Err: err}
+	if m := yamlLineError.FindStringSubmatch(err.Error()); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		e.Line += n
+		e.Err = fmt.Errorf("parsing YAML: %s", m[2])
+	} else {
+		e.Err = fmt.Errorf("parsing YAML: %w", err)
+	}
+	if e.Line < 1 {
+		e.Line = 1
+	}
+	l.errs = append(l.errs, e)
+}
+
+func (l *loader) parseDocument(file string, base int, n *yaml.Node) {
+	if n.Kind != yaml.DocumentNode || len(n.Content) == 0 {
+		return
+	}
+	root := resolve(n.Content[0])
+	if root == nil || root.Kind != yaml.MappingNode {
+		return
+	}
+	d := &document{
+		l:      l,
+		file:   file,
+		base:   base,
+		pos:    map[string]position{},
+		failed: map[string]bool{},
+		budget: nodeBudget,
+	}
+	d.start = d.position(root)
+	var apiVersion, kind string
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := resolve(root.Content[i]), resolve(root.Content[i+1])
+		if k == nil || v == nil || k.Kind != yaml.ScalarNode || v.Kind != yaml.ScalarNode {
+			continue
+		}
+		switch k.Value {
+		case "apiVersion":
+			apiVersion = v.Value
+			d.pos["apiVersion"] = d.position(k)
+		case "kind":
+			kind = v.Value
+			d.pos["kind"] = d.position(k)
+		}
+	}
+	ours, flux, field, err := classify(apiVersion, kind)
+	if err != nil {
+		d.fail(field, err)
+		return
+	}
+	if !ours {
+		return
+	}
+	d.apiVersion, d.kind, d.flux = apiVersion, kind, flux
+	switch kind {
+	case v1alpha1.ImageRepositoryKind:
+		o := &v1alpha1.ImageRepository{}
+		if d.decode(root, o) {
+			d.imageRepository(o)
+			if l.register(d, &o.ObjectMeta) {
+				l.set.Repositories = append(l.set.Repositories, &Repository{ImageRepository: o, Source: d.source()})
+			}
+		}
+	case v1alpha1.ImagePolicyKind:
+		o := &v1alpha1.ImagePolicy{}
+		if d.decode(root, o) {
+			d.imagePolicy(o)
+			if l.register(d, &o.ObjectMeta) {
+				l.docs[o] = d
+				l.set.Policies = append(l.set.Policies, &Policy{ImagePolicy: o, Source: d.source()})
+			}
+		}
+	case v1alpha1.ImageUpdateAutomationKind:
+		o := &v1alpha1.ImageUpdateAutomation{}
+		if d.decode(root, o) {
+			d.automation(o)
+			if l.register(d, &o.ObjectMeta) {
+				l.docs[o] = d
+				l.set.Automations = append(l.set.Automations, &Automation{ImageUpdateAutomation: o, Source: d.source()})
+			}
+		}
+	case v1alpha1.GitRepositoryKind:
+		o := &v1alpha1.GitRepository{}
+		if d.decode(root, o) {
+			d.gitRepository(o)
+			if l.register(d, &o.ObjectMeta) {
+				l.set.GitRepositories = append(l.set.GitRepositories, &GitRepository{GitRepository: o, Source: d.source()})
+			}
+		}
+	case v1alpha1.ReceiverKind:
+		o := &v1alpha1.Receiver{}
+		if d.decode(root, o) && d.receiver(o) {
+			if l.register(d, &o.ObjectMeta) {
+				l.docs[o] = d
+				l.set.Receivers = append(l.set.Receivers, &Receiver{Receiver: o, Source: d.source()})
+			}
+		}
+	}
+}
+
+// register reports a second object of the same kind, namespace and name.
+func (l *loader) register(d *document, m *metav1.ObjectMeta) bool {
+	if m.Name == "" {
+		return true // reported by validation; nothing to collide with
+	}
+	id := d.kind + " " + m.Namespace + "/" + m.Name
+	if first, dup := l.ids[id]; dup {
+		d.errorf("metadata.name", "%s %s/%s is also defined at %s:%d", d.kind, m.Namespace, m.Name, first.file, first.start.line)
+		return false
+	}
+	l.ids[id] = d
+	return true
+}
+
+// finish resolves references between objects and returns the Set, or every
+// error found.
+func (l *loader) finish() (*Set, error) {
+	l.resolve()
+	l.sortByPosition()
+	if len(l.errs) > 0 {
+		return nil, l.errs
+	}
+	l.set.Warnings = l.warns
+	return l.set, nil
+}
+
+func (l *loader) sortByPosition() {
+	sort.SliceStable(l.errs, func(i, j int) bool {
+		a, b := l.errs[i], l.errs[j]
+		if fa, fb := l.files[a.File], l.files[b.File]; fa != fb {
+			return fa < fb
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Column < b.Column
+	})
+	sort.SliceStable(l.warns, func(i, j int) bool {
+		a, b := l.warns[i], l.warns[j]
+		if fa, fb := l.files[a.File], l.files[b.File]; fa != fb {
+			return fa < fb
+		}
+		return a.Line < b.Line
+	})
+}

@@ -1,0 +1,168 @@
+package config
+
+import (
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/hoist-dev/hoist/config/v1alpha1"
+	"github.com/hoist-dev/hoist/policy"
+)
+
+// DefaultNamespace is the namespace of objects whose metadata names none.
+const DefaultNamespace = "default"
+
+// Source says where an object was read.
+type Source struct {
+	// File is the path of the file, as given to Load or Parse.
+	File string
+	// Line is the 1-based line where the object's document starts.
+	Line int
+	// APIVersion is the document's apiVersion as written. The object itself
+	// is always of hoist.dev/v1alpha1.
+	APIVersion string
+	// Flux is true when APIVersion is one of Flux's groups, whose semantics
+	// differ in places (semver ranges accept only three-part versions).
+	Flux bool
+}
+
+// Repository is an ImageRepository and where it was read.
+type Repository struct {
+	*v1alpha1.ImageRepository
+	Source Source
+}
+
+// Policy is an ImagePolicy, where it was read, the ImageRepository it names
+// and its compiled rule.
+type Policy struct {
+	*v1alpha1.ImagePolicy
+	Source Source
+	// Repository is the ImageRepository named by spec.imageRepositoryRef.
+	Repository *Repository
+	// Compiled is PolicySpec of the policy and Repository, compiled.
+	Compiled *policy.Policy
+}
+
+// Automation is an ImageUpdateAutomation and where it was read.
+type Automation struct {
+	*v1alpha1.ImageUpdateAutomation
+	Source Source
+	// GitRepository is the object named by spec.sourceRef; nil when the
+	// automation names its repository inline in spec.git.url.
+	GitRepository *GitRepository
+}
+
+// GitRepository is a GitRepository and where it was read.
+type GitRepository struct {
+	*v1alpha1.GitRepository
+	Source Source
+}
+
+// Receiver is a Receiver and where it was read.
+type Receiver struct {
+	*v1alpha1.Receiver
+	Source Source
+}
+
+// Set is the valid result of Load or Parse. Each slice holds the objects of
+// one kind in the order they were read. Defaults are filled in; objects with
+// spec.suspend are included (callers honour suspend).
+type Set struct {
+	Repositories    []*Repository
+	Policies        []*Policy
+	Automations     []*Automation
+	GitRepositories []*GitRepository
+	Receivers       []*Receiver
+	// Warnings name fields that were accepted but are not acted on.
+	Warnings []Warning
+}
+
+func sameObject(m metav1.ObjectMeta, namespace, name string) bool {
+	if namespace == "" {
+		namespace = DefaultNamespace
+	}
+	return m.Namespace == namespace && m.Name == name
+}
+
+// Repository returns the ImageRepository namespace/name, or nil. An empty
+// namespace means DefaultNamespace; the same holds for the other lookups.
+func (s *Set) Repository(namespace, name string) *Repository {
+	for _, o := range s.Repositories {
+		if sameObject(o.ObjectMeta, namespace, name) {
+			return o
+		}
+	}
+	return nil
+}
+
+// Policy returns the ImagePolicy namespace/name, or nil.
+func (s *Set) Policy(namespace, name string) *Policy {
+	for _, o := range s.Policies {
+		if sameObject(o.ObjectMeta, namespace, name) {
+			return o
+		}
+	}
+	return nil
+}
+
+// Automation returns the ImageUpdateAutomation namespace/name, or nil.
+func (s *Set) Automation(namespace, name string) *Automation {
+	for _, o := range s.Automations {
+		if sameObject(o.ObjectMeta, namespace, name) {
+			return o
+		}
+	}
+	return nil
+}
+
+// GitRepository returns the GitRepository namespace/name, or nil.
+func (s *Set) GitRepository(namespace, name string) *GitRepository {
+	for _, o := range s.GitRepositories {
+		if sameObject(o.ObjectMeta, namespace, name) {
+			return o
+		}
+	}
+	return nil
+}
+
+// Receiver returns the Receiver namespace/name, or nil.
+func (s *Set) Receiver(namespace, name string) *Receiver {
+	for _, o := range s.Receivers {
+		if sameObject(o.ObjectMeta, namespace, name) {
+			return o
+		}
+	}
+	return nil
+}
+
+// PoliciesFor returns the policies that the automation applies: those in its
+// namespace matching its spec.policySelector (all of them when it has none),
+// in the order they were read. Suspended policies are included.
+func (s *Set) PoliciesFor(a *Automation) ([]*Policy, error) {
+	sel, err := PolicySelector(a.ImageUpdateAutomation)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Policy
+	for _, p := range s.Policies {
+		if p.Namespace == a.Namespace && sel.Matches(labels.Set(p.Labels)) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// PolicySelector returns the selector of the ImagePolicies an automation
+// applies: spec.policySelector, or everything when it is not set (Flux's
+// semantics; metav1.LabelSelectorAsSelector would select nothing).
+func PolicySelector(a *v1alpha1.ImageUpdateAutomation) (labels.Selector, error) {
+	if a.Spec.PolicySelector == nil {
+		return labels.Everything(), nil
+	}
+	sel, err := metav1.LabelSelectorAsSelector(a.Spec.PolicySelector)
+	if err != nil {
+		return nil, fmt.Errorf("policySelector of ImageUpdateAutomation %s/%s: %w", a.Namespace, a.Name, err)
+	}
+	return sel, nil
+}

@@ -1,0 +1,91 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// The types of Receiver that hoist serves.
+const (
+	ReceiverDockerHub    = "dockerhub"
+	ReceiverHarbor       = "harbor"
+	ReceiverQuay         = "quay"
+	ReceiverGitHub       = "github"
+	ReceiverGeneric      = "generic"
+	ReceiverGenericHMAC  = "generic-hmac"
+	ReceiverDistribution = "distribution" // CNCF distribution notifications; hoist extension
+)
+
+// ReceiverSpec says which webhook requests trigger which rescans.
+type ReceiverSpec struct {
+	// Type of the sender, which decides how a request is authenticated and
+	// read.
+	// +kubebuilder:validation:Enum=dockerhub;harbor;quay;github;generic;generic-hmac;distribution
+	// +required
+	Type string `json:"type"`
+
+	// Interval at which the Receiver is reconciled (Flux's API).
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
+	// +optional
+	Interval *metav1.Duration `json:"interval,omitempty"`
+
+	// Events lists the event types handled, for example "push" for GitHub;
+	// not set: all.
+	// +optional
+	Events []string `json:"events,omitempty"`
+
+	// Resources are rescanned when a request is accepted.
+	// +kubebuilder:validation:MinItems=1
+	// +required
+	Resources []CrossNamespaceObjectReference `json:"resources"`
+
+	// SecretRef names the Secret whose key token authenticates requests and
+	// is part of the webhook's path.
+	// +required
+	SecretRef LocalObjectReference `json:"secretRef"`
+
+	// Suspend stops handling requests.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+}
+
+// ReceiverStatus is the observed state of a Receiver.
+type ReceiverStatus struct {
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// WebhookPath is the path the Receiver is served at,
+	// /hook/sha256(token+name+namespace).
+	// +optional
+	WebhookPath string `json:"webhookPath,omitempty"`
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// LastHandledReconcileAt is the value of the reconcile request
+	// annotation last handled.
+	// +optional
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:categories=hoist
+// +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// Receiver turns webhook requests from registries and forges into rescans.
+type Receiver struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   ReceiverSpec   `json:"spec,omitempty"`
+	Status ReceiverStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// ReceiverList is a list of Receiver.
+type ReceiverList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Receiver `json:"items"`
+}
