@@ -1,0 +1,190 @@
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/distribution/distribution/v3/configuration"
+	"github.com/distribution/distribution/v3/registry/handlers"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/crypto/bcrypt"
+
+	// Drivers and access controllers register themselves with distribution.
+	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"
+	_ "github.com/distribution/distribution/v3/registry/auth/token"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
+)
+
+// RegistryAuth selects how a test registry authenticates clients.
+type RegistryAuth int
+
+// The authentication modes of NewRegistry.
+const (
+	// AuthNone serves everyone.
+	AuthNone RegistryAuth = iota
+	// AuthBasic asks for HTTP basic credentials, checked against htpasswd.
+	AuthBasic
+	// AuthToken asks for bearer tokens, issued by a token server on its own
+	// 127.0.0.1 port for the registry's basic credentials (see TokenServer).
+	AuthToken
+)
+
+// RegistryOptions configures NewRegistry.
+type RegistryOptions struct {
+	// Auth is the authentication mode. Default: AuthNone.
+	Auth RegistryAuth
+	// Username and Password are the credentials of AuthBasic and AuthToken.
+	// Default: "hoist" and a password unique to the registry.
+	Username, Password string
+	// AnonymousPull lets the token server of AuthToken issue pull tokens to
+	// clients without credentials, as Docker Hub does. Default: refused.
+	AnonymousPull bool
+	// TLS serves HTTPS with httptest's certificate for 127.0.0.1 (see
+	// Registry.CACert). Default: plain HTTP.
+	TLS bool
+}
+
+// Registry is a CNCF Distribution registry (distribution/v3, in-process,
+// filesystem storage in a temporary directory) listening on 127.0.0.1 over
+// plain HTTP (or HTTPS with RegistryOptions.TLS). Every request passes through Faults, which can break it, and
+// is logged in Faults' request log.
+type Registry struct {
+	// URL is "http://127.0.0.1:PORT".
+	URL string
+	// Host is "127.0.0.1:PORT", the registry part of image references.
+	Host string
+	// Username and Password are the credentials when Auth is not AuthNone.
+	Username, Password string
+	// Faults sits in front of the registry: add faults to it, read what
+	// reached the registry from it.
+	Faults *Faults
+	// Token is the token server of AuthToken, else nil.
+	Token *TokenServer
+	// CACert is the PEM certificate to trust when TLS is set, else nil.
+	CACert []byte
+
+	root   string
+	client *http.Client // trusts the server's certificate, for pushes
+}
+
+// NewRegistry starts a registry for the test and stops it in t.Cleanup.
+func NewRegistry(t testing.TB, opts RegistryOptions) *Registry {
+	t.Helper()
+	dir := t.TempDir()
+	r := &Registry{root: filepath.Join(fastTempDir(t), "storage")}
+	if opts.Auth != AuthNone {
+		r.Username = opts.Username
+		r.Password = opts.Password
+		if r.Username == "" {
+			r.Username = "hoist"
+		}
+		if r.Password == "" {
+			r.Password = "pw-" + registryRandomHex(t, 8)
+		}
+	}
+
+	cfg := &configuration.Configuration{
+		Storage: configuration.Storage{
+			"filesystem": configuration.Parameters{"rootdirectory": r.root},
+			"delete":     configuration.Parameters{"enabled": true},
+			"redirect":   configuration.Parameters{"disable": true},
+		},
+	}
+	cfg.HTTP.Secret = "hoist-testenv-" + registryRandomHex(t, 8)
+	cfg.Log.AccessLog.Disabled = true
+	cfg.Log.Level = "error"
+
+	switch opts.Auth {
+	case AuthBasic:
+		hash, err := bcrypt.GenerateFromPassword([]byte(r.Password), bcrypt.MinCost)
+		if err != nil {
+			t.Fatalf("hashing registry password: %v", err)
+		}
+		htpasswd := filepath.Join(dir, "htpasswd")
+		if err := os.WriteFile(htpasswd, []byte(r.Username+":"+string(hash)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Auth = configuration.Auth{"htpasswd": configuration.Parameters{"realm": "hoist-test", "path": htpasswd}}
+	case AuthToken:
+		r.Token = newTokenServer(t, dir, r.Username, r.Password, opts.AnonymousPull)
+		cfg.Auth = configuration.Auth{"token": r.Token.accessControllerParameters()}
+	}
+
+	quietDistribution()
+	ctx, cancel := context.WithCancel(context.Background())
+	app := handlers.NewApp(ctx, cfg)
+	r.Faults = NewFaults(app)
+	srv := httptest.NewUnstartedServer(r.Faults)
+	if opts.TLS {
+		srv.StartTLS()
+		r.CACert = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	} else {
+		srv.Start()
+	}
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		cancel()
+	})
+	r.URL = srv.URL
+	r.Host = strings.TrimPrefix(strings.TrimPrefix(srv.URL, "http://"), "https://")
+	r.client = srv.Client()
+	return r
+}
+
+// Ref returns the reference of repository repo on this registry, with
+// tagOrDigest appended after ":" or "@" when given.
+func (r *Registry) Ref(repo, tagOrDigest string) string {
+	switch {
+	case tagOrDigest == "":
+		return r.Host + "/" + repo
+	case strings.Contains(tagOrDigest, ":"):
+		return r.Host + "/" + repo + "@" + tagOrDigest
+	}
+	return r.Host + "/" + repo + ":" + tagOrDigest
+}
+
+// String names the registry in test output.
+func (r *Registry) String() string { return fmt.Sprintf("registry %s", r.URL) }
+
+// fastTempDir is a temporary directory in memory (/dev/shm) when the machine
+// has one, else t.TempDir(): a registry's storage is many small files, and
+// tests with thousands of tags create tens of thousands of them.
+func fastTempDir(t testing.TB) string {
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		if dir, err := os.MkdirTemp("/dev/shm", "hoist-testenv-"); err == nil {
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			return dir
+		}
+	}
+	return t.TempDir()
+}
+
+var quietOnce sync.Once
+
+// quietDistribution keeps Distribution's log lines (one per auth challenge
+// and per 404, which tests cause on purpose) out of test output. Distribution logs through logrus's
+// standard logger, which only a process-wide setting quiets; cfg.Log is
+// applied by its command, not by handlers.NewApp.
+func quietDistribution() {
+	quietOnce.Do(func() { logrus.SetLevel(logrus.FatalLevel) })
+}
+
+// registryRandomHex returns n random bytes in hex.
+func registryRandomHex(t testing.TB, n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}

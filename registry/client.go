@@ -1,0 +1,218 @@
+package registry
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// Client reads registries. Build it once with New and share it: its limits
+// are per registry host across every repository and every call. It is safe
+// for concurrent use.
+type Client struct {
+	o                *options
+	secure, insecure http.RoundTripper
+
+	mu    sync.Mutex
+	conns map[string]*conn
+}
+
+// Repo names a repository and how to reach it.
+type Repo struct {
+	// Image is the repository, without tag or digest:
+	// "ghcr.io/stefanprodan/podinfo", "nginx" (Docker Hub), "127.0.0.1:5000/app".
+	Image string
+	// Insecure allows plain HTTP and TLS without verification for this
+	// repository's registry. Off unless a document asks for it.
+	Insecure bool
+	// Keychain holds credentials for this repository, consulted before the
+	// Client's keychain; typically a *DockerConfig from ReadDockerConfigSecret.
+	// Nil: the Client's keychain only.
+	Keychain authn.Keychain
+	// Timeout bounds each call for this repository (all pages, retries and
+	// waits included). Zero: the context's deadline only.
+	Timeout time.Duration
+}
+
+// New builds a Client. See the With* options for the defaults.
+func New(opts ...Option) (*Client, error) {
+	o, err := makeOptions(opts...)
+	if err != nil {
+		return nil, err
+	}
+	secureBase, insecureBase, err := baseTransports(o)
+	if err != nil {
+		return nil, fmt.Errorf("registry client: %w", err)
+	}
+	limits := newHostLimits(o)
+	return &Client{
+		o:        o,
+		secure:   newTransport(o, secureBase, limits),
+		insecure: newTransport(o, insecureBase, limits),
+		conns:    make(map[string]*conn),
+	}, nil
+}
+
+// conn is an authenticated HTTP client for one repository (pull scope).
+type conn struct {
+	ref    name.Repository
+	client *http.Client
+}
+
+// parseRepo validates a Repo's image name.
+func parseRepo(r Repo) (name.Repository, error) {
+	var opts []name.Option
+	if r.Insecure {
+		opts = append(opts, name.Insecure)
+	}
+	ref, err := name.NewRepository(r.Image, opts...)
+	if err != nil {
+		return name.Repository{}, fmt.Errorf("%w %q: %w", ErrInvalidRepository, r.Image, err)
+	}
+	return ref, nil
+}
+
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d > 0 {
+		return context.WithTimeout(ctx, d)
+	}
+	return context.WithCancel(ctx)
+}
+
+// connect returns the authenticated client for ref, reusing the one made by
+// an earlier call with the same credentials (one ping and one token per
+// repository, not per call).
+func (c *Client) connect(ctx context.Context, ref name.Repository, r Repo) (*conn, error) {
+	auth, err := c.authenticator(ctx, ref, r)
+	if err != nil {
+		return nil, err
+	}
+	fp, err := fingerprint(ctx, auth)
+	if err != nil {
+		return nil, fmt.Errorf("reading credentials for %s: %w", ref.RegistryStr(), err)
+	}
+	key := fmt.Sprintf("%s|%t|%x", ref.Name(), r.Insecure, fp)
+	c.mu.Lock()
+	cn, ok := c.conns[key]
+	c.mu.Unlock()
+	if ok {
+		return cn, nil
+	}
+	base := c.secure
+	if r.Insecure {
+		base = c.insecure
+	}
+	rt, err := transport.NewWithContext(ctx, ref.Registry, auth, base, []string{ref.Scope(transport.PullScope)})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", ref.RegistryStr(), classify(err))
+	}
+	cn = &conn{ref: ref, client: &http.Client{Transport: rt, CheckRedirect: checkRedirect}}
+	c.mu.Lock()
+	c.conns[key] = cn
+	c.mu.Unlock()
+	return cn, nil
+}
+
+// checkRedirect follows at most 5 redirects (blob storage), only over
+// HTTPS or to the same host.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return errors.New("stopped after 5 redirects")
+	}
+	if req.URL.Scheme != "https" && req.URL.Host != via[0].URL.Host {
+		return fmt.Errorf("refusing redirect to plain HTTP on another host %s", req.URL.Host)
+	}
+	return nil
+}
+
+// authenticator picks credentials: the Repo's keychain, else the Client's
+// (Docker's config.json), else anonymous.
+func (c *Client) authenticator(ctx context.Context, ref name.Repository, r Repo) (authn.Authenticator, error) {
+	if r.Keychain != nil {
+		a, err := authn.Resolve(ctx, r.Keychain, ref)
+		if err != nil {
+			return nil, fmt.Errorf("resolving credentials for %s: %w", ref.Name(), err)
+		}
+		if a != authn.Anonymous {
+			return a, nil
+		}
+	}
+	a, err := authn.Resolve(ctx, c.o.keychain, ref)
+	if err != nil {
+		return nil, fmt.Errorf("resolving credentials for %s: %w", ref.Name(), err)
+	}
+	return a, nil
+}
+
+// fingerprint hashes credentials so that a change of secret gets a new
+// connection; the hash stays in memory and is never printed.
+func fingerprint(ctx context.Context, a authn.Authenticator) ([32]byte, error) {
+	cfg, err := authn.Authorization(ctx, a)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	h := sha256.New()
+	for _, s := range []string{cfg.Username, cfg.Password, cfg.Auth, cfg.IdentityToken, cfg.RegistryToken} {
+		io.WriteString(h, s)
+		h.Write([]byte{0})
+	}
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	return sum, nil
+}
+
+// classify makes go-containerregistry's transport errors (ping, token)
+// match this package's sentinels.
+func classify(err error) error {
+	var te *transport.Error
+	if !errors.As(err, &te) {
+		return err
+	}
+	var sentinel error
+	switch te.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		sentinel = ErrUnauthorized
+	case http.StatusNotFound:
+		sentinel = ErrNotFound
+	case http.StatusTooManyRequests:
+		sentinel = ErrRateLimited
+	default:
+		return err
+	}
+	return fmt.Errorf("%w: %w", sentinel, err)
+}
+
+// do sends one request and reads the answer; a status other than 200 is an
+// *HTTPError.
+func (cn *conn) do(ctx context.Context, method, rawURL string, accept []string) ([]byte, *http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, rawURL, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("building request: %w", cleanError(err))
+	}
+	if len(accept) > 0 {
+		req.Header.Set("Accept", strings.Join(accept, ", "))
+	}
+	resp, err := cn.client.Do(req)
+	if err != nil {
+		return nil, nil, classify(cleanError(err))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s %s: reading body: %w", method, redactURL(req.URL), err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, resp, newHTTPError(req, resp.StatusCode, body)
+	}
+	return body, resp, nil
+}

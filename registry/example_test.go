@@ -1,0 +1,92 @@
+package registry_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hoist-dev/hoist/registry"
+)
+
+// A Client is built once, with a cache under the state directory, and
+// shared by every scan.
+func ExampleNew() {
+	cache, err := registry.OpenCache(filepath.Join(os.TempDir(), "hoist-example", "registry.db"), slog.Default())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cache.Close()
+	client, err := registry.New(
+		registry.WithCache(cache),
+		registry.WithRateLimit(10, 20),
+		registry.WithMaxConcurrency(4),
+		registry.WithLogger(slog.Default()),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	_ = client
+}
+
+// ListTags walks every page; when the registry fails and the cache has an
+// earlier list, that list is served and marked stale.
+func ExampleClient_ListTags() {
+	client, err := registry.New()
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	tags, err := client.ListTags(ctx, registry.Repo{Image: "ghcr.io/stefanprodan/podinfo", Timeout: time.Minute})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if tags.Stale {
+		log.Printf("registry unavailable (%v); using the list of %v", tags.Err, tags.FetchedAt)
+	}
+	fmt.Println(len(tags.Tags))
+}
+
+// Facts fetch what a policy needs, only when it needs it: a newestBuild
+// rule needs build times, a platforms filter needs platforms.
+func ExampleClient_Facts() {
+	client, err := registry.New()
+	if err != nil {
+		log.Fatal(err)
+	}
+	f, err := client.Facts(context.Background(), registry.Repo{Image: "nginx"}, "1.27",
+		registry.Need{Created: true, Platforms: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(f.Digest, f.Created, f.Platforms)
+}
+
+// A secretRef names a registry secret in the secrets directory, laid out as
+// Kubernetes mounts it: DIR/NAME/.dockerconfigjson.
+func ExampleReadDockerConfigSecret() {
+	dir, err := os.MkdirTemp("", "secrets")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.MkdirAll(filepath.Join(dir, "regcred"), 0o700); err != nil {
+		log.Fatal(err)
+	}
+	secret := `{"auths":{"registry.example.com":{"auth":"cm9ib3Q6czNjcjN0"}}}`
+	if err := os.WriteFile(filepath.Join(dir, "regcred", ".dockerconfigjson"), []byte(secret), 0o600); err != nil {
+		log.Fatal(err)
+	}
+
+	creds, err := registry.ReadDockerConfigSecret(dir, "regcred")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(creds) // printing shows registries, never secrets
+	repo := registry.Repo{Image: "registry.example.com/team/app", Keychain: creds}
+	_ = repo
+	// Output: DockerConfig(auths: registry.example.com)
+}

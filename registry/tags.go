@@ -1,0 +1,245 @@
+package registry
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+// TagList is a repository's tags, in the registry's order, without
+// duplicates.
+type TagList struct {
+	Tags []string
+	// FetchedAt is when the registry gave this list.
+	FetchedAt time.Time
+	// Stale is true when the registry failed and the list is the last good
+	// one from the cache; Err says why the fresh listing failed.
+	Stale bool
+	Err   error
+}
+
+// ListTags lists every tag of a repository, following the registry's Link
+// headers across all pages (asking for pages of WithPageSize tags). It refuses
+// a Link to another host and stops with ErrPagination on a page that repeats.
+//
+// When listing fails and the cache holds an earlier list, that list is
+// returned with Stale set and the failure in Err, and the error is nil.
+func (c *Client) ListTags(ctx context.Context, r Repo) (TagList, error) {
+	ref, err := parseRepo(r)
+	if err != nil {
+		return TagList{}, err
+	}
+	ctx, cancel := withTimeout(ctx, r.Timeout)
+	defer cancel()
+	tags, err := c.listTags(ctx, ref, r)
+	if err == nil {
+		now := c.o.clock.Now()
+		c.o.cache.putTags(ref.Name(), tagsEntry{FetchedAt: now, Tags: tags})
+		return TagList{Tags: tags, FetchedAt: now}, nil
+	}
+	err = fmt.Errorf("listing tags of %s: %w", ref.Name(), err)
+	if e, ok := c.o.cache.tags(ref.Name()); ok {
+		return TagList{Tags: e.Tags, FetchedAt: e.FetchedAt, Stale: true, Err: err}, nil
+	}
+	return TagList{}, err
+}
+
+func (c *Client) listTags(ctx context.Context, ref name.Repository, r Repo) ([]string, error) {
+	cn, err := c.connect(ctx, ref, r)
+	if err != nil {
+		return nil, err
+	}
+	first := &url.URL{
+		Scheme:   ref.Scheme(),
+		Host:     ref.RegistryStr(),
+		Path:     "/v2/" + ref.RepositoryStr() + "/tags/list",
+		RawQuery: "n=" + strconv.Itoa(c.o.pageSize),
+	}
+	var (
+		tags     []string
+		have     = make(map[string]struct{})
+		seenURL  = make(map[string]int)
+		seenLast = make(map[string]int)
+		seenPage = make(map[[32]byte]int)
+	)
+	next := first
+	for page := 1; ; page++ {
+		if page > c.o.maxPages {
+			return nil, fmt.Errorf("%w: more than %d pages", ErrPagination, c.o.maxPages)
+		}
+		seenURL[next.String()] = page
+		if last := next.Query().Get("last"); last != "" {
+			seenLast[last] = page
+		}
+		body, resp, err := cn.do(ctx, "GET", next.String(), nil)
+		if err != nil {
+			return nil, fmt.Errorf("page %d: %w", page, err)
+		}
+		var parsed struct {
+			Tags []string `json:"tags"`
+		}
+		if err := json.Unmarshal(body, &parsed); err != nil {
+			return nil, fmt.Errorf("page %d: decoding tag list: %s", page, jsonErrorWithoutInput(err))
+		}
+		sum := sha256.Sum256([]byte(strings.Join(parsed.Tags, "\n")))
+		if p, ok := seenPage[sum]; ok {
+			return nil, fmt.Errorf("%w: page %d repeats page %d", ErrPagination, page, p)
+		}
+		seenPage[sum] = page
+		for _, t := range parsed.Tags {
+			if _, dup := have[t]; !dup {
+				have[t] = struct{}{}
+				tags = append(tags, t)
+			}
+		}
+		link, ok, err := nextLink(resp.Header.Values("Link"))
+		if err != nil {
+			return nil, fmt.Errorf("%w: page %d: %w", ErrPagination, page, err)
+		}
+		if !ok {
+			return tags, nil
+		}
+		u, err := next.Parse(link)
+		if err != nil {
+			return nil, fmt.Errorf("%w: page %d: Link target is not a URL", ErrPagination, page)
+		}
+		if u.Scheme != "http" && u.Scheme != "https" {
+			return nil, fmt.Errorf("%w: page %d: Link with scheme %q refused", ErrPagination, page, u.Scheme)
+		}
+		if !strings.EqualFold(u.Host, first.Host) {
+			return nil, fmt.Errorf("%w: page %d: Link to another host %q refused (registry is %q)", ErrPagination, page, u.Host, first.Host)
+		}
+		if p, ok := seenURL[u.String()]; ok {
+			return nil, fmt.Errorf("%w: page %d links back to page %d", ErrPagination, page, p)
+		}
+		if last := u.Query().Get("last"); last != "" {
+			if p, ok := seenLast[last]; ok {
+				return nil, fmt.Errorf("%w: page %d links to last=%q, already fetched as page %d", ErrPagination, page, last, p)
+			}
+		}
+		next = u
+	}
+}
+
+// nextLink returns the target of the rel="next" link among Link header
+// values (RFC 8288). A single link without rel is taken as next, as some
+// registries send it so.
+func nextLink(values []string) (string, bool, error) {
+	var links []link
+	for _, v := range values {
+		ls, err := parseLinkHeader(v)
+		if err != nil {
+			return "", false, err
+		}
+		links = append(links, ls...)
+	}
+	for _, l := range links {
+		for _, r := range l.Rel {
+			if strings.EqualFold(r, "next") {
+				return l.Target, true, nil
+			}
+		}
+	}
+	if len(links) == 1 && len(links[0].Rel) == 0 {
+		return links[0].Target, true, nil
+	}
+	return "", false, nil
+}
+
+// link is one link-value of a Link header.
+type link struct {
+	Target string
+	Rel    []string
+}
+
+// parseLinkHeader parses a Link header field value: comma-separated
+// `<URI-Reference>; param=value; param="quoted"` items.
+func parseLinkHeader(v string) ([]link, error) {
+	var out []link
+	s := strings.TrimSpace(v)
+	for s != "" {
+		if s[0] == ',' {
+			s = strings.TrimSpace(s[1:])
+			continue
+		}
+		if s[0] != '<' {
+			return nil, fmt.Errorf("invalid Link header: expected '<' at %q", shorten(s))
+		}
+		end := strings.IndexByte(s, '>')
+		if end < 0 {
+			return nil, fmt.Errorf("invalid Link header: missing '>'")
+		}
+		l := link{Target: strings.TrimSpace(s[1:end])}
+		s = strings.TrimSpace(s[end+1:])
+		for len(s) > 0 && s[0] == ';' {
+			s = strings.TrimSpace(s[1:])
+			var key, val string
+			i := strings.IndexAny(s, "=;,")
+			if i < 0 {
+				key, s = s, ""
+			} else {
+				key = s[:i]
+				s = s[i:]
+			}
+			key = strings.ToLower(strings.TrimSpace(key))
+			if len(s) > 0 && s[0] == '=' {
+				s = strings.TrimSpace(s[1:])
+				var err error
+				val, s, err = linkParamValue(s)
+				if err != nil {
+					return nil, err
+				}
+			}
+			if key == "rel" && len(l.Rel) == 0 {
+				l.Rel = strings.Fields(val)
+			}
+			s = strings.TrimSpace(s)
+		}
+		if len(s) > 0 && s[0] != ',' {
+			return nil, fmt.Errorf("invalid Link header: unexpected %q", shorten(s))
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// linkParamValue reads a token or a quoted string and returns the rest.
+func linkParamValue(s string) (string, string, error) {
+	if s == "" || s[0] != '"' {
+		i := strings.IndexAny(s, ";,")
+		if i < 0 {
+			return strings.TrimSpace(s), "", nil
+		}
+		return strings.TrimSpace(s[:i]), s[i:], nil
+	}
+	var b strings.Builder
+	for i := 1; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			if i+1 < len(s) {
+				i++
+				b.WriteByte(s[i])
+			}
+		case '"':
+			return b.String(), s[i+1:], nil
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	return "", "", fmt.Errorf("invalid Link header: unterminated quoted string")
+}
+
+// shorten keeps error messages about headers short.
+func shorten(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}

@@ -1,0 +1,273 @@
+package registry_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/hoist-dev/hoist/internal/testenv"
+	"github.com/hoist-dev/hoist/registry"
+)
+
+// manyTags returns n tags "t0000", "t0001", ...
+func manyTags(n int) []string {
+	tags := make([]string, n)
+	for i := range tags {
+		tags[i] = fmt.Sprintf("t%04d", i)
+	}
+	return tags
+}
+
+func TestListTagsAuth(t *testing.T) {
+	tests := map[string]struct {
+		opts testenv.RegistryOptions
+		// creds: "right", "wrong" or "" (anonymous).
+		creds   string
+		wantErr error
+	}{
+		"anonymous registry":               {opts: testenv.RegistryOptions{}},
+		"basic auth":                       {opts: testenv.RegistryOptions{Auth: testenv.AuthBasic}, creds: "right"},
+		"basic auth, wrong password":       {opts: testenv.RegistryOptions{Auth: testenv.AuthBasic}, creds: "wrong", wantErr: registry.ErrUnauthorized},
+		"basic auth, anonymous":            {opts: testenv.RegistryOptions{Auth: testenv.AuthBasic}, wantErr: registry.ErrUnauthorized},
+		"token auth":                       {opts: testenv.RegistryOptions{Auth: testenv.AuthToken}, creds: "right"},
+		"token auth, wrong password":       {opts: testenv.RegistryOptions{Auth: testenv.AuthToken}, creds: "wrong", wantErr: registry.ErrUnauthorized},
+		"token auth, anonymous refused":    {opts: testenv.RegistryOptions{Auth: testenv.AuthToken}, wantErr: registry.ErrUnauthorized},
+		"token auth, anonymous pull token": {opts: testenv.RegistryOptions{Auth: testenv.AuthToken, AnonymousPull: true}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			reg := testenv.NewRegistry(t, tc.opts)
+			d := reg.PushImage(t, "team/app", "v1.0.0", testenv.ImageOptions{})
+			reg.Tag(t, "team/app", d, "v1.1.0")
+			repo := registry.Repo{Image: reg.Ref("team/app", "")}
+			switch tc.creds {
+			case "right":
+				repo.Keychain = secretFor(t, reg.Host, reg.Username, reg.Password)
+			case "wrong":
+				repo.Keychain = secretFor(t, reg.Host, reg.Username, "not-"+reg.Password)
+			}
+			c := newClient(t, newFakeClock())
+			got, err := c.ListTags(t.Context(), repo)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("ListTags error = %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]string{"v1.0.0", "v1.1.0"}, got.Tags); diff != "" {
+				t.Errorf("tags (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// secretFor parses a .dockerconfigjson with credentials for host.
+func secretFor(t testing.TB, host, user, password string) *registry.DockerConfig {
+	t.Helper()
+	dir := t.TempDir()
+	testenv.WriteDockerConfigSecret(t, dir, "regcred", testenv.DockerConfig{
+		Auths: map[string]testenv.DockerAuth{host: {Username: user, Password: password}},
+	})
+	kc, err := registry.ReadDockerConfigSecret(dir, "regcred")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kc
+}
+
+func TestListTagsPagination(t *testing.T) {
+	reg := testenv.NewRegistry(t, testenv.RegistryOptions{})
+	d := reg.PushImage(t, "app", "latest", testenv.ImageOptions{})
+	reg.TagMany(t, "app", d, manyTags(2500))
+	reg.Faults.ResetLog()
+
+	c := newClient(t, newFakeClock())
+	got, err := c.ListTags(t.Context(), registry.Repo{Image: reg.Ref("app", "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append([]string{"latest"}, manyTags(2500)...)
+	if diff := cmp.Diff(want, got.Tags); diff != "" {
+		t.Errorf("tags (-want +got):\n%s", diff)
+	}
+	var queries []string
+	for _, r := range reg.Faults.Log() {
+		if r.Path == "/v2/app/tags/list" {
+			queries = append(queries, r.Query)
+		}
+	}
+	wantQueries := []string{"n=1000", "last=t0998&n=1000", "last=t1998&n=1000"}
+	if diff := cmp.Diff(wantQueries, queries); diff != "" {
+		t.Errorf("tag list requests (-want +got):\n%s", diff)
+	}
+}
+
+func TestListTagsFaults(t *testing.T) {
+	const repoName = "app"
+	type counts struct{ Seen, Reached int }
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("request reached the other host: %s %s", r.Method, r.URL)
+	}))
+	t.Cleanup(other.Close)
+	otherHost := other.Listener.Addr().String()
+
+	tests := map[string]struct {
+		faults  []testenv.Fault
+		timeout time.Duration
+		// want: tags on success, or an error.
+		wantErr error
+		// wantSleeps are the waits of the fake clock (backoff is random, so
+		// only Retry-After waits are exact; -1 means "some backoff").
+		wantSleeps []time.Duration
+		want       counts // requests to tags/list
+	}{
+		"429 with Retry-After seconds": {
+			faults:     []testenv.Fault{{Path: testenv.TagsPath, Times: 1, Do: testenv.Status(429, "Retry-After", "2")}},
+			wantSleeps: []time.Duration{2 * time.Second},
+			want:       counts{Seen: 4, Reached: 3},
+		},
+		"429 with Retry-After date": {
+			faults: []testenv.Fault{{Path: testenv.TagsPath, Times: 1, Do: testenv.Status(429,
+				"Retry-After", time.Date(2026, 1, 2, 3, 4, 35, 0, time.UTC).Format(http.TimeFormat))}},
+			wantSleeps: []time.Duration{30 * time.Second},
+			want:       counts{Seen: 4, Reached: 3},
+		},
+		"500 then success": {
+			faults:     []testenv.Fault{{Path: testenv.TagsPath, Times: 1, Do: testenv.Status(500)}},
+			wantSleeps: []time.Duration{-1},
+			want:       counts{Seen: 4, Reached: 3},
+		},
+		"502 and 503 then success": {
+			faults: []testenv.Fault{
+				{Path: testenv.TagsPath, Times: 1, Do: testenv.Status(502)},
+				{Path: testenv.TagsPath, Times: 1, Do: testenv.Status(503)},
+			},
+			wantSleeps: []time.Duration{-1, -1},
+			want:       counts{Seen: 5, Reached: 3},
+		},
+		"response cut mid-body": {
+			faults:     []testenv.Fault{{Path: testenv.TagsPath, Times: 1, Do: testenv.CutBody()}},
+			wantSleeps: []time.Duration{-1},
+			want:       counts{Seen: 4, Reached: 4},
+		},
+		"stalled response": {
+			faults:     []testenv.Fault{{Path: testenv.TagsPath, Times: 1, Do: testenv.Stall(10 * time.Second)}},
+			wantSleeps: []time.Duration{-1},
+			want:       counts{Seen: 4, Reached: 3},
+		},
+		"503 every time": {
+			faults:     []testenv.Fault{{Path: testenv.TagsPath, Do: testenv.Status(503)}},
+			wantErr:    errors.New("503 Service Unavailable"),
+			wantSleeps: []time.Duration{-1, -1, -1},
+			want:       counts{Seen: 4, Reached: 0},
+		},
+		"429 whose Retry-After passes the deadline": {
+			faults:  []testenv.Fault{{Path: testenv.TagsPath, Do: testenv.Status(429, "Retry-After", "3600")}},
+			timeout: time.Minute,
+			wantErr: registry.ErrRateLimited,
+			want:    counts{Seen: 1, Reached: 0},
+		},
+		"Link to another host": {
+			faults:  []testenv.Fault{{Path: testenv.TagsPath, Do: testenv.LinkToHost(otherHost)}},
+			wantErr: registry.ErrPagination,
+			want:    counts{Seen: 1, Reached: 1},
+		},
+		"Link to the same page": {
+			faults:  []testenv.Fault{{Path: testenv.TagsPath, Times: 1, Do: testenv.LinkToSelf()}},
+			wantErr: registry.ErrPagination,
+			want:    counts{Seen: 1, Reached: 1},
+		},
+		"a page repeated under a new URL": {
+			faults:  []testenv.Fault{{Path: testenv.TagsPath, Do: testenv.ReplayFirstPage()}},
+			wantErr: registry.ErrPagination,
+			want:    counts{Seen: 2, Reached: 2},
+		},
+		"Link back to the first page": {
+			faults: []testenv.Fault{
+				{Path: testenv.TagsPath, Times: 1},
+				{Path: testenv.TagsPath, Times: 1, Do: testenv.LinkTo("/v2/app/tags/list?n=1000")},
+			},
+			wantErr: registry.ErrPagination,
+			want:    counts{Seen: 2, Reached: 2},
+		},
+		"Link with a last already fetched": {
+			faults: []testenv.Fault{
+				{Path: testenv.TagsPath, Times: 2},
+				{Path: testenv.TagsPath, Times: 1, Do: testenv.LinkTo("/v2/app/tags/list?last=t0998&n=1000&again=1")},
+			},
+			wantErr: registry.ErrPagination,
+			want:    counts{Seen: 3, Reached: 3},
+		},
+	}
+	reg := testenv.NewRegistry(t, testenv.RegistryOptions{})
+	d := reg.PushImage(t, repoName, "latest", testenv.ImageOptions{})
+	reg.TagMany(t, repoName, d, manyTags(2500))
+	want := append([]string{"latest"}, manyTags(2500)...)
+
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			reg.Faults.Clear()
+			for _, f := range tc.faults {
+				if f.Do == nil {
+					f.Do = testenv.PassWithHeaders()
+				}
+				reg.Faults.Add(f)
+			}
+			clock := newFakeClock()
+			c := newClient(t, clock, registry.WithMaxRetries(3), registry.WithRequestTimeout(300*time.Millisecond))
+			ctx := t.Context()
+			if tc.timeout > 0 {
+				var cancel func()
+				ctx, cancel = context.WithTimeout(ctx, tc.timeout)
+				defer cancel()
+			}
+			got, err := c.ListTags(ctx, registry.Repo{Image: reg.Ref(repoName, "")})
+			switch {
+			case tc.wantErr == nil && err != nil:
+				t.Fatalf("ListTags: %v", err)
+			case tc.wantErr != nil && err == nil:
+				t.Fatalf("ListTags succeeded, want error %v", tc.wantErr)
+			case tc.wantErr != nil && !errors.Is(err, tc.wantErr) && !containsText(err, tc.wantErr.Error()):
+				t.Fatalf("ListTags error = %v, want %v", err, tc.wantErr)
+			case tc.wantErr == nil:
+				if diff := cmp.Diff(want, got.Tags); diff != "" {
+					t.Errorf("tags (-want +got):\n%s", diff)
+				}
+			}
+			t.Logf("error: %v", err)
+			gotCounts := counts{
+				Seen:    reg.Faults.Seen("GET", testenv.TagsPath),
+				Reached: reg.Faults.Reached("GET", testenv.TagsPath),
+			}
+			if diff := cmp.Diff(tc.want, gotCounts); diff != "" {
+				t.Errorf("tag list requests (-want +got):\n%s", diff)
+			}
+			sleeps := clock.Sleeps()
+			if len(sleeps) != len(tc.wantSleeps) {
+				t.Fatalf("sleeps = %v, want %d of them (%v)", sleeps, len(tc.wantSleeps), tc.wantSleeps)
+			}
+			for i, w := range tc.wantSleeps {
+				if w >= 0 && sleeps[i] != w {
+					t.Errorf("sleep %d = %v, want %v", i, sleeps[i], w)
+				}
+				if w < 0 && sleeps[i] <= 0 {
+					t.Errorf("sleep %d = %v, want a backoff", i, sleeps[i])
+				}
+			}
+		})
+	}
+}
+
+func containsText(err error, s string) bool {
+	return err != nil && s != "" && strings.Contains(err.Error(), s)
+}
