@@ -20,6 +20,7 @@ const (
 	reasonNotVersion  = "not a semantic version"
 	reasonNotStrict   = "not a three-part semantic version (Flux API)"
 	reasonOutOfRange  = "outside the semver range"
+	reasonPreRelease  = "a pre-release, and the range names none"
 	reasonNotNumber   = "not a number"
 	reasonNotDigest   = "not the followed tag"
 	reasonNoBuildTime = "build time unknown"
@@ -110,6 +111,9 @@ func (p *Policy) admit(t string) (cand, string) {
 	}
 	if reason == "" && p.rule == RuleSemver && !p.inRange(&c) {
 		reason = reasonOutOfRange
+		if c.ver.pre != "" && p.rng != nil && !slices.Contains(p.rng.includePre, true) {
+			reason = reasonPreRelease
+		}
 	}
 	return c, reason
 }
