@@ -42,6 +42,8 @@ Exit status: 0 success (also "nothing to do"), 1 some policy or target failed,
 	root.AddCommand(
 		newSelectCommand(),
 		newScanCommand(),
+		newUpdateCommand(),
+		newReceiversCommand(),
 		newValidateCommand(),
 		newVersionCommand(),
 		newDemoCommand(),

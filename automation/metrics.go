@@ -1,0 +1,240 @@
+package automation
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hoist-dev/hoist/registry"
+)
+
+// Metrics are the service's Prometheus metrics, all named hoist_*. Build
+// them once with NewMetrics on the registry that /metrics serves. Labels
+// carry object names (NAMESPACE/NAME), image repositories and registry
+// hosts, never a URL's credentials. Every method is safe for concurrent use
+// and does nothing on a nil *Metrics, so code paths without metrics (the
+// command line) pass nil.
+type Metrics struct {
+	scans             *prometheus.CounterVec
+	scanDuration      *prometheus.HistogramVec
+	requests          *prometheus.CounterVec
+	requestDuration   *prometheus.HistogramVec
+	rateLimitWaits    *prometheus.CounterVec
+	rateLimitSeconds  *prometheus.CounterVec
+	selectionsChanged *prometheus.CounterVec
+	commits           *prometheus.CounterVec
+	pushes            *prometheus.CounterVec
+	pushRetries       *prometheus.CounterVec
+	pullRequests      *prometheus.CounterVec
+	webhooks          *prometheus.CounterVec
+	lastSuccess       *prometheus.GaugeVec
+}
+
+// Result label values.
+const (
+	resultSuccess = "success"
+	resultError   = "error"
+)
+
+// NewMetrics creates the metrics and registers them with reg (a
+// *prometheus.Registry of the caller's; hoist never uses the global default
+// registry). It fails when reg already has metrics of the same names.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "hoist", Name: name, Help: help}, labels)
+	}
+	m := &Metrics{
+		scans: counter("scans_total",
+			"Tag list scans of image repositories, by repository and result (success or error).",
+			"repository", "result"),
+		scanDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "hoist", Name: "scan_duration_seconds",
+			Help:    "Time to scan an image repository, by repository.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 12), // 50ms to 102s
+		}, []string{"repository"}),
+		requests: counter("registry_requests_total",
+			"HTTP requests to registries, by host, method and status (\"error\" when no response came).",
+			"host", "method", "status"),
+		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "hoist", Name: "registry_request_duration_seconds",
+			Help:    "Duration of HTTP requests to registries, by host.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"host"}),
+		rateLimitWaits: counter("rate_limit_waits_total",
+			"Times a registry request waited for the host's rate limit, by host.",
+			"host"),
+		rateLimitSeconds: counter("rate_limit_wait_seconds_total",
+			"Time registry requests waited for the host's rate limit, by host.",
+			"host"),
+		selectionsChanged: counter("selections_changed_total",
+			"Times a policy selected a different image reference, by policy (its key, NAMESPACE:NAME).",
+			"policy"),
+		commits: counter("commits_total",
+			"Commits made, by automation (NAMESPACE/NAME).",
+			"automation"),
+		pushes: counter("pushes_total",
+			"Pushes to Git, by automation and result (success or error).",
+			"automation", "result"),
+		pushRetries: counter("push_retries_total",
+			"Pushes retried after the remote moved, by automation.",
+			"automation"),
+		pullRequests: counter("pull_requests_total",
+			"Pull requests opened or updated, by automation and result (success or error).",
+			"automation", "result"),
+		webhooks: counter("webhook_requests_total",
+			"Webhook requests, by receiver (NAMESPACE/NAME) and outcome (such as accepted, unauthorized, bad_request, not_found, ignored).",
+			"receiver", "outcome"),
+		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "hoist", Name: "automation_last_success_timestamp_seconds",
+			Help: "Unix time of the last run of an automation that ended without error, by automation.",
+		}, []string{"automation"}),
+	}
+	for _, c := range []prometheus.Collector{
+		m.scans, m.scanDuration, m.requests, m.requestDuration, m.rateLimitWaits, m.rateLimitSeconds,
+		m.selectionsChanged, m.commits, m.pushes, m.pushRetries, m.pullRequests, m.webhooks, m.lastSuccess,
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("registering hoist metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func result(err error) string {
+	if err != nil {
+		return resultError
+	}
+	return resultSuccess
+}
+
+// ScanDone counts one scan of an image repository (without tag) that took
+// d and failed when err is not nil.
+func (m *Metrics) ScanDone(repository string, d time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	repository = repositoryLabel(repository)
+	m.scans.WithLabelValues(repository, result(err)).Inc()
+	m.scanDuration.WithLabelValues(repository).Observe(d.Seconds())
+}
+
+// ObserveRequest counts one registry request. It fits
+// registry.WithRequestObserver.
+func (m *Metrics) ObserveRequest(info registry.RequestInfo) {
+	if m == nil {
+		return
+	}
+	status := resultError
+	if info.Status != 0 {
+		status = strconv.Itoa(info.Status)
+	}
+	host := hostLabel(info.Host)
+	m.requests.WithLabelValues(host, info.Method, status).Inc()
+	m.requestDuration.WithLabelValues(host).Observe(info.Duration.Seconds())
+}
+
+// RateLimitWait counts a wait of d for host's rate limit.
+func (m *Metrics) RateLimitWait(host string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	host = hostLabel(host)
+	m.rateLimitWaits.WithLabelValues(host).Inc()
+	m.rateLimitSeconds.WithLabelValues(host).Add(max(d.Seconds(), 0))
+}
+
+// SelectionChanged counts a new selection of the policy, named by its key
+// (Selection.Key, NAMESPACE:NAME).
+func (m *Metrics) SelectionChanged(policy string) {
+	if m == nil {
+		return
+	}
+	m.selectionsChanged.WithLabelValues(policy).Inc()
+}
+
+// Commit counts a commit made by the automation (NAMESPACE/NAME).
+func (m *Metrics) Commit(automation string) {
+	if m == nil {
+		return
+	}
+	m.commits.WithLabelValues(automation).Inc()
+}
+
+// Push counts a push by the automation, failed when err is not nil.
+func (m *Metrics) Push(automation string, err error) {
+	if m == nil {
+		return
+	}
+	m.pushes.WithLabelValues(automation, result(err)).Inc()
+}
+
+// PushRetry counts a push retried by the automation after the remote
+// moved.
+func (m *Metrics) PushRetry(automation string) {
+	if m == nil {
+		return
+	}
+	m.pushRetries.WithLabelValues(automation).Inc()
+}
+
+// PullRequest counts a pull request opened or updated by the automation,
+// failed when err is not nil.
+func (m *Metrics) PullRequest(automation string, err error) {
+	if m == nil {
+		return
+	}
+	m.pullRequests.WithLabelValues(automation, result(err)).Inc()
+}
+
+// WebhookRequest counts a request to the receiver (NAMESPACE/NAME) with its
+// outcome, a short fixed word chosen by the webhook handler (accepted,
+// unauthorized, bad_request, not_found, ignored). An unknown receiver path
+// is best counted under an empty receiver, not the path, which embeds the
+// receiver's token hash.
+func (m *Metrics) WebhookRequest(receiver, outcome string) {
+	if m == nil {
+		return
+	}
+	m.webhooks.WithLabelValues(receiver, outcome).Inc()
+}
+
+// LastSuccess records that the automation's run ended without error at t.
+func (m *Metrics) LastSuccess(automation string, t time.Time) {
+	if m == nil {
+		return
+	}
+	m.lastSuccess.WithLabelValues(automation).Set(float64(t.UnixNano()) / 1e9)
+}
+
+// ForgetAutomation removes the automation's last-success gauge, as when the
+// automation was removed from the configuration; its counters stay.
+func (m *Metrics) ForgetAutomation(automation string) {
+	if m == nil {
+		return
+	}
+	m.lastSuccess.DeleteLabelValues(automation)
+}
+
+// hostLabel is host without any user information.
+func hostLabel(host string) string {
+	if i := strings.LastIndexByte(host, '@'); i >= 0 {
+		host = host[i+1:]
+	}
+	return host
+}
+
+// repositoryLabel is an image repository without a URL scheme or user
+// information, in case a caller passes a URL.
+func repositoryLabel(repo string) string {
+	if i := strings.Index(repo, "://"); i >= 0 {
+		repo = repo[i+3:]
+	}
+	slash := strings.IndexByte(repo, '/')
+	if at := strings.LastIndexByte(repo[:max(slash, 0)], '@'); slash > 0 && at >= 0 {
+		repo = repo[at+1:]
+	}
+	return repo
+}

@@ -1,0 +1,271 @@
+package automation_test
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/hoist-dev/hoist/automation"
+	"github.com/hoist-dev/hoist/registry"
+)
+
+// samples gathers reg into "name{label=value,...}" -> value; histograms
+// give name_count and name_sum.
+func samples(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+"="+l.GetValue())
+			}
+			key := "{" + strings.Join(labels, ",") + "}"
+			switch {
+			case m.Counter != nil:
+				out[f.GetName()+key] = m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				out[f.GetName()+key] = m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				out[f.GetName()+"_count"+key] = float64(m.GetHistogram().GetSampleCount())
+				out[f.GetName()+"_sum"+key] = m.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	return out
+}
+
+func TestMetrics(t *testing.T) {
+	boom := errors.New("boom")
+	tests := map[string]struct {
+		record func(m *automation.Metrics)
+		want   map[string]float64
+	}{
+		"scans": {
+			record: func(m *automation.Metrics) {
+				m.ScanDone("ghcr.io/stefanprodan/podinfo", 250*time.Millisecond, nil)
+				m.ScanDone("ghcr.io/stefanprodan/podinfo", 750*time.Millisecond, nil)
+				m.ScanDone("docker.io/library/nginx", time.Second, boom)
+			},
+			want: map[string]float64{
+				"hoist_scans_total{repository=ghcr.io/stefanprodan/podinfo,result=success}":  2,
+				"hoist_scans_total{repository=docker.io/library/nginx,result=error}":         1,
+				"hoist_scan_duration_seconds_count{repository=ghcr.io/stefanprodan/podinfo}": 2,
+				"hoist_scan_duration_seconds_sum{repository=ghcr.io/stefanprodan/podinfo}":   1,
+				"hoist_scan_duration_seconds_count{repository=docker.io/library/nginx}":      1,
+				"hoist_scan_duration_seconds_sum{repository=docker.io/library/nginx}":        1,
+			},
+		},
+		"registry requests": {
+			record: func(m *automation.Metrics) {
+				m.ObserveRequest(registry.RequestInfo{Host: "ghcr.io", Method: "GET", Status: 200, Duration: 100 * time.Millisecond})
+				m.ObserveRequest(registry.RequestInfo{Host: "ghcr.io", Method: "GET", Status: 200, Duration: 300 * time.Millisecond})
+				m.ObserveRequest(registry.RequestInfo{Host: "ghcr.io", Method: "HEAD", Status: 429, Duration: 0})
+				m.ObserveRequest(registry.RequestInfo{Host: "127.0.0.1:5000", Method: "GET", Status: 0, Duration: time.Second})
+			},
+			want: map[string]float64{
+				"hoist_registry_requests_total{host=ghcr.io,method=GET,status=200}":          2,
+				"hoist_registry_requests_total{host=ghcr.io,method=HEAD,status=429}":         1,
+				"hoist_registry_requests_total{host=127.0.0.1:5000,method=GET,status=error}": 1,
+				"hoist_registry_request_duration_seconds_count{host=ghcr.io}":                3,
+				"hoist_registry_request_duration_seconds_sum{host=ghcr.io}":                  0.4,
+				"hoist_registry_request_duration_seconds_count{host=127.0.0.1:5000}":         1,
+				"hoist_registry_request_duration_seconds_sum{host=127.0.0.1:5000}":           1,
+			},
+		},
+		"rate limit waits": {
+			record: func(m *automation.Metrics) {
+				m.RateLimitWait("registry-1.docker.io", 1500*time.Millisecond)
+				m.RateLimitWait("registry-1.docker.io", 500*time.Millisecond)
+			},
+			want: map[string]float64{
+				"hoist_rate_limit_waits_total{host=registry-1.docker.io}":        2,
+				"hoist_rate_limit_wait_seconds_total{host=registry-1.docker.io}": 2,
+			},
+		},
+		"the Git side": {
+			record: func(m *automation.Metrics) {
+				m.SelectionChanged("apps:podinfo")
+				m.SelectionChanged("apps:podinfo")
+				m.Commit("apps/prod")
+				m.Push("apps/prod", nil)
+				m.Push("apps/prod", boom)
+				m.PushRetry("apps/prod")
+				m.PullRequest("apps/prod", nil)
+				m.LastSuccess("apps/prod", time.Unix(1767225600, 500_000_000))
+				m.LastSuccess("apps/gone", time.Unix(1, 0))
+				m.ForgetAutomation("apps/gone")
+			},
+			want: map[string]float64{
+				"hoist_selections_changed_total{policy=apps:podinfo}":                   2,
+				"hoist_commits_total{automation=apps/prod}":                             1,
+				"hoist_pushes_total{automation=apps/prod,result=success}":               1,
+				"hoist_pushes_total{automation=apps/prod,result=error}":                 1,
+				"hoist_push_retries_total{automation=apps/prod}":                        1,
+				"hoist_pull_requests_total{automation=apps/prod,result=success}":        1,
+				"hoist_automation_last_success_timestamp_seconds{automation=apps/prod}": 1767225600.5,
+			},
+		},
+		"webhooks": {
+			record: func(m *automation.Metrics) {
+				m.WebhookRequest("apps/dockerhub", "accepted")
+				m.WebhookRequest("apps/dockerhub", "accepted")
+				m.WebhookRequest("apps/github", "unauthorized")
+				m.WebhookRequest("", "not_found")
+			},
+			want: map[string]float64{
+				"hoist_webhook_requests_total{outcome=accepted,receiver=apps/dockerhub}":  2,
+				"hoist_webhook_requests_total{outcome=unauthorized,receiver=apps/github}": 1,
+				"hoist_webhook_requests_total{outcome=not_found,receiver=}":               1,
+			},
+		},
+		"credentials never reach a label": {
+			record: func(m *automation.Metrics) {
+				m.ObserveRequest(registry.RequestInfo{Host: "robot:s3cret@registry.example.com", Method: "GET", Status: 401})
+				m.RateLimitWait("robot:s3cret@registry.example.com", time.Second)
+				m.ScanDone("https://robot:s3cret@registry.example.com/team/app", time.Second, nil)
+				m.ScanDone("registry.example.com/team/app@sha256:abc", time.Second, nil)
+			},
+			want: map[string]float64{
+				"hoist_registry_requests_total{host=registry.example.com,method=GET,status=401}":         1,
+				"hoist_registry_request_duration_seconds_count{host=registry.example.com}":               1,
+				"hoist_registry_request_duration_seconds_sum{host=registry.example.com}":                 0,
+				"hoist_rate_limit_waits_total{host=registry.example.com}":                                1,
+				"hoist_rate_limit_wait_seconds_total{host=registry.example.com}":                         1,
+				"hoist_scans_total{repository=registry.example.com/team/app,result=success}":             1,
+				"hoist_scan_duration_seconds_count{repository=registry.example.com/team/app}":            1,
+				"hoist_scan_duration_seconds_sum{repository=registry.example.com/team/app}":              1,
+				"hoist_scans_total{repository=registry.example.com/team/app@sha256:abc,result=success}":  1,
+				"hoist_scan_duration_seconds_count{repository=registry.example.com/team/app@sha256:abc}": 1,
+				"hoist_scan_duration_seconds_sum{repository=registry.example.com/team/app@sha256:abc}":   1,
+			},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			m, err := automation.NewMetrics(reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.record(m)
+			if diff := cmp.Diff(tc.want, samples(t, reg)); diff != "" {
+				t.Errorf("samples (-want +got):\n%s", diff)
+			}
+			for k := range samples(t, reg) {
+				if strings.Contains(k, "s3cret") || strings.Contains(k, "robot") {
+					t.Errorf("a credential reached a label: %s", k)
+				}
+			}
+		})
+	}
+}
+
+func TestMetricsExposition(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := automation.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Commit("apps/prod")
+	m.WebhookRequest("apps/quay", "accepted")
+	want := `
+# HELP hoist_commits_total Commits made, by automation (NAMESPACE/NAME).
+# TYPE hoist_commits_total counter
+hoist_commits_total{automation="apps/prod"} 1
+# HELP hoist_webhook_requests_total Webhook requests, by receiver (NAMESPACE/NAME) and outcome (such as accepted, unauthorized, bad_request, not_found, ignored).
+# TYPE hoist_webhook_requests_total counter
+hoist_webhook_requests_total{outcome="accepted",receiver="apps/quay"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "hoist_commits_total", "hoist_webhook_requests_total"); err != nil {
+		t.Error(err)
+	}
+
+	// Every metric of every kind, once observed, is named hoist_* and
+	// passes Prometheus's naming checks.
+	m.ScanDone("r", time.Second, nil)
+	m.ObserveRequest(registry.RequestInfo{Host: "h", Method: "GET", Status: 200})
+	m.RateLimitWait("h", time.Second)
+	m.SelectionChanged("apps:p")
+	m.Push("apps/prod", nil)
+	m.PushRetry("apps/prod")
+	m.PullRequest("apps/prod", nil)
+	m.LastSuccess("apps/prod", time.Now())
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range families {
+		names = append(names, f.GetName())
+	}
+	want2 := []string{
+		"hoist_automation_last_success_timestamp_seconds",
+		"hoist_commits_total",
+		"hoist_pull_requests_total",
+		"hoist_push_retries_total",
+		"hoist_pushes_total",
+		"hoist_rate_limit_wait_seconds_total",
+		"hoist_rate_limit_waits_total",
+		"hoist_registry_request_duration_seconds",
+		"hoist_registry_requests_total",
+		"hoist_scan_duration_seconds",
+		"hoist_scans_total",
+		"hoist_selections_changed_total",
+		"hoist_webhook_requests_total",
+	}
+	slices.Sort(names)
+	if diff := cmp.Diff(want2, names); diff != "" {
+		t.Errorf("metric names (-want +got):\n%s", diff)
+	}
+}
+
+func TestMetricsRegistration(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if _, err := automation.NewMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	_, err := automation.NewMetrics(reg)
+	var already prometheus.AlreadyRegisteredError
+	if !errors.As(err, &already) {
+		t.Errorf("second NewMetrics on one registry: %v, want AlreadyRegisteredError", err)
+	}
+}
+
+func TestNilMetricsDoNothing(t *testing.T) {
+	var m *automation.Metrics
+	calls := []func(){
+		func() { m.ScanDone("r", time.Second, nil) },
+		func() { m.ObserveRequest(registry.RequestInfo{}) },
+		func() { m.RateLimitWait("h", time.Second) },
+		func() { m.SelectionChanged("p") },
+		func() { m.Commit("a") },
+		func() { m.Push("a", nil) },
+		func() { m.PushRetry("a") },
+		func() { m.PullRequest("a", nil) },
+		func() { m.WebhookRequest("r", "accepted") },
+		func() { m.LastSuccess("a", time.Now()) },
+		func() { m.ForgetAutomation("a") },
+	}
+	for i, call := range calls {
+		t.Run(fmt.Sprint(i), func(t *testing.T) { call() })
+	}
+}

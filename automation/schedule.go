@@ -1,0 +1,491 @@
+package automation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+)
+
+// ErrGraceExpired is returned (wrapped, naming the keys) by Scheduler.Run and
+// Batcher.Run when runs were still in progress at the end of the grace
+// period; their contexts are then cancelled and Run returns without waiting
+// for them.
+var ErrGraceExpired = errors.New("runs still in progress at the end of the grace period")
+
+// ErrAlreadyRunning is returned by Run when it is called a second time.
+var ErrAlreadyRunning = errors.New("already running")
+
+// Clock is the time source of the Scheduler, the Batcher and the
+// ConfigWatcher. SystemClock is the wall clock; tests inject a fake one so
+// that no test waits on the wall clock.
+type Clock interface {
+	Now() time.Time
+	// NewTimer returns a timer that sends the time on C() once, after d.
+	NewTimer(d time.Duration) Timer
+	// AfterFunc calls f in its own goroutine after d. The returned timer's
+	// C() is nil.
+	AfterFunc(d time.Duration, f func()) Timer
+}
+
+// Timer is a one-shot timer made by a Clock.
+type Timer interface {
+	C() <-chan time.Time
+	// Stop prevents the timer from firing; it reports false when the timer
+	// already fired or was stopped.
+	Stop() bool
+}
+
+// SystemClock is the wall clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// NewTimer wraps time.NewTimer.
+func (SystemClock) NewTimer(d time.Duration) Timer { return systemTimer{time.NewTimer(d)} }
+
+// AfterFunc wraps time.AfterFunc.
+func (SystemClock) AfterFunc(d time.Duration, f func()) Timer {
+	return systemTimer{time.AfterFunc(d, f)}
+}
+
+type systemTimer struct{ t *time.Timer }
+
+func (t systemTimer) C() <-chan time.Time { return t.t.C }
+func (t systemTimer) Stop() bool          { return t.t.Stop() }
+
+// Scheduler defaults, as documented on SchedulerOptions.
+const (
+	DefaultParallelism   = 4
+	DefaultStartupSpread = 30 * time.Second
+	DefaultJitter        = 0.1
+	DefaultGrace         = 25 * time.Second
+)
+
+// Job is work the Scheduler runs under a key, such as the scan of one
+// ImageRepository ("namespace/name") or the run of one automation.
+type Job struct {
+	// Key names the job; it is unique within a Scheduler.
+	Key string
+	// Interval is the time from the end of one run to the start of the next.
+	// Zero means the job runs only when triggered.
+	Interval time.Duration
+	// Run does the work. Its error is logged by the Scheduler (with the
+	// key); a job that reports its own errors returns nil. A panic is
+	// recovered and logged. ctx is cancelled only when the grace period of a
+	// shutdown ends.
+	Run func(ctx context.Context) error
+}
+
+// SchedulerOptions configures a Scheduler. The zero value gives the defaults.
+type SchedulerOptions struct {
+	// Clock is the time source. Default: SystemClock.
+	Clock Clock
+	// Logger receives failed runs. Default: discard.
+	Logger *slog.Logger
+	// Parallelism bounds runs in progress at once, over all keys.
+	// Default: DefaultParallelism (4).
+	Parallelism int
+	// StartupSpread spreads first runs so that they do not all start at
+	// once: a job's first run comes at an offset within
+	// min(Interval, StartupSpread) after Run starts (or after Update adds
+	// it), fixed by a hash of its key. Default: DefaultStartupSpread (30s);
+	// negative: every first run at once.
+	StartupSpread time.Duration
+	// Jitter moves each later run earlier or later at random by up to this
+	// fraction of the interval. Default: DefaultJitter (0.1); negative: none.
+	Jitter float64
+	// Grace is how long Run waits, after its context is done, for runs in
+	// progress to return. Default: DefaultGrace (25s).
+	Grace time.Duration
+}
+
+func (o *SchedulerOptions) setDefaults() {
+	if o.Clock == nil {
+		o.Clock = SystemClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Parallelism <= 0 {
+		o.Parallelism = DefaultParallelism
+	}
+	if o.StartupSpread == 0 {
+		o.StartupSpread = DefaultStartupSpread
+	}
+	if o.Jitter == 0 {
+		o.Jitter = DefaultJitter
+	}
+	if o.Jitter > 1 {
+		o.Jitter = 1
+	}
+	if o.Grace <= 0 {
+		o.Grace = DefaultGrace
+	}
+}
+
+// Scheduler runs keyed jobs on their intervals and on demand. Per key at
+// most one run is in progress; a trigger or due interval that arrives during
+// a run is folded into one re-run after it. At most Parallelism runs are in
+// progress at once; jobs waiting for a slot start in the order they became
+// due. It is safe for concurrent use.
+type Scheduler struct {
+	mu      sync.Mutex
+	o       SchedulerOptions
+	lanes   lanes
+	jobs    map[string]*schedEntry
+	started bool
+	stopped bool
+}
+
+type schedEntry struct {
+	job     Job
+	timer   Timer
+	gen     uint64    // invalidates callbacks of stopped timers
+	next    time.Time // when timer fires; zero without timer
+	added   time.Time // when the job was added (or Run started)
+	lastEnd time.Time // end of the last run; zero before
+}
+
+// NewScheduler returns a Scheduler without jobs; give it jobs with Update
+// and start it with Run.
+func NewScheduler(o SchedulerOptions) *Scheduler {
+	o.setDefaults()
+	s := &Scheduler{o: o, jobs: map[string]*schedEntry{}}
+	s.lanes.init(&s.mu, o.Parallelism, o.Logger, "scheduled run", s.begin, s.end)
+	return s
+}
+
+// Update replaces the set of jobs, as when the configuration is reloaded.
+// A job whose key and interval are unchanged keeps its timer (only its Run
+// is replaced); a changed interval takes effect from the job's last run; a
+// new key gets a spread first run; a removed key gets no further runs (a run
+// in progress finishes). An invalid list (empty or repeated key, nil Run,
+// negative interval) is an error and changes nothing.
+func (s *Scheduler) Update(jobs []Job) error {
+	seen := make(map[string]bool, len(jobs))
+	for i, j := range jobs {
+		switch {
+		case j.Key == "":
+			return fmt.Errorf("scheduler: job %d has an empty key", i)
+		case seen[j.Key]:
+			return fmt.Errorf("scheduler: job %q is listed twice", j.Key)
+		case j.Run == nil:
+			return fmt.Errorf("scheduler: job %q has no Run", j.Key)
+		case j.Interval < 0:
+			return fmt.Errorf("scheduler: job %q has a negative interval %v", j.Key, j.Interval)
+		}
+		seen[j.Key] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.o.Clock.Now()
+	for key, e := range s.jobs {
+		if !seen[key] {
+			s.disarmLocked(e)
+			delete(s.jobs, key)
+		}
+	}
+	for _, j := range jobs {
+		e, ok := s.jobs[j.Key]
+		if !ok {
+			e = &schedEntry{job: j, added: now}
+			s.jobs[j.Key] = e
+			if s.started && !s.stopped && j.Interval > 0 {
+				s.armLocked(e, s.firstOffset(j))
+			}
+			continue
+		}
+		old := e.job.Interval
+		e.job = j
+		if old == j.Interval || !s.started || s.stopped || s.lanes.busyLocked(j.Key) {
+			continue // a run in progress or waiting arms the timer when it ends
+		}
+		switch {
+		case j.Interval == 0:
+			s.disarmLocked(e)
+		case e.lastEnd.IsZero() && e.timer == nil:
+			s.armLocked(e, s.firstOffset(j))
+		default:
+			base := e.lastEnd
+			if base.IsZero() {
+				base = e.added
+			}
+			next := base.Add(j.Interval)
+			if e.timer != nil && e.next.Before(next) {
+				next = e.next
+			}
+			s.armLocked(e, next.Sub(now))
+		}
+	}
+	return nil
+}
+
+// Trigger asks for a run of key now, as a webhook does. It reports false
+// when there is no such job or the Scheduler has stopped. A trigger during a
+// run is folded into one re-run after it; a trigger before Run is kept until
+// Run starts.
+func (s *Scheduler) Trigger(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped || s.jobs[key] == nil {
+		return false
+	}
+	s.lanes.requestLocked(key)
+	return true
+}
+
+// Next returns when the next interval run of key is due. It reports false
+// when none is scheduled: unknown key, a job without interval, a job that is
+// running or waiting for a slot, or a Scheduler not running.
+func (s *Scheduler) Next(key string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.jobs[key]
+	if e == nil || e.timer == nil {
+		return time.Time{}, false
+	}
+	return e.next, true
+}
+
+// Run starts the timers and runs jobs until ctx is done. Then it stops
+// taking work (timers, triggers and re-runs waiting are dropped) and waits
+// up to the grace period for runs in progress. It returns nil after a clean
+// shutdown, or an error wrapping ErrGraceExpired.
+func (s *Scheduler) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.started {
+		s.mu.Unlock()
+		return fmt.Errorf("scheduler: %w", ErrAlreadyRunning)
+	}
+	s.started = true
+	now := s.o.Clock.Now()
+	for _, e := range s.jobs {
+		e.added = now
+		if e.job.Interval > 0 && !s.lanes.busyLocked(e.job.Key) {
+			s.armLocked(e, s.firstOffset(e.job))
+		}
+	}
+	s.lanes.openLocked(ctx)
+	s.mu.Unlock()
+
+	<-ctx.Done()
+
+	s.mu.Lock()
+	s.stopped = true
+	for _, e := range s.jobs {
+		s.disarmLocked(e)
+	}
+	s.mu.Unlock()
+	if err := s.lanes.shutdown(s.o.Clock, s.o.Grace); err != nil {
+		return fmt.Errorf("scheduler: %w", err)
+	}
+	return nil
+}
+
+// firstOffset is when a job first runs: a hash of its key spread over
+// min(interval, StartupSpread), the same on every start.
+func (s *Scheduler) firstOffset(j Job) time.Duration {
+	spread := min(j.Interval, s.o.StartupSpread)
+	if spread <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(j.Key))
+	return time.Duration(h.Sum64() % uint64(spread))
+}
+
+// jittered is interval moved by up to ±Jitter of itself.
+func (s *Scheduler) jittered(interval time.Duration) time.Duration {
+	if s.o.Jitter <= 0 {
+		return interval
+	}
+	d := time.Duration(float64(interval) * (1 + s.o.Jitter*(2*rand.Float64()-1)))
+	return max(d, time.Millisecond)
+}
+
+func (s *Scheduler) armLocked(e *schedEntry, d time.Duration) {
+	s.disarmLocked(e)
+	d = max(d, 0)
+	g, key := e.gen, e.job.Key
+	e.next = s.o.Clock.Now().Add(d)
+	e.timer = s.o.Clock.AfterFunc(d, func() { s.fire(key, e, g) })
+}
+
+func (s *Scheduler) disarmLocked(e *schedEntry) {
+	e.gen++
+	if e.timer != nil {
+		e.timer.Stop()
+		e.timer, e.next = nil, time.Time{}
+	}
+}
+
+func (s *Scheduler) fire(key string, e *schedEntry, gen uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped || s.jobs[key] != e || e.gen != gen {
+		return // stopped, removed or re-armed since
+	}
+	e.timer, e.next = nil, time.Time{}
+	s.lanes.requestLocked(key)
+}
+
+// begin is called by lanes, locked, when a run of key starts.
+func (s *Scheduler) begin(key string) (func(context.Context), bool) {
+	e := s.jobs[key]
+	if e == nil {
+		return nil, false // removed while waiting
+	}
+	s.disarmLocked(e) // this run replaces the interval run due next
+	run, logger := e.job.Run, s.o.Logger
+	return func(ctx context.Context) {
+		if err := run(ctx); err != nil {
+			logger.LogAttrs(ctx, slog.LevelError, "scheduled run failed", slog.String("key", key), slog.String("error", err.Error()))
+		}
+	}, true
+}
+
+// end is called by lanes, locked, when a run of key has returned.
+func (s *Scheduler) end(key string) {
+	e := s.jobs[key]
+	if e == nil || s.stopped {
+		return
+	}
+	e.lastEnd = s.o.Clock.Now()
+	if e.job.Interval > 0 {
+		s.armLocked(e, s.jittered(e.job.Interval))
+	}
+}
+
+// lanes runs work per key for the Scheduler and the Batcher: at most one
+// run per key at a time, with at most one re-run folded in, at most limit
+// runs at once, waiting keys started first in first out. Its owner's mutex
+// guards it; methods named *Locked need it held, and begin and end are
+// called with it held.
+type lanes struct {
+	mu     *sync.Mutex
+	limit  int
+	logger *slog.Logger
+	what   string // "scheduled run", for logs
+	// begin returns the work of a run of key, or false to skip it.
+	begin func(key string) (func(context.Context), bool)
+	// end is called after the work of begin returned.
+	end func(key string)
+
+	ctx     context.Context // of runs; set by openLocked
+	cancel  context.CancelFunc
+	open    bool
+	closed  bool
+	active  map[string]bool
+	pending map[string]bool // re-run asked during a run
+	queued  map[string]bool
+	queue   []string
+	idle    chan struct{} // closed when closed and no run is active
+}
+
+func (l *lanes) init(mu *sync.Mutex, limit int, logger *slog.Logger, what string, begin func(string) (func(context.Context), bool), end func(string)) {
+	l.mu, l.limit, l.logger, l.what, l.begin, l.end = mu, limit, logger, what, begin, end
+	l.active, l.pending, l.queued = map[string]bool{}, map[string]bool{}, map[string]bool{}
+}
+
+// openLocked starts running; runs get a context that keeps ctx's values but
+// is cancelled only by shutdown.
+func (l *lanes) openLocked(ctx context.Context) {
+	l.ctx, l.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	l.open = ctx.Err() == nil // a Run already cancelled starts nothing
+	l.dispatchLocked()
+}
+
+// busyLocked reports whether key is running or waiting for a slot.
+func (l *lanes) busyLocked(key string) bool { return l.active[key] || l.queued[key] }
+
+// requestLocked asks for a run of key.
+func (l *lanes) requestLocked(key string) {
+	switch {
+	case l.closed:
+	case l.active[key]:
+		l.pending[key] = true
+	case l.queued[key]:
+	default:
+		l.queued[key] = true
+		l.queue = append(l.queue, key)
+		l.dispatchLocked()
+	}
+}
+
+func (l *lanes) dispatchLocked() {
+	for l.open && !l.closed && len(l.active) < l.limit && len(l.queue) > 0 {
+		key := l.queue[0]
+		l.queue = l.queue[1:]
+		delete(l.queued, key)
+		work, ok := l.begin(key)
+		if !ok {
+			continue
+		}
+		l.active[key] = true
+		go l.run(key, work)
+	}
+}
+
+func (l *lanes) run(key string, work func(context.Context)) {
+	defer func() {
+		if r := recover(); r != nil {
+			l.logger.LogAttrs(l.ctx, slog.LevelError, l.what+" panicked", slog.String("key", key), slog.String("panic", fmt.Sprint(r)))
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		delete(l.active, key)
+		l.end(key)
+		if l.pending[key] {
+			delete(l.pending, key)
+			l.requestLocked(key)
+		}
+		l.dispatchLocked()
+		if l.closed && len(l.active) == 0 {
+			close(l.idle)
+		}
+	}()
+	work(l.ctx)
+}
+
+// shutdown stops starting runs and waits up to grace for those in
+// progress; then it cancels their context.
+func (l *lanes) shutdown(clock Clock, grace time.Duration) error {
+	l.mu.Lock()
+	l.closed = true
+	l.queue = nil
+	clear(l.queued)
+	clear(l.pending)
+	l.idle = make(chan struct{})
+	if len(l.active) == 0 {
+		close(l.idle)
+	}
+	idle := l.idle
+	l.mu.Unlock()
+	defer l.cancel()
+
+	t := clock.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-idle:
+		return nil
+	case <-t.C():
+	}
+	l.mu.Lock()
+	keys := make([]string, 0, len(l.active))
+	for k := range l.active {
+		keys = append(keys, k)
+	}
+	l.mu.Unlock()
+	if len(keys) == 0 {
+		return nil
+	}
+	slices.Sort(keys)
+	return fmt.Errorf("%w (%v): %q", ErrGraceExpired, grace, keys)
+}

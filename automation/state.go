@@ -1,0 +1,305 @@
+package automation
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// StateFile is the name of the state store's file in the state directory.
+const StateFile = "state.db"
+
+// ErrStateLocked is returned (wrapped) by OpenStateStore when another
+// process holds the state file open.
+var ErrStateLocked = errors.New("state file is locked by another process")
+
+// ErrStateClosed is returned (wrapped) by the methods of a closed StateStore.
+var ErrStateClosed = errors.New("state store is closed")
+
+// stateSchema identifies a hoist state file; a bbolt file without it is
+// foreign and set aside.
+const stateSchema = "hoist.dev/state/v1"
+
+// stateLockTimeout is how long OpenStateStore waits for another process's
+// lock before giving up.
+const stateLockTimeout = 2 * time.Second
+
+var (
+	stateBucketMeta       = []byte("meta")
+	stateBucketSelections = []byte("selections")
+	stateBucketPushes     = []byte("pushes")
+	stateBucketSuccesses  = []byte("successes")
+	stateKeySchema        = []byte("schema")
+)
+
+// SelectionRecord is the last selection of a policy.
+type SelectionRecord struct {
+	// Ref is what was written to Git: IMAGE:TAG or IMAGE:TAG@DIGEST.
+	Ref    string `json:"ref"`
+	Tag    string `json:"tag,omitempty"`
+	Digest string `json:"digest,omitempty"`
+	// At is when the selection was made.
+	At time.Time `json:"at"`
+}
+
+// PushRecord is the last commit an automation pushed.
+type PushRecord struct {
+	// Commit is the SHA of the commit.
+	Commit string `json:"commit"`
+	// Branch is the branch it was pushed to.
+	Branch string    `json:"branch"`
+	At     time.Time `json:"at"`
+}
+
+// StateStore keeps what the service must remember across restarts, in one
+// bbolt file under the state directory: the last selection per policy, the
+// last pushed commit per automation and the last successful run per
+// automation. Keys are the caller's; the service uses Selection.Key()
+// (NAMESPACE:NAME) for policies and NAMESPACE/NAME for automations. It is
+// safe for concurrent use by one process; each write is synced to disk
+// before it returns.
+type StateStore struct {
+	db   *bolt.DB
+	path string
+}
+
+// OpenStateStore opens or creates the state file at path (usually
+// StateFile in the state directory), creating its directory. A file that is
+// not a hoist state file (corrupt, truncated, or another program's) is
+// renamed to path+".corrupt-TIME" with a warning and a fresh store is
+// created: the service then re-reads the selections and the commits from
+// the registries and Git. A file locked by another process is an error
+// (ErrStateLocked) after a short wait. A nil logger discards.
+func OpenStateStore(path string, logger *slog.Logger) (*StateStore, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("opening state store: %w", err)
+	}
+	db, err := openStateBolt(path)
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("opening state store %s: %w", path, ErrStateLocked)
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, fmt.Errorf("opening state store: %w", err)
+	}
+	if err != nil {
+		aside := path + ".corrupt-" + time.Now().UTC().Format("20060102T150405.000Z")
+		if rerr := os.Rename(path, aside); rerr != nil {
+			return nil, fmt.Errorf("opening state store %s: %w; setting it aside: %w", path, err, rerr)
+		}
+		logger.Warn("state store unreadable, set aside and started afresh",
+			"path", path, "moved_to", aside, "error", err.Error())
+		db, err = openStateBolt(path)
+		if err != nil {
+			return nil, fmt.Errorf("opening state store %s: %w", path, err)
+		}
+	}
+	return &StateStore{db: db, path: path}, nil
+}
+
+// openStateBolt opens path and checks, or writes, the schema marker. Panics
+// of bbolt on a damaged file become errors.
+func openStateBolt(path string) (db *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if db != nil {
+				db.Close()
+			}
+			db, err = nil, fmt.Errorf("damaged state file: %v", r)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: stateLockTimeout})
+	if err != nil {
+		return nil, err
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(stateBucketMeta)
+		if meta == nil {
+			empty := true
+			_ = tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
+			if !empty {
+				return errors.New("not a hoist state file (no schema marker)")
+			}
+			meta, err := tx.CreateBucket(stateBucketMeta)
+			if err != nil {
+				return err
+			}
+			if err := meta.Put(stateKeySchema, []byte(stateSchema)); err != nil {
+				return err
+			}
+		} else if got := string(meta.Get(stateKeySchema)); got != stateSchema {
+			return fmt.Errorf("not a hoist state file (schema %q)", got)
+		}
+		for _, b := range [][]byte{stateBucketSelections, stateBucketPushes, stateBucketSuccesses} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Path returns the file of the store.
+func (s *StateStore) Path() string { return s.path }
+
+// Close closes the file. Later calls of other methods return ErrStateClosed.
+func (s *StateStore) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("closing state store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Selection returns the last selection of the policy key; false when there
+// is none.
+func (s *StateStore) Selection(key string) (SelectionRecord, bool, error) {
+	var r SelectionRecord
+	ok, err := s.get("selection", stateBucketSelections, key, &r)
+	return r, ok, err
+}
+
+// Selections returns every stored selection by policy key.
+func (s *StateStore) Selections() (map[string]SelectionRecord, error) {
+	out := map[string]SelectionRecord{}
+	err := s.view("reading selections", func(tx *bolt.Tx) error {
+		return tx.Bucket(stateBucketSelections).ForEach(func(k, v []byte) error {
+			var r SelectionRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("selection %q: %w", k, err)
+			}
+			out[string(k)] = r
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// PutSelection stores the last selection of the policy key.
+func (s *StateStore) PutSelection(key string, r SelectionRecord) error {
+	return s.PutSelections(map[string]SelectionRecord{key: r})
+}
+
+// PutSelections stores several selections in one write, as after a scan.
+func (s *StateStore) PutSelections(records map[string]SelectionRecord) error {
+	return s.update("storing selections", func(tx *bolt.Tx) error {
+		b := tx.Bucket(stateBucketSelections)
+		for k, r := range records {
+			if err := putJSON(b, k, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// DeleteSelection forgets the selection of the policy key, as when the
+// policy was removed. Forgetting a key that is not stored is not an error.
+func (s *StateStore) DeleteSelection(key string) error {
+	return s.update("deleting selection", func(tx *bolt.Tx) error {
+		return tx.Bucket(stateBucketSelections).Delete([]byte(key))
+	})
+}
+
+// LastPush returns the last commit pushed by the automation key; false when
+// there is none.
+func (s *StateStore) LastPush(key string) (PushRecord, bool, error) {
+	var r PushRecord
+	ok, err := s.get("last push", stateBucketPushes, key, &r)
+	return r, ok, err
+}
+
+// PutLastPush stores the last commit pushed by the automation key.
+func (s *StateStore) PutLastPush(key string, r PushRecord) error {
+	return s.update("storing last push", func(tx *bolt.Tx) error {
+		return putJSON(tx.Bucket(stateBucketPushes), key, r)
+	})
+}
+
+// LastSuccess returns when the automation key last ran without error;
+// false when it never did.
+func (s *StateStore) LastSuccess(key string) (time.Time, bool, error) {
+	var t time.Time
+	ok, err := s.get("last success", stateBucketSuccesses, key, &t)
+	return t, ok, err
+}
+
+// PutLastSuccess stores when the automation key last ran without error.
+func (s *StateStore) PutLastSuccess(key string, t time.Time) error {
+	return s.update("storing last success", func(tx *bolt.Tx) error {
+		return putJSON(tx.Bucket(stateBucketSuccesses), key, t)
+	})
+}
+
+func putJSON(b *bolt.Bucket, key string, v any) error {
+	if key == "" {
+		return errors.New("empty key")
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("key %q: %w", key, err)
+	}
+	return b.Put([]byte(key), data)
+}
+
+func (s *StateStore) get(what string, bucket []byte, key string, v any) (found bool, err error) {
+	err = s.view("reading "+what, func(tx *bolt.Tx) error {
+		data := tx.Bucket(bucket).Get([]byte(key))
+		if data == nil {
+			return nil
+		}
+		found = true
+		if err := json.Unmarshal(data, v); err != nil {
+			return fmt.Errorf("key %q: %w", key, err)
+		}
+		return nil
+	})
+	return found && err == nil, err
+}
+
+func (s *StateStore) view(what string, fn func(*bolt.Tx) error) error {
+	return s.tx(false, what, fn)
+}
+
+func (s *StateStore) update(what string, fn func(*bolt.Tx) error) error {
+	return s.tx(true, what, fn)
+}
+
+// tx runs fn in a transaction; errors, and panics of bbolt on a damaged
+// file, are returned naming the operation and the file.
+func (s *StateStore) tx(write bool, what string, fn func(*bolt.Tx) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s in state store %s: damaged file: %v", what, s.path, r)
+		}
+	}()
+	if write {
+		err = s.db.Update(fn)
+	} else {
+		err = s.db.View(fn)
+	}
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		err = ErrStateClosed
+	}
+	if err != nil {
+		return fmt.Errorf("%s in state store %s: %w", what, s.path, err)
+	}
+	return nil
+}

@@ -1,0 +1,143 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/hoist-dev/hoist/internal/testenv"
+)
+
+func TestUpdateEndToEnd(t *testing.T) {
+	reg := testenv.NewRegistry(t, testenv.RegistryOptions{})
+	base := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	d := reg.PushImage(t, "apps/podinfo", "6.0.0", testenv.ImageOptions{Created: base})
+	reg.Tag(t, "apps/podinfo", d, "6.1.0", "6.2.0", "7.0.0")
+	d = reg.PushImage(t, "apps/worker", "1.2.3", testenv.ImageOptions{Created: base})
+	reg.Tag(t, "apps/worker", d, "1.2.9", "1.3.0", "2.0.0")
+	host := reg.Host
+
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config")
+	tree := filepath.Join(dir, "tree")
+	writeFile(t, filepath.Join(cfg, "policies.yaml"), fmt.Sprintf(`
+apiVersion: image.toolkit.fluxcd.io/v1beta2
+kind: ImageRepository
+metadata: {name: podinfo, namespace: apps}
+spec:
+  image: %s/apps/podinfo
+---
+apiVersion: image.toolkit.fluxcd.io/v1beta2
+kind: ImagePolicy
+metadata: {name: podinfo, namespace: apps}
+spec:
+  imageRepositoryRef: {name: podinfo}
+  policy:
+    semver: {range: '^6'}
+`, host))
+	deploy := fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: podinfo
+  namespace: apps
+spec:
+  template:
+    spec:
+      containers:
+        - name: app
+          # the image follows apps/podinfo
+          image: '%[1]s/apps/podinfo:6.0.0' # {"$imagepolicy": "apps:podinfo"}
+`, host)
+	kustomization := fmt.Sprintf("apiVersion: kustomize.config.k8s.io/v1beta1\r\nkind: Kustomization\r\nimages:\r\n  - name: podinfo\r\n    newName: %[1]s/apps/podinfo # {\"$imagepolicy\": \"apps:podinfo:name\"}\r\n    newTag: 6.0.0 # {\"$imagepolicy\": \"apps:podinfo:tag\"}\r\n", host)
+	worker := fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: worker
+  annotations:
+    keel.sh/policy: minor
+spec:
+  template:
+    spec:
+      containers:
+      - name: worker
+        image: %[1]s/apps/worker:1.2.3
+`, host)
+	untouched := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {image: nginx:1.0}\n"
+	writeFile(t, filepath.Join(tree, "app", "deploy.yaml"), deploy)
+	writeFile(t, filepath.Join(tree, "kustomization.yaml"), kustomization)
+	writeFile(t, filepath.Join(tree, "worker.yaml"), worker)
+	writeFile(t, filepath.Join(tree, "cm.yaml"), untouched)
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(filepath.Join(tree, "cm.yaml"), old, old); err != nil {
+		t.Fatal(err)
+	}
+
+	// A dry run writes nothing and shows a diff.
+	r := hoist(t, nil, "update", tree, "-c", cfg, "--dry-run")
+	if r.code != 0 {
+		t.Fatalf("dry run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "+          image: '"+host+"/apps/podinfo:6.2.0'") {
+		t.Errorf("dry-run diff lacks the new line:\n%s", r.stdout)
+	}
+	if got := readFile(t, filepath.Join(tree, "app", "deploy.yaml")); got != deploy {
+		t.Fatalf("dry run wrote the file")
+	}
+
+	r = hoist(t, nil, "update", tree, "-c", cfg, "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("update: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	var out struct {
+		Changes []struct {
+			File, Old, New, Policy string
+			Line                   int
+		}
+		Errors []json.RawMessage
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("%v\n%s", err, r.stdout)
+	}
+	if len(out.Changes) != 3 || len(out.Errors) != 0 {
+		t.Errorf("changes %+v, errors %s", out.Changes, out.Errors)
+	}
+
+	wantDeploy := strings.Replace(deploy, "podinfo:6.0.0'", "podinfo:6.2.0'", 1)
+	wantKust := strings.Replace(kustomization, "newTag: 6.0.0", "newTag: 6.2.0", 1)
+	wantWorker := strings.Replace(worker, "worker:1.2.3", "worker:1.3.0", 1)
+	for path, want := range map[string]string{"app/deploy.yaml": wantDeploy, "kustomization.yaml": wantKust, "worker.yaml": wantWorker, "cm.yaml": untouched} {
+		if diff := cmp.Diff(want, readFile(t, filepath.Join(tree, path))); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", path, diff)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(tree, "cm.yaml")); err != nil || !fi.ModTime().Equal(old) {
+		t.Errorf("a file without targets was rewritten (mtime %v, want %v)", fi.ModTime(), old)
+	}
+
+	// Twice in a row: nothing to change.
+	r = hoist(t, nil, "update", tree, "-c", cfg)
+	if r.code != 0 || !strings.Contains(r.stdout, "nothing to change") {
+		t.Errorf("second run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	// A pin from CI wins over the registry and needs none.
+	r = hoist(t, nil, "update", tree, "-c", cfg, "--no-scan", "--set", "apps/podinfo="+host+"/apps/podinfo:6.9.9")
+	if r.code != 0 || !strings.Contains(readFile(t, filepath.Join(tree, "app", "deploy.yaml")), "podinfo:6.9.9'") {
+		t.Errorf("pin: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

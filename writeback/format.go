@@ -1,0 +1,48 @@
+package writeback
+
+import "path"
+
+// A format finds targets in the bytes of one kind of file and knows how to
+// write a value back into it. YAML is the only one today; SPEC.md section 4
+// names the next (Jsonnet, .env, Dockerfile FROM lines), which only need a
+// new implementation and a case in formatFor: scanning, planning, applying
+// and writing work on Targets and Changes and know nothing of YAML.
+type format interface {
+	// name is the Target.Format of the targets it finds.
+	name() string
+	// screen reports whether data may hold a target. It is a fast byte
+	// search that runs on every file of a tree, so it must not parse.
+	screen(data []byte) bool
+	// targets finds the targets of one file. A failure refuses the whole
+	// file: it is returned as a *FileError and no target is returned.
+	targets(path string, data []byte) ([]Target, error)
+	// encode returns the text to write over t.Span so that the file reads
+	// value there, keeping t's quoting style where it can.
+	encode(t Target, value string) (string, error)
+	// verify checks that edited reads like old except for the values of
+	// the changes (sorted by span, all of one file).
+	verify(old, edited []byte, changes []Change) error
+}
+
+// formatFor returns the format of the file at p (a slash path), or nil when
+// no format reads it. A file the caller named explicitly is read as YAML
+// whatever its name.
+func formatFor(p string, explicit bool) format {
+	switch path.Ext(p) {
+	case ".yaml", ".yml":
+		return yamlFormat{}
+	}
+	if explicit {
+		return yamlFormat{}
+	}
+	return nil
+}
+
+// formatNamed returns the format with the given name, or nil.
+func formatNamed(name string) format {
+	switch name {
+	case yamlFormatName, "":
+		return yamlFormat{}
+	}
+	return nil
+}

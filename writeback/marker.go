@@ -1,0 +1,41 @@
+package writeback
+
+import (
+	"encoding/json"
+	"strings"
+)
+
+// markerKey is the key of Flux's setter marker, the shorthand Flux registers
+// with kyaml's fieldmeta: # {"$imagepolicy": "NAMESPACE:NAME[:PART]"}.
+const markerKey = "$imagepolicy"
+
+// parseMarker returns the marker's value from a line comment. Like Flux, the
+// comment (after its leading #s) must be a JSON object whose values are all
+// strings; anything else is an ordinary comment.
+func parseMarker(comment string) (string, bool) {
+	if !strings.Contains(comment, markerKey) {
+		return "", false
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(strings.TrimLeft(comment, "#")), &m); err != nil {
+		return "", false
+	}
+	v := m[markerKey]
+	return v, v != ""
+}
+
+// splitMarker splits a marker's value into the policy key and the part.
+// "apps:podinfo" is the full reference of policy apps:podinfo,
+// "apps:podinfo:tag" its tag. A value with any other shape is a key that no
+// policy has, which Plan reports.
+func splitMarker(m string) (string, Part) {
+	i := strings.LastIndexByte(m, ':')
+	if i < 0 || strings.Count(m, ":") < 2 {
+		return m, PartFull
+	}
+	switch p := Part(m[i+1:]); p {
+	case PartTag, PartName, PartDigest, PartRegistry, PartRepository:
+		return m[:i], p
+	}
+	return m, PartFull
+}

@@ -1,0 +1,58 @@
+//go:build !linux
+
+package writeback
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// dirHandle opens the files of one directory, by full path.
+type dirHandle struct{ path string }
+
+func openDir(path string) dirHandle { return dirHandle{path: path} }
+
+func (d dirHandle) close() {}
+
+// lstat describes a file without following a symbolic link.
+func (d dirHandle) lstat(name string) (fileStat, error) {
+	fi, err := os.Lstat(filepath.Join(d.path, name))
+	if err != nil {
+		return fileStat{}, err
+	}
+	return fileStat{size: fi.Size(), mtime: fi.ModTime().UnixNano(), typ: fi.Mode().Type()}, nil
+}
+
+// read reads a regular file into buf (grown as needed) and returns its
+// bytes, size and modification time (UnixNano).
+func (d dirHandle) read(name string, buf []byte, _ bool) ([]byte, int64, int64, error) {
+	f, err := os.Open(filepath.Join(d.path, name))
+	if err != nil {
+		return buf, 0, 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return buf, 0, 0, err
+	}
+	if !fi.Mode().IsRegular() {
+		return buf, 0, 0, fmt.Errorf("%w: %s is not a regular file", ErrUnsupported, f.Name())
+	}
+	buf = growBuf(buf[:0], fi.Size())
+	for {
+		if len(buf) == cap(buf) {
+			buf = growBuf(buf, int64(2*cap(buf)))
+		}
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, fi.Size(), fi.ModTime().UnixNano(), nil
+		}
+		if err != nil {
+			return buf, 0, 0, err
+		}
+	}
+}
