@@ -1,0 +1,368 @@
+package automation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hoist-dev/hoist/config"
+	"github.com/hoist-dev/hoist/writeback"
+	"github.com/hoist-dev/hoist/writeback/git"
+	"github.com/hoist-dev/hoist/writeback/pullrequest"
+)
+
+// Runner runs ImageUpdateAutomations: sync the Git repository, load the
+// policies the automation selects (from the configuration and from the
+// repository itself), scan, plan, write, commit, push, and open or update a
+// pull request. The command line (hoist run --once) and the service drive
+// automations through it.
+type Runner struct {
+	// Scanner scans registries (required).
+	Scanner *Scanner
+	// StateDir holds the Git cache (StateDir/git) (required).
+	StateDir string
+	// SecretsDir holds secrets named by secretRef (DIR/NAME/KEY).
+	SecretsDir string
+	// ConfigPaths are the files and directories the configuration was
+	// loaded from; they are loaded again together with the repository's
+	// own documents.
+	ConfigPaths []string
+	// State, when set, records last pushes (the lease of push branches)
+	// and successes across restarts.
+	State *StateStore
+	// Logger receives one line per decision worth knowing; nil discards.
+	Logger *slog.Logger
+	// Metrics, when set, counts commits, pushes and pull requests.
+	Metrics *Metrics
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// RunResult is what one automation run did.
+type RunResult struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Commit is the SHA of hoist's pushed commit ("" when nothing changed).
+	Commit string `json:"commit,omitempty"`
+	// Branch is the branch pushed to.
+	Branch string `json:"branch,omitempty"`
+	// Pushed reports a push; NothingToDo that nothing needed to change.
+	Pushed      bool `json:"pushed"`
+	NothingToDo bool `json:"nothingToDo"`
+	// PullRequest is the URL of the pull request opened or updated.
+	PullRequest string `json:"pullRequest,omitempty"`
+	// Attempts counts edits (more than one after lost push races).
+	Attempts int `json:"attempts,omitempty"`
+	// Changes are the values rewritten.
+	Changes []writeback.Change `json:"changes"`
+	// Errors are targets, files or policies that failed; the rest of the
+	// automation still ran.
+	Errors []*writeback.FileError `json:"-"`
+	// Err is why the automation as a whole failed.
+	Err error `json:"-"`
+}
+
+// Key is NAMESPACE/NAME.
+func (r RunResult) Key() string { return r.Namespace + "/" + r.Name }
+
+// Failed reports whether the automation or any of its targets failed.
+func (r RunResult) Failed() bool { return r.Err != nil || len(r.Errors) > 0 }
+
+func (r *Runner) logger() *slog.Logger {
+	if r.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return r.Logger
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// RunAll runs every automation of set that is not suspended, one after
+// another, and returns one result each.
+func (r *Runner) RunAll(ctx context.Context, set *config.Set) []RunResult {
+	var out []RunResult
+	for _, a := range set.Automations {
+		if a.Spec.Suspend {
+			r.logger().Info("automation suspended", "automation", a.Namespace+"/"+a.Name)
+			continue
+		}
+		out = append(out, r.Run(ctx, set, a))
+	}
+	return out
+}
+
+// gitTarget is where an automation writes.
+type gitTarget struct {
+	url, branch string
+	secret      string // secretRef name, "" for none
+}
+
+func resolveGit(a *config.Automation) (gitTarget, error) {
+	var t gitTarget
+	if g := a.GitRepository; g != nil {
+		t.url = g.Spec.URL
+		if g.Spec.SecretRef != nil {
+			t.secret = g.Spec.SecretRef.Name
+		}
+		if ref := g.Spec.Reference; ref != nil {
+			t.branch = ref.Branch
+		}
+	} else if a.Spec.SourceRef != nil {
+		return t, fmt.Errorf("sourceRef %s %q is not in the configuration", a.Spec.SourceRef.Kind, a.Spec.SourceRef.Name)
+	}
+	if gs := a.Spec.Git; gs != nil {
+		if gs.URL != "" {
+			t.url = gs.URL
+		}
+		if gs.SecretRef != nil {
+			t.secret = gs.SecretRef.Name
+		}
+		if gs.Checkout != nil && gs.Checkout.Reference.Branch != "" {
+			t.branch = gs.Checkout.Reference.Branch
+		}
+	}
+	if t.url == "" {
+		return t, errors.New("no Git URL: set spec.sourceRef to a GitRepository or spec.git.url")
+	}
+	if t.branch == "" {
+		return t, errors.New("no branch to check out: set spec.git.checkout.ref.branch or the GitRepository's spec.ref.branch")
+	}
+	return t, nil
+}
+
+// Run runs one automation.
+func (r *Runner) Run(ctx context.Context, set *config.Set, a *config.Automation) RunResult {
+	res := RunResult{Namespace: a.Namespace, Name: a.Name}
+	log := r.logger().With("automation", res.Key())
+	fail := func(err error) RunResult {
+		res.Err = fmt.Errorf("automation %s: %w", res.Key(), err)
+		return res
+	}
+	gt, err := resolveGit(a)
+	if err != nil {
+		return fail(err)
+	}
+	var auth git.Auth
+	if gt.secret != "" {
+		if r.SecretsDir == "" {
+			return fail(fmt.Errorf("secretRef %q needs --secrets-dir", gt.secret))
+		}
+		if auth, err = git.AuthFromSecretDir(filepath.Join(r.SecretsDir, gt.secret)); err != nil {
+			return fail(err)
+		}
+	}
+	co, err := git.Sync(ctx, git.SyncOptions{
+		URL:      gt.url,
+		Branch:   gt.branch,
+		CacheDir: filepath.Join(r.StateDir, "git"),
+		Auth:     auth,
+		Logger:   log,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	defer co.Close()
+
+	commit, err := r.commitOptions(a)
+	if err != nil {
+		return fail(err)
+	}
+	push := git.PushOptions{}
+	if a.Spec.Git != nil && a.Spec.Git.Push != nil {
+		push.Branch = a.Spec.Git.Push.Branch
+	}
+	if push.Branch != "" && r.State != nil {
+		if rec, ok, err := r.State.LastPush(res.Key()); err == nil && ok && rec.Branch == push.Branch {
+			push.Lease = rec.Commit
+		}
+	}
+
+	updatePath := config.DefaultPath
+	if a.Spec.Update != nil && a.Spec.Update.Path != "" {
+		updatePath = a.Spec.Update.Path
+	}
+	var (
+		pins     map[string]string
+		lastErrs []*writeback.FileError
+	)
+	edit := func(ctx context.Context, dir string) ([]git.Change, error) {
+		root := filepath.Join(dir, filepath.FromSlash(path.Clean("/" + updatePath))[1:])
+		// The automation's policies: the configuration's and the
+		// repository's own documents under the update path.
+		effective, err := config.Load(append(append([]string{}, r.ConfigPaths...), root)...)
+		if err != nil {
+			return nil, fmt.Errorf("loading policies of %s and %s: %w", strings.Join(r.ConfigPaths, ", "), updatePath, err)
+		}
+		auto := effective.Automation(a.Namespace, a.Name)
+		if auto == nil {
+			auto = a
+		}
+		selected, err := effective.PoliciesFor(auto)
+		if err != nil {
+			return nil, err
+		}
+		keys := map[string]bool{}
+		for _, p := range selected {
+			keys[p.Namespace+":"+p.Name] = true
+		}
+		up, err := Update(ctx, UpdateOptions{Root: root, Set: effective, Scanner: r.Scanner, Pins: pins, Policies: keys})
+		if err != nil {
+			return nil, err
+		}
+		// A re-plan after a lost race writes the same selections.
+		if pins == nil {
+			pins = map[string]string{}
+			for _, s := range up.Selections {
+				if s.Err == nil && s.Namespace != "inline" {
+					pins[s.Key()] = s.Ref
+				}
+			}
+		}
+		lastErrs = up.Errors
+		out := make([]git.Change, 0, len(up.Changes))
+		rel := strings.TrimPrefix(path.Clean("/"+updatePath), "/")
+		for _, c := range up.Changes {
+			file := c.File
+			if rel != "" {
+				file = rel + "/" + c.File
+			}
+			out = append(out, git.Change{
+				File: file, Line: c.Line, Field: c.Field,
+				Object:   git.ObjectIdentifier{APIVersion: c.Object.APIVersion, Kind: c.Object.Kind, Namespace: c.Object.Namespace, Name: c.Object.Name},
+				OldValue: c.Old, NewValue: c.New, Setter: c.Setter,
+			})
+		}
+		return out, nil
+	}
+	outcome, err := co.Update(ctx, edit, git.UpdateOptions{Commit: commit, Push: push})
+	res.Errors = lastErrs
+	res.Commit, res.Branch, res.Pushed, res.NothingToDo, res.Attempts = outcome.Commit, outcome.Branch, outcome.Pushed, outcome.NothingToDo, outcome.Attempts
+	for _, c := range outcome.Changes {
+		res.Changes = append(res.Changes, writeback.Change{File: c.File, Line: c.Line, Old: c.OldValue, New: c.NewValue, Policy: setterPolicy(c.Setter), Setter: c.Setter, Field: c.Field,
+			Object: writeback.Object{APIVersion: c.Object.APIVersion, Kind: c.Object.Kind, Namespace: c.Object.Namespace, Name: c.Object.Name}})
+	}
+	if outcome.Attempts > 1 {
+		for i := 1; i < outcome.Attempts; i++ {
+			r.Metrics.PushRetry(res.Key())
+		}
+	}
+	if err != nil {
+		r.Metrics.Push(res.Key(), err)
+		return fail(err)
+	}
+	if res.Pushed {
+		r.Metrics.Commit(res.Key())
+		r.Metrics.Push(res.Key(), nil)
+		log.Info("commit pushed", "commit", res.Commit, "branch", res.Branch, "changes", len(res.Changes), "attempts", res.Attempts)
+		if r.State != nil {
+			if err := r.State.PutLastPush(res.Key(), PushRecord{Commit: res.Commit, Branch: res.Branch, At: r.now()}); err != nil {
+				log.Warn("recording the push in the state store", "error", err)
+			}
+		}
+	}
+	if pr := pullRequestSpec(a); pr != nil && push.Branch != "" && push.Branch != gt.branch && (res.Pushed || res.Commit != "") && len(res.Changes) > 0 {
+		url, err := r.pullRequest(ctx, a, gt, auth, push.Branch, res.Changes)
+		r.Metrics.PullRequest(res.Key(), err)
+		if err != nil {
+			return fail(err)
+		}
+		res.PullRequest = url
+		log.Info("pull request ready", "url", url)
+	}
+	if r.State != nil && !res.Failed() {
+		_ = r.State.PutLastSuccess(res.Key(), r.now())
+	}
+	if !res.Failed() {
+		r.Metrics.LastSuccess(res.Key(), r.now())
+	}
+	return res
+}
+
+func setterPolicy(setter string) string {
+	parts := strings.SplitN(setter, ":", 3)
+	if len(parts) >= 2 && !strings.HasPrefix(setter, "inline:") {
+		return parts[0] + ":" + parts[1]
+	}
+	return setter
+}
+
+func pullRequestSpec(a *config.Automation) *pullRequestOptions {
+	if a.Spec.Git == nil || a.Spec.Git.Push == nil || a.Spec.Git.Push.PullRequest == nil {
+		return nil
+	}
+	p := a.Spec.Git.Push.PullRequest
+	return &pullRequestOptions{title: p.Title, body: p.Body, labels: p.Labels, provider: p.Provider, apiURL: p.APIURL}
+}
+
+type pullRequestOptions struct {
+	title, body, provider, apiURL string
+	labels                        []string
+}
+
+func (r *Runner) pullRequest(ctx context.Context, a *config.Automation, gt gitTarget, auth git.Auth, head string, changes []writeback.Change) (string, error) {
+	o := pullRequestSpec(a)
+	provider, err := pullrequest.New(pullrequest.Options{
+		RepoURL: gt.url,
+		Kind:    pullrequest.Kind(o.provider),
+		APIURL:  o.apiURL,
+		Token:   pullrequest.TokenFromAuth(auth),
+	})
+	if err != nil {
+		return "", fmt.Errorf("pull request: %w", err)
+	}
+	title := o.title
+	if title == "" {
+		title = fmt.Sprintf("Update images (%s/%s)", a.Namespace, a.Name)
+	}
+	var body strings.Builder
+	if o.body != "" {
+		body.WriteString(o.body + "\n\n")
+	}
+	body.WriteString("hoist updated these image references:\n\n| file | line | old | new | policy |\n|---|---|---|---|---|\n")
+	for _, c := range changes {
+		fmt.Fprintf(&body, "| `%s` | %d | `%s` | `%s` | `%s` |\n", c.File, c.Line, c.Old, c.New, c.Setter)
+	}
+	pr, err := provider.EnsurePullRequest(ctx, pullrequest.Request{Head: head, Base: gt.branch, Title: title, Body: body.String(), Labels: o.labels})
+	if err != nil {
+		return "", fmt.Errorf("pull request from %s into %s: %w", head, gt.branch, err)
+	}
+	return pr.URL, nil
+}
+
+func (r *Runner) commitOptions(a *config.Automation) (git.CommitOptions, error) {
+	o := git.CommitOptions{
+		Automation: git.NamespacedName{Namespace: a.Namespace, Name: a.Name},
+		Now:        r.Now,
+	}
+	if a.Spec.Git == nil {
+		return o, errors.New("spec.git is required (commit author)")
+	}
+	c := a.Spec.Git.Commit
+	o.Author = git.Signature{Name: c.Author.Name, Email: c.Author.Email}
+	if o.Author.Name == "" {
+		o.Author.Name = "hoist"
+	}
+	o.MessageTemplate = c.MessageTemplate
+	o.Values = c.MessageTemplateValues
+	if c.SigningKey != nil {
+		if r.SecretsDir == "" {
+			return o, fmt.Errorf("signingKey secretRef %q needs --secrets-dir", c.SigningKey.SecretRef.Name)
+		}
+		s, err := git.SignerFromSecretDir(filepath.Join(r.SecretsDir, c.SigningKey.SecretRef.Name), r.Now)
+		if err != nil {
+			return o, err
+		}
+		o.Signer = s
+	}
+	return o, nil
+}

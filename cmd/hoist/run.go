@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hoist-dev/hoist/automation"
+	"github.com/hoist-dev/hoist/writeback"
+)
+
+type runOptions struct {
+	configs   []string
+	once      bool
+	output    string
+	logFormat string
+	logLevel  string
+	listen    string
+	reg       registryFlags
+}
+
+func newRunCommand() *cobra.Command {
+	var o runOptions
+	cmd := &cobra.Command{
+		Use:   "run [-c FILE|DIR]... [--once]",
+		Short: "Run the image update automations: scan, write, commit, push",
+		Long: `Run executes each ImageUpdateAutomation: it clones (once, then fetches) the Git
+repository into the state directory, loads the policies the automation selects
+from the configuration and from the repository's update path, scans registries,
+rewrites the targets, commits with the automation's author, message template and
+signing key, and pushes to the checkout branch or to spec.git.push.branch,
+opening or updating a pull request when spec.git.push.pullRequest is set.
+
+When the remote moved during the push, hoist fetches, plans again on the new
+head and retries; it never overwrites another writer's commit.
+
+With --once, every automation runs once and hoist exits; a run with nothing new
+does nothing and says so. Without --once, hoist keeps running as a service.
+
+Secrets (Git credentials, signing keys, registry credentials) are read from
+--secrets-dir/NAME/KEY with Flux's key names.
+
+Exit status: 0 success (also nothing to do), 1 some automation or target failed,
+2 invalid configuration.`,
+		Example: `  hoist run --once -c clusters/prod
+  hoist run --once -c fleet/ -o json --secrets-dir /etc/hoist/secrets`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !o.once {
+				return runService(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			}
+			return runOnce(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&o.configs, "config", "c", nil, "file or directory of documents (repeatable; default .)")
+	f.BoolVar(&o.once, "once", false, "run every automation once and exit")
+	f.StringVarP(&o.output, "output", "o", "text", "output format with --once: text or json")
+	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&o.listen, "listen", "127.0.0.1:9393", "address of webhooks, /metrics, /healthz and /readyz (service mode)")
+	o.reg.register(f)
+	return cmd
+}
+
+func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, usage(fmt.Errorf("--log-level %q: %w", level, err))
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usage(fmt.Errorf("--log-format %q: want text or json", format))
+}
+
+type runJSON struct {
+	Automations []runAutomationJSON `json:"automations"`
+}
+
+type runAutomationJSON struct {
+	automation.RunResult
+	Error  string                 `json:"error,omitempty"`
+	Errors []*writeback.FileError `json:"errors"`
+}
+
+func runOnce(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
+	if o.output != "text" && o.output != "json" {
+		return usage(fmt.Errorf("--output %q: want text or json", o.output))
+	}
+	if len(o.configs) == 0 {
+		o.configs = []string{"."}
+	}
+	logger, err := newLogger(o.logFormat, "warn", stderr)
+	if o.logLevel != "info" {
+		logger, err = newLogger(o.logFormat, o.logLevel, stderr)
+	}
+	if err != nil {
+		return err
+	}
+	set, err := loadConfig(o.configs, stderr)
+	if err != nil {
+		return err
+	}
+	if len(set.Automations) == 0 {
+		return usage(errors.New("no ImageUpdateAutomation in the configuration"))
+	}
+	runner, closeFn, err := o.reg.runner(o.configs, logger, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	results := runner.RunAll(ctx, set)
+	failures := 0
+	for _, r := range results {
+		if r.Failed() {
+			failures++
+		}
+	}
+	if o.output == "json" {
+		out := runJSON{Automations: []runAutomationJSON{}}
+		for _, r := range results {
+			j := runAutomationJSON{RunResult: r, Errors: r.Errors}
+			if j.Changes == nil {
+				j.Changes = []writeback.Change{}
+			}
+			if j.Errors == nil {
+				j.Errors = []*writeback.FileError{}
+			}
+			if r.Err != nil {
+				j.Error = r.Err.Error()
+			}
+			out.Automations = append(out.Automations, j)
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+	} else {
+		for _, r := range results {
+			printRunResult(stdout, r)
+		}
+	}
+	if failures > 0 {
+		return failed(fmt.Errorf("%d of %d automations failed", failures, len(results)))
+	}
+	return nil
+}
+
+func printRunResult(w io.Writer, r automation.RunResult) {
+	switch {
+	case r.Err != nil:
+		fmt.Fprintf(w, "%s: failed: %v\n", r.Key(), r.Err)
+	case r.Pushed:
+		fmt.Fprintf(w, "%s: pushed %s to %s (%d changes", r.Key(), short(r.Commit), r.Branch, len(r.Changes))
+		if r.Attempts > 1 {
+			fmt.Fprintf(w, ", %d attempts", r.Attempts)
+		}
+		fmt.Fprintln(w, ")")
+	case r.NothingToDo:
+		fmt.Fprintf(w, "%s: nothing to do, %s is up to date\n", r.Key(), r.Branch)
+	}
+	for _, c := range r.Changes {
+		fmt.Fprintf(w, "  %s:%d: %s → %s (%s)\n", c.File, c.Line, c.Old, c.New, c.Setter)
+	}
+	if r.PullRequest != "" {
+		fmt.Fprintf(w, "  pull request: %s\n", r.PullRequest)
+	}
+	for _, e := range r.Errors {
+		fmt.Fprintf(w, "  error: %v\n", e)
+	}
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
+
+// runner builds the Runner of hoist run, sharing the registry client.
+func (f *registryFlags) runner(configs []string, logger *slog.Logger, stderr io.Writer) (*automation.Runner, func(), error) {
+	scanner, closeCache, err := f.scanner(stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	state, err := f.resolveStateDir()
+	if err != nil {
+		closeCache()
+		return nil, nil, usage(err)
+	}
+	store, err := automation.OpenStateStore(filepath.Join(state, automation.StateFile), logger)
+	if err != nil {
+		closeCache()
+		return nil, nil, err
+	}
+	r := &automation.Runner{
+		Scanner:     scanner,
+		StateDir:    state,
+		SecretsDir:  scanner.SecretsDir,
+		ConfigPaths: configs,
+		State:       store,
+		Logger:      logger,
+	}
+	return r, func() { _ = store.Close(); closeCache() }, nil
+}
