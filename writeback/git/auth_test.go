@@ -1,0 +1,67 @@
+package git_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/hoist-dev/hoist/writeback/git"
+)
+
+func TestAuthFromSecretDir(t *testing.T) {
+	tests := map[string]git.Auth{
+		"basic": {Username: "hoist-bot", Password: "s3cret",
+			CABundle: []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")},
+		"ssh": {Password: "passphrase", Identity: []byte("not-a-real-key\n"),
+			KnownHosts: []byte("github.com ssh-ed25519 AAAAC3Nza\n")},
+		"token":            {BearerToken: "ghp_token123"},
+		"legacy-ca":        {CABundle: []byte("legacy-ca\n")},
+		"kubernetes-mount": {Username: "mounted-user"},
+	}
+	for name, want := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := git.AuthFromSecretDir("testdata/secrets/" + name)
+			if err != nil {
+				t.Fatalf("AuthFromSecretDir: %v", err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+	if _, err := git.AuthFromSecretDir("testdata/secrets/missing"); err == nil {
+		t.Error("AuthFromSecretDir of a missing directory succeeded")
+	}
+}
+
+func TestAuthNeverPrintsSecrets(t *testing.T) {
+	a := git.Auth{Username: "u", Password: "pass-secret", BearerToken: "token-secret", Identity: []byte("key-secret")}
+	for _, s := range []string{a.String(), fmt.Sprintf("%v", a), fmt.Sprintf("%+v", a), fmt.Sprintf("%#v", a), a.LogValue().String()} {
+		for _, secret := range []string{"pass-secret", "token-secret", "key-secret"} {
+			if strings.Contains(s, secret) {
+				t.Errorf("%q shows %q", s, secret)
+			}
+		}
+	}
+	if got, want := a.String(), "Auth{username=u password=set bearerToken=set identity=set}"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+}
+
+func TestTokens(t *testing.T) {
+	env := map[string]string{"HOIST_GIT_TOKEN": " tok \n", "EMPTY": ""}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	if got, err := git.TokenFromEnv(lookup, "HOIST_GIT_TOKEN"); err != nil || got != "tok" {
+		t.Errorf("TokenFromEnv = %q, %v", got, err)
+	}
+	for _, name := range []string{"EMPTY", "UNSET"} {
+		if _, err := git.TokenFromEnv(lookup, name); err == nil {
+			t.Errorf("TokenFromEnv(%s) succeeded", name)
+		}
+	}
+	if got, err := git.ReadTokenFile("testdata/secrets/token/bearerToken"); err != nil || got != "ghp_token123" {
+		t.Errorf("ReadTokenFile = %q, %v", got, err)
+	}
+}

@@ -1,0 +1,339 @@
+package git
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	gogit "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+)
+
+const remoteName = "origin"
+
+// Checkout is a worktree on disk at the head of a remote branch, kept in a
+// cache directory between runs. Its methods must not be called
+// concurrently; Sync holds a lock on the cache until Close.
+type Checkout struct {
+	opts   SyncOptions
+	remote RemoteURL
+	auth   transport.AuthMethod
+	dir    string
+	repo   *gogit.Repository
+	head   plumbing.Hash
+	unlock func()
+	log    *slog.Logger
+}
+
+// errCorrupt marks a cache that cannot be trusted and must be cloned again.
+var errCorrupt = errors.New("cache is unusable")
+
+// Sync returns a checkout of opts.Branch of opts.URL. The first call clones
+// the branch (shallow unless opts.FullHistory) into a directory of
+// opts.CacheDir named after a hash of the URL and branch; later calls fetch
+// what is new and hard-reset the worktree to the remote head, removing any
+// file that is not tracked. A cache that cannot be opened, that points to
+// another URL, or whose objects are broken is removed and cloned again.
+// Close the checkout to release the cache.
+func Sync(ctx context.Context, opts SyncOptions) (*Checkout, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	remote, err := ParseRemoteURL(opts.URL)
+	if err != nil {
+		return nil, err
+	}
+	auth, err := opts.Auth.method(remote)
+	if err != nil {
+		return nil, redactError(err, opts.Auth.secrets()...)
+	}
+	if err := os.MkdirAll(opts.CacheDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating cache directory: %w", err)
+	}
+	key := cacheKey(opts.URL, opts.Branch)
+	c := &Checkout{
+		opts:   opts,
+		remote: remote,
+		auth:   auth,
+		dir:    filepath.Join(opts.CacheDir, key),
+		log:    opts.Logger.With("remote", opts.URL, "branch", opts.Branch),
+	}
+	c.unlock, err = lockFile(ctx, c.dir+".lock")
+	if err != nil {
+		return nil, err
+	}
+	if err := c.sync(ctx); err != nil {
+		c.Close()
+		return nil, c.redact(fmt.Errorf("syncing %s branch %q: %w", opts.URL, opts.Branch, err))
+	}
+	return c, nil
+}
+
+// cacheKey names the cache directory of a URL and branch.
+func cacheKey(url, branch string) string {
+	sum := sha256.Sum256([]byte(url + "\x00" + branch))
+	return hex.EncodeToString(sum[:12])
+}
+
+// Close releases the cache. The worktree stays on disk for the next Sync.
+func (c *Checkout) Close() {
+	if c.unlock != nil {
+		c.unlock()
+		c.unlock = nil
+	}
+}
+
+// Dir is the worktree directory.
+func (c *Checkout) Dir() string { return c.dir }
+
+// Branch is the checked-out branch.
+func (c *Checkout) Branch() string { return c.opts.Branch }
+
+// URL is the remote URL, without credentials.
+func (c *Checkout) URL() string { return c.opts.URL }
+
+// Head is the SHA of the remote branch's commit that the worktree was last
+// reset to.
+func (c *Checkout) Head() string { return c.head.String() }
+
+func (c *Checkout) redact(err error) error { return redactError(err, c.opts.Auth.secrets()...) }
+
+func (c *Checkout) branchRef() plumbing.ReferenceName {
+	return plumbing.NewBranchReferenceName(c.opts.Branch)
+}
+
+func (c *Checkout) remoteRef(branch string) plumbing.ReferenceName {
+	return plumbing.NewRemoteReferenceName(remoteName, branch)
+}
+
+// sync opens the cache and refreshes it, or clones again when the cache
+// cannot be trusted.
+func (c *Checkout) sync(ctx context.Context) error {
+	err := c.open()
+	if err == nil {
+		err = c.refresh(ctx)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, errCorrupt) {
+			return err
+		}
+	}
+	if _, statErr := os.Stat(c.dir); statErr == nil {
+		c.log.Warn("cached clone is unusable; cloning again", "dir", c.dir, "reason", c.redact(err).Error())
+	}
+	return c.clone(ctx)
+}
+
+// open opens the cached clone and checks that it belongs to the remote and
+// branch.
+func (c *Checkout) open() error {
+	repo, err := gogit.PlainOpen(c.dir)
+	if err != nil {
+		return fmt.Errorf("%w: opening %s: %v", errCorrupt, c.dir, err)
+	}
+	rc, err := repo.Remote(remoteName)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errCorrupt, err)
+	}
+	if urls := rc.Config().URLs; len(urls) != 1 || urls[0] != c.opts.URL {
+		return fmt.Errorf("%w: remote URL %q is not %q", errCorrupt, RedactURLs(strings.Join(urls, " ")), c.opts.URL)
+	}
+	ref, err := repo.Reference(c.remoteRef(c.opts.Branch), true)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errCorrupt, err)
+	}
+	commit, err := repo.CommitObject(ref.Hash())
+	if err != nil {
+		return fmt.Errorf("%w: commit %s: %v", errCorrupt, ref.Hash(), err)
+	}
+	if _, err := commit.Tree(); err != nil {
+		return fmt.Errorf("%w: tree of %s: %v", errCorrupt, ref.Hash(), err)
+	}
+	c.repo = repo
+	return nil
+}
+
+// shallow reports whether the cached clone is shallow.
+func (c *Checkout) shallow() bool {
+	s, err := c.repo.Storer.Shallow()
+	return err == nil && len(s) > 0
+}
+
+func (c *Checkout) depth() int {
+	if c.opts.FullHistory {
+		return 0
+	}
+	return 1
+}
+
+// clone clones into a temporary directory next to the cache and replaces
+// the cache with it only when the clone succeeded, so a failed clone leaves
+// no half-made cache behind.
+func (c *Checkout) clone(ctx context.Context) error {
+	tmp, err := os.MkdirTemp(c.opts.CacheDir, "."+filepath.Base(c.dir)+".clone-")
+	if err != nil {
+		return fmt.Errorf("cloning: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	opts := &gogit.CloneOptions{
+		URL:             c.opts.URL,
+		Auth:            c.auth,
+		RemoteName:      remoteName,
+		ReferenceName:   c.branchRef(),
+		SingleBranch:    true,
+		Depth:           c.depth(),
+		Tags:            gogit.NoTags,
+		NoCheckout:      true,
+		CABundle:        c.opts.Auth.CABundle,
+		InsecureSkipTLS: c.opts.InsecureSkipTLS,
+	}
+	_, err = gogit.PlainCloneContext(ctx, tmp, false, opts)
+	if err != nil && opts.Depth > 0 && strings.Contains(err.Error(), "shallow") {
+		// The server does not do shallow clones: clone the whole branch.
+		c.log.Debug("server refused a shallow clone; cloning the whole branch", "error", c.redact(err).Error())
+		if err = os.RemoveAll(tmp); err == nil {
+			opts.Depth = 0
+			_, err = gogit.PlainCloneContext(ctx, tmp, false, opts)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("cloning: %w", classifyFetchError(err))
+	}
+	if err := os.RemoveAll(c.dir); err != nil {
+		return fmt.Errorf("removing old cache: %w", err)
+	}
+	if err := os.Rename(tmp, c.dir); err != nil {
+		return fmt.Errorf("moving clone into the cache: %w", err)
+	}
+	if c.repo, err = gogit.PlainOpen(c.dir); err != nil {
+		return fmt.Errorf("opening clone: %w", err)
+	}
+	ref, err := c.repo.Reference(c.remoteRef(c.opts.Branch), true)
+	if err != nil {
+		return fmt.Errorf("cloning: %w", err)
+	}
+	c.log.Debug("cloned", "head", ref.Hash().String(), "shallow", c.shallow())
+	if err := c.resetTo(ref.Hash()); err != nil {
+		return fmt.Errorf("checking out %s: %w", ref.Hash(), err)
+	}
+	return nil
+}
+
+// classifyFetchError maps go-git's errors for a missing branch to
+// ErrBranchNotFound.
+func classifyFetchError(err error) error {
+	switch {
+	case errors.Is(err, gogit.NoMatchingRefSpecError{}),
+		errors.Is(err, plumbing.ErrReferenceNotFound),
+		errors.Is(err, transport.ErrEmptyRemoteRepository):
+		return fmt.Errorf("%w: %v", ErrBranchNotFound, err)
+	}
+	return err
+}
+
+// Refresh fetches the remote branch and hard-resets the worktree to its
+// head, discarding local changes and commits.
+func (c *Checkout) Refresh(ctx context.Context) error {
+	err := c.refresh(ctx)
+	if errors.Is(err, errCorrupt) {
+		c.log.Warn("cached clone is unusable; cloning again", "dir", c.dir, "reason", c.redact(err).Error())
+		err = c.clone(ctx)
+	}
+	if err != nil {
+		return c.redact(fmt.Errorf("refreshing %s branch %q: %w", c.opts.URL, c.opts.Branch, err))
+	}
+	return nil
+}
+
+func (c *Checkout) refresh(ctx context.Context) error {
+	if _, err := c.fetch(ctx, c.opts.Branch); err != nil {
+		return err
+	}
+	ref, err := c.repo.Reference(c.remoteRef(c.opts.Branch), true)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errCorrupt, err)
+	}
+	if err := c.resetTo(ref.Hash()); err != nil {
+		return fmt.Errorf("%w: resetting to %s: %v", errCorrupt, ref.Hash(), err)
+	}
+	return nil
+}
+
+// fetch fetches branch into its remote-tracking ref and returns its head.
+// A broken object store comes back as errCorrupt.
+func (c *Checkout) fetch(ctx context.Context, branch string) (plumbing.Hash, error) {
+	// No depth, even for a shallow clone: the local head is sent as a
+	// "have", so the server sends only the commits and objects that are
+	// new since the last fetch. (A fetch with depth 1 makes git's
+	// upload-pack send the whole tree again.)
+	spec := config.RefSpec(fmt.Sprintf("+%s:%s", plumbing.NewBranchReferenceName(branch), c.remoteRef(branch)))
+	err := c.repo.FetchContext(ctx, &gogit.FetchOptions{
+		RemoteName:      remoteName,
+		RefSpecs:        []config.RefSpec{spec},
+		Auth:            c.auth,
+		Tags:            gogit.NoTags,
+		Force:           true,
+		CABundle:        c.opts.Auth.CABundle,
+		InsecureSkipTLS: c.opts.InsecureSkipTLS,
+	})
+	switch {
+	case err == nil, errors.Is(err, gogit.NoErrAlreadyUpToDate):
+	case errors.Is(err, plumbing.ErrObjectNotFound):
+		// go-git cannot always extend a shallow clone (for example when
+		// the branch was rewound); start over.
+		return plumbing.ZeroHash, fmt.Errorf("%w: fetching %q: %v", errCorrupt, branch, err)
+	default:
+		return plumbing.ZeroHash, fmt.Errorf("fetching %q: %w", branch, classifyFetchError(err))
+	}
+	ref, err := c.repo.Reference(c.remoteRef(branch), true)
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("%w: fetching %q: %v", errCorrupt, branch, err)
+	}
+	if _, err := c.repo.CommitObject(ref.Hash()); err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("%w: fetching %q: commit %s: %v", errCorrupt, branch, ref.Hash(), err)
+	}
+	c.log.Debug("fetched", "ref", branch, "head", ref.Hash().String())
+	return ref.Hash(), nil
+}
+
+// resetTo points the local branch and HEAD at h, and makes the index and
+// worktree match it, removing untracked files.
+func (c *Checkout) resetTo(h plumbing.Hash) error {
+	if err := c.repo.Storer.SetReference(plumbing.NewHashReference(c.branchRef(), h)); err != nil {
+		return err
+	}
+	if err := c.repo.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, c.branchRef())); err != nil {
+		return err
+	}
+	wt, err := c.repo.Worktree()
+	if err != nil {
+		return err
+	}
+	if err := wt.Reset(&gogit.ResetOptions{Mode: gogit.HardReset, Commit: h}); err != nil {
+		return err
+	}
+	if err := wt.Clean(&gogit.CleanOptions{Dir: true}); err != nil {
+		return err
+	}
+	c.head = h
+	return nil
+}
+
+// Reset discards local changes and commits: the local branch, index and
+// worktree return to Head, and untracked files are removed. It does not
+// touch the network.
+func (c *Checkout) Reset() error {
+	if err := c.resetTo(c.head); err != nil {
+		return c.redact(fmt.Errorf("resetting worktree %s to %s: %w", c.dir, c.head, err))
+	}
+	return nil
+}

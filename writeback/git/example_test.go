@@ -1,0 +1,136 @@
+package git_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+
+	"github.com/hoist-dev/hoist/writeback/git"
+)
+
+// Sync a checkout, let an edit function rewrite files, and push the commit,
+// re-planning if another writer pushes first.
+func ExampleSync() {
+	ctx := context.Background()
+	auth, err := git.AuthFromSecretDir("/var/lib/hoist/secrets/fleet-git")
+	if err != nil {
+		log.Fatal(err)
+	}
+	co, err := git.Sync(ctx, git.SyncOptions{
+		URL:      "https://git.example.com/org/fleet.git",
+		Branch:   "main",
+		CacheDir: "/var/lib/hoist/git",
+		Auth:     auth,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer co.Close()
+
+	edit := func(ctx context.Context, dir string) ([]git.Change, error) {
+		// Plan and write the manifest edits under dir; return them.
+		return nil, nil
+	}
+	out, err := co.Update(ctx, edit, git.UpdateOptions{
+		Commit: git.CommitOptions{Author: git.Signature{Name: "hoist", Email: "hoist@example.com"}},
+		Push:   git.PushOptions{Branch: "hoist/prod"},
+	})
+	switch {
+	case errors.Is(err, git.ErrBranchNotOwned):
+		log.Fatal("someone else committed to hoist's branch: ", err)
+	case err != nil:
+		log.Fatal(err)
+	case out.NothingToDo:
+		fmt.Println("nothing to do")
+	default:
+		fmt.Printf("pushed %s to %s\n", out.Commit, out.Branch)
+	}
+}
+
+func ExampleRenderMessage() {
+	msg, err := git.RenderMessage(`Update images ({{ .AutomationObject }})
+
+{{ range .Changed.Changes -}}
+- {{ .OldValue }} -> {{ .NewValue }} by {{ .Setter }}
+{{ end -}}`, git.TemplateData{
+		AutomationObject: git.NamespacedName{Namespace: "apps", Name: "prod"},
+		Changed: git.NewResult([]git.Change{{
+			File: "apps/podinfo.yaml", Line: 11,
+			OldValue: "ghcr.io/stefanprodan/podinfo:6.0.0", NewValue: "ghcr.io/stefanprodan/podinfo:6.1.0",
+			Setter: "apps:podinfo",
+		}}),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(msg)
+	// Output:
+	// Update images (apps/prod)
+	//
+	// - ghcr.io/stefanprodan/podinfo:6.0.0 -> ghcr.io/stefanprodan/podinfo:6.1.0 by apps:podinfo
+}
+
+func ExampleRenderMessage_default() {
+	msg, err := git.RenderMessage("", git.TemplateData{
+		Changed: git.NewResult([]git.Change{{
+			File: "apps/podinfo.yaml", Line: 11,
+			Object:   git.ObjectIdentifier{Kind: "Deployment", Namespace: "apps", Name: "podinfo"},
+			OldValue: "ghcr.io/stefanprodan/podinfo:6.0.0", NewValue: "ghcr.io/stefanprodan/podinfo:6.1.0",
+		}}),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(msg)
+	// Output:
+	// Update 1 image reference
+	//
+	// - ghcr.io/stefanprodan/podinfo:6.0.0 → ghcr.io/stefanprodan/podinfo:6.1.0 in apps/podinfo.yaml:11 (Deployment apps/podinfo)
+}
+
+func ExampleParseRemoteURL() {
+	for _, raw := range []string{
+		"https://bot:t0ken@github.com/org/fleet.git",
+		"git@github.com:org/fleet.git",
+	} {
+		u, err := git.ParseRemoteURL(raw)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(u.Scheme, u.Hostname(), u.Path, u)
+	}
+	// Output:
+	// https github.com /org/fleet.git https://github.com/org/fleet.git
+	// ssh github.com org/fleet.git git@github.com:org/fleet.git
+}
+
+func ExampleRedactURLs() {
+	fmt.Println(git.RedactURLs(`Get "https://bot:t0ken@github.com/org/fleet.git/info/refs": EOF`))
+	// Output:
+	// Get "https://REDACTED@github.com/org/fleet.git/info/refs": EOF
+}
+
+func ExampleAuthFromSecretDir() {
+	// testdata/secrets/basic holds the files username, password and ca.crt.
+	auth, err := git.AuthFromSecretDir("testdata/secrets/basic")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(auth) // never prints the secrets
+	// Output:
+	// Auth{username=hoist-bot password=set ca.crt=set}
+}
+
+func ExampleSignerFromSecretDir() {
+	// A directory with git.asc (and passphrase), as Flux's signing secret.
+	signer, err := git.SignerFromSecretDir(os.Getenv("HOIST_SIGNING_SECRET_DIR"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	_ = git.CommitOptions{
+		Author: git.Signature{Name: "hoist", Email: "hoist@example.com"},
+		Signer: signer,
+	}
+}

@@ -1,0 +1,168 @@
+package git
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"text/template"
+)
+
+// NamespacedName names an object, such as the automation. Its String form is
+// "namespace/name", as Kubernetes' types.NamespacedName prints.
+type NamespacedName struct {
+	Namespace string
+	Name      string
+}
+
+// String returns "namespace/name".
+func (n NamespacedName) String() string { return n.Namespace + "/" + n.Name }
+
+// ObjectIdentifier names the object in a file whose values changed, with the
+// field names of Flux's template data ($obj.Kind, $obj.Name, ...).
+type ObjectIdentifier struct {
+	APIVersion string
+	Kind       string
+	Namespace  string
+	Name       string
+}
+
+// String returns "Kind namespace/name" (or "Kind name" without a
+// namespace).
+func (o ObjectIdentifier) String() string {
+	name := o.Name
+	if o.Namespace != "" {
+		name = o.Namespace + "/" + o.Name
+	}
+	return strings.TrimSpace(o.Kind + " " + name)
+}
+
+// Change is one value that hoist rewrote. OldValue, NewValue and Setter are
+// the names of Flux's template data; the other fields are hoist's.
+type Change struct {
+	// File is the path of the file, relative to the repository root, with
+	// forward slashes.
+	File string
+	// Line is the 1-based line of the value, or 0 when unknown.
+	Line int
+	// Object is the object in File that holds the value.
+	Object ObjectIdentifier
+	// Field is the path of the value in the object, for example
+	// "spec.template.spec.containers[name=app].image".
+	Field string
+	// OldValue and NewValue are the scalar before and after the change.
+	OldValue string
+	NewValue string
+	// Setter is the policy that chose the value, "namespace:name".
+	Setter string
+}
+
+// ObjectChanges maps each object of a file to its changes.
+type ObjectChanges map[ObjectIdentifier][]Change
+
+// Result is what changed, grouped by file and object, as Flux's
+// update.ResultV2 (the .Changed of the template data).
+type Result struct {
+	// FileChanges maps a file path to the changes of each of its objects.
+	FileChanges map[string]ObjectChanges
+}
+
+// NewResult groups changes by file and object. It does not modify changes.
+func NewResult(changes []Change) Result {
+	r := Result{FileChanges: map[string]ObjectChanges{}}
+	for _, c := range changes {
+		oc := r.FileChanges[c.File]
+		if oc == nil {
+			oc = ObjectChanges{}
+			r.FileChanges[c.File] = oc
+		}
+		oc[c.Object] = append(oc[c.Object], c)
+	}
+	return r
+}
+
+// Changes returns every change, ordered by file, line, object and field.
+func (r Result) Changes() []Change {
+	var out []Change
+	for _, oc := range r.FileChanges {
+		for _, cs := range oc {
+			out = append(out, cs...)
+		}
+	}
+	sortChanges(out)
+	return out
+}
+
+// Objects returns the changes of every object across files, as Flux's
+// ResultV2.Objects.
+func (r Result) Objects() map[ObjectIdentifier][]Change {
+	out := map[ObjectIdentifier][]Change{}
+	for _, c := range r.Changes() {
+		out[c.Object] = append(out[c.Object], c)
+	}
+	return out
+}
+
+func sortChanges(cs []Change) {
+	sort.SliceStable(cs, func(i, j int) bool {
+		a, b := cs[i], cs[j]
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		if a.Object != b.Object {
+			return a.Object.String() < b.Object.String()
+		}
+		return a.Field < b.Field
+	})
+}
+
+// TemplateData is the value a commit message template is executed with.
+// The names are those of Flux's v1beta2 ImageUpdateAutomation, so Flux
+// templates render unchanged.
+type TemplateData struct {
+	// AutomationObject names the automation ("namespace/name").
+	AutomationObject NamespacedName
+	// Changed holds the changes.
+	Changed Result
+	// Values are the user's values from the automation
+	// (messageTemplateValues).
+	Values map[string]string
+}
+
+// DefaultMessageTemplate is the commit message used when the automation has
+// no template: a subject line, then one line per change.
+const DefaultMessageTemplate = `{{ $changes := .Changed.Changes -}}
+Update {{ len $changes }} image reference{{ if ne (len $changes) 1 }}s{{ end }}
+{{- with .AutomationObject.Name }} ({{ $.AutomationObject }}){{ end }}
+
+{{ range $c := $changes -}}
+- {{ $c.OldValue }} → {{ $c.NewValue }} in {{ $c.File }}{{ if $c.Line }}:{{ $c.Line }}{{ end }}
+{{- if $c.Object.Kind }} ({{ $c.Object }}){{ end }}
+{{ end -}}
+`
+
+// RenderMessage executes the Go text/template tmpl (DefaultMessageTemplate
+// when empty) with data. Besides text/template's builtins, templates may
+// use a subset of the sprig functions that Flux offers; see TemplateFuncs.
+// The result ends with exactly one newline.
+func RenderMessage(tmpl string, data TemplateData) (string, error) {
+	funcs := TemplateFuncs()
+	if tmpl == "" {
+		tmpl = DefaultMessageTemplate
+	}
+	t, err := template.New("commit message").Funcs(funcs).Parse(tmpl)
+	if err != nil {
+		return "", fmt.Errorf("parsing commit message template: %w", err)
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, data); err != nil {
+		return "", fmt.Errorf("rendering commit message template: %w", err)
+	}
+	msg := strings.TrimRight(b.String(), "\n \t") + "\n"
+	if strings.TrimSpace(msg) == "" {
+		return "", fmt.Errorf("rendering commit message template: %w: the message is empty", ErrInvalidOptions)
+	}
+	return msg, nil
+}

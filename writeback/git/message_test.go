@@ -1,0 +1,151 @@
+package git_test
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/hoist-dev/hoist/writeback/git"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+
+var (
+	deployment = git.ObjectIdentifier{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "apps", Name: "podinfo"}
+	cronjob    = git.ObjectIdentifier{APIVersion: "batch/v1", Kind: "CronJob", Namespace: "apps", Name: "Backup"}
+)
+
+// sampleChanges are three changes in two files, out of order.
+func sampleChanges() []git.Change {
+	return []git.Change{
+		{File: "jobs/backup.yaml", Line: 14, Object: cronjob, Field: "spec.jobTemplate.spec.template.spec.containers[name=backup].image",
+			OldValue: "ghcr.io/acme/backup:1.0.0", NewValue: "ghcr.io/acme/backup:1.1.0", Setter: "apps:backup"},
+		{File: "apps/podinfo.yaml", Line: 22, Object: deployment, Field: "spec.template.spec.initContainers[name=init].image",
+			OldValue: "ghcr.io/stefanprodan/podinfo:6.0.0", NewValue: "ghcr.io/stefanprodan/podinfo:6.1.0", Setter: "apps:podinfo"},
+		{File: "apps/podinfo.yaml", Line: 11, Object: deployment, Field: "spec.template.spec.containers[name=app].image",
+			OldValue: "ghcr.io/stefanprodan/podinfo:6.0.0", NewValue: "ghcr.io/stefanprodan/podinfo:6.1.0", Setter: "apps:podinfo"},
+	}
+}
+
+// TestRenderMessageGolden renders each testdata/messages/NAME.tmpl with
+// sampleChanges and compares with NAME.golden (go test -update rewrites
+// them).
+func TestRenderMessageGolden(t *testing.T) {
+	tmpls, err := filepath.Glob("testdata/messages/*.tmpl")
+	if err != nil || len(tmpls) == 0 {
+		t.Fatalf("no templates: %v", err)
+	}
+	data := git.TemplateData{
+		AutomationObject: git.NamespacedName{Namespace: "apps", Name: "prod"},
+		Changed:          git.NewResult(sampleChanges()),
+		Values:           map[string]string{"owner": "Platform Team <platform@example.com>"},
+	}
+	for _, p := range tmpls {
+		name := strings.TrimSuffix(filepath.Base(p), ".tmpl")
+		t.Run(name, func(t *testing.T) {
+			tmpl, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := git.RenderMessage(string(tmpl), data)
+			if err != nil {
+				t.Fatalf("RenderMessage: %v", err)
+			}
+			golden := strings.TrimSuffix(p, ".tmpl") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(string(want), got); diff != "" {
+				t.Errorf("message (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestRenderMessageErrors(t *testing.T) {
+	tests := map[string]struct {
+		tmpl string
+		is   error
+		text string
+	}{
+		"parse error":       {tmpl: "{{ .Changed.Changes", text: "parsing commit message template"},
+		"unknown function":  {tmpl: `{{ now | date "2006" }}`, text: `function "now" not defined`},
+		"unknown field":     {tmpl: "{{ .Updated.Images }}", text: "rendering commit message template"},
+		"empty message":     {tmpl: "{{ if false }}x{{ end }}\n\n", is: git.ErrInvalidOptions},
+		"bad template call": {tmpl: `{{ trunc "x" "y" }}`, text: "rendering commit message template"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := git.RenderMessage(tc.tmpl, git.TemplateData{Changed: git.NewResult(sampleChanges())})
+			if err == nil {
+				t.Fatal("RenderMessage succeeded")
+			}
+			if tc.is != nil && !errors.Is(err, tc.is) {
+				t.Errorf("error %v does not wrap %v", err, tc.is)
+			}
+			if !strings.Contains(err.Error(), tc.text) {
+				t.Errorf("error %q does not mention %q", err, tc.text)
+			}
+		})
+	}
+}
+
+func TestTemplateFuncs(t *testing.T) {
+	tests := map[string]string{
+		`{{ "Hello World" | lower }}`:                                      "hello world",
+		`{{ "hello world" | title }}`:                                      "Hello World",
+		`{{ "  x  " | trim }}`:                                             "x",
+		`{{ "v1.2.3" | trimPrefix "v" }}`:                                  "1.2.3",
+		`{{ "a.yaml" | trimSuffix ".yaml" }}`:                              "a",
+		`{{ "a-b-c" | replace "-" "_" }}`:                                  "a_b_c",
+		`{{ "abcdef" | trunc 3 }}|{{ "abcdef" | trunc -2 }}`:               "abc|ef",
+		`{{ "abcdef" | substr 1 3 }}`:                                      "bc",
+		`{{ "x" | quote }} {{ "y" | squote }}`:                             `"x" 'y'`,
+		`{{ "a\nb" | indent 2 }}`:                                          "  a\n  b",
+		`{{ list "b" "a" | sortAlpha | join "," }}`:                        "a,b",
+		`{{ "a,b" | splitList "," | last }}`:                               "b",
+		`{{ "" | default "d" }}|{{ "v" | default "d" }}`:                   "d|v",
+		`{{ coalesce "" "x" }}`:                                            "x",
+		`{{ if contains "po" "podinfo" }}yes{{ end }}`:                     "yes",
+		`{{ "apps/podinfo.yaml" | base }} {{ "apps/podinfo.yaml" | dir }}`: "podinfo.yaml apps",
+		`{{ 3 | toString | repeat 2 }}`:                                    "33",
+	}
+	for tmpl, want := range tests {
+		t.Run(tmpl, func(t *testing.T) {
+			got, err := git.RenderMessage(tmpl, git.TemplateData{})
+			if err != nil {
+				t.Fatalf("RenderMessage: %v", err)
+			}
+			if diff := cmp.Diff(want+"\n", got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestResultChangesIsSortedAndDoesNotModifyInput(t *testing.T) {
+	in := sampleChanges()
+	r := git.NewResult(in)
+	if diff := cmp.Diff(sampleChanges(), in); diff != "" {
+		t.Errorf("NewResult changed its input (-want +got):\n%s", diff)
+	}
+	var got []string
+	for _, c := range r.Changes() {
+		got = append(got, c.File+":"+string(rune('0'+c.Line/10))+string(rune('0'+c.Line%10)))
+	}
+	want := []string{"apps/podinfo.yaml:11", "apps/podinfo.yaml:22", "jobs/backup.yaml:14"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("order (-want +got):\n%s", diff)
+	}
+}

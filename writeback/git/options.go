@@ -1,0 +1,192 @@
+package git
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+)
+
+// SyncOptions says which branch of which remote to check out, and where.
+type SyncOptions struct {
+	// URL is the remote: https://, http://, ssh://, scp-like
+	// user@host:path, or file://. Required. Credentials in an HTTP(S) URL
+	// are moved into Auth (when Auth has none) and never written to disk.
+	URL string
+	// Branch is the branch to check out. Required.
+	Branch string
+	// CacheDir is the directory under the state directory that holds
+	// cached clones, one per remote URL and branch. Required.
+	CacheDir string
+	// Auth holds the credentials. Default: none.
+	Auth Auth
+	// InsecureSkipTLS skips verification of the server's TLS certificate.
+	// Default: false.
+	InsecureSkipTLS bool
+	// FullHistory clones the branch's whole history. Default: false, a
+	// shallow clone of depth 1.
+	//
+	// Shallow clones are safe here with go-git v5.19.3: hoist's commit is
+	// always a child of the fetched head, so the push needs no history
+	// (go-git's fast-forward check finds the parent at once, and the
+	// server checks the old value under its lock), and a rewound branch
+	// that go-git cannot fetch into a shallow clone makes Sync clone again.
+	// The package tests push from shallow clones over HTTP and SSH, in
+	// races, to new and existing push branches. Later fetches are not
+	// shallow: they send the local head as a "have", so they transfer only
+	// what is new (a depth-1 fetch would make the server send the whole
+	// tree again). Set FullHistory when a server refuses shallow clones
+	// (Sync also falls back by itself when the error says so).
+	FullHistory bool
+	// Logger receives debug records of what Sync did. Default: discard.
+	Logger *slog.Logger
+}
+
+// Validate checks the options and fills defaults.
+func (o *SyncOptions) Validate() error {
+	remote, err := ParseRemoteURL(o.URL)
+	if err != nil {
+		return err
+	}
+	if remote.password != "" && !remote.IsHTTP() {
+		return fmt.Errorf("%w: remote %s: a password in the URL is only supported for HTTP(S); use an identity for SSH", ErrInvalidOptions, remote)
+	}
+	if remote.password != "" && o.Auth.Password == "" && o.Auth.BearerToken == "" {
+		o.Auth.Password = remote.password
+		if o.Auth.Username == "" {
+			o.Auth.Username = remote.User
+		}
+	} else if remote.IsHTTP() && remote.User != "" && o.Auth.Username == "" {
+		o.Auth.Username = remote.User
+	}
+	o.URL = remote.String()
+	if err := validateBranch(o.Branch); err != nil {
+		return err
+	}
+	if o.CacheDir == "" {
+		return fmt.Errorf("%w: CacheDir is required", ErrInvalidOptions)
+	}
+	if o.CacheDir, err = filepath.Abs(o.CacheDir); err != nil {
+		return fmt.Errorf("%w: CacheDir %q: %v", ErrInvalidOptions, o.CacheDir, err)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+func validateBranch(b string) error {
+	if b == "" {
+		return fmt.Errorf("%w: branch is required", ErrInvalidOptions)
+	}
+	if strings.HasPrefix(b, "refs/") {
+		return fmt.Errorf("%w: branch %q: give the branch name, not a ref", ErrInvalidOptions, b)
+	}
+	if err := plumbing.NewBranchReferenceName(b).Validate(); err != nil {
+		return fmt.Errorf("%w: branch %q: %v", ErrInvalidOptions, b, err)
+	}
+	return nil
+}
+
+// Signature is a commit's author.
+type Signature struct {
+	Name  string
+	Email string
+}
+
+// CommitOptions says how to commit the worktree's changes.
+type CommitOptions struct {
+	// Author is the author and committer. Required.
+	Author Signature
+	// MessageTemplate is a Go text/template executed with TemplateData.
+	// Default: DefaultMessageTemplate.
+	MessageTemplate string
+	// Automation names the automation, .AutomationObject in templates.
+	Automation NamespacedName
+	// Values are the template's .Values.
+	Values map[string]string
+	// Signer signs the commit. Default: unsigned.
+	Signer Signer
+	// Now is the clock for the commit time. Default: time.Now.
+	Now func() time.Time
+}
+
+// Validate checks the options and fills defaults.
+func (o *CommitOptions) Validate() error {
+	if strings.TrimSpace(o.Author.Name) == "" || strings.TrimSpace(o.Author.Email) == "" {
+		return fmt.Errorf("%w: commit author name and email are required", ErrInvalidOptions)
+	}
+	if strings.ContainsAny(o.Author.Name+o.Author.Email, "<>\n") {
+		return fmt.Errorf("%w: commit author %q <%s>: name and email must not contain '<', '>' or newlines", ErrInvalidOptions, o.Author.Name, o.Author.Email)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return nil
+}
+
+// PushOptions says where to push.
+type PushOptions struct {
+	// Branch is the branch to push to. Default: the checkout branch. A
+	// different branch is hoist's push branch: it is created from the
+	// checkout branch and rewritten on every change, but only while it
+	// holds nothing but hoist's commit (see Lease).
+	Branch string
+	// Lease is the commit SHA that hoist last pushed to the push branch,
+	// as recorded by the caller. The push branch is overwritten only when
+	// it still points there, or when its tip is a single commit made by
+	// the committer of hoist's new commit on top of a commit of the
+	// checkout branch's history. Default: the SHA this cache last pushed.
+	Lease string
+}
+
+// UpdateOptions configures Update.
+type UpdateOptions struct {
+	Commit CommitOptions
+	Push   PushOptions
+	// MaxAttempts bounds how many times Update edits, commits and pushes
+	// when the remote keeps moving. Default: 4.
+	MaxAttempts int
+	// Backoff is the wait before the second attempt; it doubles for each
+	// further attempt, up to 30s. Default: 500ms.
+	Backoff time.Duration
+	// Sleep waits for d or until ctx is done. Default: a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Validate checks the options and fills defaults.
+func (o *UpdateOptions) Validate() error {
+	if err := o.Commit.Validate(); err != nil {
+		return err
+	}
+	if o.Push.Branch != "" {
+		if err := validateBranch(o.Push.Branch); err != nil {
+			return fmt.Errorf("push branch: %w", err)
+		}
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 4
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = 500 * time.Millisecond
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleep
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,288 @@
+package git
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	gogit "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+)
+
+// PushResult says what a push did.
+type PushResult struct {
+	// Branch is the branch pushed to.
+	Branch string
+	// Commit is the SHA the branch points to on the remote afterwards.
+	Commit string
+	// Pushed is false when the remote already had the change: the push
+	// branch's commit has the same parent and tree as the new commit, or
+	// there was no new commit.
+	Pushed bool
+}
+
+// pushedRefPrefix holds, in the cached clone, what hoist last pushed to each
+// push branch: the default lease.
+const pushedRefPrefix = "refs/hoist/pushed/"
+
+// Push pushes the checkout branch's new commit to opts.Branch (default: the
+// checkout branch).
+//
+// To the checkout branch, the push is a fast-forward from Head and only
+// succeeds while the remote branch still points at Head: if another writer
+// pushed first, the error wraps ErrRemoteMoved; if the branch is gone,
+// ErrBranchNotFound. Nothing is ever force-pushed to the checkout branch.
+//
+// To another branch (hoist's push branch), the branch is created when
+// missing, and otherwise replaced with a force push leased on its current
+// commit, provided the branch is hoist's own (see PushOptions.Lease);
+// if it is not, the error wraps ErrBranchNotOwned.
+//
+// A refusal by the remote (a hook, a protected branch) wraps
+// ErrPushRejected and quotes the remote's messages. When the connection
+// breaks after the remote took the push, Push finds the new commit on the
+// remote and succeeds.
+func (c *Checkout) Push(ctx context.Context, opts PushOptions) (PushResult, error) {
+	res, err := c.push(ctx, opts)
+	if err != nil {
+		return PushResult{}, c.redact(err)
+	}
+	return res, nil
+}
+
+func (c *Checkout) push(ctx context.Context, opts PushOptions) (PushResult, error) {
+	target := opts.Branch
+	if target == "" {
+		target = c.opts.Branch
+	}
+	if err := validateBranch(target); err != nil {
+		return PushResult{}, err
+	}
+	head, err := c.repo.Reference(c.branchRef(), true)
+	if err != nil {
+		return PushResult{}, fmt.Errorf("pushing: %w", err)
+	}
+	local := head.Hash()
+	if target == c.opts.Branch {
+		if local == c.head {
+			return PushResult{Branch: target, Commit: c.head.String()}, nil
+		}
+		return c.pushCheckoutBranch(ctx, local)
+	}
+	return c.pushOwnBranch(ctx, target, local, opts.Lease)
+}
+
+func (c *Checkout) pushCheckoutBranch(ctx context.Context, local plumbing.Hash) (PushResult, error) {
+	ref := c.branchRef()
+	progress := &tailBuffer{}
+	err := c.repo.PushContext(ctx, &gogit.PushOptions{
+		RemoteName:        remoteName,
+		RefSpecs:          []config.RefSpec{config.RefSpec(ref + ":" + ref)},
+		RequireRemoteRefs: []config.RefSpec{config.RefSpec(c.head.String() + ":" + ref.String())},
+		Auth:              c.auth,
+		Progress:          progress,
+		CABundle:          c.opts.Auth.CABundle,
+		InsecureSkipTLS:   c.opts.InsecureSkipTLS,
+	})
+	if err != nil && !errors.Is(err, gogit.NoErrAlreadyUpToDate) {
+		if err := c.pushFailed(ctx, err, c.opts.Branch, c.head, local, progress); err != nil {
+			return PushResult{}, err
+		}
+	}
+	c.head = local
+	c.log.Debug("pushed", "branch", c.opts.Branch, "commit", local.String())
+	return PushResult{Branch: c.opts.Branch, Commit: local.String(), Pushed: true}, nil
+}
+
+func (c *Checkout) pushOwnBranch(ctx context.Context, target string, local plumbing.Hash, lease string) (PushResult, error) {
+	refs, err := c.listRemote(ctx)
+	if err != nil {
+		return PushResult{}, fmt.Errorf("pushing to %q: listing remote branches: %w", target, err)
+	}
+	ref := plumbing.NewBranchReferenceName(target)
+	tip, exists := refs[ref]
+	opts := &gogit.PushOptions{
+		RemoteName:      remoteName,
+		RefSpecs:        []config.RefSpec{config.RefSpec(c.branchRef() + ":" + ref)},
+		Auth:            c.auth,
+		CABundle:        c.opts.Auth.CABundle,
+		InsecureSkipTLS: c.opts.InsecureSkipTLS,
+	}
+	if exists {
+		if _, err := c.repo.CommitObject(tip); err != nil {
+			if tip, err = c.fetch(ctx, target); err != nil {
+				return PushResult{}, fmt.Errorf("pushing to %q: %w", target, err)
+			}
+		}
+		theirs, err := c.repo.CommitObject(tip)
+		if err != nil {
+			return PushResult{}, fmt.Errorf("pushing to %q: reading its commit %s: %w", target, tip, err)
+		}
+		ours, err := c.repo.CommitObject(local)
+		if err != nil {
+			return PushResult{}, fmt.Errorf("pushing to %q: %w", target, err)
+		}
+		if local == c.head || sameChange(theirs, ours) {
+			// Nothing new (or hoist pushed this very change before).
+			return PushResult{Branch: target, Commit: tip.String()}, nil
+		}
+		if !c.ownsBranch(target, theirs, ours, lease) {
+			return PushResult{}, fmt.Errorf("pushing to %q: %w: it points at %s by %s <%s>; hoist will not overwrite it",
+				target, ErrBranchNotOwned, tip, theirs.Committer.Name, theirs.Committer.Email)
+		}
+		opts.RefSpecs = []config.RefSpec{config.RefSpec("+" + c.branchRef() + ":" + ref)}
+		opts.ForceWithLease = &gogit.ForceWithLease{RefName: ref, Hash: tip}
+	} else {
+		tip = plumbing.ZeroHash
+		if local == c.head {
+			return PushResult{Branch: target}, nil
+		}
+	}
+	progress := &tailBuffer{}
+	opts.Progress = progress
+	err = c.repo.PushContext(ctx, opts)
+	if err != nil && !errors.Is(err, gogit.NoErrAlreadyUpToDate) {
+		if err := c.pushFailed(ctx, err, target, tip, local, progress); err != nil {
+			return PushResult{}, err
+		}
+	}
+	if err := c.repo.Storer.SetReference(plumbing.NewHashReference(plumbing.ReferenceName(pushedRefPrefix+target), local)); err != nil {
+		c.log.Warn("recording the pushed commit", "branch", target, "error", err.Error())
+	}
+	c.log.Debug("pushed", "branch", target, "commit", local.String())
+	return PushResult{Branch: target, Commit: local.String(), Pushed: true}, nil
+}
+
+// sameChange reports whether two commits make the same change: same
+// parents, same tree.
+func sameChange(a, b *object.Commit) bool {
+	if a.TreeHash != b.TreeHash || len(a.ParentHashes) != len(b.ParentHashes) {
+		return false
+	}
+	for i := range a.ParentHashes {
+		if a.ParentHashes[i] != b.ParentHashes[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// ownsBranch reports whether the push branch's tip is hoist's: the lease
+// (given, or recorded by this cache) names it, or it is a single-parent
+// commit by the same committer as hoist's new commit.
+func (c *Checkout) ownsBranch(branch string, theirs, ours *object.Commit, lease string) bool {
+	if lease == "" {
+		if r, err := c.repo.Reference(plumbing.ReferenceName(pushedRefPrefix+branch), false); err == nil {
+			lease = r.Hash().String()
+		}
+	}
+	if lease != "" && lease == theirs.Hash.String() {
+		return true
+	}
+	return len(theirs.ParentHashes) == 1 &&
+		theirs.Committer.Name == ours.Committer.Name &&
+		theirs.Committer.Email == ours.Committer.Email
+}
+
+// pushFailed explains a failed push by looking at the remote: it returns nil
+// when the remote branch already points at local (the push landed and only
+// the answer was lost), and otherwise an error that wraps ErrRemoteMoved,
+// ErrBranchNotFound or ErrPushRejected when one applies.
+func (c *Checkout) pushFailed(ctx context.Context, pushErr error, branch string, expected, local plumbing.Hash, progress *tailBuffer) error {
+	msgs := progress.remoteMessages()
+	refs, err := c.listRemote(ctx)
+	if err != nil {
+		return fmt.Errorf("pushing to %q: %w%s", branch, pushErr, msgs)
+	}
+	cur, ok := refs[plumbing.NewBranchReferenceName(branch)]
+	switch {
+	case ok && cur == local:
+		c.log.Debug("push reported an error but the remote has the commit", "branch", branch, "error", c.redact(pushErr).Error())
+		return nil
+	case !ok && !expected.IsZero() && branch == c.opts.Branch:
+		return fmt.Errorf("pushing to %q: %w: it was deleted on the remote", branch, ErrBranchNotFound)
+	case !ok && !expected.IsZero():
+		return fmt.Errorf("pushing to %q: %w: it was deleted on the remote", branch, ErrRemoteMoved)
+	case ok && cur != expected:
+		return fmt.Errorf("pushing to %q: %w: it is at %s, the change was made on %s", branch, ErrRemoteMoved, cur, expected)
+	}
+	if s := pushErr.Error(); strings.HasPrefix(s, "command error on") || strings.HasPrefix(s, "unpack error") {
+		return fmt.Errorf("pushing to %q: %w: %v%s", branch, ErrPushRejected, pushErr, msgs)
+	}
+	return fmt.Errorf("pushing to %q: %w%s", branch, pushErr, msgs)
+}
+
+// listRemote lists the remote's refs.
+func (c *Checkout) listRemote(ctx context.Context) (map[plumbing.ReferenceName]plumbing.Hash, error) {
+	r, err := c.repo.Remote(remoteName)
+	if err != nil {
+		return nil, err
+	}
+	list, err := r.ListContext(ctx, &gogit.ListOptions{
+		Auth:            c.auth,
+		CABundle:        c.opts.Auth.CABundle,
+		InsecureSkipTLS: c.opts.InsecureSkipTLS,
+	})
+	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
+		return map[plumbing.ReferenceName]plumbing.Hash{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[plumbing.ReferenceName]plumbing.Hash, len(list))
+	for _, ref := range list {
+		if ref.Type() == plumbing.HashReference {
+			out[ref.Name()] = ref.Hash()
+		}
+	}
+	return out, nil
+}
+
+// tailBuffer keeps the last few KiB of the remote's progress messages,
+// which carry what hooks print.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailBufferSize = 4 << 10
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > tailBufferSize {
+		t.buf = t.buf[len(t.buf)-tailBufferSize:]
+	}
+	return len(p), nil
+}
+
+// remoteMessages formats the messages as "; remote said: ..." or "".
+func (t *tailBuffer) remoteMessages() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var lines []string
+	for _, l := range strings.FieldsFunc(string(t.buf), func(r rune) bool { return r == '\n' || r == '\r' }) {
+		l = strings.Map(func(r rune) rune {
+			if r < 0x20 || r == 0x7f {
+				return -1
+			}
+			return r
+		}, strings.TrimSpace(l))
+		if l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	if len(lines) > 10 {
+		lines = lines[len(lines)-10:]
+	}
+	return "; remote said: " + strings.Join(lines, " / ")
+}
