@@ -268,3 +268,15 @@ func parseUintASCII(s string) (uint64, bool) {
 	}
 	return n, true
 }
+
+// CompareVersions compares two tags as semantic versions (a leading v and
+// two-part versions allowed): -1, 0 or 1 by precedence, and ok false when
+// either is not a version.
+func CompareVersions(a, b string) (c int, ok bool) {
+	va, oka := parseVersion(a)
+	vb, okb := parseVersion(b)
+	if !oka || !okb {
+		return 0, false
+	}
+	return compareVersions(&va, &vb), true
+}
