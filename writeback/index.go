@@ -43,6 +43,11 @@ func ScanDir(ctx context.Context, root string, opts ScanOptions) (ScanResult, er
 // Refresh does not even walk the tree. An Index is what a long-running
 // service keeps in memory between runs (and may persist with Save). It is
 // safe for concurrent use; scans are serialised.
+//
+// Like Git's index, it trusts size and modification time: a file rewritten
+// with the same size within the file system's timestamp resolution looks
+// unchanged. Write never acts on such a stale view: it compares each file's
+// bytes with the hash they were scanned with (ErrStale).
 type Index struct {
 	root string
 	opts ScanOptions

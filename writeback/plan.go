@@ -83,8 +83,9 @@ func (c Changeset) Files() []string {
 // new value is not a valid reference (ErrInvalidReference) or that shares
 // its scalar with a target wanting another value (ErrConflict) is refused
 // with an error naming its file and line, and its file gets no change.
-// Targets already at their selected value produce no change, so planning
-// again after writing yields an empty Changeset.
+// Targets already at their selected value produce no change (and their
+// selection is not validated: only values that are written must be valid
+// references), so planning again after writing yields an empty Changeset.
 func Plan(targets []Target, sel Selections) Changeset {
 	ts := slices.Clone(targets)
 	slices.SortStableFunc(ts, func(a, b Target) int {
@@ -136,16 +137,9 @@ func planFile(ts []Target, sel Selections, refs map[string]refResult) ([]Change,
 		if s.Ref == "" {
 			continue
 		}
-		r, ok := refs[s.Ref]
-		if !ok {
-			r.parts, r.err = parseRef(s.Ref)
-			refs[s.Ref] = r
-		}
-		if r.err != nil {
-			fail(t, r.err)
-			continue
-		}
-		value, err := r.parts.part(t.Part, s.Ref)
+		// The value is taken from the reference as written; the reference
+		// is validated (the costly part) only when a value is to change.
+		value, err := splitRef(s.Ref).part(t.Part, s.Ref)
 		if err != nil {
 			fail(t, err)
 			continue
@@ -158,6 +152,15 @@ func planFile(ts []Target, sel Selections, refs map[string]refResult) ([]Change,
 		}
 		want[t.Span] = value
 		if value == t.Value {
+			continue
+		}
+		r, ok := refs[s.Ref]
+		if !ok {
+			r.parts, r.err = parseRef(s.Ref)
+			refs[s.Ref] = r
+		}
+		if r.err != nil {
+			fail(t, r.err)
 			continue
 		}
 		f := formatNamed(t.Format)

@@ -25,7 +25,7 @@ type job struct {
 	dir   string // absolute path of the directory
 	rel   string // its slash path relative to the root, "" for the root
 	files []jobFile
-	err   error // reading the directory failed (files is empty)
+	err   error // reading the directory failed (files holds its name)
 }
 
 // jobFile is one file of a job.

@@ -1,6 +1,7 @@
 package writeback
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 )
 
@@ -32,8 +34,9 @@ type FileResult struct {
 // leads outside root (ErrOutsideRoot); otherwise the new bytes go to a
 // temporary file in the same directory, which gets the file's mode and is
 // renamed over it. A refused file is left untouched and the other files are
-// still written. The error is for the run as a whole (root cannot be
-// opened, ctx is done).
+// still written. Files are written concurrently; the results are sorted by
+// path. The error is for the run as a whole (root cannot be opened, ctx is
+// done).
 func Write(ctx context.Context, root string, cs Changeset) ([]FileResult, error) {
 	return apply(ctx, root, cs, true)
 }
@@ -50,8 +53,12 @@ func apply(ctx context.Context, root string, cs Changeset, write bool) ([]FileRe
 		return nil, fmt.Errorf("opening root %q: %w", root, err)
 	}
 	defer r.Close()
+	changes := slices.Clone(cs.Changes)
+	slices.SortStableFunc(changes, func(a, b Change) int {
+		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Span.Start, b.Span.Start))
+	})
 	var results []FileResult
-	for changes := cs.Changes; len(changes) > 0; {
+	for len(changes) > 0 {
 		n := 1
 		for n < len(changes) && changes[n].File == changes[0].File {
 			n++

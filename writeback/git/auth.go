@@ -239,7 +239,7 @@ func knownHostsDB(content []byte) (*knownhosts.HostKeyDB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing known_hosts: %w", err)
 	}
-	defer os.Remove(f.Name())
+	defer func() { _ = os.Remove(f.Name()) }()
 	_, werr := f.Write(content)
 	cerr := f.Close()
 	if err := errors.Join(werr, cerr); err != nil {

@@ -183,7 +183,7 @@ func (c *Checkout) clone(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cloning: %w", err)
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }()
 	opts := &gogit.CloneOptions{
 		URL:             c.opts.URL,
 		Auth:            c.auth,
