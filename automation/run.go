@@ -28,10 +28,6 @@ type Runner struct {
 	StateDir string
 	// SecretsDir holds secrets named by secretRef (DIR/NAME/KEY).
 	SecretsDir string
-	// ConfigPaths are the files and directories the configuration was
-	// loaded from; they are loaded again together with the repository's
-	// own documents.
-	ConfigPaths []string
 	// State, when set, records last pushes (the lease of push branches)
 	// and successes across restarts.
 	State *StateStore
@@ -199,9 +195,9 @@ func (r *Runner) Run(ctx context.Context, set *config.Set, a *config.Automation)
 		root := filepath.Join(dir, filepath.FromSlash(path.Clean("/" + updatePath))[1:])
 		// The automation's policies: the configuration's and the
 		// repository's own documents under the update path.
-		effective, err := config.Load(append(append([]string{}, r.ConfigPaths...), root)...)
+		effective, err := config.LoadOnto(set, root)
 		if err != nil {
-			return nil, fmt.Errorf("loading policies of %s and %s: %w", strings.Join(r.ConfigPaths, ", "), updatePath, err)
+			return nil, fmt.Errorf("loading the repository's documents under %s: %w", updatePath, err)
 		}
 		auto := effective.Automation(a.Namespace, a.Name)
 		if auto == nil {

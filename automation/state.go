@@ -113,7 +113,7 @@ func openStateBolt(path string) (db *bolt.DB, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			if db != nil {
-				db.Close()
+				_ = db.Close()
 			}
 			db, err = nil, fmt.Errorf("damaged state file: %v", r)
 		}
@@ -148,7 +148,7 @@ func openStateBolt(path string) (db *bolt.DB, err error) {
 		return nil
 	})
 	if err != nil {
-		db.Close()
+		_ = db.Close()
 		return nil, err
 	}
 	return db, nil

@@ -17,7 +17,7 @@ func ExampleStateStore() {
 		fmt.Println(err)
 		return
 	}
-	defer os.RemoveAll(stateDir)
+	defer func() { _ = os.RemoveAll(stateDir) }()
 	path := filepath.Join(stateDir, automation.StateFile)
 	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
@@ -34,7 +34,9 @@ func ExampleStateStore() {
 	if err := state.PutLastPush("apps/prod", automation.PushRecord{Commit: "4b825dc", Branch: "main", At: at}); err != nil {
 		fmt.Println(err)
 	}
-	state.Close()
+	if err := state.Close(); err != nil {
+		fmt.Println(err)
+	}
 
 	// After a restart:
 	state, err = automation.OpenStateStore(path, slog.Default())
@@ -42,7 +44,7 @@ func ExampleStateStore() {
 		fmt.Println(err)
 		return
 	}
-	defer state.Close()
+	defer func() { _ = state.Close() }() // read only from here on
 	sel, ok, err := state.Selection("apps:podinfo")
 	fmt.Println(sel.Ref, ok, err)
 	push, ok, err := state.LastPush("apps/prod")

@@ -117,7 +117,7 @@ func TestStateStoreSurvivesRestart(t *testing.T) {
 			check(t, s.Close())
 
 			s = openState(t, path)
-			defer s.Close()
+			defer func() { check(t, s.Close()) }()
 			tc.want.MissingSel, tc.want.MissingPush, tc.want.MissingSucc = true, true, true
 			if tc.want.Pushes == nil {
 				tc.want.Pushes = map[string]automation.PushRecord{}
@@ -188,7 +188,7 @@ func TestOpenStateStoreSetsAsideBadFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer s.Close()
+			defer func() { check(t, s.Close()) }()
 			sels, err := s.Selections()
 			check(t, err)
 			if len(sels) != 0 {
@@ -248,7 +248,7 @@ func TestStateStoreErrors(t *testing.T) {
 
 	t.Run("empty key", func(t *testing.T) {
 		s := openState(t, filepath.Join(t.TempDir(), automation.StateFile))
-		defer s.Close()
+		defer func() { check(t, s.Close()) }()
 		if err := s.PutSelection("", automation.SelectionRecord{}); err == nil {
 			t.Error("PutSelection with an empty key: no error")
 		}

@@ -19,7 +19,7 @@ func ExampleConfigWatcher() {
 		fmt.Println(err)
 		return
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	write := func(name, content string) { // atomically, as editors and git do
 		path := filepath.Join(dir, name)
 		if err := os.WriteFile(path+".tmp", []byte(content), 0o644); err != nil {
@@ -48,14 +48,15 @@ func ExampleConfigWatcher() {
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	go w.Run(ctx)
+	go func() { _ = w.Run(ctx) }() // nil when ctx is done
 
 	write("nginx.yaml", repoDoc("nginx"))
 	fmt.Println("reloaded, policies:", len((<-changed).Policies))
 
 	write("broken.yaml", "kind: ImagePolicy\napiVersion: hoist.dev/v1alpha1\nspec: [\n")
-	<-failed
-	fmt.Println("broken edit reported, still running with policies:", len(w.Current().Policies))
+	if err := <-failed; err != nil {
+		fmt.Println("broken edit reported, still running with policies:", len(w.Current().Policies))
+	}
 	// Output:
 	// policies: 1
 	// reloaded, policies: 2

@@ -29,30 +29,7 @@ import (
 // problem of every file. A file or directory that cannot be read is returned
 // as that error (errors.Is(err, fs.ErrNotExist) works), without the others.
 func Load(paths ...string) (*Set, error) {
-	l := newLoader()
-	seen := map[string]bool{}
-	for _, root := range paths {
-		files, err := yamlFiles(root)
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range files {
-			key := f
-			if abs, err := filepath.Abs(f); err == nil {
-				key = abs
-			}
-			if seen[key] {
-				continue
-			}
-			seen[key] = true
-			data, err := os.ReadFile(f)
-			if err != nil {
-				return nil, fmt.Errorf("reading config: %w", err)
-			}
-			l.parseFile(f, data)
-		}
-	}
-	return l.finish()
+	return LoadOnto(nil, paths...)
 }
 
 // Parse reads the documents of one file's contents; filename is used in
@@ -312,4 +289,77 @@ func (l *loader) sortByPosition() {
 		}
 		return a.Line < b.Line
 	})
+}
+
+// LoadOnto loads paths as Load does, together with the objects of base, an
+// already valid Set: references resolve across both, and an object of paths
+// that redefines one of base is an error. base is not modified. The service
+// uses it to read a Git repository's own documents next to the last good
+// configuration, even while the configuration files on disk are broken.
+func LoadOnto(base *Set, paths ...string) (*Set, error) {
+	l := newLoader()
+	if base != nil {
+		l.seed(base)
+	}
+	seen := map[string]bool{}
+	for _, root := range paths {
+		files, err := yamlFiles(root)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			key := f
+			if abs, err := filepath.Abs(f); err == nil {
+				key = abs
+			}
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			data, err := os.ReadFile(f)
+			if err != nil {
+				return nil, fmt.Errorf("reading config: %w", err)
+			}
+			l.parseFile(f, data)
+		}
+	}
+	return l.finish()
+}
+
+// seed adds copies of base's objects, each with a document that places it
+// where it was read, so that errors found when resolving name that place.
+func (l *loader) seed(base *Set) {
+	doc := func(kind string, src Source, m *metav1.ObjectMeta) *document {
+		d := &document{l: l, file: src.File, start: position{line: src.Line}, apiVersion: src.APIVersion, kind: kind, flux: src.Flux, pos: map[string]position{}, failed: map[string]bool{}}
+		if _, ok := l.files[src.File]; !ok {
+			l.files[src.File] = len(l.files)
+		}
+		l.ids[kind+" "+m.Namespace+"/"+m.Name] = d
+		return d
+	}
+	for _, o := range base.Repositories {
+		c := *o
+		l.docs[c.ImageRepository] = doc(v1alpha1.ImageRepositoryKind, c.Source, &c.ObjectMeta)
+		l.set.Repositories = append(l.set.Repositories, &c)
+	}
+	for _, o := range base.GitRepositories {
+		c := *o
+		l.docs[c.GitRepository] = doc(v1alpha1.GitRepositoryKind, c.Source, &c.ObjectMeta)
+		l.set.GitRepositories = append(l.set.GitRepositories, &c)
+	}
+	for _, o := range base.Policies {
+		c := *o
+		l.docs[c.ImagePolicy] = doc(v1alpha1.ImagePolicyKind, c.Source, &c.ObjectMeta)
+		l.set.Policies = append(l.set.Policies, &c)
+	}
+	for _, o := range base.Automations {
+		c := *o
+		l.docs[c.ImageUpdateAutomation] = doc(v1alpha1.ImageUpdateAutomationKind, c.Source, &c.ObjectMeta)
+		l.set.Automations = append(l.set.Automations, &c)
+	}
+	for _, o := range base.Receivers {
+		c := *o
+		l.docs[c.Receiver] = doc(v1alpha1.ReceiverKind, c.Source, &c.ObjectMeta)
+		l.set.Receivers = append(l.set.Receivers, &c)
+	}
 }

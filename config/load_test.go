@@ -365,12 +365,12 @@ func TestAliasBomb(t *testing.T) {
 	b.WriteString("apiVersion: hoist.dev/v1alpha1\nkind: ImageRepository\nmetadata:\n  name: x\n")
 	b.WriteString("  annotations:\n    a0: &a0 {k: v}\n")
 	for i := 1; i <= 9; i++ {
-		b.WriteString(fmt.Sprintf("    a%d: &a%d {<<: [", i, i))
+		fmt.Fprintf(&b, "    a%d: &a%d {<<: [", i, i)
 		for j := 0; j < 10; j++ {
 			if j > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString(fmt.Sprintf("*a%d", i-1))
+			fmt.Fprintf(&b, "*a%d", i-1)
 		}
 		b.WriteString("]}\n")
 	}

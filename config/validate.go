@@ -395,7 +395,8 @@ func (d *document) policyErrors(err error) {
 }
 
 func flatten(err error) []error {
-	if _, ok := err.(*policy.FieldError); ok {
+	// A *FieldError is a leaf although it unwraps to several errors.
+	if _, ok := err.(*policy.FieldError); ok { //nolint:errorlint // the error itself, not its chain
 		return []error{err}
 	}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
@@ -522,7 +523,7 @@ func isCommitHash(s string) bool {
 		return false
 	}
 	for _, r := range s {
-		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F') {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') && (r < 'A' || r > 'F') {
 			return false
 		}
 	}

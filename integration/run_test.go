@@ -33,14 +33,14 @@ spec:
 `, reg.Host)
 	testenv.GitCommitFiles(t, bare, "main", "initial", map[string]string{
 		"clusters/prod/podinfo.yaml": deploy,
-		"clusters/prod/policies.yaml": fmt.Sprintf(`apiVersion: image.toolkit.fluxcd.io/v1beta2
+		"clusters/prod/policies.yaml": `apiVersion: image.toolkit.fluxcd.io/v1beta2
 kind: ImagePolicy
 metadata: {name: podinfo, namespace: apps}
 spec:
   imageRepositoryRef: {name: podinfo}
   policy:
     semver: {range: '^6'}
-`),
+`,
 	})
 
 	dir := t.TempDir()

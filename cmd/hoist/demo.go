@@ -100,7 +100,7 @@ func runDemo(ctx context.Context, keep bool, stdout, stderr io.Writer) error {
 	if keep {
 		fmt.Fprintln(stdout, "demo directory:", dir)
 	} else {
-		defer os.RemoveAll(dir)
+		defer func() { _ = os.RemoveAll(dir) }()
 	}
 	step := func(format string, a ...any) { fmt.Fprintf(stdout, "\n==> "+format+"\n", a...) }
 

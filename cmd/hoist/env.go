@@ -51,7 +51,7 @@ func (f *registryFlags) resolveStateDir() (string, error) {
 
 // scanner builds the registry client and the scanner; close releases the
 // cache.
-func (f *registryFlags) scanner(stderr io.Writer) (s *automation.Scanner, closeFn func(), err error) {
+func (f *registryFlags) scanner(stderr io.Writer, extra ...registry.Option) (s *automation.Scanner, closeFn func(), err error) {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	state, err := f.resolveStateDir()
 	if err != nil {
@@ -83,7 +83,7 @@ func (f *registryFlags) scanner(stderr io.Writer) (s *automation.Scanner, closeF
 			closeFn = func() { _ = cache.Close() }
 		}
 	}
-	client, err := registry.New(opts...)
+	client, err := registry.New(append(opts, extra...)...)
 	if err != nil {
 		closeFn()
 		return nil, nil, usage(err)

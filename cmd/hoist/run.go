@@ -8,10 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hoist-dev/hoist/automation"
+	"github.com/hoist-dev/hoist/registry"
 	"github.com/hoist-dev/hoist/writeback"
 )
 
@@ -22,6 +24,8 @@ type runOptions struct {
 	logFormat string
 	logLevel  string
 	listen    string
+	window    time.Duration
+	grace     time.Duration
 	reg       registryFlags
 }
 
@@ -65,6 +69,8 @@ Exit status: 0 success (also nothing to do), 1 some automation or target failed,
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&o.listen, "listen", "127.0.0.1:9393", "address of webhooks, /metrics, /healthz and /readyz (service mode)")
+	f.DurationVar(&o.window, "commit-window", 5*time.Second, "service mode: selection changes within this window go into one commit")
+	f.DurationVar(&o.grace, "grace-period", 25*time.Second, "service mode: how long SIGTERM waits for the commit in progress")
 	o.reg.register(f)
 	return cmd
 }
@@ -190,8 +196,8 @@ func short(sha string) string {
 }
 
 // runner builds the Runner of hoist run, sharing the registry client.
-func (f *registryFlags) runner(configs []string, logger *slog.Logger, stderr io.Writer) (*automation.Runner, func(), error) {
-	scanner, closeCache, err := f.scanner(stderr)
+func (f *registryFlags) runner(configs []string, logger *slog.Logger, stderr io.Writer, extra ...registry.Option) (*automation.Runner, func(), error) {
+	scanner, closeCache, err := f.scanner(stderr, extra...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -206,12 +212,11 @@ func (f *registryFlags) runner(configs []string, logger *slog.Logger, stderr io.
 		return nil, nil, err
 	}
 	r := &automation.Runner{
-		Scanner:     scanner,
-		StateDir:    state,
-		SecretsDir:  scanner.SecretsDir,
-		ConfigPaths: configs,
-		State:       store,
-		Logger:      logger,
+		Scanner:    scanner,
+		StateDir:   state,
+		SecretsDir: scanner.SecretsDir,
+		State:      store,
+		Logger:     logger,
 	}
 	return r, func() { _ = store.Close(); closeCache() }, nil
 }

@@ -3,9 +3,75 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/hoist-dev/hoist/automation"
+	"github.com/hoist-dev/hoist/registry"
 )
 
-func runService(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
-	return usage(errors.New("service mode is not available yet: use --once"))
+// runService is hoist run without --once.
+func runService(ctx context.Context, o runOptions, _ io.Writer, stderr io.Writer) error {
+	if len(o.configs) == 0 {
+		o.configs = []string{"."}
+	}
+	logger, err := newLogger(o.logFormat, o.logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	promReg := prometheus.NewRegistry()
+	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := automation.NewMetrics(promReg)
+	if err != nil {
+		return err
+	}
+	runner, closeFn, err := o.reg.runner(o.configs, logger, stderr, registry.WithRequestObserver(metrics.ObserveRequest))
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	runner.Metrics = metrics
+	svc, err := automation.NewService(automation.ServiceOptions{
+		Runner:      runner,
+		ConfigPaths: o.configs,
+		Registry:    promReg,
+		Metrics:     metrics,
+		Logger:      logger,
+		Window:      o.window,
+		Grace:       o.grace,
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := svc.Load(); err != nil {
+		return usage(err)
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", o.listen)
+	if err != nil {
+		return usage(fmt.Errorf("--listen %s: %w", o.listen, err))
+	}
+	srv := &http.Server{Handler: svc.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	logger.Info("listening", "address", ln.Addr().String(), "paths", "/hook/, /metrics, /healthz, /readyz")
+
+	runErr := svc.Run(ctx)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		runErr = errors.Join(runErr, err)
+	}
+	if runErr != nil {
+		return failed(runErr)
+	}
+	logger.Info("stopped")
+	return nil
 }

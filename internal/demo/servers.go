@@ -154,7 +154,7 @@ func (s *Servers) CreateRepo(name string, files map[string]string) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	defer func() { _ = os.RemoveAll(work) }()
 	if _, err := Git(work, "init", "--quiet", "--initial-branch=main"); err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/handlers"
@@ -52,6 +53,11 @@ type RegistryOptions struct {
 	// TLS serves HTTPS with httptest's certificate for 127.0.0.1 (see
 	// Registry.CACert). Default: plain HTTP.
 	TLS bool
+	// NotifyURL, when set, is where the registry sends its notifications
+	// (push and pull events, Distribution's envelope), with NotifyHeaders
+	// on every request. Default: no notifications.
+	NotifyURL     string
+	NotifyHeaders http.Header
 }
 
 // Registry is a CNCF Distribution registry (distribution/v3, in-process,
@@ -120,6 +126,12 @@ func NewRegistry(t testing.TB, opts RegistryOptions) *Registry {
 		cfg.Auth = configuration.Auth{"token": r.Token.accessControllerParameters()}
 	}
 
+	if opts.NotifyURL != "" {
+		cfg.Notifications.Endpoints = []configuration.Endpoint{{
+			Name: "hoist", URL: opts.NotifyURL, Headers: opts.NotifyHeaders,
+			Timeout: 2 * time.Second, Threshold: 5, Backoff: 100 * time.Millisecond,
+		}}
+	}
 	quietDistribution()
 	ctx, cancel := context.WithCancel(context.Background())
 	app := handlers.NewApp(ctx, cfg)
@@ -163,7 +175,7 @@ func (r *Registry) String() string { return fmt.Sprintf("registry %s", r.URL) }
 func fastTempDir(t testing.TB) string {
 	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
 		if dir, err := os.MkdirTemp("/dev/shm", "hoist-testenv-"); err == nil {
-			t.Cleanup(func() { os.RemoveAll(dir) })
+			t.Cleanup(func() { _ = os.RemoveAll(dir) })
 			return dir
 		}
 	}

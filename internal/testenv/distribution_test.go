@@ -22,7 +22,7 @@ func TestRegistryTokenAuthIsEnforced(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		return resp.StatusCode
 	}
 	if got := get(""); got != http.StatusUnauthorized {
@@ -58,7 +58,7 @@ func TestFaultsCutBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	_, err = io.ReadAll(resp.Body)
 	if err == nil || !strings.Contains(err.Error(), "unexpected EOF") {
 		t.Errorf("reading a cut body: %v, want unexpected EOF", err)

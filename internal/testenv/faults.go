@@ -173,7 +173,7 @@ func Status(code int, headerPairs ...string) FaultAction {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
-		fmt.Fprintf(w, `{"errors":[{"code":"FAULT","message":"injected %d"}]}`, code)
+		_, _ = fmt.Fprintf(w, `{"errors":[{"code":"FAULT","message":"injected %d"}]}`, code)
 	}
 }
 
@@ -204,20 +204,21 @@ func CutBody() FaultAction {
 		if err != nil {
 			return
 		}
-		defer conn.Close()
+		defer func() { _ = conn.Close() }()
+		// The client sees the cut; errors writing to it do not matter.
 		writeHead(buf, rec, len(body))
-		buf.Write(body[:len(body)/2])
-		buf.Flush()
+		_, _ = buf.Write(body[:len(body)/2])
+		_ = buf.Flush()
 	}
 }
 
 func writeHead(buf *bufio.ReadWriter, rec *httptest.ResponseRecorder, length int) {
-	fmt.Fprintf(buf, "HTTP/1.1 %d %s\r\n", rec.Code, http.StatusText(rec.Code))
+	_, _ = fmt.Fprintf(buf, "HTTP/1.1 %d %s\r\n", rec.Code, http.StatusText(rec.Code))
 	h := rec.Header().Clone()
 	h.Set("Content-Length", strconv.Itoa(length))
 	h.Set("Connection", "close")
 	_ = h.Write(buf)
-	buf.WriteString("\r\n")
+	_, _ = buf.WriteString("\r\n")
 }
 
 // Stall holds the request without answering for d, or until the client
@@ -232,7 +233,7 @@ func Stall(d time.Duration) FaultAction {
 		}
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, err := hj.Hijack(); err == nil {
-				conn.Close()
+				_ = conn.Close()
 			}
 		}
 	}

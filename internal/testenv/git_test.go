@@ -15,7 +15,7 @@ func TestGitServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("without credentials: %s, want 401", resp.Status)
 	}

@@ -252,7 +252,7 @@ func (g *Gitea) call(t testing.TB, method, path string, body, out any, auth func
 	if err != nil {
 		t.Fatalf("gitea %s %s: %v", method, path, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	data, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode >= 300 {
 		t.Fatalf("gitea %s %s: %s\n%s", method, path, resp.Status, data)
@@ -270,7 +270,7 @@ func (g *Gitea) waitReady(timeout time.Duration) error {
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(g.URL + "api/v1/version")
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
@@ -288,7 +288,7 @@ func giteaFreePort(t testing.TB) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	return ln.Addr().(*net.TCPAddr).Port
 }
 

@@ -148,7 +148,7 @@ func (s *SSHGitServer) Commands() []string {
 func (s *SSHGitServer) handle(sess gliderssh.Session) {
 	code, err := s.run(sess)
 	if err != nil {
-		fmt.Fprintf(sess.Stderr(), "%v\n", err)
+		_, _ = fmt.Fprintf(sess.Stderr(), "%v\n", err)
 	}
 	_ = sess.Exit(code)
 }

@@ -1,0 +1,384 @@
+package automation
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hoist-dev/hoist/config"
+	"github.com/hoist-dev/hoist/registry/webhook"
+)
+
+// ServiceOptions configure a Service.
+type ServiceOptions struct {
+	// Runner runs automations; its Scanner scans registries (required).
+	Runner *Runner
+	// ConfigPaths are the configuration's files and directories; they are
+	// watched and reloaded when they change (required).
+	ConfigPaths []string
+	// WatchInterval is how often the configuration is looked at. Default 2s.
+	WatchInterval time.Duration
+	// Registry collects the metrics served at /metrics (required).
+	Registry *prometheus.Registry
+	// Metrics records what the service does; nil records nothing.
+	Metrics *Metrics
+	// Logger receives one line per decision worth knowing.
+	Logger *slog.Logger
+	// Window gathers selection changes into one commit. Default 5s.
+	Window time.Duration
+	// Parallelism bounds Git repositories worked on at once. Default 4.
+	Parallelism int
+	// StartupSpread spreads the first scans. Default 30s.
+	StartupSpread time.Duration
+	// Grace bounds the wait for work in progress at shutdown. Default 25s.
+	Grace time.Duration
+	// Clock is the time source of schedules. Default SystemClock.
+	Clock Clock
+}
+
+// Service is hoist run without --once: it scans each ImageRepository on its
+// interval, reacts to registry webhooks, runs each ImageUpdateAutomation
+// when a policy it uses changed selection and on its own interval, and
+// serves /hook/, /metrics, /healthz and /readyz.
+type Service struct {
+	o     ServiceOptions
+	log   *slog.Logger
+	watch *ConfigWatcher
+	sched *Scheduler
+	batch *Batcher[string]
+	set   atomic.Pointer[config.Set]
+	hooks atomic.Pointer[webhook.Handler]
+	ready atomic.Bool
+	mu    sync.Mutex // guards selection comparison
+}
+
+// NewService builds a Service from the configuration the watcher loaded.
+func NewService(o ServiceOptions) (*Service, error) {
+	if o.Runner == nil || len(o.ConfigPaths) == 0 || o.Registry == nil {
+		return nil, errors.New("service: Runner, ConfigPaths and Registry are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{o: o, log: o.Logger}
+	s.watch = NewConfigWatcher(o.ConfigPaths, ConfigWatcherOptions{
+		Interval: o.WatchInterval,
+		Clock:    o.Clock,
+		OnChange: s.reload,
+		OnError: func(err error) {
+			s.log.Error("configuration is invalid; the last good one keeps running", "error", err)
+		},
+	})
+	s.sched = NewScheduler(SchedulerOptions{Clock: o.Clock, Logger: o.Logger, Parallelism: o.Parallelism, StartupSpread: o.StartupSpread, Grace: o.Grace})
+	s.batch = NewBatcher(s.flush, BatcherOptions{Window: o.Window, Clock: o.Clock, Logger: o.Logger, Parallelism: o.Parallelism, Grace: o.Grace})
+	return s, nil
+}
+
+// Handler serves the service's HTTP endpoints.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(s.o.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.ready.Load() {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc(webhook.PathPrefix, func(w http.ResponseWriter, r *http.Request) {
+		h := s.hooks.Load()
+		if h == nil {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+	return mux
+}
+
+// Load loads the configuration for the first time; an invalid one is an
+// error (hoist run exits 2).
+func (s *Service) Load() (*config.Set, error) {
+	set, err := s.watch.Load()
+	if err != nil {
+		return nil, err
+	}
+	return set, s.apply(set)
+}
+
+func (s *Service) reload(set *config.Set) {
+	if err := s.apply(set); err != nil {
+		s.log.Error("applying the new configuration; the previous one keeps running", "error", err)
+		return
+	}
+	s.log.Info("configuration reloaded", "policies", len(set.Policies), "automations", len(set.Automations))
+}
+
+// Run runs the service (after Load) until ctx is done, then finishes or
+// abandons the work in progress within the grace period.
+func (s *Service) Run(ctx context.Context) error {
+	set := s.set.Load()
+	if set == nil {
+		return errors.New("service: Load first")
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for _, run := range []func(context.Context) error{s.sched.Run, s.batch.Run, s.watch.Run} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				errs <- err
+			}
+		}()
+	}
+	s.ready.Store(true)
+	s.log.Info("hoist is running", "repositories", len(set.Repositories), "policies", len(set.Policies), "automations", len(set.Automations), "receivers", len(set.Receivers))
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// Key prefixes of scheduled jobs.
+const (
+	repoJobPrefix = "repository:"
+	autoJobPrefix = "automation:"
+)
+
+// apply makes set the running configuration: jobs, receivers.
+func (s *Service) apply(set *config.Set) error {
+	var jobs []Job
+	for _, r := range set.Repositories {
+		if r.Spec.Suspend {
+			continue
+		}
+		key := r.Namespace + "/" + r.Name
+		jobs = append(jobs, Job{Key: repoJobPrefix + key, Interval: durationOr(r.Spec.Interval.Duration, config.DefaultInterval), Run: func(ctx context.Context) error {
+			return s.scanRepository(ctx, key)
+		}})
+	}
+	for _, a := range set.Automations {
+		if a.Spec.Suspend {
+			continue
+		}
+		key := a.Namespace + "/" + a.Name
+		jobs = append(jobs, Job{Key: autoJobPrefix + key, Interval: durationOr(a.Spec.Interval.Duration, config.DefaultInterval), Run: func(context.Context) error {
+			s.batch.AddNow(s.gitKey(key), key)
+			return nil
+		}})
+	}
+	hooks, err := s.receivers(set)
+	if err != nil {
+		return err
+	}
+	s.set.Store(set)
+	if err := s.sched.Update(jobs); err != nil {
+		return err
+	}
+	s.hooks.Store(hooks)
+	return nil
+}
+
+func durationOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// receivers builds the webhook handler of set's Receivers.
+func (s *Service) receivers(set *config.Set) (*webhook.Handler, error) {
+	var rs []webhook.Receiver
+	for _, r := range set.Receivers {
+		token, err := webhook.ReadToken(s.o.Runner.SecretsDir, r.Spec.SecretRef.Name)
+		if err != nil {
+			s.log.Error("receiver disabled: its token cannot be read", "receiver", r.Namespace+"/"+r.Name, "error", err)
+			continue
+		}
+		var resources []string
+		for _, res := range r.Spec.Resources {
+			ns := res.Namespace
+			if ns == "" {
+				ns = r.Namespace
+			}
+			resources = append(resources, ns+"/"+res.Name)
+		}
+		rs = append(rs, webhook.Receiver{Name: r.Name, Namespace: r.Namespace, Type: r.Spec.Type, Token: token, Events: r.Spec.Events, Resources: resources, Suspended: r.Spec.Suspend})
+	}
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	observe := func(receiver, outcome string) { s.o.Metrics.WebhookRequest(receiver, outcome) }
+	return webhook.NewHandler(rs, func(_ context.Context, r webhook.Receiver, images []string) {
+		s.onWebhook(r, images)
+	}, webhook.WithLogger(s.log), webhook.WithObserver(observe))
+}
+
+// onWebhook triggers a rescan of the receiver's repositories that the
+// payload names. The payload's tag is never written: the rescan asks the
+// registry.
+func (s *Service) onWebhook(r webhook.Receiver, images []string) {
+	set := s.set.Load()
+	for _, res := range r.Resources {
+		ns, name, _ := strings.Cut(res, "/")
+		repo := set.Repository(ns, name)
+		if repo == nil || repo.Spec.Suspend {
+			continue
+		}
+		if images != nil && !webhook.Selects(images, repo.Spec.Image) {
+			continue
+		}
+		s.log.Info("webhook: rescanning", "receiver", r.String(), "repository", res)
+		s.sched.Trigger(repoJobPrefix + res)
+	}
+}
+
+// scanRepository scans one ImageRepository's policies, records changed
+// selections and queues the automations that use them.
+func (s *Service) scanRepository(ctx context.Context, key string) error {
+	set := s.set.Load()
+	ns, name, _ := strings.Cut(key, "/")
+	repo := set.Repository(ns, name)
+	if repo == nil {
+		return nil
+	}
+	var policies []*config.Policy
+	for _, p := range set.Policies {
+		if p.Repository == repo {
+			policies = append(policies, p)
+		}
+	}
+	start := time.Now()
+	sels := s.o.Runner.Scanner.Scan(ctx, &config.Set{Policies: policies})
+	var scanErr error
+	changed := map[string]bool{}
+	for _, sel := range sels {
+		if sel.Err != nil {
+			scanErr = errors.Join(scanErr, sel.Err)
+			continue
+		}
+		if s.recordSelection(sel) {
+			changed[sel.Key()] = true
+		}
+	}
+	s.o.Metrics.ScanDone(key, time.Since(start), scanErr)
+	if len(policies) == 0 {
+		// The repository's policies may live in the Git repositories
+		// themselves: let every automation look.
+		for _, a := range set.Automations {
+			if !a.Spec.Suspend {
+				s.batch.Add(s.gitKey(a.Namespace+"/"+a.Name), a.Namespace+"/"+a.Name)
+			}
+		}
+		return scanErr
+	}
+	if len(changed) == 0 {
+		return scanErr
+	}
+	for _, a := range set.Automations {
+		if a.Spec.Suspend {
+			continue
+		}
+		ps, err := set.PoliciesFor(a)
+		if err != nil {
+			continue
+		}
+		for _, p := range ps {
+			if changed[p.Namespace+":"+p.Name] {
+				s.batch.Add(s.gitKey(a.Namespace+"/"+a.Name), a.Namespace+"/"+a.Name)
+				break
+			}
+		}
+	}
+	return scanErr
+}
+
+// recordSelection stores a selection and reports whether it changed.
+func (s *Service) recordSelection(sel Selection) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.o.Runner.State
+	if st == nil {
+		return true
+	}
+	prev, ok, err := st.Selection(sel.Key())
+	if err == nil && ok && prev.Ref == sel.Ref {
+		return false
+	}
+	if err := st.PutSelection(sel.Key(), SelectionRecord{Ref: sel.Ref, Tag: sel.Tag, Digest: sel.Digest, At: time.Now()}); err != nil {
+		s.log.Warn("recording a selection", "policy", sel.Key(), "error", err)
+	}
+	s.o.Metrics.SelectionChanged(sel.Key())
+	s.log.Info("selection changed", "policy", sel.Key(), "from", prev.Ref, "to", sel.Ref)
+	return true
+}
+
+// gitKey is the batch key of an automation: its Git repository and branch,
+// so that all work on one repository is serialised.
+func (s *Service) gitKey(automation string) string {
+	set := s.set.Load()
+	ns, name, _ := strings.Cut(automation, "/")
+	a := set.Automation(ns, name)
+	if a == nil {
+		return automation
+	}
+	gt, err := resolveGit(a)
+	if err != nil {
+		return automation
+	}
+	return gt.url + "#" + gt.branch
+}
+
+// flush runs the automations queued for one Git repository.
+func (s *Service) flush(ctx context.Context, _ string, automations []string) error {
+	set := s.set.Load()
+	seen := map[string]bool{}
+	var keys []string
+	for _, k := range automations {
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var errs []error
+	for _, k := range keys {
+		ns, name, _ := strings.Cut(k, "/")
+		a := set.Automation(ns, name)
+		if a == nil || a.Spec.Suspend {
+			continue
+		}
+		res := s.o.Runner.Run(ctx, set, a)
+		switch {
+		case res.Err != nil:
+			errs = append(errs, res.Err)
+		case res.Pushed:
+			s.log.Info("automation pushed", "automation", k, "commit", res.Commit, "branch", res.Branch, "changes", len(res.Changes))
+		default:
+			s.log.Debug("automation: nothing to do", "automation", k)
+		}
+		for _, e := range res.Errors {
+			s.log.Warn("automation target failed", "automation", k, "error", e)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// StatePath is where the service's state store lives under the state
+// directory.
+func StatePath(stateDir string) string { return filepath.Join(stateDir, StateFile) }

@@ -1,0 +1,42 @@
+package config_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hoist-dev/hoist/config"
+)
+
+func TestLoadOnto(t *testing.T) {
+	base, err := config.Parse("base.yaml", []byte("apiVersion: hoist.dev/v1alpha1\nkind: ImageRepository\nmetadata: {name: app, namespace: apps}\nspec: {image: ghcr.io/a/app}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("policy.yaml", "apiVersion: hoist.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: app, namespace: apps}\nspec:\n  imageRepositoryRef: {name: app}\n  policy: {semver: {range: '^1'}}\n")
+	set, err := config.LoadOnto(base, dir)
+	if err != nil {
+		t.Fatalf("a policy naming a repository of base: %v", err)
+	}
+	p := set.Policy("apps", "app")
+	if p == nil || p.Repository == nil || p.Repository.Spec.Image != "ghcr.io/a/app" || p.Compiled == nil {
+		t.Fatalf("policy not resolved against base: %+v", p)
+	}
+	if base.Policy("apps", "app") != nil || len(base.Policies) != 0 {
+		t.Errorf("base was modified")
+	}
+
+	write("dup.yaml", "apiVersion: hoist.dev/v1alpha1\nkind: ImageRepository\nmetadata: {name: app, namespace: apps}\nspec: {image: ghcr.io/a/other}\n")
+	_, err = config.LoadOnto(base, dir)
+	if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "base.yaml:1") {
+		t.Errorf("redefining an object of base: err = %v, want one naming base.yaml:1", err)
+	}
+}
