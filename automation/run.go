@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hoist-dev/hoist/config"
@@ -37,6 +38,19 @@ type Runner struct {
 	Metrics *Metrics
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// indexes remember, per worktree update path, which files hold
+	// targets, so that a later run reads only files that changed.
+	indexes sync.Map // string -> *writeback.Index
+}
+
+// index returns the target index of root, made on first use.
+func (r *Runner) index(root string) *writeback.Index {
+	if x, ok := r.indexes.Load(root); ok {
+		return x.(*writeback.Index)
+	}
+	x, _ := r.indexes.LoadOrStore(root, writeback.NewIndex(root, writeback.ScanOptions{}))
+	return x.(*writeback.Index)
 }
 
 // RunResult is what one automation run did.
@@ -191,7 +205,9 @@ func (r *Runner) Run(ctx context.Context, set *config.Set, a *config.Automation)
 		pins     map[string]string
 		lastErrs []*writeback.FileError
 	)
+	attempt := 0
 	edit := func(ctx context.Context, dir string) ([]git.Change, error) {
+		attempt++
 		root := filepath.Join(dir, filepath.FromSlash(path.Clean("/" + updatePath))[1:])
 		// The automation's policies: the configuration's and the
 		// repository's own documents under the update path.
@@ -211,7 +227,13 @@ func (r *Runner) Run(ctx context.Context, set *config.Set, a *config.Automation)
 		for _, p := range selected {
 			keys[p.Namespace+":"+p.Name] = true
 		}
-		up, err := Update(ctx, UpdateOptions{Root: root, Set: effective, Scanner: r.Scanner, Pins: pins, Policies: keys})
+		uo := UpdateOptions{Root: root, Set: effective, Scanner: r.Scanner, Pins: pins, Policies: keys}
+		if attempt == 1 {
+			// A re-plan after a lost race reads every file afresh: the
+			// fetch may have rewritten files within one mtime tick.
+			uo.Index = r.index(root)
+		}
+		up, err := Update(ctx, uo)
 		if err != nil {
 			return nil, err
 		}
