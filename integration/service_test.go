@@ -56,7 +56,7 @@ func startService(t *testing.T, addr string, env []string, args ...string) *serv
 	t.Cleanup(func() {
 		if s.cmd.ProcessState == nil {
 			_ = s.cmd.Process.Kill()
-			<-s.done
+			<-s.done //nolint:errcheck // killed: the exit error is expected
 		}
 		if t.Failed() {
 			t.Logf("hoist run logs:\n%s", s.logs())
@@ -217,7 +217,7 @@ spec:
 	}
 	before := head
 	reg.Tag(t, "apps/podinfo", d, tags...)
-	head = waitHead(t, bare, "main", before, 20*time.Second)
+	waitHead(t, bare, "main", before, 20*time.Second)
 	time.Sleep(2 * time.Second) // any second commit would have landed by now
 	head = testenv.GitHead(t, bare, "main")
 	if n := strings.Count(testenv.GitCLI(t, bare, "rev-list", before+".."+head), "\n"); n != 1 {

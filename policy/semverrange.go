@@ -244,7 +244,7 @@ func (t *rangeTerm) check(v *version, includePre bool) bool {
 		if v.major > c.major {
 			return false
 		}
-		return !(v.major == c.major && v.minor > c.minor && !t.minorDirty)
+		return v.major != c.major || v.minor <= c.minor || t.minorDirty
 	case opTilde:
 		return t.tilde(v)
 	case opTildeOrEqual:

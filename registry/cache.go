@@ -122,7 +122,7 @@ func openBolt(path string) (db *bolt.DB, err error) {
 		return nil
 	})
 	if err != nil {
-		db.Close()
+		_ = db.Close()
 		return nil, err
 	}
 	return db, nil

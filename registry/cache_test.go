@@ -24,7 +24,9 @@ func TestOpenCacheSetsAsideBadFiles(t *testing.T) {
 		},
 		"truncated": func(t *testing.T, path string) {
 			c := openCacheNoCleanup(t, path)
-			c.Close()
+			if err := c.Close(); err != nil {
+				t.Fatal(err)
+			}
 			data, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
@@ -45,11 +47,15 @@ func TestOpenCacheSetsAsideBadFiles(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			db.Close()
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
 		},
 		"zeroed meta pages": func(t *testing.T, path string) {
 			c := openCacheNoCleanup(t, path)
-			c.Close()
+			if err := c.Close(); err != nil {
+				t.Fatal(err)
+			}
 			data, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
@@ -72,7 +78,11 @@ func TestOpenCacheSetsAsideBadFiles(t *testing.T) {
 			if err != nil {
 				t.Fatalf("OpenCache: %v", err)
 			}
-			defer c.Close()
+			defer func() {
+				if err := c.Close(); err != nil {
+					t.Error(err)
+				}
+			}()
 			if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "set aside") {
 				t.Errorf("no warning logged: %q", logs.String())
 			}

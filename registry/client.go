@@ -163,7 +163,7 @@ func fingerprint(ctx context.Context, a authn.Authenticator) ([32]byte, error) {
 	}
 	h := sha256.New()
 	for _, s := range []string{cfg.Username, cfg.Password, cfg.Auth, cfg.IdentityToken, cfg.RegistryToken} {
-		io.WriteString(h, s)
+		_, _ = io.WriteString(h, s) // a hash.Hash never returns an error
 		h.Write([]byte{0})
 	}
 	var sum [32]byte
@@ -192,9 +192,9 @@ func classify(err error) error {
 	return fmt.Errorf("%w: %w", sentinel, err)
 }
 
-// do sends one request and reads the answer; a status other than 200 is an
-// *HTTPError.
-func (cn *conn) do(ctx context.Context, method, rawURL string, accept []string) ([]byte, *http.Response, error) {
+// do sends one request and reads the answer, returning its body and header;
+// a status other than 200 is an *HTTPError.
+func (cn *conn) do(ctx context.Context, method, rawURL string, accept []string) ([]byte, http.Header, error) {
 	req, err := http.NewRequestWithContext(ctx, method, rawURL, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("building request: %w", cleanError(err))
@@ -206,13 +206,13 @@ func (cn *conn) do(ctx context.Context, method, rawURL string, accept []string) 
 	if err != nil {
 		return nil, nil, classify(cleanError(err))
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s %s: reading body: %w", method, redactURL(req.URL), err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, resp, newHTTPError(req, resp.StatusCode, body)
+		return nil, resp.Header, newHTTPError(req, resp.StatusCode, body)
 	}
-	return body, resp, nil
+	return body, resp.Header, nil
 }

@@ -134,7 +134,7 @@ func redactURL(u *url.URL) string {
 // cleanError replaces the URL of a *url.Error (as made by http.Client) with
 // its redacted form.
 func cleanError(err error) error {
-	if ue, ok := err.(*url.Error); ok {
+	if ue, ok := err.(*url.Error); ok { //nolint:errorlint // http.Client and url.Parse return it unwrapped
 		u, perr := url.Parse(ue.URL)
 		redacted := "(unparsable URL)"
 		if perr == nil {

@@ -19,7 +19,11 @@ func ExampleNew() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer cache.Close()
+	defer func() {
+		if err := cache.Close(); err != nil {
+			log.Print(err)
+		}
+	}()
 	client, err := registry.New(
 		registry.WithCache(cache),
 		registry.WithRateLimit(10, 20),
@@ -72,7 +76,7 @@ func ExampleReadDockerConfigSecret() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	if err := os.MkdirAll(filepath.Join(dir, "regcred"), 0o700); err != nil {
 		log.Fatal(err)
 	}

@@ -131,11 +131,11 @@ func (c *Client) resolve(ctx context.Context, ref name.Repository, r Repo, tag s
 		return "", nil, err
 	}
 	u := manifestURL(ref, tag)
-	_, resp, err := cn.do(ctx, http.MethodHead, u, manifestAccept)
+	_, header, err := cn.do(ctx, http.MethodHead, u, manifestAccept)
 	var digest string
 	var manifest []byte
-	if err == nil && validDigest(resp.Header.Get("Docker-Content-Digest")) {
-		digest = resp.Header.Get("Docker-Content-Digest")
+	if err == nil && validDigest(header.Get("Docker-Content-Digest")) {
+		digest = header.Get("Docker-Content-Digest")
 	} else {
 		// GET when the HEAD answered without a digest or was refused as a
 		// method; not after a missing tag, a refusal of credentials or a
@@ -145,12 +145,12 @@ func (c *Client) resolve(ctx context.Context, ref name.Repository, r Repo, tag s
 			errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnauthorized)) {
 			return "", nil, err
 		}
-		body, resp, err := cn.do(ctx, http.MethodGet, u, manifestAccept)
+		body, header, err := cn.do(ctx, http.MethodGet, u, manifestAccept)
 		if err != nil {
 			return "", nil, err
 		}
 		digest = sha256Digest(body)
-		if h := resp.Header.Get("Docker-Content-Digest"); validDigest(h) && !strings.HasPrefix(h, "sha256:") {
+		if h := header.Get("Docker-Content-Digest"); validDigest(h) && !strings.HasPrefix(h, "sha256:") {
 			digest = h
 		}
 		manifest = body

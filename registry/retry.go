@@ -96,7 +96,7 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	ctx, cancel := context.WithTimeoutCause(req.Context(), t.timeout, errAttemptTimeout)
 	defer cancel()
 	timedOut := func() bool {
-		return context.Cause(ctx) == errAttemptTimeout && req.Context().Err() == nil
+		return errors.Is(context.Cause(ctx), errAttemptTimeout) && req.Context().Err() == nil
 	}
 	resp, err := t.inner.RoundTrip(req.WithContext(ctx))
 	if err != nil {
@@ -106,7 +106,7 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		return nil, err
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if err != nil {
 		if timedOut() {
 			return nil, fmt.Errorf("reading response body: %w after %v", errAttemptTimeout, t.timeout)

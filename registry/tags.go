@@ -78,7 +78,7 @@ func (c *Client) listTags(ctx context.Context, ref name.Repository, r Repo) ([]s
 		if last := next.Query().Get("last"); last != "" {
 			seenLast[last] = page
 		}
-		body, resp, err := cn.do(ctx, "GET", next.String(), nil)
+		body, header, err := cn.do(ctx, "GET", next.String(), nil)
 		if err != nil {
 			return nil, fmt.Errorf("page %d: %w", page, err)
 		}
@@ -99,7 +99,7 @@ func (c *Client) listTags(ctx context.Context, ref name.Repository, r Repo) ([]s
 				tags = append(tags, t)
 			}
 		}
-		link, ok, err := nextLink(resp.Header.Values("Link"))
+		link, ok, err := nextLink(header.Values("Link"))
 		if err != nil {
 			return nil, fmt.Errorf("%w: page %d: %w", ErrPagination, page, err)
 		}

@@ -21,7 +21,7 @@ import (
 // Authentication (go-containerregistry's transport) goes on top per
 // repository, so token requests pass through the same stack.
 func newTransport(o *options, base http.RoundTripper, limits *hostLimits) http.RoundTripper {
-	var t http.RoundTripper = base
+	t := base
 	t = &observeTransport{inner: t, clock: o.clock, logger: o.logger, observer: o.observer}
 	t = &attemptTransport{inner: t, timeout: o.requestTimeout}
 	t = &limitTransport{inner: t, limits: limits}

@@ -102,7 +102,7 @@ func ExampleWrite() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer os.RemoveAll(root)
+	defer func() { _ = os.RemoveAll(root) }()
 	if err := os.WriteFile(filepath.Join(root, "deploy.yaml"), []byte(deployment), 0o644); err != nil {
 		log.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func ExampleIndex() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer os.RemoveAll(root)
+	defer func() { _ = os.RemoveAll(root) }()
 	for i, data := range []string{deployment, "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n"} {
 		if err := os.WriteFile(filepath.Join(root, fmt.Sprintf("f%d.yaml", i)), []byte(data), 0o644); err != nil {
 			log.Fatal(err)

@@ -91,7 +91,7 @@ func (d dirHandle) read(name string, buf []byte, stat bool) ([]byte, int64, int6
 	if err != nil {
 		return buf, 0, 0, &fs.PathError{Op: "open", Path: full(), Err: err}
 	}
-	defer syscall.Close(fd)
+	defer func() { _ = syscall.Close(fd) }() // read only
 	var st syscall.Stat_t
 	if stat {
 		if err := syscall.Fstat(fd, &st); err != nil {

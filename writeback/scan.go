@@ -2,6 +2,7 @@ package writeback
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 )
 
@@ -60,8 +61,8 @@ func scanFile(path string, data []byte, explicit bool) ([]Target, bool, *FileErr
 	}
 	ts, err := f.targets(path, data)
 	if err != nil {
-		fe, ok := err.(*FileError)
-		if !ok {
+		var fe *FileError
+		if !errors.As(err, &fe) {
 			fe = &FileError{File: path, Err: err}
 		}
 		return nil, true, fe

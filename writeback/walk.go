@@ -104,7 +104,7 @@ func readDir(dir string) ([]fs.DirEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	return f.ReadDir(-1)
 }
 

@@ -52,7 +52,7 @@ func apply(ctx context.Context, root string, cs Changeset, write bool) ([]FileRe
 	if err != nil {
 		return nil, fmt.Errorf("opening root %q: %w", root, err)
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }() // files written through r are closed by replace
 	changes := slices.Clone(cs.Changes)
 	slices.SortStableFunc(changes, func(a, b Change) int {
 		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Span.Start, b.Span.Start))

@@ -35,7 +35,9 @@ func newOpenPGPKey(t *testing.T, passphrase string) (private, public []byte) {
 	if err := e.Serialize(w); err != nil {
 		t.Fatal(err)
 	}
-	w.Close()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	var priv bytes.Buffer
 	w, err = armor.Encode(&priv, openpgp.PrivateKeyType, nil)
@@ -53,7 +55,9 @@ func newOpenPGPKey(t *testing.T, passphrase string) (private, public []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.Close()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
 	return priv.Bytes(), pub.Bytes()
 }
 
