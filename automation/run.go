@@ -29,6 +29,9 @@ type Runner struct {
 	StateDir string
 	// SecretsDir holds secrets named by secretRef (DIR/NAME/KEY).
 	SecretsDir string
+	// GitAuth is used for automations whose Git repository names no
+	// secretRef (a token from a file or an environment variable).
+	GitAuth git.Auth
 	// State, when set, records last pushes (the lease of push branches)
 	// and successes across restarts.
 	State *StateStore
@@ -162,7 +165,7 @@ func (r *Runner) Run(ctx context.Context, set *config.Set, a *config.Automation)
 	if err != nil {
 		return fail(err)
 	}
-	var auth git.Auth
+	auth := r.GitAuth
 	if gt.secret != "" {
 		if r.SecretsDir == "" {
 			return fail(fmt.Errorf("secretRef %q needs --secrets-dir", gt.secret))

@@ -14,6 +14,7 @@ import (
 // on that host and by both the verified and the insecure transport.
 type hostLimits struct {
 	clock          Clock
+	waitObserver   func(host string, d time.Duration)
 	rps            float64
 	burst          int
 	maxConcurrency int
@@ -25,6 +26,7 @@ type hostLimits struct {
 func newHostLimits(o *options) *hostLimits {
 	return &hostLimits{
 		clock:          o.clock,
+		waitObserver:   o.waitObserver,
 		rps:            o.rps,
 		burst:          o.burst,
 		maxConcurrency: o.maxConcurrency,
@@ -185,6 +187,9 @@ func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if d, ok := ctx.Deadline(); ok && wait > time.Until(d) {
 			l.unreserve()
 			return nil, fmt.Errorf("%w: waiting %v for the %s would pass the deadline", ErrRateLimited, wait.Round(time.Millisecond), why)
+		}
+		if f := t.limits.waitObserver; f != nil {
+			f(req.URL.Host, wait)
 		}
 		if err := t.limits.clock.Sleep(ctx, wait); err != nil {
 			l.unreserve()

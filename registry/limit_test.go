@@ -22,7 +22,18 @@ func TestRateLimitPerHost(t *testing.T) {
 		reg.PushImage(t, r, "v1", testenv.ImageOptions{})
 	}
 	clock := newFakeClock()
-	c := newClient(t, clock, registry.WithRateLimit(2, 1))
+	var (
+		mu       sync.Mutex
+		observed time.Duration
+	)
+	c := newClient(t, clock, registry.WithRateLimit(2, 1), registry.WithWaitObserver(func(host string, d time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		if host != reg.Host {
+			t.Errorf("wait observed for host %q, want %q", host, reg.Host)
+		}
+		observed += d
+	}))
 	// Ten calls on two repositories of one host: a ping per repository
 	// (HTTPS tried first, then HTTP, as 127.0.0.1 may be either), then ten
 	// tag lists: fourteen requests in all, one token each.
@@ -40,6 +51,11 @@ func TestRateLimitPerHost(t *testing.T) {
 	// waits add up to (requests - burst) / rps.
 	if want := 13 * time.Second / 2; waited != want {
 		t.Errorf("waited %v in all, want %v (sleeps %v)", waited, want, clock.Sleeps())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if observed != waited {
+		t.Errorf("the wait observer saw %v, the clock slept %v", observed, waited)
 	}
 }
 

@@ -43,6 +43,7 @@ type options struct {
 	requestTimeout time.Duration
 	dockerConfig   string
 	observer       func(RequestInfo)
+	waitObserver   func(host string, d time.Duration)
 	tagTTL         time.Duration
 	pageSize       int
 	maxPages       int
@@ -276,6 +277,17 @@ func WithBackoff(base, max time.Duration) Option {
 func WithRequestObserver(f func(RequestInfo)) Option {
 	return func(o *options) error {
 		o.observer = f
+		return nil
+	}
+}
+
+// WithWaitObserver sets a function called each time a request waits for
+// its host's rate limit (the token bucket, or the pacing before Docker Hub's
+// pull limit), with the wait, for metrics. It must be safe for concurrent
+// use. Default: none.
+func WithWaitObserver(f func(host string, wait time.Duration)) Option {
+	return func(o *options) error {
+		o.waitObserver = f
 		return nil
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/hoist-dev/hoist/automation"
 	"github.com/hoist-dev/hoist/registry"
 	"github.com/hoist-dev/hoist/writeback"
+	"github.com/hoist-dev/hoist/writeback/git"
 )
 
 type runOptions struct {
@@ -26,6 +28,8 @@ type runOptions struct {
 	listen    string
 	window    time.Duration
 	grace     time.Duration
+	tokenFile string
+	tokenEnv  string
 	reg       registryFlags
 }
 
@@ -69,6 +73,8 @@ Exit status: 0 success (also nothing to do), 1 some automation or target failed,
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&o.listen, "listen", "127.0.0.1:9393", "address of webhooks, /metrics, /healthz and /readyz (service mode)")
+	f.StringVar(&o.tokenFile, "git-token-file", "", "file holding a Git HTTPS token, for repositories without a secretRef")
+	f.StringVar(&o.tokenEnv, "git-token-env", "", "environment variable holding a Git HTTPS token, for repositories without a secretRef")
 	f.DurationVar(&o.window, "commit-window", 5*time.Second, "service mode: selection changes within this window go into one commit")
 	f.DurationVar(&o.grace, "grace-period", 25*time.Second, "service mode: how long SIGTERM waits for the commit in progress")
 	o.reg.register(f)
@@ -121,11 +127,14 @@ func runOnce(ctx context.Context, o runOptions, stdout, stderr io.Writer) error 
 	if len(set.Automations) == 0 {
 		return usage(errors.New("no ImageUpdateAutomation in the configuration"))
 	}
-	runner, closeFn, err := o.reg.runner(o.configs, logger, stderr)
+	runner, closeFn, err := o.reg.runner(logger, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
+	if runner.GitAuth, err = o.gitAuth(); err != nil {
+		return usage(err)
+	}
 	results := runner.RunAll(ctx, set)
 	failures := 0
 	for _, r := range results {
@@ -196,7 +205,7 @@ func short(sha string) string {
 }
 
 // runner builds the Runner of hoist run, sharing the registry client.
-func (f *registryFlags) runner(configs []string, logger *slog.Logger, stderr io.Writer, extra ...registry.Option) (*automation.Runner, func(), error) {
+func (f *registryFlags) runner(logger *slog.Logger, stderr io.Writer, extra ...registry.Option) (*automation.Runner, func(), error) {
 	scanner, closeCache, err := f.scanner(stderr, extra...)
 	if err != nil {
 		return nil, nil, err
@@ -219,4 +228,24 @@ func (f *registryFlags) runner(configs []string, logger *slog.Logger, stderr io.
 		Logger:     logger,
 	}
 	return r, func() { _ = store.Close(); closeCache() }, nil
+}
+
+// gitAuth reads the token of --git-token-file or --git-token-env.
+func (o runOptions) gitAuth() (git.Auth, error) {
+	var (
+		tok string
+		err error
+	)
+	switch {
+	case o.tokenFile != "" && o.tokenEnv != "":
+		return git.Auth{}, errors.New("give --git-token-file or --git-token-env, not both")
+	case o.tokenFile != "":
+		tok, err = git.ReadTokenFile(o.tokenFile)
+	case o.tokenEnv != "":
+		tok, err = git.TokenFromEnv(os.LookupEnv, o.tokenEnv)
+	}
+	if err != nil || tok == "" {
+		return git.Auth{}, err
+	}
+	return git.Auth{Password: tok}, nil
 }

@@ -31,12 +31,15 @@ func runService(ctx context.Context, o runOptions, _ io.Writer, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	runner, closeFn, err := o.reg.runner(o.configs, logger, stderr, registry.WithRequestObserver(metrics.ObserveRequest))
+	runner, closeFn, err := o.reg.runner(logger, stderr, registry.WithRequestObserver(metrics.ObserveRequest), registry.WithWaitObserver(metrics.RateLimitWait))
 	if err != nil {
 		return err
 	}
 	defer closeFn()
 	runner.Metrics = metrics
+	if runner.GitAuth, err = o.gitAuth(); err != nil {
+		return usage(err)
+	}
 	svc, err := automation.NewService(automation.ServiceOptions{
 		Runner:      runner,
 		ConfigPaths: o.configs,
