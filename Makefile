@@ -4,7 +4,9 @@ GO ?= go
 BIN := $(CURDIR)/bin
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
-FUZZTIME ?= 10s
+# A count, not a duration: with a duration, the fuzzer can stop in the middle
+# of minimising a new input and report "context deadline exceeded".
+FUZZTIME ?= 20000x
 BENCHTIME ?= 1s
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
