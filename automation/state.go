@@ -4,14 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/hoist-dev/hoist/internal/boltfile"
 )
 
 // StateFile is the name of the state store's file in the state directory.
@@ -33,11 +32,9 @@ const stateSchema = "hoist.dev/state/v1"
 const stateLockTimeout = 2 * time.Second
 
 var (
-	stateBucketMeta       = []byte("meta")
 	stateBucketSelections = []byte("selections")
 	stateBucketPushes     = []byte("pushes")
 	stateBucketSuccesses  = []byte("successes")
-	stateKeySchema        = []byte("schema")
 )
 
 // SelectionRecord is the last selection of a policy.
@@ -82,76 +79,19 @@ func OpenStateStore(path string, logger *slog.Logger) (*StateStore, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("opening state store: %w", err)
-	}
-	db, err := openStateBolt(path)
-	if errors.Is(err, berrors.ErrTimeout) {
+	db, err := boltfile.Open(path, boltfile.Kind{
+		What:        "state store",
+		Schema:      stateSchema,
+		Buckets:     [][]byte{stateBucketSelections, stateBucketPushes, stateBucketSuccesses},
+		LockTimeout: stateLockTimeout,
+	}, logger)
+	if errors.Is(err, boltfile.ErrLocked) {
 		return nil, fmt.Errorf("opening state store %s: %w", path, ErrStateLocked)
 	}
-	if errors.Is(err, fs.ErrPermission) {
-		return nil, fmt.Errorf("opening state store: %w", err)
-	}
 	if err != nil {
-		aside := path + ".corrupt-" + time.Now().UTC().Format("20060102T150405.000Z")
-		if rerr := os.Rename(path, aside); rerr != nil {
-			return nil, fmt.Errorf("opening state store %s: %w; setting it aside: %w", path, err, rerr)
-		}
-		logger.Warn("state store unreadable, set aside and started afresh",
-			"path", path, "moved_to", aside, "error", err.Error())
-		db, err = openStateBolt(path)
-		if err != nil {
-			return nil, fmt.Errorf("opening state store %s: %w", path, err)
-		}
+		return nil, err
 	}
 	return &StateStore{db: db, path: path}, nil
-}
-
-// openStateBolt opens path and checks, or writes, the schema marker. Panics
-// of bbolt on a damaged file become errors.
-func openStateBolt(path string) (db *bolt.DB, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			if db != nil {
-				_ = db.Close()
-			}
-			db, err = nil, fmt.Errorf("damaged state file: %v", r)
-		}
-	}()
-	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: stateLockTimeout})
-	if err != nil {
-		return nil, err
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(stateBucketMeta)
-		if meta == nil {
-			empty := true
-			_ = tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
-			if !empty {
-				return errors.New("not a hoist state file (no schema marker)")
-			}
-			meta, err := tx.CreateBucket(stateBucketMeta)
-			if err != nil {
-				return err
-			}
-			if err := meta.Put(stateKeySchema, []byte(stateSchema)); err != nil {
-				return err
-			}
-		} else if got := string(meta.Get(stateKeySchema)); got != stateSchema {
-			return fmt.Errorf("not a hoist state file (schema %q)", got)
-		}
-		for _, b := range [][]byte{stateBucketSelections, stateBucketPushes, stateBucketSuccesses} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		_ = db.Close()
-		return nil, err
-	}
-	return db, nil
 }
 
 // Path returns the file of the store.

@@ -4,15 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/hoist-dev/hoist/internal/boltfile"
 )
 
 // ErrCacheLocked is returned (wrapped) by OpenCache when another process
@@ -27,11 +25,9 @@ const cacheSchema = "hoist.dev/registry-cache/v1"
 const cacheLockTimeout = 2 * time.Second
 
 var (
-	bucketMeta       = []byte("meta")
 	bucketFacts      = []byte("facts")
 	bucketTags       = []byte("tags")
 	bucketTagDigests = []byte("tagdigests")
-	keySchema        = []byte("schema")
 )
 
 // Cache keeps, in one bbolt file, what a rescan need not ask again: facts
@@ -59,82 +55,20 @@ func OpenCache(path string, logger *slog.Logger) (*Cache, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("opening registry cache: %w", err)
-	}
-	db, err := openBolt(path)
-	if errors.Is(err, berrors.ErrTimeout) {
+	db, err := boltfile.Open(path, boltfile.Kind{
+		What:        "registry cache",
+		Schema:      cacheSchema,
+		Buckets:     [][]byte{bucketFacts, bucketTags, bucketTagDigests},
+		NoSync:      true,
+		LockTimeout: cacheLockTimeout,
+	}, logger)
+	if errors.Is(err, boltfile.ErrLocked) {
 		return nil, fmt.Errorf("opening registry cache %s: %w", path, ErrCacheLocked)
 	}
-	if errors.Is(err, fs.ErrPermission) {
-		return nil, fmt.Errorf("opening registry cache: %w", err)
-	}
 	if err != nil {
-		aside, rerr := setAside(path)
-		if rerr != nil {
-			return nil, fmt.Errorf("opening registry cache %s: %w; setting it aside: %w", path, err, rerr)
-		}
-		logger.Warn("registry cache unreadable, set aside and started afresh",
-			"path", path, "moved_to", aside, "error", err.Error())
-		db, err = openBolt(path)
-		if err != nil {
-			return nil, fmt.Errorf("opening registry cache %s: %w", path, err)
-		}
+		return nil, err
 	}
 	return &Cache{db: db, path: path, logger: logger}, nil
-}
-
-// openBolt opens path and checks, or writes, the schema marker. Panics of
-// bbolt on a damaged file become errors.
-func openBolt(path string) (db *bolt.DB, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("damaged cache file: %v", r)
-		}
-	}()
-	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: cacheLockTimeout, NoSync: true})
-	if err != nil {
-		return nil, err
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if meta == nil {
-			empty := true
-			_ = tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
-			if !empty {
-				return errors.New("not a hoist registry cache (no schema marker)")
-			}
-			meta, err := tx.CreateBucket(bucketMeta)
-			if err != nil {
-				return err
-			}
-			if err := meta.Put(keySchema, []byte(cacheSchema)); err != nil {
-				return err
-			}
-		} else if got := string(meta.Get(keySchema)); got != cacheSchema {
-			return fmt.Errorf("not a hoist registry cache (schema %q)", got)
-		}
-		for _, b := range [][]byte{bucketFacts, bucketTags, bucketTagDigests} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		_ = db.Close()
-		return nil, err
-	}
-	return db, nil
-}
-
-// setAside renames a bad cache file out of the way.
-func setAside(path string) (string, error) {
-	aside := path + ".corrupt-" + time.Now().UTC().Format("20060102T150405.000Z")
-	if err := os.Rename(path, aside); err != nil {
-		return "", err
-	}
-	return aside, nil
 }
 
 // Path returns the file of the cache.
