@@ -10,7 +10,7 @@ FUZZTIME ?= 20000x
 BENCHTIME ?= 1s
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build test test-short lint bench fuzz demo generate tidy clean
+.PHONY: all build test test-short soak lint bench fuzz demo generate tidy clean
 
 all: build
 
@@ -22,6 +22,9 @@ test: ## unit and integration tests, with the race detector
 
 test-short: ## unit tests only
 	$(GO) test -short -count=1 ./...
+
+soak: ## service soak test: random pushes to 20 repositories for HOIST_SOAK_DURATION (default 3m)
+	$(GO) test -tags soak -run Soak -count=1 -v -timeout 15m ./integration/...
 
 $(GOLANGCI_LINT):
 	@mkdir -p $(BIN)

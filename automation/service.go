@@ -44,7 +44,16 @@ type ServiceOptions struct {
 	Grace time.Duration
 	// Clock is the time source of schedules. Default SystemClock.
 	Clock Clock
+	// WebhookRecheck is how long after a repository's last webhook its
+	// rescan is repeated: some registries, CNCF Distribution among them,
+	// send the notification of a push before the new tag is listed, so the
+	// first rescan can miss it. Default DefaultWebhookRecheck; negative: no
+	// repeat.
+	WebhookRecheck time.Duration
 }
+
+// DefaultWebhookRecheck is the default ServiceOptions.WebhookRecheck.
+const DefaultWebhookRecheck = 500 * time.Millisecond
 
 // Service is hoist run without --once: it scans each ImageRepository on its
 // interval, reacts to registry webhooks, runs each ImageUpdateAutomation
@@ -60,7 +69,13 @@ type Service struct {
 	hooks atomic.Pointer[webhook.Handler]
 	ready atomic.Bool
 	mu    sync.Mutex // guards selection comparison
+
+	recheckMu sync.Mutex
+	rechecks  map[string]*recheck // by repository job key
 }
+
+// recheck is the rescan that follows a repository's webhooks.
+type recheck struct{ timer Timer }
 
 // NewService builds a Service from the configuration the watcher loaded.
 func NewService(o ServiceOptions) (*Service, error) {
@@ -70,7 +85,13 @@ func NewService(o ServiceOptions) (*Service, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{o: o, log: o.Logger}
+	if o.Clock == nil {
+		o.Clock = SystemClock{}
+	}
+	if o.WebhookRecheck == 0 {
+		o.WebhookRecheck = DefaultWebhookRecheck
+	}
+	s := &Service{o: o, log: o.Logger, rechecks: map[string]*recheck{}}
 	s.watch = NewConfigWatcher(o.ConfigPaths, ConfigWatcherOptions{
 		Interval: o.WatchInterval,
 		Clock:    o.Clock,
@@ -245,7 +266,33 @@ func (s *Service) onWebhook(r webhook.Receiver, images []string) {
 		}
 		s.log.Info("webhook: rescanning", "receiver", r.String(), "repository", res)
 		s.sched.Trigger(repoJobPrefix + res)
+		s.recheckLater(repoJobPrefix + res)
 	}
+}
+
+// recheckLater triggers the job key again WebhookRecheck after its last
+// call, so that a tag the registry lists only after its notification is
+// still picked up. The scheduler folds a trigger during a run into one
+// re-run, so a storm of webhooks costs at most one more scan.
+func (s *Service) recheckLater(key string) {
+	if s.o.WebhookRecheck < 0 {
+		return
+	}
+	s.recheckMu.Lock()
+	defer s.recheckMu.Unlock()
+	if old := s.rechecks[key]; old != nil {
+		old.timer.Stop()
+	}
+	rc := &recheck{}
+	rc.timer = s.o.Clock.AfterFunc(s.o.WebhookRecheck, func() {
+		s.recheckMu.Lock()
+		if s.rechecks[key] == rc {
+			delete(s.rechecks, key)
+		}
+		s.recheckMu.Unlock()
+		s.sched.Trigger(key)
+	})
+	s.rechecks[key] = rc
 }
 
 // scanRepository scans one ImageRepository's policies, records changed
