@@ -52,7 +52,7 @@ func TestCopyRepository(t *testing.T) {
 	if tags, err := remote.List(repo, reg.remoteOptions(t.Context())...); err != nil || len(tags) != 3 {
 		t.Errorf("tags of the copy after a push: %v, %v", tags, err)
 	}
-	if tags, err := remote.List(repo.Registry.Repo("src", "app"), reg.remoteOptions(t.Context())...); err != nil || len(tags) != 2 {
+	if tags, err := remote.List(repo.Repo("src", "app"), reg.remoteOptions(t.Context())...); err != nil || len(tags) != 2 {
 		t.Errorf("tags of the source after a push to the copy: %v, %v", tags, err)
 	}
 }
