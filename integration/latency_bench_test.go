@@ -130,7 +130,7 @@ spec:
 	n := 1
 	head := refHead(b, bare, "main")
 	reg.Tag(b, "bench/app", d, fmt.Sprintf("1.0.%d", n))
-	head, _ = waitRef(b, bare, "main", head, time.Minute)
+	waitRef(b, bare, "main", head, time.Minute)
 	time.Sleep(time.Until(started.Add(startupSettle)))
 	head = refHead(b, bare, "main")
 

@@ -75,7 +75,7 @@ Exit status: 0 success (also nothing to do), 1 some automation or target failed,
 	f.StringVar(&o.listen, "listen", "127.0.0.1:9393", "address of webhooks, /metrics, /healthz and /readyz (service mode)")
 	f.StringVar(&o.tokenFile, "git-token-file", "", "file holding a Git HTTPS token, for repositories without a secretRef")
 	f.StringVar(&o.tokenEnv, "git-token-env", "", "environment variable holding a Git HTTPS token, for repositories without a secretRef")
-	f.DurationVar(&o.window, "commit-window", 5*time.Second, "service mode: selection changes within this window go into one commit")
+	f.DurationVar(&o.window, "commit-window", 5*time.Second, "service mode: selection changes within this window go into one commit (0: commit each change at once)")
 	f.DurationVar(&o.grace, "grace-period", 25*time.Second, "service mode: how long SIGTERM waits for the commit in progress")
 	o.reg.register(f)
 	return cmd

@@ -46,7 +46,7 @@ func runService(ctx context.Context, o runOptions, _ io.Writer, stderr io.Writer
 		Registry:    promReg,
 		Metrics:     metrics,
 		Logger:      logger,
-		Window:      o.window,
+		Window:      commitWindow(o.window),
 		Grace:       o.grace,
 	})
 	if err != nil {
@@ -77,4 +77,13 @@ func runService(ctx context.Context, o runOptions, _ io.Writer, stderr io.Writer
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// commitWindow maps the flag to BatcherOptions.Window: 0 means no window
+// (flush as soon as possible), which the batcher spells as a negative value.
+func commitWindow(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
