@@ -36,8 +36,9 @@ lint: $(GOLANGCI_LINT) ## gofmt, go vet, golangci-lint
 	$(GO) vet ./...
 	$(GOLANGCI_LINT) run ./...
 
-bench: ## benchmarks, with allocations
+bench: ## benchmarks, with allocations; then the service's end-to-end ones (tag bench, several minutes)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+	$(GO) test -tags bench -run '^$$' -bench 'PushToCommit|IdleCost' -benchtime 100x -timeout 30m ./integration/
 
 fuzz: ## a short run of every fuzz target
 	@set -e; for pkg in $$($(GO) list ./...); do \
