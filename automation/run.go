@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path"
 	"path/filepath"
 	"strings"
@@ -153,8 +154,19 @@ func resolveGit(a *config.Automation) (gitTarget, error) {
 	return t, nil
 }
 
-// Run runs one automation.
+// Known reports a selection the caller already holds for a policy, such as
+// the service's last scan of it, so that a run need not scan it again. It
+// must answer only for the very policy it scanned (the same documents).
+type Known func(p *config.Policy) (ref string, ok bool)
+
+// Run runs one automation, scanning every policy it uses.
 func (r *Runner) Run(ctx context.Context, set *config.Set, a *config.Automation) RunResult {
+	return r.RunKnown(ctx, set, a, nil)
+}
+
+// RunKnown runs one automation, taking the selections known answers for
+// instead of scanning those policies; the others are scanned.
+func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automation, known Known) RunResult {
 	res := RunResult{Namespace: a.Namespace, Name: a.Name}
 	log := r.logger().With("automation", res.Key())
 	fail := func(err error) RunResult {
@@ -231,6 +243,14 @@ func (r *Runner) Run(ctx context.Context, set *config.Set, a *config.Automation)
 			keys[p.Namespace+":"+p.Name] = true
 		}
 		uo := UpdateOptions{Root: root, Set: effective, Scanner: r.Scanner, Pins: pins, Policies: keys}
+		if pins == nil && known != nil {
+			uo.Pins = map[string]string{}
+			for _, p := range selected {
+				if ref, ok := known(p); ok {
+					uo.Pins[p.Namespace+":"+p.Name] = ref
+				}
+			}
+		}
 		if attempt == 1 {
 			// A re-plan after a lost race reads every file afresh: the
 			// fetch may have rewritten files within one mtime tick.
@@ -243,6 +263,7 @@ func (r *Runner) Run(ctx context.Context, set *config.Set, a *config.Automation)
 		// A re-plan after a lost race writes the same selections.
 		if pins == nil {
 			pins = map[string]string{}
+			maps.Copy(pins, uo.Pins)
 			for _, s := range up.Selections {
 				if s.Err == nil && s.Namespace != "inline" {
 					pins[s.Key()] = s.Ref

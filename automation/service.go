@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hoist-dev/hoist/config"
+	"github.com/hoist-dev/hoist/config/v1alpha1"
 	"github.com/hoist-dev/hoist/registry/webhook"
 )
 
@@ -68,10 +72,21 @@ type Service struct {
 	set   atomic.Pointer[config.Set]
 	hooks atomic.Pointer[webhook.Handler]
 	ready atomic.Bool
-	mu    sync.Mutex // guards selection comparison
+	mu    sync.Mutex // guards selection comparison and known
+	// known holds each policy's last successful scan, by policy key, so
+	// that automation runs write it instead of scanning again.
+	known map[string]knownSelection
 
 	recheckMu sync.Mutex
 	rechecks  map[string]*recheck // by repository job key
+}
+
+// knownSelection is a policy's last scan: the documents it was made from
+// and the reference it selected.
+type knownSelection struct {
+	policy *v1alpha1.ImagePolicy
+	repo   *v1alpha1.ImageRepository
+	ref    string
 }
 
 // recheck is the rescan that follows a repository's webhooks.
@@ -91,7 +106,7 @@ func NewService(o ServiceOptions) (*Service, error) {
 	if o.WebhookRecheck == 0 {
 		o.WebhookRecheck = DefaultWebhookRecheck
 	}
-	s := &Service{o: o, log: o.Logger, rechecks: map[string]*recheck{}}
+	s := &Service{o: o, log: o.Logger, rechecks: map[string]*recheck{}, known: map[string]knownSelection{}}
 	s.watch = NewConfigWatcher(o.ConfigPaths, ConfigWatcherOptions{
 		Interval: o.WatchInterval,
 		Clock:    o.Clock,
@@ -207,12 +222,44 @@ func (s *Service) apply(set *config.Set) error {
 	if err != nil {
 		return err
 	}
-	s.set.Store(set)
+	old := s.set.Swap(set)
 	if err := s.sched.Update(jobs); err != nil {
 		return err
 	}
 	s.hooks.Store(hooks)
+	if old != nil {
+		for _, key := range s.carryKnown(old, set) {
+			s.sched.Trigger(repoJobPrefix + key)
+		}
+	}
 	return nil
+}
+
+// carryKnown moves the known selections of policies that a reload left as
+// they were onto the new documents, and returns the repositories (keys)
+// whose policies are new or changed: their scans are due now, not at their
+// next interval, so that runs meanwhile do not each scan them.
+func (s *Service) carryKnown(old, set *config.Set) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	due := map[string]bool{}
+	for _, p := range set.Policies {
+		if p.Repository == nil || p.Spec.Suspend || p.Repository.Spec.Suspend {
+			continue
+		}
+		key := p.Namespace + ":" + p.Name
+		k, ok := s.known[key]
+		prev := old.Policy(p.Namespace, p.Name)
+		if ok && prev != nil && prev.ImagePolicy == k.policy && prev.Repository != nil && prev.Repository.ImageRepository == k.repo &&
+			prev.Source.Flux == p.Source.Flux &&
+			reflect.DeepEqual(prev.Spec, p.Spec) && reflect.DeepEqual(prev.Repository.Spec, p.Repository.Spec) {
+			s.known[key] = knownSelection{policy: p.ImagePolicy, repo: p.Repository.ImageRepository, ref: k.ref}
+			continue
+		}
+		delete(s.known, key)
+		due[p.Repository.Namespace+"/"+p.Repository.Name] = true
+	}
+	return slices.Sorted(maps.Keys(due))
 }
 
 func durationOr(d, def time.Duration) time.Duration {
@@ -305,9 +352,11 @@ func (s *Service) scanRepository(ctx context.Context, key string) error {
 		return nil
 	}
 	var policies []*config.Policy
+	byKey := map[string]*config.Policy{}
 	for _, p := range set.Policies {
 		if p.Repository == repo {
 			policies = append(policies, p)
+			byKey[p.Namespace+":"+p.Name] = p
 		}
 	}
 	start := time.Now()
@@ -316,10 +365,11 @@ func (s *Service) scanRepository(ctx context.Context, key string) error {
 	changed := map[string]bool{}
 	for _, sel := range sels {
 		if sel.Err != nil {
+			s.forget(sel.Key())
 			scanErr = errors.Join(scanErr, sel.Err)
 			continue
 		}
-		if s.recordSelection(sel) {
+		if s.recordSelection(byKey[sel.Key()], sel) {
 			changed[sel.Key()] = true
 		}
 	}
@@ -355,10 +405,14 @@ func (s *Service) scanRepository(ctx context.Context, key string) error {
 	return scanErr
 }
 
-// recordSelection stores a selection and reports whether it changed.
-func (s *Service) recordSelection(sel Selection) bool {
+// recordSelection stores the selection of p and reports whether it
+// changed.
+func (s *Service) recordSelection(p *config.Policy, sel Selection) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if p != nil && p.Repository != nil {
+		s.known[sel.Key()] = knownSelection{policy: p.ImagePolicy, repo: p.Repository.ImageRepository, ref: sel.Ref}
+	}
 	st := s.o.Runner.State
 	if st == nil {
 		return true
@@ -373,6 +427,30 @@ func (s *Service) recordSelection(sel Selection) bool {
 	s.o.Metrics.SelectionChanged(sel.Key())
 	s.log.Info("selection changed", "policy", sel.Key(), "from", prev.Ref, "to", sel.Ref)
 	return true
+}
+
+// forget drops the known selection of a policy whose scan failed, so that
+// the next automation run scans it and reports why.
+func (s *Service) forget(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.known, key)
+}
+
+// knownSelection answers Runner.RunKnown with the last scan of p, when that
+// scan was of the same documents: a reloaded configuration, or a policy a
+// Git repository defines over the configuration's, is scanned afresh.
+func (s *Service) knownSelection(p *config.Policy) (string, bool) {
+	if p == nil || p.Repository == nil {
+		return "", false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.known[p.Namespace+":"+p.Name]
+	if !ok || k.policy != p.ImagePolicy || k.repo != p.Repository.ImageRepository {
+		return "", false
+	}
+	return k.ref, true
 }
 
 // gitKey is the batch key of an automation: its Git repository and branch,
@@ -410,7 +488,7 @@ func (s *Service) flush(ctx context.Context, _ string, automations []string) err
 		if a == nil || a.Spec.Suspend {
 			continue
 		}
-		res := s.o.Runner.Run(ctx, set, a)
+		res := s.o.Runner.RunKnown(ctx, set, a, s.knownSelection)
 		switch {
 		case res.Err != nil:
 			errs = append(errs, res.Err)

@@ -28,6 +28,7 @@ type runOptions struct {
 	listen    string
 	window    time.Duration
 	grace     time.Duration
+	spread    time.Duration
 	tokenFile string
 	tokenEnv  string
 	reg       registryFlags
@@ -76,6 +77,7 @@ Exit status: 0 success (also nothing to do), 1 some automation or target failed,
 	f.StringVar(&o.tokenFile, "git-token-file", "", "file holding a Git HTTPS token, for repositories without a secretRef")
 	f.StringVar(&o.tokenEnv, "git-token-env", "", "environment variable holding a Git HTTPS token, for repositories without a secretRef")
 	f.DurationVar(&o.window, "commit-window", 5*time.Second, "service mode: selection changes within this window go into one commit (0: commit each change at once)")
+	f.DurationVar(&o.spread, "startup-spread", automation.DefaultStartupSpread, "service mode: first scans and runs start spread over this long, so that many repositories do not all start at once (0: all at once)")
 	f.DurationVar(&o.grace, "grace-period", 25*time.Second, "service mode: how long SIGTERM waits for the commit in progress")
 	o.reg.register(f)
 	return cmd

@@ -41,13 +41,14 @@ func runService(ctx context.Context, o runOptions, _ io.Writer, stderr io.Writer
 		return usage(err)
 	}
 	svc, err := automation.NewService(automation.ServiceOptions{
-		Runner:      runner,
-		ConfigPaths: o.configs,
-		Registry:    promReg,
-		Metrics:     metrics,
-		Logger:      logger,
-		Window:      commitWindow(o.window),
-		Grace:       o.grace,
+		Runner:        runner,
+		ConfigPaths:   o.configs,
+		Registry:      promReg,
+		Metrics:       metrics,
+		Logger:        logger,
+		Window:        noneIfZero(o.window),
+		StartupSpread: noneIfZero(o.spread),
+		Grace:         o.grace,
 	})
 	if err != nil {
 		return err
@@ -79,9 +80,10 @@ func runService(ctx context.Context, o runOptions, _ io.Writer, stderr io.Writer
 	return nil
 }
 
-// commitWindow maps the flag to BatcherOptions.Window: 0 means no window
-// (flush as soon as possible), which the batcher spells as a negative value.
-func commitWindow(d time.Duration) time.Duration {
+// noneIfZero maps a duration flag whose 0 means "none" (no commit window, no
+// startup spread) to the options' spelling of none, a negative value (their
+// zero means the default).
+func noneIfZero(d time.Duration) time.Duration {
 	if d <= 0 {
 		return -1
 	}
