@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/hoist-dev/hoist/automation"
 	"github.com/hoist-dev/hoist/registry"
@@ -31,6 +32,8 @@ type runOptions struct {
 	spread    time.Duration
 	tokenFile string
 	tokenEnv  string
+	sshKey    string
+	sshHosts  string
 	reg       registryFlags
 }
 
@@ -53,7 +56,10 @@ With --once, every automation runs once and hoist exits; a run with nothing new
 does nothing and says so. Without --once, hoist keeps running as a service.
 
 Secrets (Git credentials, signing keys, registry credentials) are read from
---secrets-dir/NAME/KEY with Flux's key names.
+--secrets-dir/NAME/KEY with Flux's key names. A GitRepository without a secretRef
+uses --git-token-file or --git-token-env over HTTPS and, over SSH, what the git
+command would: the keys of ssh-agent (SSH_AUTH_SOCK) or ~/.ssh/id_ed25519,
+id_ecdsa or id_rsa, with host keys checked against ~/.ssh/known_hosts.
 
 Exit status: 0 success (also nothing to do), 1 some automation or target failed,
 2 invalid configuration.`,
@@ -76,6 +82,8 @@ Exit status: 0 success (also nothing to do), 1 some automation or target failed,
 	f.StringVar(&o.listen, "listen", "127.0.0.1:9393", "address of webhooks, /metrics, /healthz and /readyz (service mode)")
 	f.StringVar(&o.tokenFile, "git-token-file", "", "file holding a Git HTTPS token, for repositories without a secretRef")
 	f.StringVar(&o.tokenEnv, "git-token-env", "", "environment variable holding a Git HTTPS token, for repositories without a secretRef")
+	f.StringVar(&o.sshKey, "ssh-key", "", "SSH private key (unencrypted; put encrypted keys in ssh-agent) for repositories without a secretRef; default: ssh-agent (SSH_AUTH_SOCK), then ~/.ssh/id_ed25519, id_ecdsa, id_rsa")
+	f.StringVar(&o.sshHosts, "known-hosts", "", "known_hosts file for SSH repositories without a secretRef (default ~/.ssh/known_hosts)")
 	f.DurationVar(&o.window, "commit-window", 5*time.Second, "service mode: selection changes within this window go into one commit (0: commit each change at once)")
 	f.DurationVar(&o.spread, "startup-spread", automation.DefaultStartupSpread, "service mode: first scans and runs start spread over this long, so that many repositories do not all start at once (0: all at once)")
 	f.DurationVar(&o.grace, "grace-period", 25*time.Second, "service mode: how long SIGTERM waits for the commit in progress")
@@ -232,7 +240,9 @@ func (f *registryFlags) runner(logger *slog.Logger, stderr io.Writer, extra ...r
 	return r, func() { _ = store.Close(); closeCache() }, nil
 }
 
-// gitAuth reads the token of --git-token-file or --git-token-env.
+// gitAuth builds the Git credentials of repositories without a secretRef:
+// the token of --git-token-file or --git-token-env for HTTPS, and for SSH
+// the user's own setup (ssh-agent, ~/.ssh) or --ssh-key and --known-hosts.
 func (o runOptions) gitAuth() (git.Auth, error) {
 	var (
 		tok string
@@ -246,8 +256,28 @@ func (o runOptions) gitAuth() (git.Auth, error) {
 	case o.tokenEnv != "":
 		tok, err = git.TokenFromEnv(os.LookupEnv, o.tokenEnv)
 	}
-	if err != nil || tok == "" {
+	if err != nil {
 		return git.Auth{}, err
 	}
-	return git.Auth{Password: tok}, nil
+	var auth git.Auth
+	if home, err := os.UserHomeDir(); err == nil {
+		if auth, err = git.UserSSH(filepath.Join(home, ".ssh"), os.Getenv("SSH_AUTH_SOCK")); err != nil {
+			return git.Auth{}, err
+		}
+	}
+	auth.Password = tok
+	if o.sshKey != "" {
+		if auth.Identity, err = os.ReadFile(o.sshKey); err != nil {
+			return git.Auth{}, fmt.Errorf("--ssh-key: %w", err)
+		}
+		if _, err := ssh.ParsePrivateKey(auth.Identity); err != nil {
+			return git.Auth{}, fmt.Errorf("--ssh-key %s: %w (an encrypted key goes into ssh-agent)", o.sshKey, err)
+		}
+	}
+	if o.sshHosts != "" {
+		if auth.KnownHosts, err = os.ReadFile(o.sshHosts); err != nil {
+			return git.Auth{}, fmt.Errorf("--known-hosts: %w", err)
+		}
+	}
+	return auth, nil
 }

@@ -1,6 +1,7 @@
 package git
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,12 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/skeema/knownhosts"
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 )
 
 // Auth holds the credentials for a Git remote, with the keys of a Flux
@@ -33,6 +36,10 @@ type Auth struct {
 	// Identity is an SSH private key in PEM (OpenSSH, PKCS#1 or PKCS#8)
 	// format.
 	Identity []byte
+	// AgentSocket is the path of an ssh-agent socket (SSH_AUTH_SOCK) whose
+	// keys are offered over SSH when Identity is empty. Never set from a
+	// secret: it is the setup of the user running hoist (see UserSSH).
+	AgentSocket string
 	// KnownHosts holds known_hosts lines for the SSH server; required for
 	// SSH remotes unless InsecureIgnoreHostKey is set.
 	KnownHosts []byte
@@ -145,6 +152,7 @@ func (a Auth) String() string {
 	set("password", a.Password != "")
 	set("bearerToken", a.BearerToken != "")
 	set("identity", len(a.Identity) > 0)
+	set("agent", a.AgentSocket != "")
 	set("known_hosts", len(a.KnownHosts) > 0)
 	set("ca.crt", len(a.CABundle) > 0)
 	if a.InsecureIgnoreHostKey {
@@ -189,32 +197,40 @@ func (a Auth) method(remote RemoteURL) (transport.AuthMethod, error) {
 }
 
 func (a Auth) sshMethod(remote RemoteURL) (transport.AuthMethod, error) {
-	if len(a.Identity) == 0 {
-		return nil, fmt.Errorf("SSH remote %s: %w: no identity (private key)", remote, ErrInvalidOptions)
-	}
-	var signer ssh.Signer
-	var err error
-	if a.Password != "" {
-		signer, err = ssh.ParsePrivateKeyWithPassphrase(a.Identity, []byte(a.Password))
-	} else {
-		signer, err = ssh.ParsePrivateKey(a.Identity)
-	}
-	var missing *ssh.PassphraseMissingError
-	if errors.As(err, &missing) {
-		return nil, fmt.Errorf("SSH identity for %s is encrypted and no passphrase (password) is set", remote)
-	}
-	if err != nil {
-		// The parser's message does not contain key material.
-		return nil, fmt.Errorf("parsing SSH identity for %s: %w", remote, err)
-	}
 	user := remote.User
 	if user == "" {
 		user = "git"
 	}
-	pk := &gitssh.PublicKeys{User: user, Signer: signer}
+	var (
+		method transport.AuthMethod
+		hosts  *gitssh.HostKeyCallbackHelper
+	)
+	switch {
+	case a.AgentSocket != "":
+		// As OpenSSH does: the agent's keys, then the identity.
+		var own []ssh.Signer
+		if len(a.Identity) > 0 {
+			signer, err := a.signer(remote)
+			if err != nil {
+				return nil, err
+			}
+			own = append(own, signer)
+		}
+		pk := &gitssh.PublicKeysCallback{User: user, Callback: agentSigners(a.AgentSocket, own)}
+		method, hosts = pk, &pk.HostKeyCallbackHelper
+	case len(a.Identity) > 0:
+		signer, err := a.signer(remote)
+		if err != nil {
+			return nil, err
+		}
+		pk := &gitssh.PublicKeys{User: user, Signer: signer}
+		method, hosts = pk, &pk.HostKeyCallbackHelper
+	default:
+		return nil, fmt.Errorf("SSH remote %s: %w: no identity (private key) and no ssh-agent", remote, ErrInvalidOptions)
+	}
 	if a.InsecureIgnoreHostKey {
-		pk.HostKeyCallback = ssh.InsecureIgnoreHostKey() //nolint:gosec // explicitly asked for
-		return pk, nil
+		hosts.HostKeyCallback = ssh.InsecureIgnoreHostKey() //nolint:gosec // explicitly asked for
+		return method, nil
 	}
 	if len(a.KnownHosts) == 0 {
 		return nil, fmt.Errorf("SSH remote %s: %w (host key checking is on)", remote, ErrNoKnownHosts)
@@ -227,9 +243,108 @@ func (a Auth) sshMethod(remote RemoteURL) (transport.AuthMethod, error) {
 	if _, _, err := net.SplitHostPort(host); err != nil {
 		host = net.JoinHostPort(host, "22")
 	}
-	pk.HostKeyCallback = hostKeyCallback(db.HostKeyCallback())
-	pk.HostKeyAlgorithms = db.HostKeyAlgorithms(host)
-	return pk, nil
+	hosts.HostKeyCallback = hostKeyCallback(db.HostKeyCallback())
+	hosts.HostKeyAlgorithms = db.HostKeyAlgorithms(host)
+	return method, nil
+}
+
+// signer parses Identity, with Password as its passphrase.
+func (a Auth) signer(remote RemoteURL) (ssh.Signer, error) {
+	// Password is the passphrase only of an encrypted key: an HTTPS token
+	// may sit beside an unencrypted key.
+	signer, err := ssh.ParsePrivateKey(a.Identity)
+	var missing *ssh.PassphraseMissingError
+	if errors.As(err, &missing) && a.Password != "" {
+		signer, err = ssh.ParsePrivateKeyWithPassphrase(a.Identity, []byte(a.Password))
+	}
+	if errors.As(err, &missing) {
+		return nil, fmt.Errorf("SSH identity for %s is encrypted and no passphrase (password) is set", remote)
+	}
+	if err != nil {
+		// The parser's message does not contain key material.
+		return nil, fmt.Errorf("parsing SSH identity for %s: %w", remote, err)
+	}
+	return signer, nil
+}
+
+// agentSigners returns the keys of the ssh-agent listening on socket, read
+// at each connection, followed by own. When the agent cannot be reached and
+// own is not empty, own alone is offered. The agent signs through the
+// connection, which stays open for the SSH handshake; it is closed when it
+// is collected (net's finalizer), since go-git gives the method no hook to
+// close it.
+func agentSigners(socket string, own []ssh.Signer) func() ([]ssh.Signer, error) {
+	return func() ([]ssh.Signer, error) {
+		// go-git's callback carries no context; the dial is bounded.
+		d := net.Dialer{Timeout: 10 * time.Second}
+		conn, err := d.DialContext(context.Background(), "unix", socket)
+		if err != nil {
+			if len(own) > 0 {
+				return own, nil
+			}
+			return nil, fmt.Errorf("connecting to ssh-agent: %w", err)
+		}
+		signers, err := agent.NewClient(conn).Signers()
+		if err != nil {
+			_ = conn.Close()
+			if len(own) > 0 {
+				return own, nil
+			}
+			return nil, fmt.Errorf("listing ssh-agent keys: %w", err)
+		}
+		signers = append(signers, own...)
+		if len(signers) == 0 {
+			_ = conn.Close()
+			return nil, errors.New("ssh-agent holds no keys")
+		}
+		return signers, nil
+	}
+}
+
+// Default identity files of OpenSSH's client, in the order it tries them.
+var defaultIdentities = []string{"id_ed25519", "id_ecdsa", "id_rsa"}
+
+// UserSSH returns the SSH setup of the user running hoist, found as
+// OpenSSH's client finds it, for repositories whose GitRepository names no
+// secretRef: known_hosts from dir/known_hosts (dir is usually ~/.ssh), keys
+// from the ssh-agent at agentSocket (SSH_AUTH_SOCK) when it is set, else the
+// first of dir/id_ed25519, id_ecdsa and id_rsa that exists and needs no
+// passphrase (offered after the agent's keys). Missing files are not
+// errors: an SSH remote then fails with the reason when it is used.
+func UserSSH(dir, agentSocket string) (Auth, error) {
+	var a Auth
+	read := func(name string) ([]byte, error) {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", filepath.Join(dir, name), err)
+		}
+		return b, nil
+	}
+	var err error
+	if a.KnownHosts, err = read("known_hosts"); err != nil {
+		return Auth{}, err
+	}
+	a.AgentSocket = agentSocket
+	for _, name := range defaultIdentities {
+		b, err := read(name)
+		if err != nil {
+			return Auth{}, err
+		}
+		if b == nil {
+			continue
+		}
+		if _, err := ssh.ParsePrivateKey(b); err != nil {
+			// Encrypted or not a key: OpenSSH would ask for a
+			// passphrase; hoist cannot, so it tries the next one.
+			continue
+		}
+		a.Identity = b
+		break
+	}
+	return a, nil
 }
 
 // knownHostsDB parses known_hosts content. The parser reads files only, so

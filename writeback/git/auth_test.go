@@ -2,11 +2,14 @@ package git_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/hoist-dev/hoist/internal/testenv"
 	"github.com/hoist-dev/hoist/writeback/git"
 )
 
@@ -63,5 +66,58 @@ func TestTokens(t *testing.T) {
 	}
 	if got, err := git.ReadTokenFile("testdata/secrets/token/bearerToken"); err != nil || got != "ghp_token123" {
 		t.Errorf("ReadTokenFile = %q, %v", got, err)
+	}
+}
+
+func TestUserSSH(t *testing.T) {
+	plain := testenv.NewSSHKey(t, "")
+	other := testenv.NewSSHKey(t, "")
+	encrypted := testenv.NewSSHKey(t, "secret passphrase")
+	hosts := []byte("[127.0.0.1]:2222 ssh-ed25519 AAAAC3Nza\n")
+	tests := map[string]struct {
+		files map[string][]byte
+		agent string
+		want  git.Auth
+	}{
+		"nothing": {},
+		"known_hosts and the first default key": {
+			files: map[string][]byte{"known_hosts": hosts, "id_ecdsa": plain.PrivatePEM, "id_rsa": other.PrivatePEM},
+			want:  git.Auth{KnownHosts: hosts, Identity: plain.PrivatePEM},
+		},
+		"an encrypted key is passed over": {
+			files: map[string][]byte{"id_ed25519": encrypted.PrivatePEM, "id_rsa": plain.PrivatePEM},
+			want:  git.Auth{Identity: plain.PrivatePEM},
+		},
+		"only an encrypted key": {
+			files: map[string][]byte{"id_ed25519": encrypted.PrivatePEM},
+		},
+		"a file that is not a key is passed over": {
+			files: map[string][]byte{"id_ed25519": []byte("not a key\n")},
+		},
+		"ssh-agent and a key": {
+			files: map[string][]byte{"known_hosts": hosts, "id_ed25519": plain.PrivatePEM},
+			agent: "/run/user/1000/agent.sock",
+			want:  git.Auth{KnownHosts: hosts, Identity: plain.PrivatePEM, AgentSocket: "/run/user/1000/agent.sock"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			for f, b := range tc.files {
+				if err := os.WriteFile(filepath.Join(dir, f), b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := git.UserSSH(dir, tc.agent)
+			if err != nil {
+				t.Fatalf("UserSSH: %v", err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+	if _, err := git.UserSSH(filepath.Join(t.TempDir(), "missing"), ""); err != nil {
+		t.Errorf("UserSSH of a missing ~/.ssh: %v", err)
 	}
 }

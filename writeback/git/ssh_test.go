@@ -3,6 +3,7 @@ package git_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,9 @@ func TestSSH(t *testing.T) {
 	otherHost := testenv.NewSSHKey(t, "")
 	wrongKnownHosts := []byte(knownhosts.Line([]string{knownhosts.Normalize(srv.Addr)}, otherHost.Public) + "\n")
 	unknownKnownHosts := []byte(knownhosts.Line([]string{"[example.com]:2222"}, srv.HostKey.Public) + "\n")
+	agentWithKey := testenv.StartSSHAgent(t, key)
+	agentWithOther := testenv.StartSSHAgent(t, otherHost)
+	noAgent := filepath.Join(t.TempDir(), "no-agent.sock")
 
 	tests := map[string]struct {
 		auth git.Auth
@@ -53,6 +57,30 @@ func TestSSH(t *testing.T) {
 		"no known_hosts": {
 			auth: git.Auth{Identity: key.PrivatePEM},
 			is:   git.ErrNoKnownHosts,
+		},
+		"ssh-agent": {
+			auth: git.Auth{AgentSocket: agentWithKey, KnownHosts: srv.KnownHosts},
+		},
+		"ssh-agent without the key, then the identity": {
+			auth: git.Auth{AgentSocket: agentWithOther, Identity: key.PrivatePEM, KnownHosts: srv.KnownHosts},
+		},
+		"ssh-agent unreachable, then the identity": {
+			auth: git.Auth{AgentSocket: noAgent, Identity: key.PrivatePEM, KnownHosts: srv.KnownHosts},
+		},
+		"ssh-agent unreachable, no identity": {
+			auth: git.Auth{AgentSocket: noAgent, KnownHosts: srv.KnownHosts},
+			text: "ssh-agent",
+		},
+		"ssh-agent without the key": {
+			auth: git.Auth{AgentSocket: agentWithOther, KnownHosts: srv.KnownHosts},
+			text: "unable to authenticate",
+		},
+		"ssh-agent checks host keys too": {
+			auth: git.Auth{AgentSocket: agentWithKey, KnownHosts: wrongKnownHosts},
+			is:   git.ErrHostKeyMismatch,
+		},
+		"unencrypted key beside an HTTPS token": {
+			auth: git.Auth{Identity: key.PrivatePEM, Password: "https-token", KnownHosts: srv.KnownHosts},
 		},
 		"key not authorized": {
 			auth: git.Auth{Identity: otherHost.PrivatePEM, KnownHosts: srv.KnownHosts},
