@@ -227,13 +227,14 @@ func ReadDockerConfigSecret(dir, secret string) (*DockerConfig, error) {
 	return c, nil
 }
 
-// dockerKeychain resolves credentials as docker does from DIR/config.json:
+// dockerKeychain resolves credentials as docker does from its files in
+// order (Docker's DIR/config.json, then the containers tools' auth.json):
 // a credHelpers entry for the host, else credsStore, running the helper
-// program docker-credential-NAME found on PATH; then auths; else anonymous.
-// Answers are kept for credentialTTL so that a scan of many tags runs each
-// helper once per registry.
+// program docker-credential-NAME found on PATH; then auths; else the next
+// file; else anonymous. Answers are kept for credentialTTL so that a scan
+// of many tags runs each helper once per registry.
 type dockerKeychain struct {
-	dir   string
+	files []string
 	clock Clock
 
 	mu     sync.Mutex
@@ -254,10 +255,41 @@ const helperTimeout = 30 * time.Second
 // NewDockerKeychain returns the keychain of Docker's config.json in dir
 // (auths, credHelpers, credsStore; helpers are run as docker runs them), or
 // anonymous access when the file does not exist.
-func NewDockerKeychain(dir string) authn.Keychain { return newDockerKeychain(dir, SystemClock{}) }
+func NewDockerKeychain(dir string) authn.Keychain {
+	return newDockerKeychain([]string{filepath.Join(dir, "config.json")}, SystemClock{})
+}
 
-func newDockerKeychain(dir string, clock Clock) *dockerKeychain {
-	return &dockerKeychain{dir: dir, clock: clock, cached: make(map[string]cachedAuth)}
+// userAuthFiles lists the credential files of the user: Docker's first,
+// then the containers tools'.
+func userAuthFiles(dockerDir string, getenv func(string) string, home string) []string {
+	var files []string
+	if dockerDir != "" {
+		files = append(files, filepath.Join(dockerDir, "config.json"))
+	}
+	return append(files, containersAuthFiles(getenv, home)...)
+}
+
+// containersAuthFiles lists where podman, skopeo and buildah keep
+// credentials, in their order: $REGISTRY_AUTH_FILE, then
+// $XDG_RUNTIME_DIR/containers/auth.json, then
+// ~/.config/containers/auth.json (home is the user's home directory; ""
+// leaves it out).
+func containersAuthFiles(getenv func(string) string, home string) []string {
+	var files []string
+	if f := getenv("REGISTRY_AUTH_FILE"); f != "" {
+		files = append(files, f)
+	}
+	if d := getenv("XDG_RUNTIME_DIR"); d != "" {
+		files = append(files, filepath.Join(d, "containers", "auth.json"))
+	}
+	if home != "" {
+		files = append(files, filepath.Join(home, ".config", "containers", "auth.json"))
+	}
+	return files
+}
+
+func newDockerKeychain(files []string, clock Clock) *dockerKeychain {
+	return &dockerKeychain{files: files, clock: clock, cached: make(map[string]cachedAuth)}
 }
 
 // Resolve implements authn.Keychain.
@@ -286,20 +318,31 @@ func (k *dockerKeychain) ResolveContext(ctx context.Context, target authn.Resour
 }
 
 func (k *dockerKeychain) resolve(ctx context.Context, target authn.Resource) (authn.Authenticator, error) {
-	if k.dir == "" {
-		return authn.Anonymous, nil
+	for _, path := range k.files {
+		a, err := resolveFile(ctx, path, target)
+		if err != nil {
+			return nil, err
+		}
+		if a != authn.Anonymous {
+			return a, nil
+		}
 	}
-	path := filepath.Join(k.dir, "config.json")
+	return authn.Anonymous, nil
+}
+
+// resolveFile resolves target from one config.json or auth.json; a missing
+// file is anonymous access.
+func resolveFile(ctx context.Context, path string, target authn.Resource) (authn.Authenticator, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return authn.Anonymous, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading docker config: %w", err)
+		return nil, fmt.Errorf("reading registry credentials: %w", err)
 	}
 	cfg, err := ParseDockerConfig(data)
 	if err != nil {
-		return nil, fmt.Errorf("reading docker config %s: %w", path, err)
+		return nil, fmt.Errorf("reading registry credentials %s: %w", path, err)
 	}
 	host := canonicalHost(strings.ToLower(target.RegistryStr()))
 	helper, ok := cfg.credHelpers[host]
@@ -313,7 +356,7 @@ func (k *dockerKeychain) resolve(ctx context.Context, target authn.Resource) (au
 		}
 		a, found, err := runCredentialHelper(ctx, helper, serverURL)
 		if err != nil {
-			return nil, fmt.Errorf("docker config %s: %w", path, err)
+			return nil, fmt.Errorf("registry credentials %s: %w", path, err)
 		}
 		if found {
 			return a.authenticator(), nil

@@ -193,3 +193,60 @@ func TestCredentialsNeverLeak(t *testing.T) {
 		})
 	}
 }
+
+// TestUserCredentialFiles takes credentials from the files of the user
+// running hoist when no directory is configured: Docker's config.json
+// ($DOCKER_CONFIG), then podman's, skopeo's and buildah's auth.json
+// ($REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers, ~/.config/containers).
+// It sets environment variables, so it cannot run in parallel.
+func TestUserCredentialFiles(t *testing.T) {
+	reg := testenv.NewRegistry(t, testenv.RegistryOptions{Auth: testenv.AuthBasic})
+	reg.PushImage(t, "app", "v1", testenv.ImageOptions{})
+	right := testenv.DockerConfig{Auths: map[string]testenv.DockerAuth{reg.Host: {Username: reg.Username, Password: reg.Password}}}
+	wrong := testenv.DockerConfig{Auths: map[string]testenv.DockerAuth{reg.Host: {Username: reg.Username, Password: "wrong"}}}
+	other := testenv.DockerConfig{Auths: map[string]testenv.DockerAuth{"ghcr.io": {Username: "u", Password: "p"}}}
+
+	tests := map[string]struct {
+		docker, authFile, runtime, config *testenv.DockerConfig
+		wantErr                           error
+	}{
+		"docker":                            {docker: &right},
+		"REGISTRY_AUTH_FILE":                {authFile: &right},
+		"XDG_RUNTIME_DIR":                   {runtime: &right},
+		"~/.config/containers":              {config: &right},
+		"docker has another registry only":  {docker: &other, runtime: &right},
+		"docker first":                      {docker: &wrong, runtime: &right, wantErr: registry.ErrUnauthorized},
+		"REGISTRY_AUTH_FILE before runtime": {authFile: &right, runtime: &wrong},
+		"runtime before ~/.config":          {runtime: &right, config: &wrong},
+		"none":                              {wantErr: registry.ErrUnauthorized},
+		"another registry only, everywhere": {docker: &other, authFile: &other, runtime: &other, config: &other, wantErr: registry.ErrUnauthorized},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			home := filepath.Join(dir, "home")
+			t.Setenv("HOME", home)
+			t.Setenv("DOCKER_CONFIG", filepath.Join(dir, "docker"))
+			t.Setenv("REGISTRY_AUTH_FILE", filepath.Join(dir, "auth-file.json"))
+			t.Setenv("XDG_RUNTIME_DIR", filepath.Join(dir, "run"))
+			for path, cfg := range map[string]*testenv.DockerConfig{
+				filepath.Join(dir, "docker", "config.json"):               tc.docker,
+				filepath.Join(dir, "auth-file.json"):                      tc.authFile,
+				filepath.Join(dir, "run", "containers", "auth.json"):      tc.runtime,
+				filepath.Join(home, ".config", "containers", "auth.json"): tc.config,
+			} {
+				if cfg != nil {
+					testenv.WriteAuthFile(t, path, *cfg)
+				}
+			}
+			c, err := registry.New(registry.WithClock(newFakeClock()), registry.WithMaxRetries(0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.ListTags(t.Context(), registry.Repo{Image: reg.Ref("app", "")})
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("ListTags error = %v, want %v", err, tc.wantErr)
+			}
+		})
+	}
+}

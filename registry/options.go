@@ -89,11 +89,14 @@ func makeOptions(opts ...Option) (*options, error) {
 		}
 	}
 	if o.keychain == nil {
-		dir := o.dockerConfig
-		if dir == "" {
-			dir = defaultDockerConfigDir()
+		var files []string
+		if o.dockerConfig != "" {
+			files = []string{filepath.Join(o.dockerConfig, "config.json")}
+		} else {
+			home, _ := os.UserHomeDir() // "": no home, no files under it
+			files = userAuthFiles(defaultDockerConfigDir(), os.Getenv, home)
 		}
-		o.keychain = newDockerKeychain(dir, o.clock)
+		o.keychain = newDockerKeychain(files, o.clock)
 	}
 	return o, nil
 }
@@ -185,9 +188,12 @@ func WithCache(c *Cache) Option {
 }
 
 // WithKeychain sets the keychain consulted after a Repo's own credentials.
-// Default: Docker's config.json in WithDockerConfigDir's directory, with its
-// auths, credHelpers and credsStore (helpers are run as docker does), and
-// else anonymous access.
+// Default: Docker's config.json ($DOCKER_CONFIG, else ~/.docker), with its
+// auths, credHelpers and credsStore (helpers are run as docker does), then
+// the auth.json of podman, skopeo and buildah ($REGISTRY_AUTH_FILE,
+// $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json),
+// and else anonymous access; with WithDockerConfigDir, that config.json
+// only.
 func WithKeychain(k authn.Keychain) Option {
 	return func(o *options) error {
 		if k == nil {
@@ -199,7 +205,8 @@ func WithKeychain(k authn.Keychain) Option {
 }
 
 // WithDockerConfigDir sets the directory holding Docker's config.json for the
-// default keychain. Default: $DOCKER_CONFIG, else ~/.docker.
+// default keychain, which then reads that file only. Default:
+// $DOCKER_CONFIG, else ~/.docker, then the containers tools' auth.json.
 func WithDockerConfigDir(dir string) Option {
 	return func(o *options) error {
 		o.dockerConfig = dir

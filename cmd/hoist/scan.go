@@ -33,6 +33,8 @@ per-host limits), selects a tag per policy and prints a table or JSON.
 
 Credentials: a repository's secretRef (a .dockerconfigjson in --secrets-dir/NAME/),
 else Docker's config.json ($DOCKER_CONFIG, auths, credHelpers, credsStore), else
+the auth.json of podman, skopeo and buildah ($REGISTRY_AUTH_FILE,
+$XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json), else
 anonymous. Tag lists and image facts are cached in the state directory, so a
 rescan asks only for what is new; when a registry fails, the last good tag list
 is used and its age is shown.

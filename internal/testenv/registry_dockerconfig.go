@@ -31,6 +31,16 @@ func WriteDockerConfig(t testing.TB, dir string, cfg DockerConfig) string {
 	return path
 }
 
+// WriteAuthFile writes credentials in Docker's format at path, as podman,
+// skopeo and buildah keep them in auth.json.
+func WriteAuthFile(t testing.TB, path string, cfg DockerConfig) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeDockerConfigFile(t, path, cfg)
+}
+
 // WriteDockerConfigSecret writes a registry secret as Kubernetes mounts it:
 // dir/name/.dockerconfigjson.
 func WriteDockerConfigSecret(t testing.TB, dir, name string, cfg DockerConfig) string {
