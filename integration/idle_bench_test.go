@@ -99,9 +99,9 @@ spec:
 			name(i), name(i))
 	}
 	dir := b.TempDir()
-	putFile(b, filepath.Join(dir, "config", "hoist.yaml"), cfg.String())
+	writeFile(b, filepath.Join(dir, "config", "hoist.yaml"), cfg.String())
 	started := time.Now()
-	svc := startHoist(b, localAddr(b), []string{"HOIST_STATE_DIR=" + filepath.Join(dir, "state")},
+	svc := startHoist(b, freeAddr(b), []string{"HOIST_STATE_DIR=" + filepath.Join(dir, "state")},
 		"-c", filepath.Join(dir, "config"), "--log-level", "info", "--registry-rps", "100")
 
 	// Warm up: every repository scanned, the automation run, the startup

@@ -5,8 +5,6 @@ package integration
 import (
 	"fmt"
 	"math/rand/v2"
-	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -50,8 +48,8 @@ func BenchmarkPushToCommit(b *testing.B) {
 		interval time.Duration
 	}{
 		{name: "webhook/window=100ms", window: "100ms", webhook: true, interval: time.Hour},
-		{name: "webhook/window=asap", window: "-1ns", webhook: true, interval: time.Hour},
-		{name: "poll/interval=2s", window: "-1ns", interval: 2 * time.Second},
+		{name: "webhook/window=asap", window: "0", webhook: true, interval: time.Hour},
+		{name: "poll/interval=2s", window: "0", interval: 2 * time.Second},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -61,69 +59,10 @@ func BenchmarkPushToCommit(b *testing.B) {
 }
 
 func benchPushToCommit(b *testing.B, window string, webhook bool, interval time.Duration) {
-	addr := localAddr(b)
-	const token = "bench-token"
-	opts := testenv.RegistryOptions{}
-	if webhook {
-		opts.NotifyURL = "http://" + addr + "/hook/" + hexSHA256(token+"registry"+"bench")
-		opts.NotifyHeaders = http.Header{"Authorization": {"Bearer " + token}}
-	}
-	reg := testenv.NewRegistry(b, opts)
-	d := reg.PushImage(b, "bench/app", "1.0.0", testenv.ImageOptions{})
-
-	gitSrv := testenv.NewGitServer(b, testenv.GitServerOptions{})
-	bare := gitSrv.RepoDir("fleet.git")
-	testenv.GitInitBare(b, bare, "main")
-	testenv.GitCommitFiles(b, bare, "main", "initial", map[string]string{
-		"apps/app.yaml": deploymentYAML("app", reg.Ref("bench/app", "1.0.0"), "bench:app"),
-	})
-
-	dir := b.TempDir()
-	cfg := fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1
-kind: GitRepository
-metadata: {name: fleet, namespace: bench}
-spec: {url: %s, ref: {branch: main}}
----
-apiVersion: image.toolkit.fluxcd.io/v1beta2
-kind: ImageRepository
-metadata: {name: app, namespace: bench}
-spec: {image: %s, interval: %s}
----
-apiVersion: image.toolkit.fluxcd.io/v1beta2
-kind: ImagePolicy
-metadata: {name: app, namespace: bench}
-spec:
-  imageRepositoryRef: {name: app}
-  policy: {semver: {range: '>=1.0.0'}}
----
-apiVersion: image.toolkit.fluxcd.io/v1beta2
-kind: ImageUpdateAutomation
-metadata: {name: fleet, namespace: bench}
-spec:
-  interval: 1h
-  sourceRef: {kind: GitRepository, name: fleet}
-  git:
-    checkout: {ref: {branch: main}}
-    commit: {author: {name: hoist, email: hoist@example.com}}
-  update: {path: ./apps, strategy: Setters}
-`, gitSrv.RepoURL("fleet.git"), reg.Ref("bench/app", ""), interval)
-	if webhook {
-		cfg += `---
-apiVersion: hoist.dev/v1alpha1
-kind: Receiver
-metadata: {name: registry, namespace: bench}
-spec:
-  type: distribution
-  resources: [{kind: ImageRepository, name: app}]
-  secretRef: {name: hook}
-`
-		putFile(b, filepath.Join(dir, "secrets", "hook", "token"), token)
-	}
-	putFile(b, filepath.Join(dir, "config", "hoist.yaml"), cfg)
+	f := newFleet(b, fleetOptions{namespace: "bench", name: "app", repoInterval: interval.String(), notify: webhook, flux: true})
 	started := time.Now()
-	svc := startHoist(b, addr,
-		[]string{"HOIST_STATE_DIR=" + filepath.Join(dir, "state"), "HOIST_SECRETS_DIR=" + filepath.Join(dir, "secrets")},
-		"-c", filepath.Join(dir, "config"), "--commit-window", window)
+	svc := f.start("--commit-window", window)
+	reg, d, bare := f.reg, f.digest, f.bare
 
 	// Warm up: the first push clones the repository; then let the
 	// scheduled first runs pass.

@@ -57,10 +57,10 @@ func TestSoak(t *testing.T) {
 	}
 	warmUp := min(max(duration/4, 10*time.Second), time.Minute)
 
-	addr := localAddr(t)
+	addr := freeAddr(t)
 	const token = "soak-hook-token"
 	reg := testenv.NewRegistry(t, testenv.RegistryOptions{
-		NotifyURL:     "http://" + addr + "/hook/" + hexSHA256(token+"registry"+"soak"),
+		NotifyURL:     "http://" + addr + hookPath(token, "registry", "soak"),
 		NotifyHeaders: http.Header{"Authorization": {"Bearer " + token}},
 	})
 	repoName := func(i int) string { return fmt.Sprintf("soak/app%02d", i) }
@@ -127,8 +127,8 @@ spec:
 	doc("apiVersion: hoist.dev/v1alpha1\nkind: Receiver\nmetadata: {name: registry, namespace: soak}\nspec:\n  type: distribution\n  resources: [%s]\n  secretRef: {name: hook}\n",
 		strings.Join(resources, ", "))
 	dir := t.TempDir()
-	putFile(t, filepath.Join(dir, "config", "hoist.yaml"), cfg.String())
-	putFile(t, filepath.Join(dir, "secrets", "hook", "token"), token)
+	writeFile(t, filepath.Join(dir, "config", "hoist.yaml"), cfg.String())
+	writeFile(t, filepath.Join(dir, "secrets", "hook", "token"), token)
 	svc := startHoist(t, addr,
 		[]string{"HOIST_STATE_DIR=" + filepath.Join(dir, "state"), "HOIST_SECRETS_DIR=" + filepath.Join(dir, "secrets")},
 		"-c", filepath.Join(dir, "config"), "--commit-window", "1s", "--log-level", "info")

@@ -67,31 +67,7 @@ func TestRunOnceUserSSH(t *testing.T) {
 				writeFile(t, filepath.Join(home, ".ssh", f), string(b))
 			}
 			cfg := filepath.Join(dir, "hoist.yaml")
-			writeFile(t, cfg, fmt.Sprintf(`apiVersion: hoist.dev/v1alpha1
-kind: ImageRepository
-metadata: {name: api, namespace: apps}
-spec: {image: %s/apps/api}
----
-apiVersion: hoist.dev/v1alpha1
-kind: ImagePolicy
-metadata: {name: api, namespace: apps}
-spec:
-  imageRepositoryRef: {name: api}
-  policy: {semver: {range: '>=1'}}
----
-apiVersion: hoist.dev/v1alpha1
-kind: GitRepository
-metadata: {name: fleet, namespace: apps}
-spec: {url: %s, ref: {branch: main}}
----
-apiVersion: hoist.dev/v1alpha1
-kind: ImageUpdateAutomation
-metadata: {name: api, namespace: apps}
-spec:
-  sourceRef: {kind: GitRepository, name: fleet}
-  git:
-    commit: {author: {name: hoist, email: hoist@example.com}}
-`, reg.Host, sshSrv.RepoURL(repo)))
+			writeFile(t, cfg, apiConfig(reg.Host, sshSrv.RepoURL(repo)))
 			env := append([]string{"HOME=" + home, "HOIST_STATE_DIR=" + filepath.Join(dir, "state")}, tc.env...)
 			args := []string{"run", "--once", "-c", cfg}
 			if tc.flags != nil {

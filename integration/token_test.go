@@ -9,24 +9,11 @@ import (
 	"github.com/hoist-dev/hoist/internal/testenv"
 )
 
-// TestRunOnceGitToken authenticates to Git with a token from an
-// environment variable or a file, for repositories without a secretRef.
-func TestRunOnceGitToken(t *testing.T) {
-	const token = "tok-abc-123"
-	reg := testenv.NewRegistry(t, testenv.RegistryOptions{})
-	reg.PushImage(t, "apps/api", "2.0.0", testenv.ImageOptions{})
-	gitSrv := testenv.NewGitServer(t, testenv.GitServerOptions{Username: "git", Password: token})
-
-	for _, how := range []string{"env", "file", "none"} {
-		t.Run(how, func(t *testing.T) {
-			bare := gitSrv.RepoDir(how + ".git")
-			testenv.GitInitBare(t, bare, "main")
-			testenv.GitCommitFiles(t, bare, "main", "initial", map[string]string{
-				"api.yaml": fmt.Sprintf("image: %s/apps/api:1.0.0 # {\"$imagepolicy\": \"apps:api\"}\n", reg.Host),
-			})
-			dir := t.TempDir()
-			cfg := filepath.Join(dir, "hoist.yaml")
-			writeFile(t, cfg, fmt.Sprintf(`apiVersion: hoist.dev/v1alpha1
+// apiConfig is an automation that writes the newest apps/api of registry
+// (host:port) to the main branch of the Git repository at gitURL, which
+// names no secretRef.
+func apiConfig(registry, gitURL string) string {
+	return fmt.Sprintf(`apiVersion: hoist.dev/v1alpha1
 kind: ImageRepository
 metadata: {name: api, namespace: apps}
 spec: {image: %s/apps/api}
@@ -46,7 +33,27 @@ spec:
     url: %s
     checkout: {ref: {branch: main}}
     commit: {author: {name: hoist, email: hoist@example.com}}
-`, reg.Host, gitSrv.RepoURL(how+".git")))
+`, registry, gitURL)
+}
+
+// TestRunOnceGitToken authenticates to Git with a token from an
+// environment variable or a file, for repositories without a secretRef.
+func TestRunOnceGitToken(t *testing.T) {
+	const token = "tok-abc-123"
+	reg := testenv.NewRegistry(t, testenv.RegistryOptions{})
+	reg.PushImage(t, "apps/api", "2.0.0", testenv.ImageOptions{})
+	gitSrv := testenv.NewGitServer(t, testenv.GitServerOptions{Username: "git", Password: token})
+
+	for _, how := range []string{"env", "file", "none"} {
+		t.Run(how, func(t *testing.T) {
+			bare := gitSrv.RepoDir(how + ".git")
+			testenv.GitInitBare(t, bare, "main")
+			testenv.GitCommitFiles(t, bare, "main", "initial", map[string]string{
+				"api.yaml": fmt.Sprintf("image: %s/apps/api:1.0.0 # {\"$imagepolicy\": \"apps:api\"}\n", reg.Host),
+			})
+			dir := t.TempDir()
+			cfg := filepath.Join(dir, "hoist.yaml")
+			writeFile(t, cfg, apiConfig(reg.Host, gitSrv.RepoURL(how+".git")))
 			env := []string{"HOIST_STATE_DIR=" + filepath.Join(dir, "state"), "GIT_TOKEN=" + token}
 			args := []string{"run", "--once", "-c", cfg}
 			switch how {
