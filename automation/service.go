@@ -250,9 +250,7 @@ func (s *Service) carryKnown(old, set *config.Set) []string {
 		key := p.Namespace + ":" + p.Name
 		k, ok := s.known[key]
 		prev := old.Policy(p.Namespace, p.Name)
-		if ok && prev != nil && prev.ImagePolicy == k.policy && prev.Repository != nil && prev.Repository.ImageRepository == k.repo &&
-			prev.Source.Flux == p.Source.Flux &&
-			reflect.DeepEqual(prev.Spec, p.Spec) && reflect.DeepEqual(prev.Repository.Spec, p.Repository.Spec) {
+		if ok && k.of(prev) && sameDocuments(prev, p) {
 			s.known[key] = knownSelection{policy: p.ImagePolicy, repo: p.Repository.ImageRepository, ref: k.ref}
 			continue
 		}
@@ -260,6 +258,19 @@ func (s *Service) carryKnown(old, set *config.Set) []string {
 		due[p.Repository.Namespace+"/"+p.Repository.Name] = true
 	}
 	return slices.Sorted(maps.Keys(due))
+}
+
+// of reports whether k was scanned from p's documents.
+func (k knownSelection) of(p *config.Policy) bool {
+	return p != nil && p.Repository != nil && p.ImagePolicy == k.policy && p.Repository.ImageRepository == k.repo
+}
+
+// sameDocuments reports whether two policies select alike: the same
+// specs of the policy and of its ImageRepository, under the same group.
+func sameDocuments(a, b *config.Policy) bool {
+	return a != nil && b != nil && a.Repository != nil && b.Repository != nil &&
+		a.Source.Flux == b.Source.Flux &&
+		reflect.DeepEqual(a.Spec, b.Spec) && reflect.DeepEqual(a.Repository.Spec, b.Repository.Spec)
 }
 
 func durationOr(d, def time.Duration) time.Duration {
@@ -410,8 +421,10 @@ func (s *Service) scanRepository(ctx context.Context, key string) error {
 func (s *Service) recordSelection(p *config.Policy, sel Selection) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p != nil && p.Repository != nil {
-		s.known[sel.Key()] = knownSelection{policy: p.ImagePolicy, repo: p.Repository.ImageRepository, ref: sel.Ref}
+	// A scan that a reload overtook counts for the running documents only
+	// if they select alike.
+	if cur := s.set.Load().Policy(sel.Namespace, sel.Name); cur != nil && (cur == p || sameDocuments(p, cur)) {
+		s.known[sel.Key()] = knownSelection{policy: cur.ImagePolicy, repo: cur.Repository.ImageRepository, ref: sel.Ref}
 	}
 	st := s.o.Runner.State
 	if st == nil {
@@ -438,8 +451,9 @@ func (s *Service) forget(key string) {
 }
 
 // knownSelection answers Runner.RunKnown with the last scan of p, when that
-// scan was of the same documents: a reloaded configuration, or a policy a
-// Git repository defines over the configuration's, is scanned afresh.
+// scan was of p's documents (config.LoadOnto carries them into an
+// automation's effective set); a policy that a Git repository defines
+// itself has no scan here and is scanned by the run.
 func (s *Service) knownSelection(p *config.Policy) (string, bool) {
 	if p == nil || p.Repository == nil {
 		return "", false
@@ -447,7 +461,7 @@ func (s *Service) knownSelection(p *config.Policy) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k, ok := s.known[p.Namespace+":"+p.Name]
-	if !ok || k.policy != p.ImagePolicy || k.repo != p.Repository.ImageRepository {
+	if !ok || !k.of(p) {
 		return "", false
 	}
 	return k.ref, true

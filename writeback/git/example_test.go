@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"path/filepath"
 
 	"github.com/hoist-dev/hoist/writeback/git"
 )
@@ -133,4 +134,28 @@ func ExampleSignerFromSecretDir() {
 		Author: git.Signature{Name: "hoist", Email: "hoist@example.com"},
 		Signer: signer,
 	}
+}
+
+// The SSH setup of the user running hoist, for repositories whose
+// GitRepository names no secretRef: ssh-agent's keys, else the first
+// default key in ~/.ssh that needs no passphrase, and ~/.ssh/known_hosts.
+func ExampleUserSSH() {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		log.Fatal(err)
+	}
+	auth, err := git.UserSSH(filepath.Join(home, ".ssh"), os.Getenv("SSH_AUTH_SOCK"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	co, err := git.Sync(context.Background(), git.SyncOptions{
+		URL:      "git@github.com:org/fleet.git",
+		Branch:   "main",
+		CacheDir: filepath.Join(home, ".local/state/hoist/git"),
+		Auth:     auth,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer co.Close()
 }
