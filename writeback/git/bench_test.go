@@ -160,6 +160,46 @@ func BenchmarkSync(b *testing.B) {
 				b.ReportMetric(float64(tr.BytesIn)/float64(b.N), "B-sent/op")
 			})
 
+			// A run with nothing to do (the common case of a service):
+			// Sync, an edit that changes nothing, Close. "untouched"
+			// trusts the clean mark the last run left; "walk" removes it
+			// first, as after another writer's push, so the worktree is
+			// walked and reset.
+			for _, mode := range []string{"untouched", "walk"} {
+				b.Run("nothing-to-do/"+mode, func(b *testing.B) {
+					b.ReportAllocs()
+					opts := r.syncOptions(b.TempDir())
+					co, err := git.Sync(ctx, opts)
+					if err != nil {
+						b.Fatal(err)
+					}
+					co.Close()
+					marks, err := filepath.Glob(filepath.Join(opts.CacheDir, "*", ".git", "hoist-clean"))
+					if err != nil || len(marks) != 1 {
+						b.Fatalf("clean mark: %v %v", marks, err)
+					}
+					noop := func(context.Context, string) ([]git.Change, error) { return nil, nil }
+					for b.Loop() {
+						if mode == "walk" {
+							b.StopTimer()
+							if err := os.Remove(marks[0]); err != nil {
+								b.Fatal(err)
+							}
+							b.StartTimer()
+						}
+						co, err := git.Sync(ctx, opts)
+						if err != nil {
+							b.Fatal(err)
+						}
+						out, err := co.Update(ctx, noop, git.UpdateOptions{Commit: commitOptions()})
+						co.Close()
+						if err != nil || !out.NothingToDo {
+							b.Fatalf("run: %+v %v", out, err)
+						}
+					}
+				})
+			}
+
 			b.Run("fetch-commit-push", func(b *testing.B) {
 				b.ReportAllocs()
 				co, err := git.Sync(ctx, r.syncOptions(b.TempDir()))

@@ -29,8 +29,11 @@ type Checkout struct {
 	dir    string
 	repo   *gogit.Repository
 	head   plumbing.Hash
-	unlock func()
-	log    *slog.Logger
+	// exposed is set once Dir was called: the worktree may then hold edits
+	// made outside Update, so the clean mark is not trusted.
+	exposed bool
+	unlock  func()
+	log     *slog.Logger
 }
 
 // errCorrupt marks a cache that cannot be trusted and must be cloned again.
@@ -40,9 +43,13 @@ var errCorrupt = errors.New("cache is unusable")
 // the branch (shallow unless opts.FullHistory) into a directory of
 // opts.CacheDir named after a hash of the URL and branch; later calls fetch
 // what is new and hard-reset the worktree to the remote head, removing any
-// file that is not tracked. A cache that cannot be opened, that points to
-// another URL, or whose objects are broken is removed and cloned again.
-// Close the checkout to release the cache.
+// file that is not tracked. That reset walks every file, unless the last
+// checkout left the worktree untouched at that very head (an Update with
+// nothing to do, and Dir never called), which a mark in the cache records.
+// A cache that cannot be opened, that points to another URL, or whose
+// objects are broken is removed and cloned again. The cache is hoist's:
+// files edited there by anything else may survive a Sync that trusts the
+// mark. Close the checkout to release the cache.
 func Sync(ctx context.Context, opts SyncOptions) (*Checkout, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -85,14 +92,25 @@ func cacheKey(url, branch string) string {
 
 // Close releases the cache. The worktree stays on disk for the next Sync.
 func (c *Checkout) Close() {
+	if c.exposed && c.repo != nil {
+		// The caller may have left edits: the next Sync walks the
+		// worktree to reset it.
+		if err := c.markDirty(); err != nil {
+			c.log.Warn("the next sync may keep edits left in the worktree", "error", err)
+		}
+	}
 	if c.unlock != nil {
 		c.unlock()
 		c.unlock = nil
 	}
 }
 
-// Dir is the worktree directory.
-func (c *Checkout) Dir() string { return c.dir }
+// Dir is the worktree directory. Files edited there outside an Update are
+// discarded by Reset, Refresh and the next Sync.
+func (c *Checkout) Dir() string {
+	c.exposed = true
+	return c.dir
+}
 
 // Branch is the checked-out branch.
 func (c *Checkout) Branch() string { return c.opts.Branch }
@@ -306,12 +324,22 @@ func (c *Checkout) fetch(ctx context.Context, branch string) (plumbing.Hash, err
 }
 
 // resetTo points the local branch and HEAD at h, and makes the index and
-// worktree match it, removing untracked files.
+// worktree match it, removing untracked files. go-git does that by walking
+// every file of the worktree, three times; when the clean mark says the
+// worktree already matches h (nothing was edited since the last reset to
+// it), the walk is skipped, so a run with nothing new costs a fetch.
 func (c *Checkout) resetTo(h plumbing.Hash) error {
 	if err := c.repo.Storer.SetReference(plumbing.NewHashReference(c.branchRef(), h)); err != nil {
 		return err
 	}
 	if err := c.repo.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, c.branchRef())); err != nil {
+		return err
+	}
+	if !c.exposed && c.cleanAt() == h {
+		c.head = h
+		return nil
+	}
+	if err := c.markDirty(); err != nil {
 		return err
 	}
 	wt, err := c.repo.Worktree()
@@ -325,6 +353,38 @@ func (c *Checkout) resetTo(h plumbing.Hash) error {
 		return err
 	}
 	c.head = h
+	return c.markClean(h)
+}
+
+// cleanMark is the file, in the cache's .git directory, that holds the
+// commit the index and worktree were last reset to. It is removed before
+// anything edits the worktree, so its presence means nothing has since.
+const cleanMark = "hoist-clean"
+
+func (c *Checkout) cleanMarkPath() string { return filepath.Join(c.dir, ".git", cleanMark) }
+
+// cleanAt returns the commit the clean mark names, or the zero hash.
+func (c *Checkout) cleanAt() plumbing.Hash {
+	b, err := os.ReadFile(c.cleanMarkPath())
+	if err != nil {
+		return plumbing.ZeroHash
+	}
+	return plumbing.NewHash(strings.TrimSpace(string(b))) // zero unless 40 hex digits
+}
+
+// markClean records that the index and worktree match h exactly.
+func (c *Checkout) markClean(h plumbing.Hash) error {
+	if err := os.WriteFile(c.cleanMarkPath(), []byte(h.String()+"\n"), 0o600); err != nil {
+		return fmt.Errorf("marking the worktree clean: %w", err)
+	}
+	return nil
+}
+
+// markDirty removes the clean mark, before the worktree is edited.
+func (c *Checkout) markDirty() error {
+	if err := os.Remove(c.cleanMarkPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("marking the worktree edited: %w", err)
+	}
 	return nil
 }
 

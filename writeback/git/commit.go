@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -11,9 +13,10 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
-// Commit stages every change in the worktree (new, modified and deleted
-// files, which after Sync or Reset are only the caller's) and commits it on
-// the checkout branch with a message rendered from opts.MessageTemplate and
+// Commit stages the files of changes, or, when changes is empty, every
+// change in the worktree (new, modified and deleted files, which after Sync
+// or Reset are only the caller's; finding them walks the whole worktree),
+// and commits them on the checkout branch with a message rendered from opts.MessageTemplate and
 // changes. It returns the new commit's SHA, or ErrNothingToCommit when the
 // worktree has no change. A message that contains one of Auth's secrets is
 // refused with ErrCredentialInMessage.
@@ -42,22 +45,18 @@ func (c *Checkout) Commit(ctx context.Context, changes []Change, opts CommitOpti
 	if err != nil {
 		return "", c.redact(fmt.Errorf("committing: %w", err))
 	}
-	status, err := wt.Status()
-	if err != nil {
-		return "", c.redact(fmt.Errorf("committing: reading worktree status: %w", err))
+	if err := c.markDirty(); err != nil {
+		return "", err
 	}
-	paths := make([]string, 0, len(status))
-	for p, s := range status {
-		if s.Worktree != gogit.Unmodified || s.Staging != gogit.Unmodified {
-			paths = append(paths, p)
-		}
+	paths, deleted, err := c.toStage(wt, changes)
+	if err != nil {
+		return "", err
 	}
 	if len(paths) == 0 {
 		return "", ErrNothingToCommit
 	}
-	sort.Strings(paths)
 	for _, p := range paths {
-		if status[p].Worktree == gogit.Deleted {
+		if deleted[p] {
 			_, err = wt.Remove(p)
 		} else {
 			err = wt.AddWithOptions(&gogit.AddOptions{Path: p, SkipStatus: true})
@@ -82,4 +81,44 @@ func (c *Checkout) Commit(ctx context.Context, changes []Change, opts CommitOpti
 	}
 	c.log.Debug("committed", "commit", h.String(), "files", len(paths))
 	return h.String(), nil
+}
+
+// toStage lists the paths to stage, sorted, and which of them are deleted:
+// the files of changes when there are any (no walk of the worktree), else
+// every path the worktree status shows changed.
+func (c *Checkout) toStage(wt *gogit.Worktree, changes []Change) ([]string, map[string]bool, error) {
+	deleted := map[string]bool{}
+	if len(changes) > 0 {
+		seen := map[string]bool{}
+		var paths []string
+		for _, ch := range changes {
+			p := filepath.ToSlash(filepath.Clean(ch.File))
+			if seen[p] {
+				continue
+			}
+			seen[p] = true
+			if !filepath.IsLocal(p) {
+				return nil, nil, fmt.Errorf("committing: change of %q: %w: not a path inside the worktree", ch.File, ErrInvalidOptions)
+			}
+			if _, err := os.Lstat(filepath.Join(c.dir, filepath.FromSlash(p))); errors.Is(err, os.ErrNotExist) {
+				deleted[p] = true
+			}
+			paths = append(paths, p)
+		}
+		sort.Strings(paths)
+		return paths, deleted, nil
+	}
+	status, err := wt.Status()
+	if err != nil {
+		return nil, nil, c.redact(fmt.Errorf("committing: reading worktree status: %w", err))
+	}
+	paths := make([]string, 0, len(status))
+	for p, s := range status {
+		if s.Worktree != gogit.Unmodified || s.Staging != gogit.Unmodified {
+			paths = append(paths, p)
+			deleted[p] = s.Worktree == gogit.Deleted
+		}
+	}
+	sort.Strings(paths)
+	return paths, deleted, nil
 }

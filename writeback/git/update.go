@@ -8,9 +8,11 @@ import (
 )
 
 // EditFunc edits files in the worktree at dir, which is at the head of the
-// checkout branch, and returns what it changed. It is called again, on the
-// new head, when a push loses a race, so it must plan its edits from the
-// files as they are rather than replay earlier ones.
+// checkout branch, and returns what it changed: every file it wrote is in a
+// Change, and only those files are committed. An edit that returns no
+// change must have written nothing. It is called again, on the new head,
+// when a push loses a race, so it must plan its edits from the files as
+// they are rather than replay earlier ones.
 type EditFunc func(ctx context.Context, dir string) ([]Change, error)
 
 // Outcome is what Update did.
@@ -86,7 +88,20 @@ func (c *Checkout) Update(ctx context.Context, edit EditFunc, opts UpdateOptions
 // attempt runs one edit, commit and push. Unless it pushed to the checkout
 // branch (whose head is then hoist's commit), the worktree is reset to Head.
 func (c *Checkout) attempt(ctx context.Context, edit EditFunc, opts UpdateOptions) (res PushResult, changes []Change, err error) {
+	wasClean := !c.exposed && c.cleanAt() == c.head
+	if err := c.markDirty(); err != nil {
+		return PushResult{}, nil, err
+	}
 	defer func() {
+		if err == nil && len(changes) == 0 && wasClean {
+			// The edit changed nothing, so wrote nothing: the worktree
+			// is still clean, and no walk is needed to reset it.
+			err = ErrNothingToCommit
+			if merr := c.markClean(c.head); merr != nil {
+				err = merr
+			}
+			return
+		}
 		if err != nil || !res.Pushed || res.Branch != c.opts.Branch {
 			if rerr := c.Reset(); rerr != nil {
 				err = errors.Join(err, rerr)
@@ -96,6 +111,9 @@ func (c *Checkout) attempt(ctx context.Context, edit EditFunc, opts UpdateOption
 	changes, err = edit(ctx, c.dir)
 	if err != nil {
 		return PushResult{}, changes, fmt.Errorf("editing files: %w", err)
+	}
+	if len(changes) == 0 && wasClean {
+		return PushResult{}, nil, nil
 	}
 	if _, err := c.Commit(ctx, changes, opts.Commit); err != nil {
 		return PushResult{}, changes, err

@@ -351,7 +351,8 @@ func TestUpdateNetworkCut(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "apps", "blob.bin"), big, 0o644); err != nil {
 			return nil, err
 		}
-		return setImage(newImage)(ctx, dir)
+		changes, err := setImage(newImage)(ctx, dir)
+		return append(changes, git.Change{File: "apps/blob.bin", NewValue: "blob"}), err
 	}
 	proxy.CutAfter(64 << 10)
 	var waits []time.Duration
