@@ -205,6 +205,8 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 	push := git.PushOptions{}
 	if a.Spec.Git != nil && a.Spec.Git.Push != nil {
 		push.Branch = a.Spec.Git.Push.Branch
+		push.Refspec = a.Spec.Git.Push.Refspec
+		push.Options = a.Spec.Git.Push.Options
 	}
 	if push.Branch != "" && r.State != nil {
 		if rec, ok, err := r.State.LastPush(res.Key()); err == nil && ok && rec.Branch == push.Branch {

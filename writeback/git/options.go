@@ -142,6 +142,52 @@ type PushOptions struct {
 	// the committer of hoist's new commit on top of a commit of the
 	// checkout branch's history. Default: the SHA this cache last pushed.
 	Lease string
+	// Refspec is Flux's push.refspec, SRC:DST. SRC names hoist's commit:
+	// HEAD (or @), the checkout branch or Branch. DST is a ref on the
+	// remote; a plain name means a branch. With Branch set, the commit is
+	// pushed to Branch and then to DST; without, only to DST (for
+	// Gerrit: HEAD:refs/for/main). A DST branch is pushed as Branch is
+	// (the checkout branch fast-forward only, another branch only while
+	// it is hoist's); any other ref is pushed without force. A leading +
+	// (force) is refused.
+	Refspec string
+	// Options are push options (git push -o), sent with every push when
+	// the server advertises them (receive.advertisePushOptions), and
+	// otherwise dropped, as go-git does.
+	Options map[string]string
+}
+
+// refspecTarget checks the refspec against the checkout branch and returns
+// its destination as a full reference name.
+func (o PushOptions) refspecTarget(checkout string) (plumbing.ReferenceName, error) {
+	bad := func(why string) error {
+		return fmt.Errorf("%w: push refspec %q: %s", ErrInvalidOptions, o.Refspec, why)
+	}
+	if strings.HasPrefix(o.Refspec, "+") {
+		return "", bad("hoist never force-pushes (+)")
+	}
+	src, dst, ok := strings.Cut(o.Refspec, ":")
+	if !ok {
+		return "", bad("want SRC:DST, such as HEAD:refs/for/main")
+	}
+	switch src {
+	case "HEAD", "@", checkout, "refs/heads/" + checkout:
+	default:
+		if o.Branch == "" || (src != o.Branch && src != "refs/heads/"+o.Branch) {
+			return "", bad("the source must be hoist's commit: HEAD, the checkout branch or the push branch")
+		}
+	}
+	if dst == "" {
+		return "", bad("an empty destination deletes; hoist does not")
+	}
+	ref := plumbing.ReferenceName(dst)
+	if !strings.HasPrefix(dst, "refs/") {
+		ref = plumbing.NewBranchReferenceName(dst)
+	}
+	if err := ref.Validate(); err != nil {
+		return "", bad(err.Error())
+	}
+	return ref, nil
 }
 
 // UpdateOptions configures Update.

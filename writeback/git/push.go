@@ -30,6 +30,10 @@ type PushResult struct {
 // push branch: the default lease.
 const pushedRefPrefix = "refs/hoist/pushed/"
 
+// pushedOtherRefPrefix holds what hoist last pushed to each ref that is not
+// a branch (refs/hoist/pushed-refs/for/main for refs/for/main).
+const pushedOtherRefPrefix = "refs/hoist/pushed-refs/"
+
 // Push pushes the checkout branch's new commit to opts.Branch (default: the
 // checkout branch).
 //
@@ -56,6 +60,22 @@ func (c *Checkout) Push(ctx context.Context, opts PushOptions) (PushResult, erro
 }
 
 func (c *Checkout) push(ctx context.Context, opts PushOptions) (PushResult, error) {
+	var extra plumbing.ReferenceName
+	if opts.Refspec != "" {
+		var err error
+		if extra, err = opts.refspecTarget(c.opts.Branch); err != nil {
+			return PushResult{}, err
+		}
+	}
+	head, err := c.repo.Reference(c.branchRef(), true)
+	if err != nil {
+		return PushResult{}, fmt.Errorf("pushing: %w", err)
+	}
+	local, base := head.Hash(), c.head
+	if opts.Branch == "" && extra != "" {
+		// Flux: a refspec without a push branch is the only push.
+		return c.pushRef(ctx, extra, local, base, opts)
+	}
 	target := opts.Branch
 	if target == "" {
 		target = c.opts.Branch
@@ -63,21 +83,77 @@ func (c *Checkout) push(ctx context.Context, opts PushOptions) (PushResult, erro
 	if err := validateBranch(target); err != nil {
 		return PushResult{}, err
 	}
-	head, err := c.repo.Reference(c.branchRef(), true)
-	if err != nil {
-		return PushResult{}, fmt.Errorf("pushing: %w", err)
+	res, err := c.pushRef(ctx, plumbing.NewBranchReferenceName(target), local, base, opts)
+	if err != nil || !res.Pushed || extra == "" || extra == plumbing.NewBranchReferenceName(target) {
+		return res, err
 	}
-	local := head.Hash()
-	if target == c.opts.Branch {
-		if local == c.head {
-			return PushResult{Branch: target, Commit: c.head.String()}, nil
-		}
-		return c.pushCheckoutBranch(ctx, local)
+	if _, err := c.pushRef(ctx, extra, local, base, opts); err != nil {
+		return PushResult{}, fmt.Errorf("pushed %s to %q, then the refspec %q failed: %w", local, target, opts.Refspec, err)
 	}
-	return c.pushOwnBranch(ctx, target, local, opts.Lease)
+	return res, nil
 }
 
-func (c *Checkout) pushCheckoutBranch(ctx context.Context, local plumbing.Hash) (PushResult, error) {
+// pushRef pushes hoist's commit local, made on base, to ref: the checkout
+// branch fast forward, another branch only while it is hoist's, any other
+// ref (such as Gerrit's refs/for/BRANCH) without force.
+func (c *Checkout) pushRef(ctx context.Context, ref plumbing.ReferenceName, local, base plumbing.Hash, opts PushOptions) (PushResult, error) {
+	switch {
+	case ref == c.branchRef():
+		if local == c.head {
+			return PushResult{Branch: c.opts.Branch, Commit: c.head.String()}, nil
+		}
+		return c.pushCheckoutBranch(ctx, local, opts.Options)
+	case ref.IsBranch():
+		lease := opts.Lease
+		if ref != plumbing.NewBranchReferenceName(opts.Branch) {
+			lease = "" // the lease is the push branch's
+		}
+		return c.pushOwnBranch(ctx, ref.Short(), local, lease, opts.Options)
+	}
+	return c.pushOtherRef(ctx, ref, local, base, opts.Options)
+}
+
+// pushOtherRef pushes local to a ref that is not a branch, without force,
+// when it is a new commit (not base) that makes another change than the
+// one this cache pushed there last: a review ref (Gerrit's refs/for/main)
+// cannot be listed, and pushing the same change again would make one more
+// review or patch set on every run.
+func (c *Checkout) pushOtherRef(ctx context.Context, ref plumbing.ReferenceName, local, base plumbing.Hash, options map[string]string) (PushResult, error) {
+	if local == base {
+		return PushResult{Branch: ref.String()}, nil
+	}
+	pushed := plumbing.ReferenceName(pushedOtherRefPrefix + strings.TrimPrefix(ref.String(), "refs/"))
+	if last, err := c.repo.Reference(pushed, false); err == nil {
+		ours, err1 := c.repo.CommitObject(local)
+		theirs, err2 := c.repo.CommitObject(last.Hash())
+		if err1 == nil && err2 == nil && sameChange(theirs, ours) {
+			return PushResult{Branch: ref.String(), Commit: last.Hash().String()}, nil
+		}
+	}
+	progress := &tailBuffer{}
+	err := c.repo.PushContext(ctx, &gogit.PushOptions{
+		RemoteName:      remoteName,
+		RefSpecs:        []config.RefSpec{config.RefSpec(c.branchRef() + ":" + ref)},
+		Auth:            c.auth,
+		Progress:        progress,
+		Options:         options,
+		CABundle:        c.opts.Auth.CABundle,
+		InsecureSkipTLS: c.opts.InsecureSkipTLS,
+	})
+	if err != nil && !errors.Is(err, gogit.NoErrAlreadyUpToDate) {
+		if s := err.Error(); strings.HasPrefix(s, "command error on") || strings.HasPrefix(s, "unpack error") || strings.Contains(s, "non-fast-forward") {
+			err = fmt.Errorf("%w: %v", ErrPushRejected, err)
+		}
+		return PushResult{}, fmt.Errorf("pushing to %q: %w%s", ref, err, progress.remoteMessages())
+	}
+	if err := c.repo.Storer.SetReference(plumbing.NewHashReference(pushed, local)); err != nil {
+		c.log.Warn("recording the pushed commit", "ref", ref.String(), "error", err.Error())
+	}
+	c.log.Debug("pushed", "ref", ref.String(), "commit", local.String())
+	return PushResult{Branch: ref.String(), Commit: local.String(), Pushed: true}, nil
+}
+
+func (c *Checkout) pushCheckoutBranch(ctx context.Context, local plumbing.Hash, options map[string]string) (PushResult, error) {
 	ref := c.branchRef()
 	progress := &tailBuffer{}
 	err := c.repo.PushContext(ctx, &gogit.PushOptions{
@@ -86,6 +162,7 @@ func (c *Checkout) pushCheckoutBranch(ctx context.Context, local plumbing.Hash) 
 		RequireRemoteRefs: []config.RefSpec{config.RefSpec(c.head.String() + ":" + ref.String())},
 		Auth:              c.auth,
 		Progress:          progress,
+		Options:           options,
 		CABundle:          c.opts.Auth.CABundle,
 		InsecureSkipTLS:   c.opts.InsecureSkipTLS,
 	})
@@ -99,7 +176,7 @@ func (c *Checkout) pushCheckoutBranch(ctx context.Context, local plumbing.Hash) 
 	return PushResult{Branch: c.opts.Branch, Commit: local.String(), Pushed: true}, nil
 }
 
-func (c *Checkout) pushOwnBranch(ctx context.Context, target string, local plumbing.Hash, lease string) (PushResult, error) {
+func (c *Checkout) pushOwnBranch(ctx context.Context, target string, local plumbing.Hash, lease string, options map[string]string) (PushResult, error) {
 	refs, err := c.listRemote(ctx)
 	if err != nil {
 		return PushResult{}, fmt.Errorf("pushing to %q: listing remote branches: %w", target, err)
@@ -110,6 +187,7 @@ func (c *Checkout) pushOwnBranch(ctx context.Context, target string, local plumb
 		RemoteName:      remoteName,
 		RefSpecs:        []config.RefSpec{config.RefSpec(c.branchRef() + ":" + ref)},
 		Auth:            c.auth,
+		Options:         options,
 		CABundle:        c.opts.Auth.CABundle,
 		InsecureSkipTLS: c.opts.InsecureSkipTLS,
 	}

@@ -48,9 +48,22 @@ func (c *Checkout) Update(ctx context.Context, edit EditFunc, opts UpdateOptions
 	if err := opts.Validate(); err != nil {
 		return Outcome{}, err
 	}
+	if opts.Push.Refspec != "" {
+		if _, err := opts.Push.refspecTarget(c.opts.Branch); err != nil {
+			return Outcome{}, err
+		}
+	}
 	branch := opts.Push.Branch
 	if branch == "" {
 		branch = c.opts.Branch
+		if opts.Push.Refspec != "" {
+			// Only the refspec is pushed (validated above).
+			ref, _ := opts.Push.refspecTarget(c.opts.Branch)
+			branch = ref.String()
+			if ref.IsBranch() {
+				branch = ref.Short()
+			}
+		}
 	}
 	out := Outcome{Branch: branch}
 	backoff := opts.Backoff
