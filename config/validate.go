@@ -97,6 +97,9 @@ func (d *document) imageRepository(o *v1alpha1.ImageRepository) {
 		s.Provider = DefaultProvider
 	} else {
 		d.oneOf("spec.provider", s.Provider, "generic", "aws", "azure", "gcp")
+		if s.Provider != DefaultProvider && contains([]string{"aws", "azure", "gcp"}, s.Provider) {
+			d.warnf("spec.provider", "%q: hoist does not log in to clouds itself; credentials come from spec.secretRef or Docker's config.json, where a credential helper (docker-credential-ecr-login, docker-credential-gcr, docker-credential-acr-env) does it", s.Provider)
+		}
 	}
 	d.localRef("spec.secretRef", s.SecretRef)
 	d.localRef("spec.certSecretRef", s.CertSecretRef)
@@ -217,6 +220,9 @@ func (d *document) automation(o *v1alpha1.ImageUpdateAutomation) {
 			}
 			if pr.Provider != "" {
 				d.oneOf("spec.git.push.pullRequest.provider", pr.Provider, "github", "gitlab", "gitea")
+			}
+			if pr.AutoMerge {
+				d.warnf("spec.git.push.pullRequest.autoMerge", "not acted on: hoist opens and updates the pull request but never merges it; turn on auto-merge on the forge")
 			}
 			if pr.APIURL != "" {
 				if u, err := url.Parse(pr.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
