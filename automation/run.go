@@ -118,7 +118,8 @@ func (r *Runner) RunAll(ctx context.Context, set *config.Set) []RunResult {
 // gitTarget is where an automation writes.
 type gitTarget struct {
 	url, branch string
-	secret      string // secretRef name, "" for none
+	secret      string        // secretRef name, "" for none
+	timeout     time.Duration // of each network operation; 0: git's default
 }
 
 func resolveGit(a *config.Automation) (gitTarget, error) {
@@ -130,6 +131,9 @@ func resolveGit(a *config.Automation) (gitTarget, error) {
 		}
 		if ref := g.Spec.Reference; ref != nil {
 			t.branch = ref.Branch
+		}
+		if g.Spec.Timeout != nil {
+			t.timeout = g.Spec.Timeout.Duration
 		}
 	} else if a.Spec.SourceRef != nil {
 		return t, fmt.Errorf("sourceRef %s %q is not in the configuration", a.Spec.SourceRef.Kind, a.Spec.SourceRef.Name)
@@ -191,6 +195,7 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 		Branch:   gt.branch,
 		CacheDir: filepath.Join(r.StateDir, "git"),
 		Auth:     auth,
+		Timeout:  gt.timeout,
 		Logger:   log,
 	})
 	if err != nil {

@@ -214,13 +214,13 @@ func (c *Checkout) clone(ctx context.Context) error {
 		CABundle:        c.opts.Auth.CABundle,
 		InsecureSkipTLS: c.opts.InsecureSkipTLS,
 	}
-	_, err = gogit.PlainCloneContext(ctx, tmp, false, opts)
+	_, err = c.clonePlain(ctx, tmp, opts)
 	if err != nil && opts.Depth > 0 && strings.Contains(err.Error(), "shallow") {
 		// The server does not do shallow clones: clone the whole branch.
 		c.log.Debug("server refused a shallow clone; cloning the whole branch", "error", c.redact(err).Error())
 		if err = os.RemoveAll(tmp); err == nil {
 			opts.Depth = 0
-			_, err = gogit.PlainCloneContext(ctx, tmp, false, opts)
+			_, err = c.clonePlain(ctx, tmp, opts)
 		}
 	}
 	if err != nil {
@@ -294,6 +294,8 @@ func (c *Checkout) fetch(ctx context.Context, branch string) (plumbing.Hash, err
 	// new since the last fetch. (A fetch with depth 1 makes git's
 	// upload-pack send the whole tree again.)
 	spec := config.RefSpec(fmt.Sprintf("+%s:%s", plumbing.NewBranchReferenceName(branch), c.remoteRef(branch)))
+	ctx, cancel := c.netContext(ctx)
+	defer cancel()
 	err := c.repo.FetchContext(ctx, &gogit.FetchOptions{
 		RemoteName:      remoteName,
 		RefSpecs:        []config.RefSpec{spec},
@@ -396,4 +398,23 @@ func (c *Checkout) Reset() error {
 		return c.redact(fmt.Errorf("resetting worktree %s to %s: %w", c.dir, c.head, err))
 	}
 	return nil
+}
+
+// netContext bounds one network operation by SyncOptions.Timeout.
+func (c *Checkout) netContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := c.opts.Timeout
+	if d == 0 {
+		d = DefaultTimeout
+	}
+	if d < 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// clonePlain clones into dir within the network timeout.
+func (c *Checkout) clonePlain(ctx context.Context, dir string, opts *gogit.CloneOptions) (*gogit.Repository, error) {
+	ctx, cancel := c.netContext(ctx)
+	defer cancel()
+	return gogit.PlainCloneContext(ctx, dir, false, opts)
 }

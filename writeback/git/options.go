@@ -42,9 +42,17 @@ type SyncOptions struct {
 	// tree again). Set FullHistory when a server refuses shallow clones
 	// (Sync also falls back by itself when the error says so).
 	FullHistory bool
+	// Timeout bounds each network operation (clone, fetch, push, listing
+	// the remote's refs), as Flux's GitRepository spec.timeout does, so a
+	// server that stops answering fails the run instead of holding it.
+	// Default: DefaultTimeout; negative: none.
+	Timeout time.Duration
 	// Logger receives debug records of what Sync did. Default: discard.
 	Logger *slog.Logger
 }
+
+// DefaultTimeout is the default SyncOptions.Timeout, Flux's default.
+const DefaultTimeout = 60 * time.Second
 
 // Validate checks the options and fills defaults.
 func (o *SyncOptions) Validate() error {

@@ -131,7 +131,9 @@ func (c *Checkout) pushOtherRef(ctx context.Context, ref plumbing.ReferenceName,
 		}
 	}
 	progress := &tailBuffer{}
-	err := c.repo.PushContext(ctx, &gogit.PushOptions{
+	pctx, cancel := c.netContext(ctx)
+	defer cancel()
+	err := c.repo.PushContext(pctx, &gogit.PushOptions{
 		RemoteName:      remoteName,
 		RefSpecs:        []config.RefSpec{config.RefSpec(c.branchRef() + ":" + ref)},
 		Auth:            c.auth,
@@ -156,7 +158,9 @@ func (c *Checkout) pushOtherRef(ctx context.Context, ref plumbing.ReferenceName,
 func (c *Checkout) pushCheckoutBranch(ctx context.Context, local plumbing.Hash, options map[string]string) (PushResult, error) {
 	ref := c.branchRef()
 	progress := &tailBuffer{}
-	err := c.repo.PushContext(ctx, &gogit.PushOptions{
+	pctx, cancel := c.netContext(ctx)
+	defer cancel()
+	err := c.repo.PushContext(pctx, &gogit.PushOptions{
 		RemoteName:        remoteName,
 		RefSpecs:          []config.RefSpec{config.RefSpec(ref + ":" + ref)},
 		RequireRemoteRefs: []config.RefSpec{config.RefSpec(c.head.String() + ":" + ref.String())},
@@ -223,7 +227,9 @@ func (c *Checkout) pushOwnBranch(ctx context.Context, target string, local plumb
 	}
 	progress := &tailBuffer{}
 	opts.Progress = progress
-	err = c.repo.PushContext(ctx, opts)
+	pctx, cancel := c.netContext(ctx)
+	defer cancel()
+	err = c.repo.PushContext(pctx, opts)
 	if err != nil && !errors.Is(err, gogit.NoErrAlreadyUpToDate) {
 		if err := c.pushFailed(ctx, err, target, tip, local, progress); err != nil {
 			return PushResult{}, err
@@ -301,6 +307,8 @@ func (c *Checkout) listRemote(ctx context.Context) (map[plumbing.ReferenceName]p
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := c.netContext(ctx)
+	defer cancel()
 	list, err := r.ListContext(ctx, &gogit.ListOptions{
 		Auth:            c.auth,
 		CABundle:        c.opts.Auth.CABundle,
