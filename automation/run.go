@@ -361,10 +361,11 @@ type pullRequestOptions struct {
 func (r *Runner) pullRequest(ctx context.Context, a *config.Automation, gt gitTarget, auth git.Auth, head string, changes []writeback.Change) (string, error) {
 	o := pullRequestSpec(a)
 	provider, err := pullrequest.New(pullrequest.Options{
-		RepoURL: gt.url,
-		Kind:    pullrequest.Kind(o.provider),
-		APIURL:  o.apiURL,
-		Token:   pullrequest.TokenFromAuth(auth),
+		RepoURL:  gt.url,
+		Kind:     pullrequest.Kind(o.provider),
+		APIURL:   o.apiURL,
+		Token:    pullrequest.TokenFromAuth(auth),
+		CABundle: auth.CABundle,
 	})
 	if err != nil {
 		return "", fmt.Errorf("pull request: %w", err)

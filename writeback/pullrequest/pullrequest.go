@@ -7,6 +7,8 @@ package pullrequest
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -109,8 +111,11 @@ type Options struct {
 	// it from the Git secret.
 	Token string
 	// HTTPClient sends the API requests. Default: a client with a 30s
-	// timeout.
+	// timeout that trusts the system's roots and CABundle.
 	HTTPClient *http.Client
+	// CABundle holds PEM certificates trusted besides the system's, for a
+	// self-hosted forge (the Git secret's ca.crt). Ignored with HTTPClient.
+	CABundle []byte
 }
 
 // TokenFromAuth returns the API token of a Git secret: its bearerToken, or
@@ -165,6 +170,18 @@ func New(opts Options) (Provider, error) {
 	hc := opts.HTTPClient
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
+		if len(opts.CABundle) > 0 {
+			pool, err := x509.SystemCertPool()
+			if err != nil {
+				pool = x509.NewCertPool()
+			}
+			if !pool.AppendCertsFromPEM(opts.CABundle) {
+				return nil, fmt.Errorf("%w: the CA bundle holds no PEM certificate", ErrInvalidOptions)
+			}
+			tr := http.DefaultTransport.(*http.Transport).Clone()
+			tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+			hc.Transport = tr
+		}
 	}
 	switch kind {
 	case GitHub:
