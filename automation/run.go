@@ -1,6 +1,7 @@
 package automation
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,6 +43,9 @@ type Runner struct {
 	Metrics *Metrics
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// DryRun syncs, scans and plans, and reports the changes and their
+	// diff, but writes, commits and pushes nothing.
+	DryRun bool
 
 	// indexes remember, per worktree update path, which files hold
 	// targets, so that a later run reads only files that changed.
@@ -74,6 +78,10 @@ type RunResult struct {
 	Attempts int `json:"attempts,omitempty"`
 	// Changes are the values rewritten.
 	Changes []writeback.Change `json:"changes"`
+	// DryRun marks a run that pushed nothing on purpose; Diff is then the
+	// unified diff of the changes it would commit.
+	DryRun bool   `json:"dryRun,omitempty"`
+	Diff   string `json:"diff,omitempty"`
 	// Errors are targets, files or policies that failed; the rest of the
 	// automation still ran.
 	Errors []*writeback.FileError `json:"-"`
@@ -224,8 +232,9 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 		updatePath = a.Spec.Update.Path
 	}
 	var (
-		pins     map[string]string
-		lastErrs []*writeback.FileError
+		pins      map[string]string
+		lastErrs  []*writeback.FileError
+		lastFiles []writeback.FileResult
 	)
 	attempt := 0
 	edit := func(ctx context.Context, dir string) ([]git.Change, error) {
@@ -249,7 +258,7 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 		for _, p := range selected {
 			keys[p.Namespace+":"+p.Name] = true
 		}
-		uo := UpdateOptions{Root: root, Set: effective, Scanner: r.Scanner, Pins: pins, Policies: keys}
+		uo := UpdateOptions{Root: root, Set: effective, Scanner: r.Scanner, Pins: pins, Policies: keys, DryRun: r.DryRun}
 		if pins == nil && known != nil {
 			uo.Pins = map[string]string{}
 			for _, p := range selected {
@@ -277,7 +286,7 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 				}
 			}
 		}
-		lastErrs = up.Errors
+		lastErrs, lastFiles = up.Errors, up.Files
 		out := make([]git.Change, 0, len(up.Changes))
 		rel := strings.TrimPrefix(path.Clean("/"+updatePath), "/")
 		for _, c := range up.Changes {
@@ -293,13 +302,28 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 		}
 		return out, nil
 	}
+	if r.DryRun {
+		changes, err := edit(ctx, co.Dir())
+		res.DryRun, res.Errors, res.Changes = true, lastErrs, fromGit(changes)
+		res.NothingToDo = len(changes) == 0
+		res.Branch = cmp.Or(push.Branch, gt.branch)
+		if err != nil {
+			return fail(err)
+		}
+		rel := strings.TrimPrefix(path.Clean("/"+updatePath), "/")
+		var diff strings.Builder
+		for _, f := range lastFiles {
+			if f.Err == nil && len(f.Changes) > 0 {
+				diff.WriteString(writeback.Diff(path.Join(rel, f.Path), f.Old, f.New))
+			}
+		}
+		res.Diff = diff.String()
+		return res
+	}
 	outcome, err := co.Update(ctx, edit, git.UpdateOptions{Commit: commit, Push: push})
 	res.Errors = lastErrs
 	res.Commit, res.Branch, res.Pushed, res.NothingToDo, res.Attempts = outcome.Commit, outcome.Branch, outcome.Pushed, outcome.NothingToDo, outcome.Attempts
-	for _, c := range outcome.Changes {
-		res.Changes = append(res.Changes, writeback.Change{File: c.File, Line: c.Line, Old: c.OldValue, New: c.NewValue, Policy: setterPolicy(c.Setter), Setter: c.Setter, Field: c.Field,
-			Object: writeback.Object{APIVersion: c.Object.APIVersion, Kind: c.Object.Kind, Namespace: c.Object.Namespace, Name: c.Object.Name}})
-	}
+	res.Changes = fromGit(outcome.Changes)
 	if outcome.Attempts > 1 {
 		for i := 1; i < outcome.Attempts; i++ {
 			r.Metrics.PushRetry(res.Key())
@@ -335,6 +359,16 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 		r.Metrics.LastSuccess(res.Key(), r.now())
 	}
 	return res
+}
+
+// fromGit converts the changes of a Git edit back to writeback's.
+func fromGit(changes []git.Change) []writeback.Change {
+	var out []writeback.Change
+	for _, c := range changes {
+		out = append(out, writeback.Change{File: c.File, Line: c.Line, Old: c.OldValue, New: c.NewValue, Policy: setterPolicy(c.Setter), Setter: c.Setter, Field: c.Field,
+			Object: writeback.Object{APIVersion: c.Object.APIVersion, Kind: c.Object.Kind, Namespace: c.Object.Namespace, Name: c.Object.Name}})
+	}
+	return out
 }
 
 func setterPolicy(setter string) string {

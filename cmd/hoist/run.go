@@ -34,6 +34,7 @@ type runOptions struct {
 	tokenEnv  string
 	sshKey    string
 	sshHosts  string
+	dryRun    bool
 	reg       registryFlags
 }
 
@@ -53,7 +54,9 @@ When the remote moved during the push, hoist fetches, plans again on the new
 head and retries; it never overwrites another writer's commit.
 
 With --once, every automation runs once and hoist exits; a run with nothing new
-does nothing and says so. Without --once, hoist keeps running as a service.
+does nothing and says so; --dry-run shows what the run would commit (the changes
+and a unified diff) and pushes nothing. Without --once, hoist keeps running as a
+service.
 
 Secrets (Git credentials, signing keys, registry credentials) are read from
 --secrets-dir/NAME/KEY with Flux's key names. A GitRepository without a secretRef
@@ -68,6 +71,9 @@ Exit status: 0 success (also nothing to do), 1 some automation or target failed,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !o.once {
+				if o.dryRun {
+					return usage(errors.New("--dry-run needs --once"))
+				}
 				return runService(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			}
 			return runOnce(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -76,6 +82,7 @@ Exit status: 0 success (also nothing to do), 1 some automation or target failed,
 	f := cmd.Flags()
 	f.StringArrayVarP(&o.configs, "config", "c", nil, "file or directory of documents (repeatable; default .)")
 	f.BoolVar(&o.once, "once", false, "run every automation once and exit")
+	f.BoolVar(&o.dryRun, "dry-run", false, "with --once: sync, scan and plan, print the changes and their diff, and commit and push nothing")
 	f.StringVarP(&o.output, "output", "o", "text", "output format with --once: text or json")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -145,6 +152,7 @@ func runOnce(ctx context.Context, o runOptions, stdout, stderr io.Writer) error 
 	if runner.GitAuth, err = o.gitAuth(); err != nil {
 		return usage(err)
 	}
+	runner.DryRun = o.dryRun
 	results := runner.RunAll(ctx, set)
 	failures := 0
 	for _, r := range results {
@@ -187,8 +195,12 @@ func printRunResult(w io.Writer, r automation.RunResult) {
 	switch {
 	case r.Err != nil:
 		fmt.Fprintf(w, "%s: failed: %v\n", r.Key(), r.Err)
+	case r.DryRun && len(r.Changes) > 0:
+		fmt.Fprintf(w, "%s: dry run: would push %s to %s\n", r.Key(), plural(len(r.Changes), "change"), r.Branch)
+	case r.DryRun:
+		fmt.Fprintf(w, "%s: dry run: nothing to do, %s is up to date\n", r.Key(), r.Branch)
 	case r.Pushed:
-		fmt.Fprintf(w, "%s: pushed %s to %s (%d changes", r.Key(), short(r.Commit), r.Branch, len(r.Changes))
+		fmt.Fprintf(w, "%s: pushed %s to %s (%s", r.Key(), short(r.Commit), r.Branch, plural(len(r.Changes), "change"))
 		if r.Attempts > 1 {
 			fmt.Fprintf(w, ", %d attempts", r.Attempts)
 		}
@@ -205,6 +217,17 @@ func printRunResult(w io.Writer, r automation.RunResult) {
 	for _, e := range r.Errors {
 		fmt.Fprintf(w, "  error: %v\n", e)
 	}
+	if r.Diff != "" {
+		fmt.Fprint(w, r.Diff)
+	}
+}
+
+// plural is "1 change" or "N changes".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func short(sha string) string {
