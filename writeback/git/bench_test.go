@@ -200,6 +200,15 @@ func BenchmarkSync(b *testing.B) {
 				})
 			}
 
+			// The Sync that packs 33 packfiles into one (once every 32
+			// fetches) against the Sync after it, with two packfiles.
+			b.Run("sync/packing", func(b *testing.B) {
+				benchPacking(b, r, &n, true)
+			})
+			b.Run("sync/packed", func(b *testing.B) {
+				benchPacking(b, r, &n, false)
+			})
+
 			b.Run("fetch-commit-push", func(b *testing.B) {
 				b.ReportAllocs()
 				co, err := git.Sync(ctx, r.syncOptions(b.TempDir()))
@@ -230,5 +239,41 @@ func BenchmarkSync(b *testing.B) {
 				b.ReportMetric(float64(tr.BytesIn)/float64(b.N), "B-sent/op")
 			})
 		})
+	}
+}
+
+// benchPacking times one Sync after another writer's commit, from a cache
+// holding 33 packfiles (packing) or freshly packed.
+func benchPacking(b *testing.B, r *benchRepo, n *int, packing bool) {
+	ctx := context.Background()
+	for b.Loop() {
+		b.StopTimer()
+		opts := r.syncOptions(b.TempDir())
+		co, err := git.Sync(ctx, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		co.Close()
+		fetches := 32 // 33 packfiles: the next Sync packs
+		if !packing {
+			fetches = 33 // packed by the last of these
+		}
+		for range fetches {
+			r.otherWriter(b, *n)
+			*n++
+			co, err := git.Sync(ctx, opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			co.Close()
+		}
+		r.otherWriter(b, *n)
+		*n++
+		b.StartTimer()
+		co, err = git.Sync(ctx, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		co.Close()
 	}
 }

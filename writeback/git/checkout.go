@@ -139,7 +139,10 @@ func (c *Checkout) sync(ctx context.Context) error {
 	if err == nil {
 		err = c.refresh(ctx)
 		if err == nil {
-			return nil
+			if err = c.compact(); err == nil {
+				return nil
+			}
+			err = fmt.Errorf("%w: packing it: %v", errCorrupt, err)
 		}
 		if !errors.Is(err, errCorrupt) {
 			return err
