@@ -145,7 +145,8 @@ Update {{ len $changes }} image reference{{ if ne (len $changes) 1 }}s{{ end }}
 
 // RenderMessage executes the Go text/template tmpl (DefaultMessageTemplate
 // when empty) with data. Besides text/template's builtins, templates may
-// use a subset of the sprig functions that Flux offers; see TemplateFuncs.
+// use the sprig functions that Flux offers, except those that read the
+// environment or the network; see TemplateFuncs.
 // The result ends with exactly one newline.
 func RenderMessage(tmpl string, data TemplateData) (string, error) {
 	funcs := TemplateFuncs()

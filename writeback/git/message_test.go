@@ -80,7 +80,10 @@ func TestRenderMessageErrors(t *testing.T) {
 		text string
 	}{
 		"parse error":       {tmpl: "{{ .Changed.Changes", text: "parsing commit message template"},
-		"unknown function":  {tmpl: `{{ now | date "2006" }}`, text: `function "now" not defined`},
+		"unknown function":  {tmpl: `{{ frobnicate "x" }}`, text: `function "frobnicate" not defined`},
+		"environment":       {tmpl: `{{ env "HOIST_GIT_TOKEN" }}`, text: `function "env" not defined`},
+		"expandenv":         {tmpl: `{{ expandenv "$HOME" }}`, text: `function "expandenv" not defined`},
+		"network":           {tmpl: `{{ getHostByName "example.com" }}`, text: `function "getHostByName" not defined`},
 		"unknown field":     {tmpl: "{{ .Updated.Images }}", text: "rendering commit message template"},
 		"empty message":     {tmpl: "{{ if false }}x{{ end }}\n\n", is: git.ErrInvalidOptions},
 		"bad template call": {tmpl: `{{ trunc "x" "y" }}`, text: "rendering commit message template"},
@@ -120,6 +123,14 @@ func TestTemplateFuncs(t *testing.T) {
 		`{{ if contains "po" "podinfo" }}yes{{ end }}`:                     "yes",
 		`{{ "apps/podinfo.yaml" | base }} {{ "apps/podinfo.yaml" | dir }}`: "podinfo.yaml apps",
 		`{{ 3 | toString | repeat 2 }}`:                                    "33",
+		// Beyond the functions hoist used to carry: Flux templates use
+		// all of sprig.
+		`{{ list "b" "a" "b" | uniq | sortAlpha | toJson }}`: `["a","b"]`,
+		`{{ dict "k" "v" | keys | first }}`:                  "k",
+		`{{ "podinfo" | upper | printf "%s!" }}`:             "PODINFO!",
+		`{{ regexReplaceAll "v([0-9]+)" "v12" "$1" }}`:       "12",
+		`{{ semverCompare ">=1.2" "1.3.0" }}`:                "true",
+		`{{ now | date "2006" | len }}`:                      "4",
 	}
 	for tmpl, want := range tests {
 		t.Run(tmpl, func(t *testing.T) {
