@@ -139,6 +139,13 @@ func resolveGit(a *config.Automation) (gitTarget, error) {
 		}
 		if ref := g.Spec.Reference; ref != nil {
 			t.branch = ref.Branch
+			if t.branch == "" {
+				// Flux's full reference name: refs/heads/BRANCH.
+				t.branch, _ = strings.CutPrefix(ref.Name, "refs/heads/")
+				if t.branch == ref.Name {
+					t.branch = ""
+				}
+			}
 		}
 		if g.Spec.Timeout != nil {
 			t.timeout = g.Spec.Timeout.Duration
@@ -155,13 +162,17 @@ func resolveGit(a *config.Automation) (gitTarget, error) {
 		}
 		if gs.Checkout != nil && gs.Checkout.Reference.Branch != "" {
 			t.branch = gs.Checkout.Reference.Branch
+		} else if gs.Checkout != nil {
+			if b, ok := strings.CutPrefix(gs.Checkout.Reference.Name, "refs/heads/"); ok && b != "" {
+				t.branch = b
+			}
 		}
 	}
 	if t.url == "" {
 		return t, errors.New("no Git URL: set spec.sourceRef to a GitRepository or spec.git.url")
 	}
 	if t.branch == "" {
-		return t, errors.New("no branch to check out: set spec.git.checkout.ref.branch or the GitRepository's spec.ref.branch")
+		return t, errors.New("no branch to check out (a tag, semver or commit cannot be pushed to): set spec.git.checkout.ref.branch or the GitRepository's spec.ref.branch")
 	}
 	return t, nil
 }

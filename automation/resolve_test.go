@@ -1,0 +1,67 @@
+package automation
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/hoist-dev/hoist/config"
+)
+
+// TestResolveGit finds where an automation writes: the GitRepository's URL
+// and branch (also from Flux's full reference name), overridden by the
+// automation's own spec.git, and a clear error where no branch can be
+// pushed to.
+func TestResolveGit(t *testing.T) {
+	tests := map[string]struct {
+		repoRef, checkout string // YAML of the GitRepository's spec.ref and the automation's spec.git.checkout.ref
+		want              gitTarget
+		err               string
+	}{
+		"branch":               {repoRef: "{branch: main}", want: gitTarget{url: "https://git.example.com/fleet.git", branch: "main", timeout: config.DefaultTimeout}},
+		"full reference name":  {repoRef: "{name: refs/heads/release}", want: gitTarget{url: "https://git.example.com/fleet.git", branch: "release", timeout: config.DefaultTimeout}},
+		"checkout overrides":   {repoRef: "{branch: main}", checkout: "{branch: staging}", want: gitTarget{url: "https://git.example.com/fleet.git", branch: "staging", timeout: config.DefaultTimeout}},
+		"checkout by its name": {repoRef: "{tag: v1.0.0}", checkout: "{name: refs/heads/main}", want: gitTarget{url: "https://git.example.com/fleet.git", branch: "main", timeout: config.DefaultTimeout}},
+		"a tag only":           {repoRef: "{tag: v1.0.0}", err: "a tag, semver or commit cannot be pushed to"},
+		"a tag by its name":    {repoRef: "{name: refs/tags/v1.0.0}", err: "no branch to check out"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			git := ""
+			if tc.checkout != "" {
+				git = fmt.Sprintf("  git:\n    checkout: {ref: %s}\n    commit: {author: {email: hoist@example.com}}\n", tc.checkout)
+			} else {
+				git = "  git:\n    commit: {author: {email: hoist@example.com}}\n"
+			}
+			set, err := config.Parse("hoist.yaml", []byte(fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: fleet}
+spec: {url: https://git.example.com/fleet.git, ref: %s}
+---
+apiVersion: image.toolkit.fluxcd.io/v1beta2
+kind: ImageUpdateAutomation
+metadata: {name: fleet}
+spec:
+  sourceRef: {kind: GitRepository, name: fleet}
+%s`, tc.repoRef, git)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := resolveGit(set.Automations[0])
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("resolveGit: %v, want an error with %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(gitTarget{})); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
