@@ -330,9 +330,11 @@ func (c *Checkout) fetch(ctx context.Context, branch string) (plumbing.Hash, err
 
 // resetTo points the local branch and HEAD at h, and makes the index and
 // worktree match it, removing untracked files. go-git does that by walking
-// every file of the worktree, three times; when the clean mark says the
-// worktree already matches h (nothing was edited since the last reset to
-// it), the walk is skipped, so a run with nothing new costs a fetch.
+// every file of the worktree, three times. When the clean mark says the
+// worktree matches a commit (nothing was edited since the last reset to
+// it), there is no walk: nothing to do when that commit is h (a run with
+// nothing new costs a fetch), else only the paths that differ are written
+// (fastForward), and the walk is the fallback.
 func (c *Checkout) resetTo(h plumbing.Hash) error {
 	if err := c.repo.Storer.SetReference(plumbing.NewHashReference(c.branchRef(), h)); err != nil {
 		return err
@@ -340,12 +342,24 @@ func (c *Checkout) resetTo(h plumbing.Hash) error {
 	if err := c.repo.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, c.branchRef())); err != nil {
 		return err
 	}
-	if !c.exposed && c.cleanAt() == h {
+	from := plumbing.ZeroHash
+	if !c.exposed {
+		from = c.cleanAt()
+	}
+	if from == h && !h.IsZero() {
 		c.head = h
 		return nil
 	}
 	if err := c.markDirty(); err != nil {
 		return err
+	}
+	if !from.IsZero() {
+		err := c.fastForward(from, h)
+		if err == nil {
+			c.head = h
+			return c.markClean(h)
+		}
+		c.log.Debug("walking the worktree", "reason", err.Error())
 	}
 	wt, err := c.repo.Worktree()
 	if err != nil {

@@ -119,6 +119,16 @@ func (c *Checkout) attempt(ctx context.Context, edit EditFunc, opts UpdateOption
 			if rerr := c.Reset(); rerr != nil {
 				err = errors.Join(err, rerr)
 			}
+			return
+		}
+		if wasClean {
+			// Pushed to the checkout branch: the worktree holds the
+			// commit, which is the clean parent plus the staged files of
+			// the changes, every file the edit wrote (EditFunc's
+			// contract).
+			if merr := c.markClean(c.head); merr != nil {
+				err = merr
+			}
 		}
 	}()
 	changes, err = edit(ctx, c.dir)
