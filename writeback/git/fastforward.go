@@ -16,6 +16,9 @@ import (
 	"github.com/go-git/go-git/v5/utils/merkletrie"
 )
 
+// fastForwardMax is the most paths fastForward writes.
+const fastForwardMax = 1000
+
 // errNoFastForward means the worktree cannot be moved by writing only the
 // paths that differ; resetTo walks it instead.
 var errNoFastForward = errors.New("cannot fast-forward the worktree")
@@ -48,6 +51,11 @@ func (c *Checkout) fastForward(from, to plumbing.Hash) error {
 	changes, err := object.DiffTree(a, b)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errNoFastForward, err)
+	}
+	if len(changes) > fastForwardMax {
+		// go-git's index looks entries up one by one; past this many,
+		// the walk is as quick.
+		return fmt.Errorf("%w: %d paths changed", errNoFastForward, len(changes))
 	}
 	root, err := os.OpenRoot(c.dir)
 	if err != nil {
