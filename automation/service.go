@@ -62,7 +62,7 @@ const DefaultWebhookRecheck = 500 * time.Millisecond
 // Service is hoist run without --once: it scans each ImageRepository on its
 // interval, reacts to registry webhooks, runs each ImageUpdateAutomation
 // when a policy it uses changed selection and on its own interval, and
-// serves /hook/, /metrics, /healthz and /readyz.
+// serves /hook/, /status, /metrics, /healthz and /readyz.
 type Service struct {
 	o     ServiceOptions
 	log   *slog.Logger
@@ -76,6 +76,8 @@ type Service struct {
 	// known holds each policy's last successful scan, by policy key, so
 	// that automation runs write it instead of scanning again.
 	known map[string]knownSelection
+	// errs holds the last error of each policy and automation (Status).
+	errs map[string]string
 
 	recheckMu sync.Mutex
 	rechecks  map[string]*recheck // by repository job key
@@ -106,7 +108,7 @@ func NewService(o ServiceOptions) (*Service, error) {
 	if o.WebhookRecheck == 0 {
 		o.WebhookRecheck = DefaultWebhookRecheck
 	}
-	s := &Service{o: o, log: o.Logger, rechecks: map[string]*recheck{}, known: map[string]knownSelection{}}
+	s := &Service{o: o, log: o.Logger, rechecks: map[string]*recheck{}, known: map[string]knownSelection{}, errs: map[string]string{}}
 	s.watch = NewConfigWatcher(o.ConfigPaths, ConfigWatcherOptions{
 		Interval: o.WatchInterval,
 		Clock:    o.Clock,
@@ -124,6 +126,7 @@ func NewService(o ServiceOptions) (*Service, error) {
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(s.o.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/status", s.serveStatus)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !s.ready.Load() {
@@ -375,6 +378,7 @@ func (s *Service) scanRepository(ctx context.Context, key string) error {
 	var scanErr error
 	changed := map[string]bool{}
 	for _, sel := range sels {
+		s.noteError("policy "+sel.Key(), sel.Err)
 		if sel.Err != nil {
 			s.forget(sel.Key())
 			scanErr = errors.Join(scanErr, sel.Err)
@@ -503,6 +507,7 @@ func (s *Service) flush(ctx context.Context, _ string, automations []string) err
 			continue
 		}
 		res := s.o.Runner.RunKnown(ctx, set, a, s.knownSelection)
+		s.noteError("automation "+k, runError(res))
 		switch {
 		case res.Err != nil:
 			errs = append(errs, res.Err)

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -38,6 +39,31 @@ func TestServiceWebhookToCommit(t *testing.T) {
 	t.Logf("push-to-commit latency through the webhook (commit window 300ms): %v", latencies)
 	if got := f.deployed(); !strings.Contains(got, "podinfo:6.3.0") {
 		t.Fatalf("main does not have 6.3.0:\n%s", got)
+	}
+
+	// hoist status shows the selection and the push.
+	r := hoist(t, nil, "status", "--server", f.addr, "-o", "json")
+	var st struct {
+		Policies    []struct{ Namespace, Name, Ref, Error string }
+		Automations []struct {
+			Namespace, Name string
+			LastPush        struct{ Commit, Branch string }
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || r.code != 0 {
+		t.Fatalf("hoist status: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	if len(st.Policies) != 1 || !strings.HasSuffix(st.Policies[0].Ref, "/apps/podinfo:6.3.0") || st.Policies[0].Error != "" {
+		t.Errorf("status of the policies: %+v", st.Policies)
+	}
+	if len(st.Automations) != 1 || st.Automations[0].LastPush.Commit != f.head() || st.Automations[0].LastPush.Branch != "main" {
+		t.Errorf("status of the automations: %+v, main at %s", st.Automations, f.head())
+	}
+	if r := hoist(t, nil, "status", "--server", f.addr); r.code != 0 || !strings.Contains(r.stdout, "apps/podinfo") || !strings.Contains(r.stdout, "apps/fleet") {
+		t.Errorf("hoist status table: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := hoist(t, nil, "status", "--server", freeAddr(t)); r.code != 1 || !strings.Contains(r.stderr, "asking the hoist service") {
+		t.Errorf("hoist status without a service: exit %d\n%s", r.code, r.stderr)
 	}
 
 	// Fifty tags pushed in a second make one commit.
