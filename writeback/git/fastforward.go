@@ -123,6 +123,9 @@ func (c *Checkout) fastForward(from, to plumbing.Hash) error {
 		}
 		e.Hash, e.Mode, e.Size, e.ModifiedAt = s.entry.Hash, s.entry.Mode, uint32(fi.Size()), fi.ModTime()
 	}
+	// The cached-tree extension describes the old trees; git rebuilds
+	// it when it is missing.
+	idx.Cache = nil
 	if err := c.repo.Storer.SetIndex(idx); err != nil {
 		return fmt.Errorf("%w: writing the index: %v", errNoFastForward, err)
 	}
