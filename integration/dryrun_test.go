@@ -2,7 +2,6 @@ package integration
 
 import (
 	"encoding/json"
-	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,14 +12,7 @@ import (
 // TestRunOnceDryRun shows what a run would commit, with its diff, and
 // commits and pushes nothing; the real run after it pushes that change.
 func TestRunOnceDryRun(t *testing.T) {
-	reg := testenv.NewRegistry(t, testenv.RegistryOptions{})
-	reg.PushImage(t, "apps/api", "2.0.0", testenv.ImageOptions{})
-	gitSrv := testenv.NewGitServer(t, testenv.GitServerOptions{})
-	bare := gitSrv.RepoDir("fleet.git")
-	testenv.GitInitBare(t, bare, "main")
-	base := testenv.GitCommitFiles(t, bare, "main", "initial", map[string]string{
-		"api.yaml": fmt.Sprintf("image: %s/apps/api:1.0.0 # {\"$imagepolicy\": \"apps:api\"}\n", reg.Host),
-	})
+	reg, gitSrv, bare, base := apiFleet(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "hoist.yaml")
 	writeFile(t, cfg, apiConfig(reg.Host, gitSrv.RepoURL("fleet.git")))

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,14 +12,7 @@ import (
 // push.options, as a Gerrit user writes it: the commit goes to
 // refs/for/main only, with the push options, and main does not move.
 func TestRunOnceRefspec(t *testing.T) {
-	reg := testenv.NewRegistry(t, testenv.RegistryOptions{})
-	reg.PushImage(t, "apps/api", "2.0.0", testenv.ImageOptions{})
-	gitSrv := testenv.NewGitServer(t, testenv.GitServerOptions{})
-	bare := gitSrv.RepoDir("fleet.git")
-	testenv.GitInitBare(t, bare, "main")
-	base := testenv.GitCommitFiles(t, bare, "main", "initial", map[string]string{
-		"api.yaml": fmt.Sprintf("image: %s/apps/api:1.0.0 # {\"$imagepolicy\": \"apps:api\"}\n", reg.Host),
-	})
+	reg, gitSrv, bare, base := apiFleet(t)
 	testenv.GitCLI(t, bare, "config", "receive.advertisePushOptions", "true")
 	dir := t.TempDir()
 	seen := filepath.Join(dir, "push-options")

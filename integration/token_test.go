@@ -36,6 +36,22 @@ spec:
 `, registry, gitURL)
 }
 
+// apiFleet is a registry holding apps/api:2.0.0 and a Git server with
+// fleet.git, whose main branch has api.yaml at apps/api:1.0.0 with a marker
+// of apps:api; base is main's commit.
+func apiFleet(t *testing.T) (reg *testenv.Registry, gitSrv *testenv.GitServer, bare, base string) {
+	t.Helper()
+	reg = testenv.NewRegistry(t, testenv.RegistryOptions{})
+	reg.PushImage(t, "apps/api", "2.0.0", testenv.ImageOptions{})
+	gitSrv = testenv.NewGitServer(t, testenv.GitServerOptions{})
+	bare = gitSrv.RepoDir("fleet.git")
+	testenv.GitInitBare(t, bare, "main")
+	base = testenv.GitCommitFiles(t, bare, "main", "initial", map[string]string{
+		"api.yaml": fmt.Sprintf("image: %s/apps/api:1.0.0 # {\"$imagepolicy\": \"apps:api\"}\n", reg.Host),
+	})
+	return reg, gitSrv, bare, base
+}
+
 // TestRunOnceGitToken authenticates to Git with a token from an
 // environment variable or a file, for repositories without a secretRef.
 func TestRunOnceGitToken(t *testing.T) {
