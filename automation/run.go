@@ -109,17 +109,48 @@ func (r *Runner) now() time.Time {
 	return time.Now()
 }
 
-// RunAll runs every automation of set that is not suspended, one after
-// another, and returns one result each.
+// RunAllParallelism bounds the Git repositories RunAll works on at once.
+const RunAllParallelism = 4
+
+// RunAll runs every automation of set that is not suspended and returns one
+// result each, in document order. Automations that write to the same Git
+// repository and branch run one after another, in document order; the
+// others run in parallel, up to RunAllParallelism repositories at once.
 func (r *Runner) RunAll(ctx context.Context, set *config.Set) []RunResult {
-	var out []RunResult
+	var (
+		active []*config.Automation
+		groups = map[string][]int{} // git URL#branch → indexes into active
+		order  []string
+	)
 	for _, a := range set.Automations {
 		if a.Spec.Suspend {
 			r.logger().Info("automation suspended", "automation", a.Namespace+"/"+a.Name)
 			continue
 		}
-		out = append(out, r.Run(ctx, set, a))
+		key := a.Namespace + "/" + a.Name // unresolvable: fails alone
+		if gt, err := resolveGit(a); err == nil {
+			key = gt.url + "#" + gt.branch
+		}
+		if _, ok := groups[key]; !ok {
+			order = append(order, key)
+		}
+		groups[key] = append(groups[key], len(active))
+		active = append(active, a)
 	}
+	out := make([]RunResult, len(active))
+	sem := make(chan struct{}, RunAllParallelism)
+	var wg sync.WaitGroup
+	for _, key := range order {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(idx []int) {
+			defer func() { <-sem; wg.Done() }()
+			for _, i := range idx {
+				out[i] = r.Run(ctx, set, active[i])
+			}
+		}(groups[key])
+	}
+	wg.Wait()
 	return out
 }
 
