@@ -53,10 +53,11 @@ opening or updating a pull request when spec.git.push.pullRequest is set.
 When the remote moved during the push, hoist fetches, plans again on the new
 head and retries; it never overwrites another writer's commit.
 
-With --once, every automation runs once and hoist exits; a run with nothing new
-does nothing and says so; --dry-run shows what the run would commit (the changes
-and a unified diff) and pushes nothing. Without --once, hoist keeps running as a
-service.
+With --once, every automation runs once (those of different Git repositories in
+parallel, up to 4) and hoist exits; a run with nothing new does nothing and says
+so; --dry-run shows what the run would commit (the changes and a unified diff)
+and pushes nothing. Without --once, hoist keeps running as a service; hoist
+status shows what it selected and pushed.
 
 Secrets (Git credentials, signing keys, registry credentials) are read from
 --secrets-dir/NAME/KEY with Flux's key names. A GitRepository without a secretRef
