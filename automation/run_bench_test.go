@@ -8,6 +8,7 @@ import (
 
 	"github.com/hoist-dev/hoist/automation"
 	"github.com/hoist-dev/hoist/config"
+	"github.com/hoist-dev/hoist/config/v1alpha1"
 	"github.com/hoist-dev/hoist/internal/testenv"
 	"github.com/hoist-dev/hoist/registry"
 )
@@ -74,20 +75,16 @@ spec:
 	}
 	scanner := &automation.Scanner{Registry: client}
 	// What the service's repository scans recorded.
-	known := map[*config.Policy]string{}
-	for i, sel := range scanner.Scan(b.Context(), set) {
+	known := map[*v1alpha1.ImagePolicy]string{}
+	for _, sel := range scanner.Scan(b.Context(), set) {
 		if sel.Err != nil {
 			b.Fatal(sel.Err)
 		}
-		known[set.Policies[i]] = sel.Ref
+		known[set.Policy(sel.Namespace, sel.Name).ImagePolicy] = sel.Ref
 	}
 	knownFn := func(p *config.Policy) (string, bool) {
-		for q, ref := range known {
-			if q.ImagePolicy == p.ImagePolicy {
-				return ref, true
-			}
-		}
-		return "", false
+		ref, ok := known[p.ImagePolicy]
+		return ref, ok
 	}
 
 	for _, mode := range []string{"scan", "known"} {
