@@ -125,8 +125,35 @@ func NewService(o ServiceOptions) (*Service, error) {
 // Handler serves the service's HTTP endpoints.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
+	s.routeOps(mux)
+	s.routeHooks(mux)
+	return mux
+}
+
+// HookHandler serves the webhooks, /healthz and /readyz only: for a
+// listener that registries reach, when the operational endpoints have one
+// of their own (OpsHandler).
+func (s *Service) HookHandler() http.Handler {
+	mux := http.NewServeMux()
+	s.routeHealth(mux)
+	s.routeHooks(mux)
+	return mux
+}
+
+// OpsHandler serves /metrics, /status, /healthz and /readyz.
+func (s *Service) OpsHandler() http.Handler {
+	mux := http.NewServeMux()
+	s.routeOps(mux)
+	return mux
+}
+
+func (s *Service) routeOps(mux *http.ServeMux) {
 	mux.Handle("/metrics", promhttp.HandlerFor(s.o.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/status", s.serveStatus)
+	s.routeHealth(mux)
+}
+
+func (s *Service) routeHealth(mux *http.ServeMux) {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !s.ready.Load() {
@@ -135,6 +162,9 @@ func (s *Service) Handler() http.Handler {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
+}
+
+func (s *Service) routeHooks(mux *http.ServeMux) {
 	mux.HandleFunc(webhook.PathPrefix, func(w http.ResponseWriter, r *http.Request) {
 		h := s.hooks.Load()
 		if h == nil {
@@ -143,7 +173,6 @@ func (s *Service) Handler() http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
-	return mux
 }
 
 // Load loads the configuration for the first time; an invalid one is an

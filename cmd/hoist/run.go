@@ -35,6 +35,7 @@ type runOptions struct {
 	sshKey    string
 	sshHosts  string
 	dryRun    bool
+	opsListen string
 	reg       registryFlags
 }
 
@@ -87,7 +88,8 @@ Exit status: 0 success (also nothing to do), 1 some automation or target failed,
 	f.StringVarP(&o.output, "output", "o", "text", "output format with --once: text or json")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	f.StringVar(&o.listen, "listen", "127.0.0.1:9393", "address of webhooks, /metrics, /healthz and /readyz (service mode)")
+	f.StringVar(&o.listen, "listen", "127.0.0.1:9393", "service mode: address of the webhooks, and of /metrics, /status, /healthz and /readyz unless --ops-listen is set")
+	f.StringVar(&o.opsListen, "ops-listen", "", "service mode: a separate address for /metrics and /status (and /healthz, /readyz), so that --listen can face registries with the webhooks only")
 	f.StringVar(&o.tokenFile, "git-token-file", "", "file holding a Git HTTPS token, for repositories without a secretRef")
 	f.StringVar(&o.tokenEnv, "git-token-env", "", "environment variable holding a Git HTTPS token, for repositories without a secretRef")
 	f.StringVar(&o.sshKey, "ssh-key", "", "SSH private key (unencrypted; put encrypted keys in ssh-agent) for repositories without a secretRef; default: ssh-agent (SSH_AUTH_SOCK), then ~/.ssh/id_ed25519, id_ecdsa, id_rsa")

@@ -56,22 +56,47 @@ func runService(ctx context.Context, o runOptions, _ io.Writer, stderr io.Writer
 	if _, err := svc.Load(); err != nil {
 		return usage(err)
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", o.listen)
-	if err != nil {
-		return usage(fmt.Errorf("--listen %s: %w", o.listen, err))
+	type listener struct {
+		flag, addr string
+		handler    http.Handler
+		paths      string
 	}
-	srv := &http.Server{Handler: svc.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	logger.Info("listening", "address", ln.Addr().String(), "paths", "/hook/, /metrics, /healthz, /readyz")
+	listeners := []listener{{"--listen", o.listen, svc.Handler(), "/hook/, /metrics, /status, /healthz, /readyz"}}
+	if o.opsListen != "" {
+		listeners = []listener{
+			{"--listen", o.listen, svc.HookHandler(), "/hook/, /healthz, /readyz"},
+			{"--ops-listen", o.opsListen, svc.OpsHandler(), "/metrics, /status, /healthz, /readyz"},
+		}
+	}
+	var (
+		lc       net.ListenConfig
+		servers  []*http.Server
+		serveErr = make(chan error, len(listeners))
+	)
+	for _, l := range listeners {
+		ln, err := lc.Listen(ctx, "tcp", l.addr)
+		if err != nil {
+			for _, srv := range servers {
+				_ = srv.Close()
+			}
+			return usage(fmt.Errorf("%s %s: %w", l.flag, l.addr, err))
+		}
+		srv := &http.Server{Handler: l.handler, ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, srv)
+		go func() { serveErr <- srv.Serve(ln) }()
+		logger.Info("listening", "address", ln.Addr().String(), "paths", l.paths)
+	}
 
 	runErr := svc.Run(ctx)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = srv.Shutdown(shutdownCtx)
-	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		runErr = errors.Join(runErr, err)
+	for _, srv := range servers {
+		_ = srv.Shutdown(shutdownCtx)
+	}
+	for range servers {
+		if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			runErr = errors.Join(runErr, err)
+		}
 	}
 	if runErr != nil {
 		return failed(runErr)
