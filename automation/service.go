@@ -76,8 +76,11 @@ type Service struct {
 	// known holds each policy's last successful scan, by policy key, so
 	// that automation runs write it instead of scanning again.
 	known map[string]knownSelection
-	// errs holds the last error of each policy and automation (Status).
-	errs map[string]string
+	// errs holds the last error of each policy and automation, and
+	// scanned when each repository (NAMESPACE/NAME) was last scanned
+	// (Status).
+	errs    map[string]string
+	scanned map[string]time.Time
 
 	recheckMu sync.Mutex
 	rechecks  map[string]*recheck // by repository job key
@@ -108,7 +111,7 @@ func NewService(o ServiceOptions) (*Service, error) {
 	if o.WebhookRecheck == 0 {
 		o.WebhookRecheck = DefaultWebhookRecheck
 	}
-	s := &Service{o: o, log: o.Logger, rechecks: map[string]*recheck{}, known: map[string]knownSelection{}, errs: map[string]string{}}
+	s := &Service{o: o, log: o.Logger, rechecks: map[string]*recheck{}, known: map[string]knownSelection{}, errs: map[string]string{}, scanned: map[string]time.Time{}}
 	s.watch = NewConfigWatcher(o.ConfigPaths, ConfigWatcherOptions{
 		Interval: o.WatchInterval,
 		Clock:    o.Clock,
@@ -418,6 +421,9 @@ func (s *Service) scanRepository(ctx context.Context, key string) error {
 		}
 	}
 	s.o.Metrics.ScanDone(key, time.Since(start), scanErr)
+	s.mu.Lock()
+	s.scanned[key] = time.Now()
+	s.mu.Unlock()
 	if len(policies) == 0 {
 		// The repository's policies may live in the Git repositories
 		// themselves: let every automation look.

@@ -28,6 +28,9 @@ type PolicyStatus struct {
 	// changed to that.
 	Ref        string     `json:"ref,omitempty"`
 	SelectedAt *time.Time `json:"selectedAt,omitempty"`
+	// ScannedAt is when this process last scanned the policy's
+	// repository, successfully or not.
+	ScannedAt *time.Time `json:"scannedAt,omitempty"`
 	Suspended  bool       `json:"suspended,omitempty"`
 	// Error is why the last scan selected nothing.
 	Error string `json:"error,omitempty"`
@@ -70,12 +73,19 @@ func (s *Service) Status() Status {
 	for k, v := range s.errs {
 		errs[k] = v
 	}
+	scanned := make(map[string]time.Time, len(s.scanned))
+	for k, v := range s.scanned {
+		scanned[k] = v
+	}
 	s.mu.Unlock()
 	for _, p := range set.Policies {
 		ps := PolicyStatus{Namespace: p.Namespace, Name: p.Name, Suspended: p.Spec.Suspend, Error: errs["policy "+p.Namespace+":"+p.Name]}
 		if p.Repository != nil {
 			ps.Image = p.Repository.Spec.Image
 			ps.Suspended = ps.Suspended || p.Repository.Spec.Suspend
+			if t, ok := scanned[p.Repository.Namespace+"/"+p.Repository.Name]; ok {
+				ps.ScannedAt = &t
+			}
 		}
 		if st != nil {
 			if r, ok, err := st.Selection(p.Namespace + ":" + p.Name); err == nil && ok {

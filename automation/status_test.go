@@ -61,7 +61,7 @@ spec:
 	if err := store.PutLastPush("apps/fleet", PushRecord{Commit: "abc", Branch: "main", At: at}); err != nil {
 		t.Fatal(err)
 	}
-	s := &Service{o: ServiceOptions{Runner: &Runner{State: store}}, known: map[string]knownSelection{}, errs: map[string]string{}}
+	s := &Service{o: ServiceOptions{Runner: &Runner{State: store}}, known: map[string]knownSelection{}, errs: map[string]string{}, scanned: map[string]time.Time{"apps/app": at}}
 	s.set.Store(set)
 	s.noteError("policy apps:broken", errors.New("no tag matches"))
 	s.noteError("policy apps:app", errors.New("an old error"))
@@ -70,8 +70,8 @@ spec:
 
 	want := Status{
 		Policies: []PolicyStatus{
-			{Namespace: "apps", Name: "app", Image: "ghcr.io/org/app", Ref: "ghcr.io/org/app:1.2.0", SelectedAt: &at},
-			{Namespace: "apps", Name: "broken", Image: "ghcr.io/org/app", Error: "no tag matches"},
+			{Namespace: "apps", Name: "app", Image: "ghcr.io/org/app", Ref: "ghcr.io/org/app:1.2.0", SelectedAt: &at, ScannedAt: &at},
+			{Namespace: "apps", Name: "broken", Image: "ghcr.io/org/app", ScannedAt: &at, Error: "no tag matches"},
 		},
 		Automations: []AutomationStatus{
 			{Namespace: "apps", Name: "fleet", Suspended: true, LastPush: &PushRecord{Commit: "abc", Branch: "main", At: at}, Error: "a.yaml:3: refused"},
