@@ -31,7 +31,7 @@ type PolicyStatus struct {
 	// ScannedAt is when this process last scanned the policy's
 	// repository, successfully or not.
 	ScannedAt *time.Time `json:"scannedAt,omitempty"`
-	Suspended  bool       `json:"suspended,omitempty"`
+	Suspended bool       `json:"suspended,omitempty"`
 	// Error is why the last scan selected nothing.
 	Error string `json:"error,omitempty"`
 }
