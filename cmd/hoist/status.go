@@ -22,7 +22,8 @@ func newStatusCommand() *cobra.Command {
 		Short: "Show what a running hoist service selected and pushed",
 		Long: `Status asks a running hoist service (hoist run without --once) for each policy's
 last selection and each automation's last push, last success and last error, and
-prints them. --server is the service's --listen address (or a URL).
+prints them. --server is the service's --ops-listen address if it has one, else
+its --listen address (or a URL).
 
 Exit status: 0, or 1 when a policy or automation has an error or the service
 cannot be reached.`,
@@ -34,7 +35,7 @@ cannot be reached.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&server, "server", "127.0.0.1:9393", "the service's --listen address, or its URL")
+	f.StringVar(&server, "server", "127.0.0.1:9393", "the service's --ops-listen (else --listen) address, or its URL")
 	f.StringVarP(&output, "output", "o", "table", "output format: table or json")
 	return cmd
 }
