@@ -241,6 +241,7 @@ func TestCompileErrors(t *testing.T) {
 		"missing group":    {Spec{Pattern: "(?P<a>x)", Extract: "$b", Alphabetical: &OrderSpec{}}, []string{"filterTags.extract"}},
 		"missing number":   {Spec{Pattern: "(x)", Extract: "${2}", Alphabetical: &OrderSpec{}}, []string{"filterTags.extract"}},
 		"bad glob":         {Spec{Glob: "[", Alphabetical: &OrderSpec{}}, []string{"filterTags.glob"}},
+		"glob of 9 stars":  {Spec{Glob: strings.Repeat("*a", 9), Alphabetical: &OrderSpec{}}, []string{"filterTags.glob"}},
 		"bad order":        {Spec{Numerical: &OrderSpec{Order: "up"}}, []string{"policy.numerical.order"}},
 		"bad exclusion":    {Spec{Exclude: []string{"*"}, Alphabetical: &OrderSpec{}}, []string{"exclusionList[0]"}},
 		"all reported":     {Spec{Pattern: "(", Glob: "[", Semver: &SemverSpec{Range: "x y z"}}, []string{"filterTags.pattern", "filterTags.glob", "policy.semver.range"}},
@@ -264,6 +265,15 @@ func TestCompileErrors(t *testing.T) {
 				t.Errorf("fields (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestGlobStars allows eight * wildcards, and escaped stars beside them.
+func TestGlobStars(t *testing.T) {
+	for _, g := range []string{strings.Repeat("*a", 8), strings.Repeat("*a", 8) + `\*`, "main-*-**"} {
+		if _, err := Compile(Spec{Glob: g, Alphabetical: &OrderSpec{}}); err != nil {
+			t.Errorf("Compile(glob %q): %v", g, err)
+		}
 	}
 }
 
