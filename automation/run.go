@@ -127,10 +127,7 @@ func (r *Runner) RunAll(ctx context.Context, set *config.Set) []RunResult {
 			r.logger().Info("automation suspended", "automation", a.Namespace+"/"+a.Name)
 			continue
 		}
-		key := a.Namespace + "/" + a.Name // unresolvable: fails alone
-		if gt, err := resolveGit(a); err == nil {
-			key = gt.url + "#" + gt.branch
-		}
+		key := gitKey(a)
 		if _, ok := groups[key]; !ok {
 			order = append(order, key)
 		}
@@ -206,6 +203,17 @@ func resolveGit(a *config.Automation) (gitTarget, error) {
 		return t, errors.New("no branch to check out (a tag, semver or commit cannot be pushed to): set spec.git.checkout.ref.branch or the GitRepository's spec.ref.branch")
 	}
 	return t, nil
+}
+
+// gitKey names the Git repository and branch an automation writes to, so
+// that work on one is serialised; an automation whose repository cannot be
+// resolved is keyed by its own name (it fails alone).
+func gitKey(a *config.Automation) string {
+	gt, err := resolveGit(a)
+	if err != nil {
+		return a.Namespace + "/" + a.Name
+	}
+	return gt.url + "#" + gt.branch
 }
 
 // Known reports a selection the caller already holds for a policy, such as

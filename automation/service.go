@@ -515,11 +515,7 @@ func (s *Service) gitKey(automation string) string {
 	if a == nil {
 		return automation
 	}
-	gt, err := resolveGit(a)
-	if err != nil {
-		return automation
-	}
-	return gt.url + "#" + gt.branch
+	return gitKey(a)
 }
 
 // flush runs the automations queued for one Git repository.

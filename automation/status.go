@@ -78,6 +78,10 @@ func (s *Service) Status() Status {
 		scanned[k] = v
 	}
 	s.mu.Unlock()
+	var selections map[string]SelectionRecord
+	if st != nil {
+		selections, _ = st.Selections() // unreadable: shown without
+	}
 	for _, p := range set.Policies {
 		ps := PolicyStatus{Namespace: p.Namespace, Name: p.Name, Suspended: p.Spec.Suspend, Error: errs["policy "+p.Namespace+":"+p.Name]}
 		if p.Repository != nil {
@@ -87,10 +91,8 @@ func (s *Service) Status() Status {
 				ps.ScannedAt = &t
 			}
 		}
-		if st != nil {
-			if r, ok, err := st.Selection(p.Namespace + ":" + p.Name); err == nil && ok {
-				ps.Ref, ps.SelectedAt = r.Ref, &r.At
-			}
+		if r, ok := selections[p.Namespace+":"+p.Name]; ok {
+			ps.Ref, ps.SelectedAt = r.Ref, &r.At
 		}
 		out.Policies = append(out.Policies, ps)
 	}

@@ -143,7 +143,7 @@ func (c *Checkout) pushOtherRef(ctx context.Context, ref plumbing.ReferenceName,
 		InsecureSkipTLS: c.opts.InsecureSkipTLS,
 	})
 	if err != nil && !errors.Is(err, gogit.NoErrAlreadyUpToDate) {
-		if s := err.Error(); strings.HasPrefix(s, "command error on") || strings.HasPrefix(s, "unpack error") || strings.Contains(s, "non-fast-forward") {
+		if refused(err) || strings.Contains(err.Error(), "non-fast-forward") {
 			err = fmt.Errorf("%w: %v", ErrPushRejected, err)
 		}
 		return PushResult{}, fmt.Errorf("pushing to %q: %w%s", ref, err, progress.remoteMessages())
@@ -295,10 +295,17 @@ func (c *Checkout) pushFailed(ctx context.Context, pushErr error, branch string,
 	case ok && cur != expected:
 		return fmt.Errorf("pushing to %q: %w: it is at %s, the change was made on %s", branch, ErrRemoteMoved, cur, expected)
 	}
-	if s := pushErr.Error(); strings.HasPrefix(s, "command error on") || strings.HasPrefix(s, "unpack error") {
+	if refused(pushErr) {
 		return fmt.Errorf("pushing to %q: %w: %v%s", branch, ErrPushRejected, pushErr, msgs)
 	}
 	return fmt.Errorf("pushing to %q: %w%s", branch, pushErr, msgs)
+}
+
+// refused reports whether go-git's push error is the remote's refusal (a
+// hook, a protected ref) rather than a transport failure.
+func refused(err error) bool {
+	s := err.Error()
+	return strings.HasPrefix(s, "command error on") || strings.HasPrefix(s, "unpack error")
 }
 
 // listRemote lists the remote's refs.
