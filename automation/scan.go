@@ -19,7 +19,7 @@ type Scanner struct {
 	// Registry reads registries (required).
 	Registry *registry.Client
 	// SecretsDir holds secrets named by secretRef, one folder per secret
-	// (SPEC.md section 6). Empty: secretRef is an error.
+	// (see docs/state-and-secrets.md). Empty: secretRef is an error.
 	SecretsDir string
 	// Now is the clock for minAge; nil means time.Now.
 	Now func() time.Time

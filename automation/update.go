@@ -52,7 +52,7 @@ type UpdateResult struct {
 	// Errors are the targets and files refused, and selections that failed.
 	Errors []*writeback.FileError
 	// Skipped are changes not made because they would go back to an older
-	// version than Git has (SPEC.md section 2).
+	// version than Git has (see docs/selection.md).
 	Skipped []writeback.Change
 }
 
@@ -242,7 +242,7 @@ func (s *Scanner) scanInline(ctx context.Context, key string, in *writeback.Inli
 
 // withoutDowngrades drops changes that would write an older version than
 // the file has, for semver policies: a policy never selects something older
-// than what Git already has unless the rule says so (SPEC.md section 2).
+// than what Git already has unless the rule says so (see docs/guarantees.md).
 func withoutDowngrades(changes []writeback.Change, rules map[string]*policy.Policy) (kept, skipped []writeback.Change) {
 	for _, c := range changes {
 		p := rules[c.Policy]

@@ -57,7 +57,8 @@ const (
 	Descending Order = "desc"
 )
 
-// Spec is an uncompiled policy, in the terms of SPEC.md section 2. Exactly one
+// Spec is an uncompiled policy, in the terms of an ImagePolicy document (see
+// docs/documents.md and docs/selection.md). Exactly one
 // of the rule fields (Semver, Alphabetical, Numerical, NewestBuild, Digest)
 // must be set.
 type Spec struct {

@@ -7,7 +7,7 @@ import (
 )
 
 // ParseShorthand parses the short policy forms used in workload annotations
-// (SPEC.md section 3) into a Spec:
+// (see docs/markers-and-annotations.md) into a Spec:
 //
 //	semver:RANGE            semver within RANGE (two-part tags allowed)
 //	glob:PATTERN            glob filter, newest build first (as Flux v1 and Keel did)

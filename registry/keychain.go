@@ -207,7 +207,7 @@ func (a dockerAuth) authenticator() authn.Authenticator {
 
 // ReadDockerConfigSecret reads the registry secret NAME from a secrets
 // directory laid out as Kubernetes mounts Secrets: DIR/NAME/.dockerconfigjson
-// (SPEC.md section 6). Its error names the file, never its content.
+// (see docs/state-and-secrets.md). Its error names the file, never its content.
 func ReadDockerConfigSecret(dir, secret string) (*DockerConfig, error) {
 	if secret == "" || secret == "." || secret == ".." || strings.ContainsAny(secret, `/\`) {
 		return nil, fmt.Errorf("reading registry secret %q: %w: not a secret name", secret, ErrDockerConfig)

@@ -79,8 +79,8 @@ func (e *FileError) Error() string {
 
 func (e *FileError) Unwrap() error { return e.Err }
 
-// MarshalJSON writes the error in the shape of SPEC.md's `update -o json`:
-// {"file", "line", "error"} (and "policy" when known).
+// MarshalJSON writes the error in the shape of `hoist update -o json` (see
+// docs/cli.md): {"file", "line", "error"} (and "policy" when known).
 func (e *FileError) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		File   string `json:"file"`

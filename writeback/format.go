@@ -3,10 +3,11 @@ package writeback
 import "path"
 
 // A format finds targets in the bytes of one kind of file and knows how to
-// write a value back into it. YAML is the only one today; SPEC.md section 4
-// names the next (Jsonnet, .env, Dockerfile FROM lines), which only need a
-// new implementation and a case in formatFor: scanning, planning, applying
-// and writing work on Targets and Changes and know nothing of YAML.
+// write a value back into it. YAML is the only one today (see
+// docs/markers-and-annotations.md); another (Jsonnet, .env, Dockerfile FROM
+// lines) would only need a new implementation and a case in formatFor:
+// scanning, planning, applying and writing work on Targets and Changes and
+// know nothing of YAML.
 type format interface {
 	// name is the Target.Format of the targets it finds.
 	name() string

@@ -53,8 +53,9 @@ type Changeset struct {
 	Errors  []*FileError `json:"errors"`
 }
 
-// MarshalJSON writes the Changeset as SPEC.md's `update -o json` does:
-// {"changes": [...], "errors": [...]}, with empty lists rather than null.
+// MarshalJSON writes the Changeset as `hoist update -o json` does (see
+// docs/cli.md): {"changes": [...], "errors": [...]}, with empty lists rather
+// than null.
 func (c Changeset) MarshalJSON() ([]byte, error) {
 	type plain Changeset
 	p := plain(c)

@@ -78,7 +78,7 @@ func (o Object) String() string {
 }
 
 // Inline describes the policy an annotated workload sets for one of its
-// containers (SPEC.md section 3).
+// containers (see docs/markers-and-annotations.md).
 type Inline struct {
 	// Container is the container's name.
 	Container string `json:"container"`

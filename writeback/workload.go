@@ -4,7 +4,8 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
-// The annotation keys of SPEC.md section 3.
+// The annotation keys of annotated workloads (see
+// docs/markers-and-annotations.md).
 const (
 	annHoistPolicy   = "hoist.dev/policy"
 	annFluxTag       = "fluxcd.io/tag."

@@ -33,8 +33,8 @@ func (f *registryFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.noCache, "no-cache", false, "do not read or write the registry cache")
 }
 
-// stateDir resolves SPEC.md's order: --state-dir (or HOIST_STATE_DIR),
-// $XDG_STATE_HOME/hoist, ~/.local/state/hoist.
+// stateDir resolves the order of docs/state-and-secrets.md: --state-dir
+// (or HOIST_STATE_DIR), $XDG_STATE_HOME/hoist, ~/.local/state/hoist.
 func (f *registryFlags) resolveStateDir() (string, error) {
 	if f.stateDir != "" {
 		return f.stateDir, nil

@@ -18,7 +18,7 @@ func main() {
 	os.Exit(exitCode(err, os.Stderr))
 }
 
-// exitError carries the exit status of SPEC.md section 5: 1 when some policy
+// exitError carries the exit status of docs/cli.md: 1 when some policy
 // or target failed, 2 for bad usage or invalid configuration.
 type exitError struct {
 	code int

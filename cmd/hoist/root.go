@@ -54,7 +54,7 @@ Exit status: 0 success (also "nothing to do"), 1 some policy or target failed,
 }
 
 // flagsFromEnv sets each flag the user did not give from HOIST_<FLAG>, as
-// SPEC.md section 5 promises (dashes become underscores).
+// docs/cli.md promises (dashes become underscores).
 func flagsFromEnv(fs *pflag.FlagSet) error {
 	var err error
 	fs.VisitAll(func(f *pflag.Flag) {
