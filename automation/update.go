@@ -148,7 +148,8 @@ func selectFor(ctx context.Context, o UpdateOptions, targets []writeback.Target)
 			ns, n, _ := strings.Cut(key, ":")
 			if p := o.Set.Policy(ns, n); p != nil {
 				rules[key] = p.Compiled
-				if _, pinned := sel[key]; !pinned && !p.Spec.Suspend {
+				suspended := p.Spec.Suspend || (p.Repository != nil && p.Repository.Spec.Suspend)
+				if _, pinned := sel[key]; !pinned && !suspended {
 					markerPolicies = append(markerPolicies, p)
 				} else if !pinned {
 					sel[key] = writeback.Selection{} // suspended: leave its targets alone

@@ -141,3 +141,46 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// A suspended ImageRepository (or ImagePolicy) leaves its policies' targets
+// as they are: no scan, no "unknown policy", exit 0.
+func TestUpdateSuspended(t *testing.T) {
+	reg := testenv.NewRegistry(t, testenv.RegistryOptions{})
+	d := reg.PushImage(t, "apps/podinfo", "6.0.0", testenv.ImageOptions{})
+	reg.Tag(t, "apps/podinfo", d, "6.1.0")
+	deploy := fmt.Sprintf("image: %s/apps/podinfo:6.0.0 # {\"$imagepolicy\": \"apps:podinfo\"}\n", reg.Host)
+	for name, suspended := range map[string]struct{ repo, policy bool }{
+		"repository": {repo: true},
+		"policy":     {policy: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := filepath.Join(dir, "config", "policies.yaml")
+			tree := filepath.Join(dir, "tree")
+			writeFile(t, cfg, fmt.Sprintf(`apiVersion: image.toolkit.fluxcd.io/v1beta2
+kind: ImageRepository
+metadata: {name: podinfo, namespace: apps}
+spec:
+  image: %s/apps/podinfo
+  suspend: %t
+---
+apiVersion: image.toolkit.fluxcd.io/v1beta2
+kind: ImagePolicy
+metadata: {name: podinfo, namespace: apps}
+spec:
+  imageRepositoryRef: {name: podinfo}
+  suspend: %t
+  policy:
+    semver: {range: '^6'}
+`, reg.Host, suspended.repo, suspended.policy))
+			writeFile(t, filepath.Join(tree, "values.yaml"), deploy)
+			r := hoist(t, nil, "update", tree, "-c", cfg)
+			if r.code != 0 || strings.Contains(r.stdout+r.stderr, "unknown policy") {
+				t.Errorf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			if diff := cmp.Diff(deploy, readFile(t, filepath.Join(tree, "values.yaml"))); diff != "" {
+				t.Errorf("values.yaml (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
