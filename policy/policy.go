@@ -16,7 +16,6 @@ package policy
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
 
 	"github.com/Masterminds/semver/v3"
@@ -181,8 +180,7 @@ type Policy struct {
 	spec       Spec
 	rule       Rule
 	exclude    []matcher
-	pattern    *regexp.Regexp
-	extract    string
+	pattern    *extractor // nil without filterTags.pattern
 	glob       glob.Glob
 	constraint *semver.Constraints
 	rng        *semverRange // nil: use constraint (slower)

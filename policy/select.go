@@ -73,9 +73,10 @@ func (p *Policy) selectFast(tags []string) (Result, error) {
 		res  Result
 		best cand
 		have bool
+		buf  []byte
 	)
 	for _, t := range tags {
-		c, reason := p.filter(t)
+		c, reason := p.filter(t, &buf)
 		if reason == "" {
 			reason = p.parse(&c)
 		}
@@ -105,7 +106,8 @@ func (p *Policy) noMatch(n int) error {
 
 // admit runs the filters and the rule's own test, the range included.
 func (p *Policy) admit(t string) (cand, string) {
-	c, reason := p.filter(t)
+	var buf []byte
+	c, reason := p.filter(t, &buf)
 	if reason == "" {
 		reason = p.parse(&c)
 	}
@@ -119,8 +121,8 @@ func (p *Policy) admit(t string) (cand, string) {
 }
 
 // filter applies the exclusion list, the glob and the pattern, and extracts
-// the ordered value.
-func (p *Policy) filter(t string) (cand, string) {
+// the ordered value. buf is scratch space for extract, reused across tags.
+func (p *Policy) filter(t string, buf *[]byte) (cand, string) {
 	c := cand{tag: t, value: t}
 	newline := strings.IndexByte(t, '\n') >= 0
 	for _, m := range p.exclude {
@@ -132,12 +134,11 @@ func (p *Policy) filter(t string) (cand, string) {
 		return c, reasonGlob
 	}
 	if p.pattern != nil {
-		if !p.pattern.MatchString(t) {
+		v, ok := p.pattern.value(t, buf)
+		if !ok {
 			return c, reasonPattern
 		}
-		if p.extract != "" {
-			c.value = p.pattern.ReplaceAllString(t, p.extract)
-		}
+		c.value = v
 	}
 	return c, ""
 }

@@ -101,6 +101,17 @@ func TestFluxCompatibility(t *testing.T) {
 		"numerical asc":                {Spec{Numerical: &OrderSpec{Order: Ascending}}, []string{"1", "10", "9"}, "10", "10"},
 		"numerical with extract":       {Spec{Pattern: `^build-(?P<n>\d+)$`, Extract: "$n", Numerical: &OrderSpec{}}, []string{"build-9", "build-10"}, "build-10", "build-10"},
 		"numerical non-numeric (diff)": {Spec{Numerical: &OrderSpec{}}, []string{"1", "latest"}, "", "1"},
+		"numerical negative integers":  {Spec{Numerical: &OrderSpec{}}, []string{"-62", "-88", "73", "72", "15", "16", "15", "29", "-33", "-91"}, "73", "73"},
+		"numerical floats desc":        {Spec{Numerical: &OrderSpec{Order: Descending}}, []string{"-65.27202780220686", "57.82948329142309", "-90.29082099756083", "-12.041712603564264"}, "-90.29082099756083", "-90.29082099756083"},
+		"numerical timestamps desc":    {Spec{Numerical: &OrderSpec{Order: Descending}}, []string{"1606234201", "1606364286", "1606334092"}, "1606234201", "1606234201"},
+		// Extract expands on the first match only; the rest of the tag is not
+		// part of the value.
+		"extract first match only": {Spec{Pattern: `^main-[a-f0-9]+-(?P<ts>[0-9]+)`, Extract: "$ts", Numerical: &OrderSpec{}}, []string{"main-abc1234-1700000000-arm64", "main-def5678-1699999999-amd64", "main-0123456-1600000000"}, "main-abc1234-1700000000-arm64", "main-abc1234-1700000000-arm64"},
+		"extract unanchored match": {Spec{Pattern: `(\d+)`, Extract: "$1", Numerical: &OrderSpec{}}, []string{"build-9-rc100", "build-10-rc1"}, "build-10-rc1", "build-10-rc1"},
+		"extract template":         {Spec{Pattern: `^(?P<maj>\d+)_(?P<min>\d+)`, Extract: "${maj}.${min}", Numerical: &OrderSpec{}}, []string{"1_9-a", "1_10-b", "1_2-c"}, "1_9-a", "1_9-a"},
+		// Equal extracted values: Flux keeps the last in input order, hoist
+		// the greatest tag (the answer never depends on the input order).
+		"extract equal values (diff)": {Spec{Pattern: `^(?P<tag>123-[0-9]+\.[0-9]+\.[a-z0-9]+[^-debug])`, Extract: "$tag", Alphabetical: &OrderSpec{}}, []string{"123-123.123.abcd456-debug", "123-123.123.abcd456"}, "123-123.123.abcd456", "123-123.123.abcd456-debug"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -111,6 +122,50 @@ func TestFluxCompatibility(t *testing.T) {
 			}
 			if res.Tag != tc.want {
 				t.Errorf("hoist selected %q, want %q (Flux: %q)", res.Tag, tc.want, tc.flux)
+			}
+		})
+	}
+
+	// Flux's filter table: the values a pattern and extract hand to the
+	// rule, distinct and sorted.
+	filters := map[string]struct {
+		pattern, extract string
+		tags             []string
+		flux             []string
+	}{
+		"none":                             {"", "", []string{"a"}, []string{"a"}},
+		"valid pattern":                    {"^ver", "", []string{"ver1", "ver2", "ver3", "rel1"}, []string{"ver1", "ver2", "ver3"}},
+		"valid pattern with capture group": {`ver(\d+)`, "$1", []string{"ver1", "ver2", "ver3", "rel1"}, []string{"1", "2", "3"}},
+		"valid pattern (complex regex 1)": {`^(123-[0-9]+\.[0-9]+\.[a-z0-9]+-debug)`, "", []string{"123-123.123.abcd123-debug", "123-123.123.abcd123", "123-123.123.abcd456-debug", "123-123.123.abcd456"},
+			[]string{"123-123.123.abcd123-debug", "123-123.123.abcd456-debug"}},
+		"valid pattern with capture group (complex regex 2)": {`^(?P<tag>123-[0-9]+\.[0-9]+\.[a-z0-9]+[^-debug])`, "$tag", []string{"123-123.123.abcd123-debug", "123-123.123.abcd123", "123-123.123.abcd456-debug", "123-123.123.abcd456"},
+			[]string{"123-123.123.abcd123", "123-123.123.abcd456"}},
+		"valid pattern with capture group (complex regex 3)": {`^(?P<tag>123-[0-9]+\.[0-9]+\.[a-z0-9]+$)`, "$tag", []string{"123-123.123.abcd123-debug", "123-123.123.abcd123", "123-123.123.abcd456-debug", "123-123.123.abcd456"},
+			[]string{"123-123.123.abcd123", "123-123.123.abcd456"}},
+		"first match of a timestamp":     {`^main-[a-f0-9]+-(?P<ts>[0-9]+)`, "$ts", []string{"main-abc1234-1700000000-arm64", "main-abc1234-1700000001", "dev-abc1234-1800000000"}, []string{"1700000000", "1700000001"}},
+		"empty extract keeps whole tag":  {`-(\d+)-`, "", []string{"a-1-b", "a1b"}, []string{"a-1-b"}},
+		"braced name":                    {`^v(?P<n>\d+)\.`, "${n}", []string{"v1.2", "v10.0-rc"}, []string{"1", "10"}},
+		"template with text":             {`^(?P<maj>\d+)_(?P<min>\d+)`, "v${maj}.${min}", []string{"1_22_3", "2_0"}, []string{"v1.22", "v2.0"}},
+		"first of two matches":           {`(\d+)`, "$1", []string{"a12b34"}, []string{"12"}},
+		"group that did not participate": {`^v(\d+)(-rc)?`, "x$2", []string{"v1", "v2-rc"}, []string{"x", "x-rc"}},
+	}
+	for name, tc := range filters {
+		t.Run("filter/"+name, func(t *testing.T) {
+			p := MustCompile(Spec{Pattern: tc.pattern, Extract: tc.extract, Alphabetical: &OrderSpec{}})
+			res, err := p.Select(tc.tags, Options{Explain: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, v := range res.Explain {
+				if v.Dropped == "" {
+					got = append(got, v.Value)
+				}
+			}
+			slices.Sort(got)
+			got = slices.Compact(got)
+			if diff := cmp.Diff(tc.flux, got); diff != "" {
+				t.Errorf("values (-Flux +hoist):\n%s", diff)
 			}
 		})
 	}
