@@ -48,29 +48,36 @@ func newExtractor(re *regexp.Regexp, tmpl string) *extractor {
 // not match. buf is scratch space reused across calls; the returned string
 // never refers to it.
 func (e *extractor) value(tag string, buf *[]byte) (string, bool) {
+	v, expanded, ok := e.find(tag, buf)
+	if expanded {
+		v = string(*buf)
+	}
+	return v, ok
+}
+
+// find is value without the last allocation: when the template had to be
+// expanded, expanded is set and the value is in *buf (until the next call).
+func (e *extractor) find(tag string, buf *[]byte) (value string, expanded, ok bool) {
 	if !e.mayMatch(tag) {
-		return "", false
+		return "", false, false
 	}
 	if e.tmpl == "" {
-		if !e.re.MatchString(tag) {
-			return "", false
-		}
-		return tag, true
+		return tag, false, e.re.MatchString(tag)
 	}
 	loc := e.re.FindStringSubmatchIndex(tag)
 	if loc == nil {
-		return "", false
+		return "", false, false
 	}
 	if e.single {
 		for _, g := range e.groups {
 			if loc[2*g] >= 0 {
-				return tag[loc[2*g]:loc[2*g+1]], true
+				return tag[loc[2*g]:loc[2*g+1]], false, true
 			}
 		}
-		return "", true
+		return "", false, true
 	}
 	*buf = e.re.ExpandString((*buf)[:0], e.tmpl, tag, loc)
-	return string(*buf), true
+	return "", true, true
 }
 
 // mayMatch is false when tag cannot match: it lacks the literal every match

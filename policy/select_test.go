@@ -408,6 +408,9 @@ func FuzzSelect(f *testing.F) {
 	f.Add("1.2.3,1.2,v1.2.0,latest,1.3.0-rc.1,x.sig", ">=1.0.0", uint8(0))
 	f.Add("b,a,c,10,9", "", uint8(1))
 	f.Add("10,9,1.5,abc", "", uint8(2))
+	f.Add("v1.2.3,1.2,x1", ">=1", uint8(4))
+	f.Add("a10.5b,9,10-2,x", "", uint8(10))
+	f.Add("10-2,10-10,9-99,3.0.0-1", "*", uint8(14))
 	f.Fuzz(func(t *testing.T, list, rng string, rule uint8) {
 		tags := strings.Split(list, ",")
 		spec := Spec{Exclude: DefaultExclusionList}
@@ -420,6 +423,15 @@ func FuzzSelect(f *testing.F) {
 			spec.Numerical = &OrderSpec{Order: Descending}
 		case 3:
 			spec.Semver = &SemverSpec{Range: rng, Strict: true}
+		}
+		// Higher bits add a pattern: whole tag, one group, a template.
+		switch rule / 4 % 4 {
+		case 1:
+			spec.Pattern = `^v?[0-9]`
+		case 2:
+			spec.Pattern, spec.Extract = `([0-9]+)(\.[0-9]+)?`, "$1"
+		case 3:
+			spec.Pattern, spec.Extract = `^(?P<a>[0-9]+)-?(?P<b>[0-9]*)`, "${a}.${b}"
 		}
 		p, err := Compile(spec)
 		if err != nil {
@@ -477,20 +489,35 @@ func BenchmarkSelect(b *testing.B) {
 		"alphabetical":      {Alphabetical: &OrderSpec{}},
 		"numerical":         {Numerical: &OrderSpec{}},
 		"numerical-extract": {Pattern: `^main-[0-9a-f]+-(?P<ts>[0-9]+)$`, Extract: "$ts", Numerical: &OrderSpec{}},
-		"glob":              {Glob: "v1.*", Alphabetical: &OrderSpec{}},
+		// Flux's habit: the pattern is not anchored at the end, the value is
+		// the group of the first match.
+		"numerical-extract-prefix": {Pattern: `^main-[0-9a-f]+-(?P<ts>[0-9]+)`, Extract: "$ts", Numerical: &OrderSpec{}},
+		// A template that is not one group reference is expanded.
+		"numerical-extract-template": {Pattern: `^main-[0-9a-f]+-(?P<ts>[0-9]+)`, Extract: "${ts}.5", Numerical: &OrderSpec{}},
+		// Every tag matches: the cost of the regular expression itself.
+		"numerical-extract-all": {Pattern: `^main-[0-9a-f]+-(?P<ts>[0-9]+)`, Extract: "$ts", Numerical: &OrderSpec{}},
+		"glob":                  {Glob: "v1.*", Alphabetical: &OrderSpec{}},
 	}
 	for _, n := range []int{100, 10_000, 100_000} {
-		tags := genTags(n, rand.New(rand.NewPCG(7, 7)))
+		r := rand.New(rand.NewPCG(7, 7))
+		tags := genTags(n, r)
 		numbers := make([]string, n)
 		for i := range numbers {
 			numbers[i] = fmt.Sprint(rand.N(1_000_000))
 		}
-		for _, name := range []string{"semver", "semver-strict", "alphabetical", "numerical", "numerical-extract", "glob"} {
+		builds := make([]string, n)
+		for i := range builds {
+			builds[i] = fmt.Sprintf("main-%07x-%d-%s", r.Uint32()>>4, 1700000000+r.IntN(1e6), [...]string{"amd64", "arm64"}[r.IntN(2)])
+		}
+		for _, name := range []string{"semver", "semver-strict", "alphabetical", "numerical", "numerical-extract", "numerical-extract-prefix", "numerical-extract-template", "numerical-extract-all", "glob"} {
 			p := MustCompile(rules[name])
 			b.Run(fmt.Sprintf("%s/%d", name, n), func(b *testing.B) {
 				tags := tags
-				if name == "numerical" {
+				switch name {
+				case "numerical":
 					tags = numbers
+				case "numerical-extract-all":
+					tags = builds
 				}
 				b.ReportAllocs()
 				for b.Loop() {
