@@ -62,7 +62,10 @@ func (e *extractor) find(tag string, buf *[]byte) (value string, expanded, ok bo
 		return "", false, false
 	}
 	if e.tmpl == "" {
-		return tag, false, e.re.MatchString(tag)
+		if !e.re.MatchString(tag) {
+			return "", false, false
+		}
+		return tag, false, true
 	}
 	loc := e.re.FindStringSubmatchIndex(tag)
 	if loc == nil {
