@@ -71,6 +71,9 @@ func FuzzExtract(f *testing.F) {
 	f.Add(`^\x{FFFD}(.)`, "$1", "\xffa", "\uFFFDb")
 	f.Add(`^a`, "", "ab", "b")
 	f.Fuzz(func(t *testing.T, pattern, tmpl, tag1, tag2 string) {
+		if len(pattern) > 100 {
+			return // long patterns only slow the search down
+		}
 		re, err := regexp.Compile(pattern)
 		if err != nil {
 			return
