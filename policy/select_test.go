@@ -171,6 +171,39 @@ func TestFluxCompatibility(t *testing.T) {
 	}
 }
 
+// TestSelectValue checks Result.Value, the extracted value of the selected
+// tag, on the fast path (where an expanded number becomes a string only when
+// its tag leads) and the explained one.
+func TestSelectValue(t *testing.T) {
+	tests := map[string]struct {
+		spec      Spec
+		tags      []string
+		wantTag   string
+		wantValue string
+	}{
+		"one group":        {Spec{Pattern: `^main-[a-f0-9]+-(?P<ts>[0-9]+)`, Extract: "$ts", Numerical: &OrderSpec{}}, []string{"main-a-17-arm64", "main-b-9"}, "main-a-17-arm64", "17"},
+		"template numeric": {Spec{Pattern: `^(?P<maj>\d+)_(?P<min>\d+)`, Extract: "${maj}.${min}", Numerical: &OrderSpec{}}, []string{"1_2-c", "1_9-a", "1_10-b", "x_1"}, "1_9-a", "1.9"},
+		"template desc":    {Spec{Pattern: `^(?P<maj>\d+)_(?P<min>\d+)`, Extract: "${maj}.${min}", Numerical: &OrderSpec{Order: Descending}}, []string{"1_9-a", "1_10-b", "1_2-c"}, "1_10-b", "1.10"},
+		"template semver":  {Spec{Pattern: `^r(\d+)_(\d+)`, Extract: "$1.$2.0", Semver: &SemverSpec{Range: "*"}}, []string{"r1_2", "r1_10", "r0_99"}, "r1_10", "1.10.0"},
+		"no extract":       {Spec{Pattern: `^v`, Alphabetical: &OrderSpec{}}, []string{"v1", "v2", "x3"}, "v2", "v2"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			p := MustCompile(tc.spec)
+			for _, explain := range []bool{false, true} {
+				res, err := p.Select(tc.tags, Options{Explain: explain})
+				if err != nil {
+					t.Fatalf("explain=%v: %v", explain, err)
+				}
+				got := [2]string{res.Tag, res.Value}
+				if diff := cmp.Diff([2]string{tc.wantTag, tc.wantValue}, got); diff != "" {
+					t.Errorf("explain=%v: tag and value (-want +got):\n%s", explain, diff)
+				}
+			}
+		})
+	}
+}
+
 func TestSelectOrderIndependent(t *testing.T) {
 	tags := []string{"1.2", "1.2.0", "v1.2.0", "1.1.9", "1.2.0+b1", "1.2.0+b2", "0.1"}
 	p := MustCompile(Spec{Semver: &SemverSpec{Range: "*"}})
