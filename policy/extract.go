@@ -44,19 +44,9 @@ func newExtractor(re *regexp.Regexp, tmpl string) *extractor {
 	return e
 }
 
-// value returns the ordered value of tag, and false when the pattern does
-// not match. buf is scratch space reused across calls; the returned string
-// never refers to it.
-func (e *extractor) value(tag string, buf *[]byte) (string, bool) {
-	v, expanded, ok := e.find(tag, buf)
-	if expanded {
-		v = string(*buf)
-	}
-	return v, ok
-}
-
-// find is value without the last allocation: when the template had to be
-// expanded, expanded is set and the value is in *buf (until the next call).
+// find returns the ordered value of tag, and false when the pattern does not
+// match. When the template had to be expanded, expanded is set and the value
+// is in *buf, scratch space reused across calls, until the next call.
 func (e *extractor) find(tag string, buf *[]byte) (value string, expanded, ok bool) {
 	if !e.mayMatch(tag) {
 		return "", false, false
