@@ -15,7 +15,7 @@ import (
 // reported, joined, each as a *FieldError naming the document field; the
 // result wraps ErrInvalidPolicy.
 func Compile(s Spec) (*Policy, error) {
-	p := &Policy{spec: s, extract: s.Extract, order: Ascending}
+	p := &Policy{spec: s, order: Ascending}
 	var errs []error
 	bad := func(field string, err error) { errs = append(errs, &FieldError{Field: field, Err: err}) }
 
@@ -27,20 +27,22 @@ func Compile(s Spec) (*Policy, error) {
 		}
 		p.exclude = append(p.exclude, newMatcher(re))
 	}
+	var pattern *regexp.Regexp
 	if s.Pattern != "" {
 		re, err := regexp.Compile(s.Pattern)
 		if err != nil {
 			bad("filterTags.pattern", fmt.Errorf("compiling %q: %w", s.Pattern, err))
 		} else {
-			p.pattern = re
+			pattern = re
+			p.pattern = newExtractor(re, s.Extract)
 		}
 	}
 	if s.Extract != "" {
 		switch {
 		case s.Pattern == "":
 			bad("filterTags.extract", fmt.Errorf("extract %q needs filterTags.pattern", s.Extract))
-		case p.pattern != nil:
-			if err := checkExtract(p.pattern, s.Extract); err != nil {
+		case pattern != nil:
+			if err := checkExtract(pattern, s.Extract); err != nil {
 				bad("filterTags.extract", err)
 			}
 		}

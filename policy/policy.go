@@ -16,7 +16,6 @@ package policy
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
 
 	"github.com/Masterminds/semver/v3"
@@ -66,8 +65,9 @@ type Spec struct {
 	Exclude []string
 	// Pattern is an RE2 pattern; tags that do not match are dropped.
 	Pattern string
-	// Extract is a template over Pattern's groups ($name, ${name}, $1); the
-	// result is the value that is ordered. Empty means the whole tag.
+	// Extract is a template over Pattern's groups ($name, ${name}, $1),
+	// expanded on the first match as Flux does; the result is the value that
+	// is ordered. Empty means the whole tag.
 	Extract string
 	// Glob is a gobwas/glob pattern; tags that do not match are dropped.
 	Glob string
@@ -182,8 +182,7 @@ type Policy struct {
 	spec       Spec
 	rule       Rule
 	exclude    []matcher
-	pattern    *regexp.Regexp
-	extract    string
+	pattern    *extractor // nil without filterTags.pattern
 	glob       glob.Glob
 	constraint *semver.Constraints
 	rng        *semverRange // nil: use constraint (slower)

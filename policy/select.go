@@ -67,16 +67,26 @@ func (p *Policy) Select(tags []string, opts Options) (Result, error) {
 }
 
 // selectFast is one pass over the tags keeping the best candidate, with no
-// sort and no allocation per tag beyond what extract needs.
+// sort and no allocation per tag beyond what extract needs. A numerical value
+// expanded from a template is parsed where it was expanded, and becomes a
+// string only when its tag is the best so far.
 func (p *Policy) selectFast(tags []string) (Result, error) {
 	var (
 		res  Result
 		best cand
 		have bool
+		buf  []byte
 	)
 	for _, t := range tags {
-		c, reason := p.filter(t)
-		if reason == "" {
+		c, expanded, reason := p.filterLazy(t, &buf)
+		switch {
+		case reason != "":
+		case expanded && p.rule == RuleNumerical:
+			reason = parseNumber(&c, string(buf))
+		default:
+			if expanded {
+				c.value, expanded = string(buf), false
+			}
 			reason = p.parse(&c)
 		}
 		if reason != "" {
@@ -89,6 +99,9 @@ func (p *Policy) selectFast(tags []string) (Result, error) {
 		}
 		res.Candidates++
 		if !have || p.better(&c, &best) {
+			if expanded {
+				c.value = string(buf)
+			}
 			best, have = c, true
 		}
 	}
@@ -105,7 +118,8 @@ func (p *Policy) noMatch(n int) error {
 
 // admit runs the filters and the rule's own test, the range included.
 func (p *Policy) admit(t string) (cand, string) {
-	c, reason := p.filter(t)
+	var buf []byte
+	c, reason := p.filter(t, &buf)
 	if reason == "" {
 		reason = p.parse(&c)
 	}
@@ -119,27 +133,37 @@ func (p *Policy) admit(t string) (cand, string) {
 }
 
 // filter applies the exclusion list, the glob and the pattern, and extracts
-// the ordered value.
-func (p *Policy) filter(t string) (cand, string) {
-	c := cand{tag: t, value: t}
+// the ordered value. buf is scratch space for extract, reused across tags.
+func (p *Policy) filter(t string, buf *[]byte) (cand, string) {
+	c, expanded, reason := p.filterLazy(t, buf)
+	if expanded {
+		c.value = string(*buf)
+	}
+	return c, reason
+}
+
+// filterLazy is filter, but when extract expanded a template, the value is
+// left in *buf and expanded is set.
+func (p *Policy) filterLazy(t string, buf *[]byte) (c cand, expanded bool, reason string) {
+	c = cand{tag: t, value: t}
 	newline := strings.IndexByte(t, '\n') >= 0
 	for _, m := range p.exclude {
 		if (newline && m.re.MatchString(t)) || (!newline && m.match(t)) {
-			return c, reasonExcluded
+			return c, false, reasonExcluded
 		}
 	}
 	if p.glob != nil && !p.glob.Match(t) {
-		return c, reasonGlob
+		return c, false, reasonGlob
 	}
 	if p.pattern != nil {
-		if !p.pattern.MatchString(t) {
-			return c, reasonPattern
+		v, expanded, ok := p.pattern.find(t, buf)
+		if !ok {
+			return c, false, reasonPattern
 		}
-		if p.extract != "" {
-			c.value = p.pattern.ReplaceAllString(t, p.extract)
-		}
+		c.value = v
+		return c, expanded, ""
 	}
-	return c, ""
+	return c, false, ""
 }
 
 // parse reads the ordered value as the rule needs it.
@@ -155,16 +179,22 @@ func (p *Policy) parse(c *cand) string {
 		}
 		c.ver = v
 	case RuleNumerical:
-		f, err := strconv.ParseFloat(c.value, 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			return reasonNotNumber
-		}
-		c.num = f
+		return parseNumber(c, c.value)
 	case RuleDigest:
 		if c.tag != p.spec.Digest.Tag {
 			return reasonNotDigest
 		}
 	}
+	return ""
+}
+
+// parseNumber reads s, the ordered value of c, as a number.
+func parseNumber(c *cand, s string) string {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return reasonNotNumber
+	}
+	c.num = f
 	return ""
 }
 

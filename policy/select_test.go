@@ -101,6 +101,17 @@ func TestFluxCompatibility(t *testing.T) {
 		"numerical asc":                {Spec{Numerical: &OrderSpec{Order: Ascending}}, []string{"1", "10", "9"}, "10", "10"},
 		"numerical with extract":       {Spec{Pattern: `^build-(?P<n>\d+)$`, Extract: "$n", Numerical: &OrderSpec{}}, []string{"build-9", "build-10"}, "build-10", "build-10"},
 		"numerical non-numeric (diff)": {Spec{Numerical: &OrderSpec{}}, []string{"1", "latest"}, "", "1"},
+		"numerical negative integers":  {Spec{Numerical: &OrderSpec{}}, []string{"-62", "-88", "73", "72", "15", "16", "15", "29", "-33", "-91"}, "73", "73"},
+		"numerical floats desc":        {Spec{Numerical: &OrderSpec{Order: Descending}}, []string{"-65.27202780220686", "57.82948329142309", "-90.29082099756083", "-12.041712603564264"}, "-90.29082099756083", "-90.29082099756083"},
+		"numerical timestamps desc":    {Spec{Numerical: &OrderSpec{Order: Descending}}, []string{"1606234201", "1606364286", "1606334092"}, "1606234201", "1606234201"},
+		// Extract expands on the first match only; the rest of the tag is not
+		// part of the value.
+		"extract first match only": {Spec{Pattern: `^main-[a-f0-9]+-(?P<ts>[0-9]+)`, Extract: "$ts", Numerical: &OrderSpec{}}, []string{"main-abc1234-1700000000-arm64", "main-def5678-1699999999-amd64", "main-0123456-1600000000"}, "main-abc1234-1700000000-arm64", "main-abc1234-1700000000-arm64"},
+		"extract unanchored match": {Spec{Pattern: `(\d+)`, Extract: "$1", Numerical: &OrderSpec{}}, []string{"build-9-rc100", "build-10-rc1"}, "build-10-rc1", "build-10-rc1"},
+		"extract template":         {Spec{Pattern: `^(?P<maj>\d+)_(?P<min>\d+)`, Extract: "${maj}.${min}", Numerical: &OrderSpec{}}, []string{"1_9-a", "1_10-b", "1_2-c"}, "1_9-a", "1_9-a"},
+		// Equal extracted values: Flux keeps the last in input order, hoist
+		// the greatest tag (the answer never depends on the input order).
+		"extract equal values (diff)": {Spec{Pattern: `^(?P<tag>123-[0-9]+\.[0-9]+\.[a-z0-9]+[^-debug])`, Extract: "$tag", Alphabetical: &OrderSpec{}}, []string{"123-123.123.abcd456-debug", "123-123.123.abcd456"}, "123-123.123.abcd456", "123-123.123.abcd456-debug"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -111,6 +122,83 @@ func TestFluxCompatibility(t *testing.T) {
 			}
 			if res.Tag != tc.want {
 				t.Errorf("hoist selected %q, want %q (Flux: %q)", res.Tag, tc.want, tc.flux)
+			}
+		})
+	}
+
+	// Flux's filter table: the values a pattern and extract hand to the
+	// rule, distinct and sorted.
+	filters := map[string]struct {
+		pattern, extract string
+		tags             []string
+		flux             []string
+	}{
+		"none":                             {"", "", []string{"a"}, []string{"a"}},
+		"valid pattern":                    {"^ver", "", []string{"ver1", "ver2", "ver3", "rel1"}, []string{"ver1", "ver2", "ver3"}},
+		"valid pattern with capture group": {`ver(\d+)`, "$1", []string{"ver1", "ver2", "ver3", "rel1"}, []string{"1", "2", "3"}},
+		"valid pattern (complex regex 1)": {`^(123-[0-9]+\.[0-9]+\.[a-z0-9]+-debug)`, "", []string{"123-123.123.abcd123-debug", "123-123.123.abcd123", "123-123.123.abcd456-debug", "123-123.123.abcd456"},
+			[]string{"123-123.123.abcd123-debug", "123-123.123.abcd456-debug"}},
+		"valid pattern with capture group (complex regex 2)": {`^(?P<tag>123-[0-9]+\.[0-9]+\.[a-z0-9]+[^-debug])`, "$tag", []string{"123-123.123.abcd123-debug", "123-123.123.abcd123", "123-123.123.abcd456-debug", "123-123.123.abcd456"},
+			[]string{"123-123.123.abcd123", "123-123.123.abcd456"}},
+		"valid pattern with capture group (complex regex 3)": {`^(?P<tag>123-[0-9]+\.[0-9]+\.[a-z0-9]+$)`, "$tag", []string{"123-123.123.abcd123-debug", "123-123.123.abcd123", "123-123.123.abcd456-debug", "123-123.123.abcd456"},
+			[]string{"123-123.123.abcd123", "123-123.123.abcd456"}},
+		"first match of a timestamp":     {`^main-[a-f0-9]+-(?P<ts>[0-9]+)`, "$ts", []string{"main-abc1234-1700000000-arm64", "main-abc1234-1700000001", "dev-abc1234-1800000000"}, []string{"1700000000", "1700000001"}},
+		"empty extract keeps whole tag":  {`-(\d+)-`, "", []string{"a-1-b", "a1b"}, []string{"a-1-b"}},
+		"braced name":                    {`^v(?P<n>\d+)\.`, "${n}", []string{"v1.2", "v10.0-rc"}, []string{"1", "10"}},
+		"template with text":             {`^(?P<maj>\d+)_(?P<min>\d+)`, "v${maj}.${min}", []string{"1_22_3", "2_0"}, []string{"v1.22", "v2.0"}},
+		"first of two matches":           {`(\d+)`, "$1", []string{"a12b34"}, []string{"12"}},
+		"group that did not participate": {`^v(\d+)(-rc)?`, "x$2", []string{"v1", "v2-rc"}, []string{"x", "x-rc"}},
+	}
+	for name, tc := range filters {
+		t.Run("filter/"+name, func(t *testing.T) {
+			p := MustCompile(Spec{Pattern: tc.pattern, Extract: tc.extract, Alphabetical: &OrderSpec{}})
+			res, err := p.Select(tc.tags, Options{Explain: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, v := range res.Explain {
+				if v.Dropped == "" {
+					got = append(got, v.Value)
+				}
+			}
+			slices.Sort(got)
+			got = slices.Compact(got)
+			if diff := cmp.Diff(tc.flux, got); diff != "" {
+				t.Errorf("values (-Flux +hoist):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestSelectValue checks Result.Value, the extracted value of the selected
+// tag, on the fast path (where an expanded number becomes a string only when
+// its tag leads) and the explained one.
+func TestSelectValue(t *testing.T) {
+	tests := map[string]struct {
+		spec      Spec
+		tags      []string
+		wantTag   string
+		wantValue string
+	}{
+		"one group":        {Spec{Pattern: `^main-[a-f0-9]+-(?P<ts>[0-9]+)`, Extract: "$ts", Numerical: &OrderSpec{}}, []string{"main-a-17-arm64", "main-b-9"}, "main-a-17-arm64", "17"},
+		"template numeric": {Spec{Pattern: `^(?P<maj>\d+)_(?P<min>\d+)`, Extract: "${maj}.${min}", Numerical: &OrderSpec{}}, []string{"1_2-c", "1_9-a", "1_10-b", "x_1"}, "1_9-a", "1.9"},
+		"template desc":    {Spec{Pattern: `^(?P<maj>\d+)_(?P<min>\d+)`, Extract: "${maj}.${min}", Numerical: &OrderSpec{Order: Descending}}, []string{"1_9-a", "1_10-b", "1_2-c"}, "1_10-b", "1.10"},
+		"template semver":  {Spec{Pattern: `^r(\d+)_(\d+)`, Extract: "$1.$2.0", Semver: &SemverSpec{Range: "*"}}, []string{"r1_2", "r1_10", "r0_99"}, "r1_10", "1.10.0"},
+		"no extract":       {Spec{Pattern: `^v`, Alphabetical: &OrderSpec{}}, []string{"v1", "v2", "x3"}, "v2", "v2"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			p := MustCompile(tc.spec)
+			for _, explain := range []bool{false, true} {
+				res, err := p.Select(tc.tags, Options{Explain: explain})
+				if err != nil {
+					t.Fatalf("explain=%v: %v", explain, err)
+				}
+				got := [2]string{res.Tag, res.Value}
+				if diff := cmp.Diff([2]string{tc.wantTag, tc.wantValue}, got); diff != "" {
+					t.Errorf("explain=%v: tag and value (-want +got):\n%s", explain, diff)
+				}
 			}
 		})
 	}
@@ -353,6 +441,9 @@ func FuzzSelect(f *testing.F) {
 	f.Add("1.2.3,1.2,v1.2.0,latest,1.3.0-rc.1,x.sig", ">=1.0.0", uint8(0))
 	f.Add("b,a,c,10,9", "", uint8(1))
 	f.Add("10,9,1.5,abc", "", uint8(2))
+	f.Add("v1.2.3,1.2,x1", ">=1", uint8(4))
+	f.Add("a10.5b,9,10-2,x", "", uint8(10))
+	f.Add("10-2,10-10,9-99,3.0.0-1", "*", uint8(14))
 	f.Fuzz(func(t *testing.T, list, rng string, rule uint8) {
 		tags := strings.Split(list, ",")
 		spec := Spec{Exclude: DefaultExclusionList}
@@ -365,6 +456,15 @@ func FuzzSelect(f *testing.F) {
 			spec.Numerical = &OrderSpec{Order: Descending}
 		case 3:
 			spec.Semver = &SemverSpec{Range: rng, Strict: true}
+		}
+		// Higher bits add a pattern: whole tag, one group, a template.
+		switch rule / 4 % 4 {
+		case 1:
+			spec.Pattern = `^v?[0-9]`
+		case 2:
+			spec.Pattern, spec.Extract = `([0-9]+)(\.[0-9]+)?`, "$1"
+		case 3:
+			spec.Pattern, spec.Extract = `^(?P<a>[0-9]+)-?(?P<b>[0-9]*)`, "${a}.${b}"
 		}
 		p, err := Compile(spec)
 		if err != nil {
@@ -422,20 +522,35 @@ func BenchmarkSelect(b *testing.B) {
 		"alphabetical":      {Alphabetical: &OrderSpec{}},
 		"numerical":         {Numerical: &OrderSpec{}},
 		"numerical-extract": {Pattern: `^main-[0-9a-f]+-(?P<ts>[0-9]+)$`, Extract: "$ts", Numerical: &OrderSpec{}},
-		"glob":              {Glob: "v1.*", Alphabetical: &OrderSpec{}},
+		// Flux's habit: the pattern is not anchored at the end, the value is
+		// the group of the first match.
+		"numerical-extract-prefix": {Pattern: `^main-[0-9a-f]+-(?P<ts>[0-9]+)`, Extract: "$ts", Numerical: &OrderSpec{}},
+		// A template that is not one group reference is expanded.
+		"numerical-extract-template": {Pattern: `^main-[0-9a-f]+-(?P<ts>[0-9]+)`, Extract: "${ts}.5", Numerical: &OrderSpec{}},
+		// Every tag matches: the cost of the regular expression itself.
+		"numerical-extract-all": {Pattern: `^main-[0-9a-f]+-(?P<ts>[0-9]+)`, Extract: "$ts", Numerical: &OrderSpec{}},
+		"glob":                  {Glob: "v1.*", Alphabetical: &OrderSpec{}},
 	}
 	for _, n := range []int{100, 10_000, 100_000} {
-		tags := genTags(n, rand.New(rand.NewPCG(7, 7)))
+		r := rand.New(rand.NewPCG(7, 7))
+		tags := genTags(n, r)
 		numbers := make([]string, n)
 		for i := range numbers {
 			numbers[i] = fmt.Sprint(rand.N(1_000_000))
 		}
-		for _, name := range []string{"semver", "semver-strict", "alphabetical", "numerical", "numerical-extract", "glob"} {
+		builds := make([]string, n)
+		for i := range builds {
+			builds[i] = fmt.Sprintf("main-%07x-%d-%s", r.Uint32()>>4, 1700000000+r.IntN(1e6), [...]string{"amd64", "arm64"}[r.IntN(2)])
+		}
+		for _, name := range []string{"semver", "semver-strict", "alphabetical", "numerical", "numerical-extract", "numerical-extract-prefix", "numerical-extract-template", "numerical-extract-all", "glob"} {
 			p := MustCompile(rules[name])
 			b.Run(fmt.Sprintf("%s/%d", name, n), func(b *testing.B) {
 				tags := tags
-				if name == "numerical" {
+				switch name {
+				case "numerical":
 					tags = numbers
+				case "numerical-extract-all":
+					tags = builds
 				}
 				b.ReportAllocs()
 				for b.Loop() {
