@@ -424,6 +424,7 @@ func (s *Service) scanRepository(ctx context.Context, key string) error {
 	s.mu.Lock()
 	s.scanned[key] = time.Now()
 	s.mu.Unlock()
+	s.log.Debug("repository scanned", "repository", key, "policies", len(policies), "changed", len(changed))
 	if len(policies) == 0 {
 		// The repository's policies may live in the Git repositories
 		// themselves: let every automation look.

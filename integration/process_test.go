@@ -133,6 +133,22 @@ func (p *hoistProcess) waitLog(s string, timeout time.Duration) {
 	}
 }
 
+// waitLogCount waits until the logs contain s at least n times and
+// returns how many times they do.
+func (p *hoistProcess) waitLogCount(s string, n int, timeout time.Duration) int {
+	p.tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if c := strings.Count(p.logs(), s); c >= n {
+			return c
+		}
+		if time.Now().After(deadline) {
+			p.tb.Fatalf("hoist run did not log %q %d times within %s", s, n, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func tail(s string, n int) string {
 	if len(s) <= n {
 		return s

@@ -26,24 +26,26 @@ func TestServiceRunsWriteKnownSelections(t *testing.T) {
 	}
 
 	// Let the automation run a few more times on its one-second interval.
+	// Barriers, not sleeps: the repository scans in question have finished
+	// (their log line), then one quiet run has ended, then two more are
+	// counted; no tag list may be requested between the last two points.
+	const scanned, quiet = "msg=\"repository scanned\"", "msg=\"automation: nothing to do\""
 	tagLists := `^/v2/apps/podinfo/tags/list`
-	quietRuns := func(when string) {
+	quietRuns := func(when string, scans int) {
 		t.Helper()
-		time.Sleep(300 * time.Millisecond) // the scan that preceded the commit has returned
-		before, runsBefore := f.reg.Faults.Seen("GET", tagLists), strings.Count(svc.logs(), "automation: nothing to do")
-		time.Sleep(3500 * time.Millisecond)
-		runs := strings.Count(svc.logs(), "automation: nothing to do") - runsBefore
-		if runs < 2 {
-			t.Fatalf("%s: the automation ran %d times in 3.5s with a 1s interval", when, runs)
-		}
+		svc.waitLogCount(scanned, scans, 20*time.Second)
+		runs := svc.waitLogCount(quiet, strings.Count(svc.logs(), quiet)+1, 20*time.Second)
+		before := f.reg.Faults.Seen("GET", tagLists)
+		svc.waitLogCount(quiet, runs+2, 20*time.Second)
 		if n := f.reg.Faults.Seen("GET", tagLists) - before; n != 0 {
-			t.Errorf("%s: %d automation runs listed the registry's tags %d times, want 0: they should write the last scan", when, runs, n)
+			t.Errorf("%s: two automation runs listed the registry's tags %d times, want 0: they should write the last scan", when, n)
 		}
 	}
-	quietRuns("after the first scan")
+	quietRuns("after the first scan", 1)
 
 	// A policy edited in the configuration is not written from the old
 	// scan: the next run selects under the new range.
+	scans := strings.Count(svc.logs(), scanned)
 	f.semver = "^7"
 	f.writeConfig()
 	waitRef(t, f.bare, "main", head, 20*time.Second)
@@ -51,6 +53,6 @@ func TestServiceRunsWriteKnownSelections(t *testing.T) {
 		t.Fatalf("main does not have 7.0.0 after the range changed:\n%s", got)
 	}
 	// The reload rescanned the repository at once, so runs are quiet again.
-	quietRuns("after the reload")
+	quietRuns("after the reload", scans+1)
 	svc.stop()
 }

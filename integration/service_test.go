@@ -41,8 +41,8 @@ func TestServiceWebhookToCommit(t *testing.T) {
 		t.Fatalf("main does not have 6.3.0:\n%s", got)
 	}
 
-	// hoist status shows the selection and the push.
-	r := hoist(t, nil, "status", "--server", f.addr, "-o", "json")
+	// hoist status shows the selection and the push. The push is recorded
+	// just after the branch moves: wait for the status to say so.
 	var st struct {
 		Policies    []struct{ Namespace, Name, Ref, Error string }
 		Automations []struct {
@@ -50,8 +50,15 @@ func TestServiceWebhookToCommit(t *testing.T) {
 			LastPush        struct{ Commit, Branch string }
 		}
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || r.code != 0 {
-		t.Fatalf("hoist status: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		r := hoist(t, nil, "status", "--server", f.addr, "-o", "json")
+		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || r.code != 0 {
+			t.Fatalf("hoist status: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+		}
+		if len(st.Automations) == 1 && st.Automations[0].LastPush.Commit == f.head() || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if len(st.Policies) != 1 || !strings.HasSuffix(st.Policies[0].Ref, "/apps/podinfo:6.3.0") || st.Policies[0].Error != "" {
 		t.Errorf("status of the policies: %+v", st.Policies)
@@ -71,10 +78,13 @@ func TestServiceWebhookToCommit(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		tags = append(tags, fmt.Sprintf("6.4.%d", i))
 	}
+	// Barrier: wait until main has the last tag; a second commit would
+	// have to come before that, since nothing is newer than 6.4.49.
 	before := f.push(tags...)
-	waitRef(t, f.bare, "main", before, 20*time.Second)
-	time.Sleep(2 * time.Second) // any second commit would have landed by now
-	head := f.head()
+	head := before
+	for !strings.Contains(f.deployed(), "podinfo:6.4.49") {
+		head, _ = waitRef(t, f.bare, "main", head, 20*time.Second)
+	}
 	if n := strings.Count(testenv.GitCLI(t, f.bare, "rev-list", before+".."+head), "\n"); n != 1 {
 		t.Errorf("50 pushes made %d commits, want 1", n)
 	}
@@ -110,7 +120,7 @@ func TestServiceWebhookToCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc = f.start(args...)
-	time.Sleep(time.Second)
+	svc.waitLog(`msg="automation: nothing to do" automation=apps/fleet`, 20*time.Second) // its first run has ended
 	if h := f.head(); h != head {
 		t.Errorf("restart moved main from %s to %s", head, h)
 	}

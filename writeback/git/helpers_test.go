@@ -95,6 +95,16 @@ func commitOptions() git.CommitOptions {
 // setImage is an EditFunc that plans from the file as it is: it replaces
 // whatever image:tag of podinfo the manifest has with newImage, writing the
 // file with temp+rename like the manifest writer.
+// imageChange is the change setImage makes to the manifest's one image.
+func imageChange(oldImage, newImage string) git.Change {
+	return git.Change{
+		File: manifest, Line: 11,
+		Object:   git.ObjectIdentifier{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "apps", Name: "podinfo"},
+		Field:    "spec.template.spec.containers[name=app].image",
+		OldValue: oldImage, NewValue: newImage, Setter: "apps:podinfo",
+	}
+}
+
 func setImage(newImage string) git.EditFunc {
 	return func(ctx context.Context, dir string) ([]git.Change, error) {
 		p := filepath.Join(dir, filepath.FromSlash(manifest))

@@ -57,7 +57,7 @@ func TestUpdatePushesToCheckoutBranch(t *testing.T) {
 		t.Fatalf("Update: %v", err)
 	}
 	head := testenv.GitHead(t, f.bare, "main")
-	want := git.Outcome{Commit: head, Branch: "main", Pushed: true, Attempts: 1, Changes: out.Changes}
+	want := git.Outcome{Commit: head, Branch: "main", Pushed: true, Attempts: 1, Changes: []git.Change{imageChange(oldImage, newImage)}}
 	if diff := cmp.Diff(want, out); diff != "" {
 		t.Errorf("outcome (-want +got):\n%s", diff)
 	}
