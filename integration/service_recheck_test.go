@@ -24,6 +24,7 @@ func TestServiceWebhookBeforeTagIsListed(t *testing.T) {
 	svc := f.start("--commit-window", "0", "--log-level", "debug")
 
 	head := f.head()
+	scans := svc.waitLogCount(`msg="repository scanned"`, 1, 20*time.Second) // the startup scan
 	payload := fmt.Sprintf(`{"events": [{"id": "1", "timestamp": "2026-11-26T00:00:00Z", "action": "push",
   "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": %q, "size": 1, "length": 1,
     "repository": "apps/podinfo", "url": "http://%s/v2/apps/podinfo/manifests/%s", "tag": "6.1.0"},
@@ -42,9 +43,10 @@ func TestServiceWebhookBeforeTagIsListed(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("webhook: %s, want 202 Accepted", resp.Status)
 	}
-	// The tag becomes visible just after the notification, as when
-	// Distribution's tag write follows its event.
-	time.Sleep(100 * time.Millisecond)
+	// The tag becomes visible only after the rescan the notification
+	// started has listed the tags without it, as when Distribution's tag
+	// write follows its event.
+	svc.waitLogCount(`msg="repository scanned"`, scans+1, 10*time.Second)
 	f.push("6.1.0")
 	start := time.Now()
 	waitRef(t, f.bare, "main", head, 5*time.Second)
