@@ -21,7 +21,7 @@ func TestServiceWebhookBeforeTagIsListed(t *testing.T) {
 	}
 	// No notifications from the registry: this test sends them.
 	f := newFleet(t, fleetOptions{first: "6.0.0", semver: "^6", receiver: true, flux: true})
-	svc := f.start("--commit-window", "0", "--log-level", "debug")
+	svc := f.start("--commit-window", "0", "--startup-spread", "0", "--log-level", "debug")
 
 	head := f.head()
 	scans := svc.waitLogCount(`msg="repository scanned"`, 1, 20*time.Second) // the startup scan
