@@ -265,16 +265,24 @@ func (s *Service) apply(set *config.Set) error {
 	}
 	s.hooks.Store(hooks)
 	if old != nil {
-		for _, r := range old.Repositories {
-			if set.Repository(r.Namespace, r.Name) == nil {
-				s.o.Metrics.ForgetRepository(r.Namespace + "/" + r.Name)
-			}
-		}
+		s.forgetRepositories(old, set)
 		for _, key := range s.carryKnown(old, set) {
 			s.sched.Trigger(repoJobPrefix + key)
 		}
 	}
 	return nil
+}
+
+// forgetRepositories removes the metrics of old's repositories that set no
+// longer has.
+func (s *Service) forgetRepositories(old, set *config.Set) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range old.Repositories {
+		if set.Repository(r.Namespace, r.Name) == nil {
+			s.o.Metrics.ForgetRepository(r.Namespace + "/" + r.Name)
+		}
+	}
 }
 
 // carryKnown moves the known selections of policies that a reload left as
@@ -434,9 +442,13 @@ func (s *Service) scanRepository(ctx context.Context, key string) error {
 		}
 	}
 	s.o.Metrics.ScanDone(key, time.Since(start), scanErr)
-	s.o.Metrics.Stale(key, stale)
 	s.mu.Lock()
 	s.scanned[key] = time.Now()
+	// apply forgets the gauge of a repository that left the configuration
+	// under the same lock: a scan it overtook does not bring it back.
+	if s.set.Load().Repository(ns, name) != nil {
+		s.o.Metrics.Stale(key, stale)
+	}
 	s.mu.Unlock()
 	if len(policies) == 0 {
 		// The repository's policies may live in the Git repositories
