@@ -31,6 +31,7 @@ type Metrics struct {
 	pullRequests      *prometheus.CounterVec
 	webhooks          *prometheus.CounterVec
 	lastSuccess       *prometheus.GaugeVec
+	stale             *prometheus.GaugeVec
 }
 
 // Result label values.
@@ -91,10 +92,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: "hoist", Name: "automation_last_success_timestamp_seconds",
 			Help: "Unix time of the last run of an automation that ended without error, by automation.",
 		}, []string{"automation"}),
+		stale: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "hoist", Name: "registry_stale",
+			Help: "1 while the last scan of an image repository (NAMESPACE/NAME) used its cached tag list because the registry failed transiently, else 0.",
+		}, []string{"repository"}),
 	}
 	for _, c := range []prometheus.Collector{
 		m.scans, m.scanDuration, m.requests, m.requestDuration, m.rateLimitWaits, m.rateLimitSeconds,
-		m.selectionsChanged, m.commits, m.pushes, m.pushRetries, m.pullRequests, m.webhooks, m.lastSuccess,
+		m.selectionsChanged, m.commits, m.pushes, m.pushRetries, m.pullRequests, m.webhooks, m.lastSuccess, m.stale,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering hoist metrics: %w", err)
@@ -216,6 +221,28 @@ func (m *Metrics) ForgetAutomation(automation string) {
 		return
 	}
 	m.lastSuccess.DeleteLabelValues(automation)
+}
+
+// Stale records whether the last scan of the image repository
+// (NAMESPACE/NAME, as ScanDone) served its cached tag list.
+func (m *Metrics) Stale(repository string, stale bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if stale {
+		v = 1
+	}
+	m.stale.WithLabelValues(repositoryLabel(repository)).Set(v)
+}
+
+// ForgetRepository removes the image repository's stale gauge, as when
+// the repository was removed from the configuration; its counters stay.
+func (m *Metrics) ForgetRepository(repository string) {
+	if m == nil {
+		return
+	}
+	m.stale.DeleteLabelValues(repositoryLabel(repository))
 }
 
 // hostLabel is host without any user information.

@@ -117,6 +117,19 @@ func TestMetrics(t *testing.T) {
 				"hoist_automation_last_success_timestamp_seconds{automation=apps/prod}": 1767225600.5,
 			},
 		},
+		"stale tag lists": {
+			record: func(m *automation.Metrics) {
+				m.Stale("apps/podinfo", true)
+				m.Stale("apps/nginx", true)
+				m.Stale("apps/nginx", false) // the registry is back
+				m.Stale("apps/gone", true)
+				m.ForgetRepository("apps/gone")
+			},
+			want: map[string]float64{
+				"hoist_registry_stale{repository=apps/podinfo}": 1,
+				"hoist_registry_stale{repository=apps/nginx}":   0,
+			},
+		},
 		"webhooks": {
 			record: func(m *automation.Metrics) {
 				m.WebhookRequest("apps/dockerhub", "accepted")
@@ -202,6 +215,7 @@ hoist_webhook_requests_total{outcome="accepted",receiver="apps/quay"} 1
 	m.PushRetry("apps/prod")
 	m.PullRequest("apps/prod", nil)
 	m.LastSuccess("apps/prod", time.Now())
+	m.Stale("apps/app", true)
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
 		t.Fatal(err)
@@ -227,6 +241,7 @@ hoist_webhook_requests_total{outcome="accepted",receiver="apps/quay"} 1
 		"hoist_rate_limit_waits_total",
 		"hoist_registry_request_duration_seconds",
 		"hoist_registry_requests_total",
+		"hoist_registry_stale",
 		"hoist_scan_duration_seconds",
 		"hoist_scans_total",
 		"hoist_selections_changed_total",
@@ -264,6 +279,8 @@ func TestNilMetricsDoNothing(t *testing.T) {
 		func() { m.WebhookRequest("r", "accepted") },
 		func() { m.LastSuccess("a", time.Now()) },
 		func() { m.ForgetAutomation("a") },
+		func() { m.Stale("r", true) },
+		func() { m.ForgetRepository("r") },
 	}
 	for i, call := range calls {
 		t.Run(fmt.Sprint(i), func(t *testing.T) { call() })

@@ -326,6 +326,11 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 		if err != nil {
 			return nil, err
 		}
+		for _, s := range up.Selections {
+			if s.Warning != "" && attempt == 1 {
+				log.Warn("registry failed transiently; using the cached tag list", "policy", s.Key(), "warning", s.Warning)
+			}
+		}
 		// A re-plan after a lost race writes the same selections.
 		if pins == nil {
 			pins = map[string]string{}

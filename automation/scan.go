@@ -40,9 +40,11 @@ type Selection struct {
 	// Ref is what is written to Git: IMAGE:TAG, or IMAGE:TAG@DIGEST.
 	Ref string `json:"ref,omitempty"`
 	// FetchedAt is when the tag list was read from the registry; Stale is
-	// true when the registry failed and the cached list was used.
+	// true when the registry failed transiently and the cached list was
+	// used, and Warning then says why (see docs/state-and-secrets.md).
 	FetchedAt time.Time `json:"fetchedAt,omitzero"`
 	Stale     bool      `json:"stale,omitempty"`
+	Warning   string    `json:"warning,omitempty"`
 	// Candidates and Dropped count tags, as policy.Result does.
 	Candidates int `json:"candidates"`
 	Dropped    int `json:"dropped"`
@@ -145,7 +147,7 @@ func (s *Scanner) selectOne(ctx context.Context, p *config.Policy, rs *repoScan)
 		sel.Err = rs.err
 		return sel
 	}
-	sel.FetchedAt, sel.Stale = rs.tags.FetchedAt, rs.tags.Stale
+	sel.FetchedAt, sel.Stale, sel.Warning = rs.tags.FetchedAt, rs.tags.Stale, StaleWarning(rs.tags)
 	res, err := SelectTag(ctx, s.Registry, rs.repo, p.Compiled, rs.tags.Tags, s.now())
 	sel.Candidates, sel.Dropped = res.Candidates, res.Dropped
 	if err != nil {
@@ -172,10 +174,17 @@ func (s *Scanner) selectOne(ctx context.Context, p *config.Policy, rs *repoScan)
 	if sel.Digest != "" {
 		sel.Ref += "@" + sel.Digest
 	}
-	if rs.tags.Stale {
-		sel.Err = nil // a selection from the last good list still stands; Stale says so
-	}
 	return sel
+}
+
+// StaleWarning says why a stale tag list was served and how old it is; it
+// is empty for a fresh list.
+func StaleWarning(tl registry.TagList) string {
+	if !tl.Stale {
+		return ""
+	}
+	return fmt.Sprintf("registry failed transiently, using the tag list cached at %s: %v",
+		tl.FetchedAt.UTC().Format(time.RFC3339), tl.Err)
 }
 
 // SelectTag runs one compiled policy over tags, asking the registry for

@@ -76,11 +76,13 @@ type Service struct {
 	// known holds each policy's last successful scan, by policy key, so
 	// that automation runs write it instead of scanning again.
 	known map[string]knownSelection
-	// errs holds the last error of each policy and automation, and
+	// errs holds the last error of each policy and automation, warnings
+	// why a policy's last scan used a stale tag list (by policy key), and
 	// scanned when each repository (NAMESPACE/NAME) was last scanned
 	// (Status).
-	errs    map[string]string
-	scanned map[string]time.Time
+	errs     map[string]string
+	warnings map[string]string
+	scanned  map[string]time.Time
 
 	recheckMu sync.Mutex
 	rechecks  map[string]*recheck // by repository job key
@@ -263,11 +265,24 @@ func (s *Service) apply(set *config.Set) error {
 	}
 	s.hooks.Store(hooks)
 	if old != nil {
+		s.forgetRepositories(old, set)
 		for _, key := range s.carryKnown(old, set) {
 			s.sched.Trigger(repoJobPrefix + key)
 		}
 	}
 	return nil
+}
+
+// forgetRepositories removes the metrics of old's repositories that set no
+// longer has.
+func (s *Service) forgetRepositories(old, set *config.Set) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range old.Repositories {
+		if set.Repository(r.Namespace, r.Name) == nil {
+			s.o.Metrics.ForgetRepository(r.Namespace + "/" + r.Name)
+		}
+	}
 }
 
 // carryKnown moves the known selections of policies that a reload left as
@@ -409,8 +424,14 @@ func (s *Service) scanRepository(ctx context.Context, key string) error {
 	sels := s.o.Runner.Scanner.Scan(ctx, &config.Set{Policies: policies})
 	var scanErr error
 	changed := map[string]bool{}
+	stale := false
 	for _, sel := range sels {
 		s.noteError("policy "+sel.Key(), sel.Err)
+		s.noteWarning(sel.Key(), sel.Warning)
+		if sel.Stale {
+			stale = true
+			s.log.Warn("registry failed transiently; using the cached tag list", "policy", sel.Key(), "repository", key, "warning", sel.Warning)
+		}
 		if sel.Err != nil {
 			s.forget(sel.Key())
 			scanErr = errors.Join(scanErr, sel.Err)
@@ -423,6 +444,11 @@ func (s *Service) scanRepository(ctx context.Context, key string) error {
 	s.o.Metrics.ScanDone(key, time.Since(start), scanErr)
 	s.mu.Lock()
 	s.scanned[key] = time.Now()
+	// apply forgets the gauge of a repository that left the configuration
+	// under the same lock: a scan it overtook does not bring it back.
+	if s.set.Load().Repository(ns, name) != nil {
+		s.o.Metrics.Stale(key, stale)
+	}
 	s.mu.Unlock()
 	s.log.Debug("repository scanned", "repository", key, "policies", len(policies), "changed", len(changed))
 	if len(policies) == 0 {

@@ -3,6 +3,7 @@ package automation
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"sort"
 	"strings"
@@ -34,6 +35,9 @@ type PolicyStatus struct {
 	Suspended bool       `json:"suspended,omitempty"`
 	// Error is why the last scan selected nothing.
 	Error string `json:"error,omitempty"`
+	// Warning says that the last scan used the cached tag list because
+	// the registry failed transiently, and why.
+	Warning string `json:"warning,omitempty"`
 }
 
 // AutomationStatus is one automation's last runs.
@@ -59,6 +63,21 @@ func (s *Service) noteError(key string, err error) {
 	s.errs[key] = err.Error()
 }
 
+// noteWarning records (or, with warning empty, clears) why the last scan
+// of a policy (NAMESPACE:NAME) used a stale tag list.
+func (s *Service) noteWarning(policy, warning string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if warning == "" {
+		delete(s.warnings, policy)
+		return
+	}
+	if s.warnings == nil {
+		s.warnings = map[string]string{}
+	}
+	s.warnings[policy] = warning
+}
+
 // Status reports the running configuration's policies and automations,
 // from the state store and the errors of the last scans and runs.
 func (s *Service) Status() Status {
@@ -73,6 +92,7 @@ func (s *Service) Status() Status {
 	for k, v := range s.errs {
 		errs[k] = v
 	}
+	warnings := maps.Clone(s.warnings)
 	scanned := make(map[string]time.Time, len(s.scanned))
 	for k, v := range s.scanned {
 		scanned[k] = v
@@ -83,7 +103,7 @@ func (s *Service) Status() Status {
 		selections, _ = st.Selections() // unreadable: shown without
 	}
 	for _, p := range set.Policies {
-		ps := PolicyStatus{Namespace: p.Namespace, Name: p.Name, Suspended: p.Spec.Suspend, Error: errs["policy "+p.Namespace+":"+p.Name]}
+		ps := PolicyStatus{Namespace: p.Namespace, Name: p.Name, Suspended: p.Spec.Suspend, Error: errs["policy "+p.Namespace+":"+p.Name], Warning: warnings[p.Namespace+":"+p.Name]}
 		if p.Repository != nil {
 			ps.Image = p.Repository.Spec.Image
 			ps.Suspended = ps.Suspended || p.Repository.Spec.Suspend

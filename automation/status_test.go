@@ -66,11 +66,15 @@ spec:
 	s.noteError("policy apps:broken", errors.New("no tag matches"))
 	s.noteError("policy apps:app", errors.New("an old error"))
 	s.noteError("policy apps:app", nil) // the next scan succeeded
+	s.noteWarning("apps:app", "registry failed transiently, using the tag list cached at 2026-11-26T06:00:00Z: 503")
+	s.noteWarning("apps:broken", "an old warning")
+	s.noteWarning("apps:broken", "") // the next scan had a fresh list
 	s.noteError("automation apps/fleet", runError(RunResult{Errors: []*writeback.FileError{{File: "a.yaml", Line: 3, Err: errors.New("refused")}}}))
 
 	want := Status{
 		Policies: []PolicyStatus{
-			{Namespace: "apps", Name: "app", Image: "ghcr.io/org/app", Ref: "ghcr.io/org/app:1.2.0", SelectedAt: &at, ScannedAt: &at},
+			{Namespace: "apps", Name: "app", Image: "ghcr.io/org/app", Ref: "ghcr.io/org/app:1.2.0", SelectedAt: &at, ScannedAt: &at,
+				Warning: "registry failed transiently, using the tag list cached at 2026-11-26T06:00:00Z: 503"},
 			{Namespace: "apps", Name: "broken", Image: "ghcr.io/org/app", ScannedAt: &at, Error: "no tag matches"},
 		},
 		Automations: []AutomationStatus{

@@ -226,7 +226,7 @@ func (s *Scanner) scanInline(ctx context.Context, key string, in *writeback.Inli
 		sel.Err = err
 		return sel
 	}
-	sel.FetchedAt, sel.Stale = tags.FetchedAt, tags.Stale
+	sel.FetchedAt, sel.Stale, sel.Warning = tags.FetchedAt, tags.Stale, StaleWarning(tags)
 	res, err := SelectTag(ctx, s.Registry, repo, p, tags.Tags, s.now())
 	sel.Candidates, sel.Dropped = res.Candidates, res.Dropped
 	if err != nil {

@@ -167,3 +167,117 @@ func TestListTagsServesStaleList(t *testing.T) {
 }
 
 var cmpIgnoreErr = cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".Err" }, cmp.Ignore())
+
+// TestListTagsCacheFallback scans with a good answer, then breaks the
+// registry in one way: only a transient fault gets the cached list; a
+// refusal of the credentials or a repository that is gone fails as it would
+// without a cache.
+func TestListTagsCacheFallback(t *testing.T) {
+	tests := map[string]struct {
+		auth testenv.RegistryAuth
+		// wrongPassword makes the second scan use a rotated-away password.
+		wrongPassword bool
+		// breakIt breaks the registry after the good scan.
+		breakIt     func(t *testing.T, reg *testenv.Registry)
+		wantFailure registry.Failure
+		wantIn      string // in the error (or the stale list's Err)
+	}{
+		"401 wrong password, token auth": {
+			auth: testenv.AuthToken, wrongPassword: true,
+			wantFailure: registry.FailureCredentials, wantIn: "UNAUTHORIZED",
+		},
+		"401 wrong password, basic auth": {
+			auth: testenv.AuthBasic, wrongPassword: true,
+			wantFailure: registry.FailureCredentials, wantIn: "401",
+		},
+		"403 DENIED": {
+			breakIt: func(_ *testing.T, reg *testenv.Registry) {
+				reg.Faults.Add(testenv.Fault{Path: testenv.TagsPath, Do: testenv.RegistryError(403, "DENIED", "requested access to the resource is denied")})
+			},
+			wantFailure: registry.FailureCredentials, wantIn: "403 Forbidden: DENIED",
+		},
+		"404 NAME_UNKNOWN, repository deleted": {
+			auth: testenv.AuthToken,
+			breakIt: func(t *testing.T, reg *testenv.Registry) {
+				reg.DeleteRepository(t, "app")
+			},
+			wantFailure: registry.FailureNotFound, wantIn: "NAME_UNKNOWN",
+		},
+		"429": {
+			breakIt: func(_ *testing.T, reg *testenv.Registry) {
+				reg.Faults.Add(testenv.Fault{Path: testenv.TagsPath, Do: testenv.Status(429)})
+			},
+			wantFailure: registry.FailureTransient, wantIn: "429",
+		},
+		"500": {
+			breakIt: func(_ *testing.T, reg *testenv.Registry) {
+				reg.Faults.Add(testenv.Fault{Path: testenv.TagsPath, Do: testenv.Status(500)})
+			},
+			wantFailure: registry.FailureTransient, wantIn: "500",
+		},
+		"connection refused, registry stopped": {
+			auth: testenv.AuthToken,
+			breakIt: func(_ *testing.T, reg *testenv.Registry) {
+				reg.Stop()
+			},
+			wantFailure: registry.FailureTransient, wantIn: "connection refused",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			reg := testenv.NewRegistry(t, testenv.RegistryOptions{Auth: tc.auth})
+			reg.PushImage(t, "app", "v1", testenv.ImageOptions{})
+			repo := registry.Repo{Image: reg.Ref("app", "")}
+			if tc.auth != testenv.AuthNone {
+				repo.Keychain = secretFor(t, reg.Host, reg.Username, reg.Password)
+			}
+			path := filepath.Join(t.TempDir(), "registry.db")
+			clock := newFakeClock()
+			fetched := clock.Now()
+			c := newClient(t, clock, registry.WithCache(openCache(t, path)), registry.WithMaxRetries(1))
+			if _, err := c.ListTags(t.Context(), repo); err != nil {
+				t.Fatal(err)
+			}
+
+			clock.Advance(time.Hour)
+			if tc.breakIt != nil {
+				tc.breakIt(t, reg)
+			}
+			if tc.wrongPassword {
+				repo.Keychain = secretFor(t, reg.Host, reg.Username, reg.Password+"-rotated")
+			}
+			got, err := c.ListTags(t.Context(), repo)
+
+			if tc.wantFailure == registry.FailureTransient {
+				if err != nil {
+					t.Fatalf("ListTags with a cached list and a transient fault: %v", err)
+				}
+				if diff := cmp.Diff(registry.TagList{Tags: []string{"v1"}, FetchedAt: fetched, Stale: true}, got, cmpIgnoreErr); diff != "" {
+					t.Errorf("stale list (-want +got):\n%s", diff)
+				}
+				if got.Err == nil || !strings.Contains(got.Err.Error(), tc.wantIn) {
+					t.Errorf("stale list's Err = %v, want one with %q", got.Err, tc.wantIn)
+				}
+				if f := registry.ClassifyError(got.Err); f != tc.wantFailure {
+					t.Errorf("ClassifyError(stale Err) = %v, want %v", f, tc.wantFailure)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("ListTags = %+v, nil error; want the %v failure, not the cached list", got, tc.wantFailure)
+			}
+			if diff := cmp.Diff(registry.TagList{}, got, cmpIgnoreErr); diff != "" {
+				t.Errorf("list returned with the error (-want +got):\n%s", diff)
+			}
+			if f := registry.ClassifyError(err); f != tc.wantFailure {
+				t.Errorf("ClassifyError(%v) = %v, want %v", err, f, tc.wantFailure)
+			}
+			if !strings.Contains(err.Error(), tc.wantIn) {
+				t.Errorf("error %q does not say %q", err, tc.wantIn)
+			}
+			if reg.Password != "" && strings.Contains(err.Error(), reg.Password) {
+				t.Errorf("error %q carries the password", err)
+			}
+		})
+	}
+}

@@ -36,8 +36,9 @@ func ExampleNew() {
 	_ = client
 }
 
-// ListTags walks every page; when the registry fails and the cache has an
-// earlier list, that list is served and marked stale.
+// ListTags walks every page; when the registry fails transiently and the
+// cache has an earlier list, that list is served and marked stale. A refusal
+// of the credentials or a missing repository is an error, cache or not.
 func ExampleClient_ListTags() {
 	client, err := registry.New()
 	if err != nil {
@@ -52,6 +53,24 @@ func ExampleClient_ListTags() {
 		log.Printf("registry unavailable (%v); using the list of %v", tags.Err, tags.FetchedAt)
 	}
 	fmt.Println(len(tags.Tags))
+}
+
+// ClassifyError tells a fault that may heal from one that will not: only
+// a transient one lets a cached answer stand in.
+func ExampleClassifyError() {
+	for _, err := range []error{
+		&registry.HTTPError{Method: "GET", URL: "https://r.example/v2/app/tags/list", StatusCode: 503},
+		&registry.HTTPError{Method: "GET", URL: "https://r.example/v2/app/tags/list", StatusCode: 401, Code: "UNAUTHORIZED"},
+		&registry.HTTPError{Method: "GET", URL: "https://r.example/v2/app/tags/list", StatusCode: 404, Code: "NAME_UNKNOWN"},
+		fmt.Errorf("listing tags: %w", context.DeadlineExceeded),
+	} {
+		fmt.Println(registry.ClassifyError(err))
+	}
+	// Output:
+	// transient
+	// credentials
+	// not found
+	// transient
 }
 
 // Facts fetch what a policy needs, only when it needs it: a newestBuild

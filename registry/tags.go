@@ -19,8 +19,9 @@ type TagList struct {
 	Tags []string
 	// FetchedAt is when the registry gave this list.
 	FetchedAt time.Time
-	// Stale is true when the registry failed and the list is the last good
-	// one from the cache; Err says why the fresh listing failed.
+	// Stale is true when the registry failed transiently and the list is
+	// the last good one from the cache; Err says why the fresh listing
+	// failed.
 	Stale bool
 	Err   error
 }
@@ -29,8 +30,13 @@ type TagList struct {
 // headers across all pages (asking for pages of WithPageSize tags). It refuses
 // a Link to another host and stops with ErrPagination on a page that repeats.
 //
-// When listing fails and the cache holds an earlier list, that list is
-// returned with Stale set and the failure in Err, and the error is nil.
+// When listing fails transiently (ClassifyError says FailureTransient: no
+// connection, a timeout, 429, 5xx) and the cache holds an earlier list, that
+// list is returned with Stale set and the failure in Err, and the error is
+// nil. Any other failure, a refusal of the credentials (401, 403) or a
+// repository the registry no longer has (404, NAME_UNKNOWN) among them, is
+// returned as an error whatever the cache holds: a cached answer never hides
+// it.
 func (c *Client) ListTags(ctx context.Context, r Repo) (TagList, error) {
 	ref, err := parseRepo(r)
 	if err != nil {
@@ -45,6 +51,9 @@ func (c *Client) ListTags(ctx context.Context, r Repo) (TagList, error) {
 		return TagList{Tags: tags, FetchedAt: now}, nil
 	}
 	err = fmt.Errorf("listing tags of %s: %w", ref.Name(), err)
+	if ClassifyError(err) != FailureTransient {
+		return TagList{}, err
+	}
 	if e, ok := c.o.cache.tags(ref.Name()); ok {
 		return TagList{Tags: e.Tags, FetchedAt: e.FetchedAt, Stale: true, Err: err}, nil
 	}

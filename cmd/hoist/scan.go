@@ -37,7 +37,10 @@ the auth.json of podman, skopeo and buildah ($REGISTRY_AUTH_FILE,
 $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json), else
 anonymous. Tag lists and image facts are cached in the state directory, so a
 rescan asks only for what is new; when a registry fails, the last good tag list
-is used and its age is shown.
+is used only when the failure is transient (no connection, a timeout, 429,
+5xx), with a warning on stderr and in the WARNING column or "warning" field;
+a registry that refuses the credentials or no longer has the repository fails
+the policy.
 
 Exit status: 0 every policy selected a tag, 1 some policy failed (the others are
 still reported), 2 invalid configuration.`,
@@ -69,6 +72,7 @@ type scanPolicyJSON struct {
 	Error     string `json:"error"`
 	FetchedAt string `json:"fetchedAt,omitempty"`
 	Stale     bool   `json:"stale,omitempty"`
+	Warning   string `json:"warning,omitempty"`
 }
 
 func runScan(ctx context.Context, o scanOptions, stdout, stderr io.Writer) error {
@@ -90,7 +94,21 @@ func runScan(ctx context.Context, o scanOptions, stdout, stderr io.Writer) error
 	stop := progress(stderr, fmt.Sprintf("scanning %d policies", len(set.Policies)))
 	sels := scanner.Scan(ctx, set)
 	stop()
+	printStaleWarnings(sels, stderr)
 	return printSelections(sels, o.output, o.digest, time.Now(), stdout)
+}
+
+// printStaleWarnings prints one line on stderr per repository whose cached
+// tag list stood in for a transient registry failure.
+func printStaleWarnings(sels []automation.Selection, stderr io.Writer) {
+	seen := map[string]bool{}
+	for _, s := range sels {
+		if s.Warning == "" || seen[s.Image] {
+			continue
+		}
+		seen[s.Image] = true
+		fmt.Fprintf(stderr, "warning: %s: %s\n", s.Image, s.Warning)
+	}
 }
 
 func printSelections(sels []automation.Selection, output string, digest bool, now time.Time, stdout io.Writer) error {
@@ -103,7 +121,7 @@ func printSelections(sels []automation.Selection, output string, digest bool, no
 	if output == "json" {
 		out := scanJSON{Policies: []scanPolicyJSON{}}
 		for _, s := range sels {
-			p := scanPolicyJSON{Namespace: s.Namespace, Name: s.Name, Image: s.Image, Tag: s.Tag, Digest: s.Digest, Ref: s.Ref, Stale: s.Stale}
+			p := scanPolicyJSON{Namespace: s.Namespace, Name: s.Name, Image: s.Image, Tag: s.Tag, Digest: s.Digest, Ref: s.Ref, Stale: s.Stale, Warning: s.Warning}
 			if s.Err != nil {
 				p.Error = s.Err.Error()
 			}
@@ -119,9 +137,9 @@ func printSelections(sels []automation.Selection, output string, digest bool, no
 		}
 	} else {
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		header := "POLICY\tIMAGE\tTAG\tAGE\tERROR"
+		header := "POLICY\tIMAGE\tTAG\tAGE\tERROR\tWARNING"
 		if digest {
-			header = "POLICY\tIMAGE\tTAG\tDIGEST\tAGE\tERROR"
+			header = "POLICY\tIMAGE\tTAG\tDIGEST\tAGE\tERROR\tWARNING"
 		}
 		fmt.Fprintln(tw, header)
 		for _, s := range sels {
@@ -140,10 +158,11 @@ func printSelections(sels []automation.Selection, output string, digest bool, no
 			if tag == "" {
 				tag = "-"
 			}
+			warning := strings.ReplaceAll(s.Warning, "\n", "; ")
 			if digest {
-				fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\t%s\n", s.Namespace, s.Name, s.Image, tag, s.Digest, age, errText)
+				fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Namespace, s.Name, s.Image, tag, s.Digest, age, errText, warning)
 			} else {
-				fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\n", s.Namespace, s.Name, s.Image, tag, age, errText)
+				fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\t%s\n", s.Namespace, s.Name, s.Image, tag, age, errText, warning)
 			}
 		}
 		if err := tw.Flush(); err != nil {

@@ -108,13 +108,13 @@ func printStatus(w io.Writer, st automation.Status) error {
 		return s
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "POLICY\tIMAGE\tSELECTED\tSINCE\tSCANNED\tERROR")
+	fmt.Fprintln(tw, "POLICY\tIMAGE\tSELECTED\tSINCE\tSCANNED\tERROR\tWARNING")
 	for _, p := range st.Policies {
 		sel := or(p.Ref, "-")
 		if p.Suspended {
 			sel += " (suspended)"
 		}
-		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\t%s\n", p.Namespace, p.Name, or(p.Image, "-"), sel, when(p.SelectedAt), when(p.ScannedAt), p.Error)
+		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Namespace, p.Name, or(p.Image, "-"), sel, when(p.SelectedAt), when(p.ScannedAt), p.Error, p.Warning)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -116,6 +116,7 @@ func runUpdate(ctx context.Context, dir string, o updateOptions, stdout, stderr 
 	if err != nil {
 		return failed(err)
 	}
+	printStaleWarnings(res.Selections, stderr)
 	switch o.output {
 	case "json":
 		out := updateJSON{Changes: []updateChangeJSON{}, Errors: res.Errors}

@@ -81,6 +81,7 @@ type Registry struct {
 
 	root   string
 	client *http.Client // trusts the server's certificate, for pushes
+	stop   func()
 }
 
 // NewRegistry starts a registry for the test and stops it in t.Cleanup.
@@ -143,11 +144,12 @@ func NewRegistry(t testing.TB, opts RegistryOptions) *Registry {
 	} else {
 		srv.Start()
 	}
-	t.Cleanup(func() {
+	r.stop = sync.OnceFunc(func() {
 		srv.CloseClientConnections()
 		srv.Close()
 		cancel()
 	})
+	t.Cleanup(r.stop)
 	r.URL = srv.URL
 	r.Host = strings.TrimPrefix(strings.TrimPrefix(srv.URL, "http://"), "https://")
 	r.client = srv.Client()
@@ -164,6 +166,24 @@ func (r *Registry) Ref(repo, tagOrDigest string) string {
 		return r.Host + "/" + repo + "@" + tagOrDigest
 	}
 	return r.Host + "/" + repo + ":" + tagOrDigest
+}
+
+// Stop stops the registry: from then on connections to its port are
+// refused, as when a registry is down. Stopping twice is harmless.
+func (r *Registry) Stop() { r.stop() }
+
+// DeleteRepository removes repository repo with all its tags from the
+// registry's storage, as an administrator deleting it would: the registry
+// then answers 404 NAME_UNKNOWN for it.
+func (r *Registry) DeleteRepository(t testing.TB, repo string) {
+	t.Helper()
+	dir := filepath.Join(r.root, "docker", "registry", "v2", "repositories", filepath.FromSlash(repo))
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("deleting repository %s: %v", repo, err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatalf("deleting repository %s: %v", repo, err)
+	}
 }
 
 // String names the registry in test output.

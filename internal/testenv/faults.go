@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -174,6 +175,19 @@ func Status(code int, headerPairs ...string) FaultAction {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
 		_, _ = fmt.Fprintf(w, `{"errors":[{"code":"FAULT","message":"injected %d"}]}`, code)
+	}
+}
+
+// RegistryError answers with a status and a registry error body in
+// Distribution's format ({"errors":[{"code","message"}]}), without reaching
+// the server: for answers a real registry gives but the test registry does
+// not, such as Harbor's 403 DENIED.
+func RegistryError(status int, code, message string) FaultAction {
+	return func(w http.ResponseWriter, r *http.Request, _ http.Handler, _ *Faults) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		body, _ := json.Marshal(map[string]any{"errors": []map[string]string{{"code": code, "message": message}}})
+		_, _ = w.Write(body)
 	}
 }
 
