@@ -207,13 +207,15 @@ func resolveGit(a *config.Automation) (gitTarget, error) {
 
 // gitKey names the Git repository and branch an automation writes to, so
 // that work on one is serialised; an automation whose repository cannot be
-// resolved is keyed by its own name (it fails alone).
+// resolved is keyed by its own name (it fails alone). The key is logged, so
+// it holds the URL without credentials (git.RedactURL): two automations
+// that reach one repository with different tokens share a key.
 func gitKey(a *config.Automation) string {
 	gt, err := resolveGit(a)
 	if err != nil {
 		return a.Namespace + "/" + a.Name
 	}
-	return gt.url + "#" + gt.branch
+	return git.RedactURL(gt.url) + "#" + gt.branch
 }
 
 // Known reports a selection the caller already holds for a policy, such as
