@@ -73,7 +73,7 @@ func TestServerCutsSlowClients(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer conn.Close()
+			defer func() { _ = conn.Close() }()
 			start := time.Now()
 			if _, err := io.WriteString(conn, tc.start); err != nil {
 				t.Fatal(err)

@@ -108,9 +108,18 @@ func FuzzRedactURL(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		out := git.RedactURL(raw)
-		if u, err := git.ParseRemoteURL(raw); err == nil {
-			if u.IsHTTP() && u.User != "" && strings.Contains(out, u.User+"@") {
-				t.Fatalf("RedactURL(%q) = %q keeps the user name", raw, out)
+		if u, err := git.ParseRemoteURL(raw); err == nil && u.IsHTTP() {
+			again, err := git.ParseRemoteURL(out)
+			if err != nil || again.User != "" {
+				t.Fatalf("RedactURL(%q) = %q: want an HTTP URL without user information (%v)", raw, out, err)
+			}
+		}
+		// Whatever the input, an HTTP(S) authority keeps no user
+		// information but the REDACTED placeholder (SSH keeps its login).
+		if scheme, rest, ok := strings.Cut(out, "://"); ok && (strings.EqualFold(scheme, "http") || strings.EqualFold(scheme, "https")) {
+			authority, _, _ := strings.Cut(rest, "/")
+			if user, _, ok := strings.Cut(authority, "@"); ok && (user != "REDACTED" || strings.Count(authority, "@") > 1) {
+				t.Fatalf("RedactURL(%q) = %q keeps user information %q", raw, out, user)
 			}
 		}
 	})
