@@ -472,7 +472,9 @@ func (r *Runner) pullRequest(ctx context.Context, a *config.Automation, gt gitTa
 	if err != nil {
 		return "", fmt.Errorf("pull request from %s into %s: %w", head, gt.branch, err)
 	}
-	return pr.URL, nil
+	// The forge's answer is logged and printed: keep it free of
+	// credentials whatever the forge sends.
+	return git.RedactURL(pr.URL), nil
 }
 
 func (r *Runner) commitOptions(a *config.Automation) (git.CommitOptions, error) {
