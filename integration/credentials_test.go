@@ -177,6 +177,9 @@ func TestGitTokenInURLService(t *testing.T) {
 		"-c", cfg, "--log-level", "debug", "--startup-spread", "0", "--commit-window", "0")
 	waitRef(t, bare, "main", base, 30*time.Second)
 	svc.waitLog("batch flush failed", 30*time.Second)
+	if !strings.Contains(svc.logs(), "looks like a token") {
+		t.Errorf("the service did not warn about the token in the Git URL")
+	}
 
 	var seen strings.Builder
 	for _, path := range []string{"/status", "/metrics"} {
