@@ -77,3 +77,26 @@ spec:
 		})
 	}
 }
+
+// TestAPIURLWithToken refuses a pull request API URL with user information,
+// without showing it: the forge token comes from the Git secret.
+func TestAPIURLWithToken(t *testing.T) {
+	_, err := config.Parse("test.yaml", []byte(`apiVersion: hoist.dev/v1alpha1
+kind: ImageUpdateAutomation
+metadata: {name: own, namespace: apps}
+spec:
+  git:
+    url: https://github.com/org/fleet
+    checkout: {ref: {branch: main}}
+    commit: {author: {email: hoist@example.com}}
+    push:
+      branch: hoist/fleet
+      pullRequest: {apiURL: "https://ghp_apiURLsecret42@ghe.example.com/api/v3"}
+`))
+	if err == nil || !strings.Contains(err.Error(), "spec.git.push.pullRequest.apiURL: the URL carries user information") {
+		t.Fatalf("Parse: %v, want a refusal of the API URL", err)
+	}
+	if strings.Contains(err.Error(), "apiURLsecret") {
+		t.Errorf("the error shows the token: %v", err)
+	}
+}

@@ -494,9 +494,6 @@ func checkGitURL(s string) error {
 // like a token; its argument is the secretRef field to use instead.
 const tokenInURLWarning = "the URL's user name looks like a token: a credential in the URL is in the configuration for all to read; put it in a secret named by %s (key password or bearerToken) and remove it from the URL"
 
-// tokenPrefixes start the tokens of GitHub, GitLab and Bitbucket.
-var tokenPrefixes = []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "gldt-", "glrt-", "glptt-", "glcbt-", "gloas-", "ATBB"}
-
 // tokenInURL reports whether the http or https URL s has a user name that
 // looks like a token (https://TOKEN@host/path, which GitHub, GitLab and
 // Gitea accept): one with a known token prefix, or one of at least 20
@@ -511,7 +508,8 @@ func tokenInURL(s string) bool {
 }
 
 func looksLikeToken(user string) bool {
-	for _, p := range tokenPrefixes {
+	// The prefixes of GitHub's, GitLab's and Bitbucket's tokens.
+	for _, p := range []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "gldt-", "glrt-", "glptt-", "glcbt-", "gloas-", "ATBB"} {
 		if strings.HasPrefix(user, p) && len(user) > len(p) {
 			return true
 		}
