@@ -65,3 +65,34 @@ spec:
 		})
 	}
 }
+
+// TestGitKeyRedacted keys work on a Git repository by its URL without
+// credentials: the key is logged (batch flush failed, batch dropped at
+// shutdown), so a token written as the URL's user name must not be in it.
+func TestGitKeyRedacted(t *testing.T) {
+	tests := map[string]struct{ url, want string }{
+		"token as user name": {"https://ghp_0123456789abcdefghijAB@github.com/org/fleet.git", "https://github.com/org/fleet.git#main"},
+		"ssh login":          {"ssh://git@github.com/org/fleet.git", "ssh://git@github.com/org/fleet.git#main"},
+		"scp-like":           {"git@github.com:org/fleet.git", "git@github.com:org/fleet.git#main"},
+		"plain":              {"https://github.com/org/fleet.git", "https://github.com/org/fleet.git#main"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			set, err := config.Parse("hoist.yaml", []byte(fmt.Sprintf(`apiVersion: hoist.dev/v1alpha1
+kind: ImageUpdateAutomation
+metadata: {name: fleet, namespace: apps}
+spec:
+  git:
+    url: %s
+    checkout: {ref: {branch: main}}
+    commit: {author: {email: hoist@example.com}}
+`, tc.url)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, gitKey(set.Automations[0])); diff != "" {
+				t.Errorf("gitKey (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -207,13 +207,15 @@ func resolveGit(a *config.Automation) (gitTarget, error) {
 
 // gitKey names the Git repository and branch an automation writes to, so
 // that work on one is serialised; an automation whose repository cannot be
-// resolved is keyed by its own name (it fails alone).
+// resolved is keyed by its own name (it fails alone). The key is logged, so
+// it holds the URL without credentials (git.RedactURL): two automations
+// that reach one repository with different tokens share a key.
 func gitKey(a *config.Automation) string {
 	gt, err := resolveGit(a)
 	if err != nil {
 		return a.Namespace + "/" + a.Name
 	}
-	return gt.url + "#" + gt.branch
+	return git.RedactURL(gt.url) + "#" + gt.branch
 }
 
 // Known reports a selection the caller already holds for a policy, such as
@@ -475,7 +477,9 @@ func (r *Runner) pullRequest(ctx context.Context, a *config.Automation, gt gitTa
 	if err != nil {
 		return "", fmt.Errorf("pull request from %s into %s: %w", head, gt.branch, err)
 	}
-	return pr.URL, nil
+	// The forge's answer is logged and printed: keep it free of
+	// credentials whatever the forge sends.
+	return git.RedactURL(pr.URL), nil
 }
 
 func (r *Runner) commitOptions(a *config.Automation) (git.CommitOptions, error) {

@@ -187,10 +187,20 @@ func (s *Service) Load() (*config.Set, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.logWarnings(set)
 	return set, s.apply(set)
 }
 
+// logWarnings logs the configuration's warnings, such as a token in a Git
+// URL, one line each.
+func (s *Service) logWarnings(set *config.Set) {
+	for _, w := range set.Warnings {
+		s.log.Warn("configuration warning", "warning", w.String())
+	}
+}
+
 func (s *Service) reload(set *config.Set) {
+	s.logWarnings(set)
 	if err := s.apply(set); err != nil {
 		s.log.Error("applying the new configuration; the previous one keeps running", "error", err)
 		return

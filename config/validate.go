@@ -183,6 +183,8 @@ func (d *document) automation(o *v1alpha1.ImageUpdateAutomation) {
 	if g.URL != "" {
 		if err := checkGitURL(g.URL); err != nil {
 			d.fail("spec.git.url", err)
+		} else if tokenInURL(g.URL) {
+			d.warnf("spec.git.url", tokenInURLWarning, "spec.git.secretRef")
 		}
 	}
 	if g.SecretRef != nil {
@@ -226,7 +228,9 @@ func (d *document) automation(o *v1alpha1.ImageUpdateAutomation) {
 			}
 			if pr.APIURL != "" {
 				if u, err := url.Parse(pr.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-					d.errorf("spec.git.push.pullRequest.apiURL", "%q: want an http or https URL", pr.APIURL)
+					d.errorf("spec.git.push.pullRequest.apiURL", "%q: want an http or https URL", withoutUserinfo(pr.APIURL))
+				} else if u.User != nil {
+					d.errorf("spec.git.push.pullRequest.apiURL", "the URL carries user information; the API token comes from the Git repository's secretRef")
 				}
 			}
 		}
@@ -240,6 +244,8 @@ func (d *document) gitRepository(o *v1alpha1.GitRepository) {
 		d.required("spec.url")
 	} else if err := checkGitURL(s.URL); err != nil {
 		d.fail("spec.url", err)
+	} else if tokenInURL(s.URL) {
+		d.warnf("spec.url", tokenInURLWarning, "spec.secretRef")
 	}
 	if s.Interval.Duration == 0 {
 		s.Interval.Duration = DefaultInterval
@@ -482,6 +488,63 @@ func checkGitURL(s string) error {
 		return errors.New("the URL carries a password; name a secret in secretRef instead")
 	}
 	return nil
+}
+
+// tokenInURLWarning is the warning for an http(s) URL whose user name looks
+// like a token; its argument is the secretRef field to use instead.
+const tokenInURLWarning = "the URL's user name looks like a token: a credential in the URL is in the configuration for all to read; put it in a secret named by %s (key password or bearerToken) and remove it from the URL"
+
+// tokenInURL reports whether the http or https URL s has a user name that
+// looks like a token (https://TOKEN@host/path, which GitHub, GitLab and
+// Gitea accept): one with a known token prefix, or one of at least 20
+// letters, digits, '-', '_' and '.' with a digit among them. Login names
+// such as git, oauth2 or x-access-token do not.
+func tokenInURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User == nil {
+		return false
+	}
+	return looksLikeToken(u.User.Username())
+}
+
+func looksLikeToken(user string) bool {
+	// The prefixes of GitHub's, GitLab's and Bitbucket's tokens.
+	for _, p := range []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "gldt-", "glrt-", "glptt-", "glcbt-", "gloas-", "ATBB"} {
+		if strings.HasPrefix(user, p) && len(user) > len(p) {
+			return true
+		}
+	}
+	if len(user) < 20 {
+		return false
+	}
+	digit := false
+	for _, r := range user {
+		switch {
+		case r >= '0' && r <= '9':
+			digit = true
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r == '-', r == '_', r == '.':
+		default:
+			return false
+		}
+	}
+	return digit
+}
+
+// withoutUserinfo returns the URL s with the user information of its
+// authority replaced by "REDACTED", to quote it in an error.
+func withoutUserinfo(s string) string {
+	rest, prefix := s, ""
+	if i := strings.Index(s, "://"); i >= 0 {
+		prefix, rest = s[:i+3], s[i+3:]
+	}
+	authority := rest
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		authority = rest[:i]
+	}
+	if i := strings.LastIndexByte(authority, '@'); i >= 0 {
+		return prefix + "REDACTED" + rest[i:]
+	}
+	return s
 }
 
 // checkUpdatePath accepts a relative path that stays inside the repository.

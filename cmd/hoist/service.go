@@ -81,7 +81,7 @@ func runService(ctx context.Context, o runOptions, _ io.Writer, stderr io.Writer
 			}
 			return usage(fmt.Errorf("%s %s: %w", l.flag, l.addr, err))
 		}
-		srv := &http.Server{Handler: l.handler, ReadHeaderTimeout: 10 * time.Second}
+		srv := newHTTPServer(l.handler, defaultServerLimits())
 		servers = append(servers, srv)
 		go func() { serveErr <- srv.Serve(ln) }()
 		logger.Info("listening", "address", ln.Addr().String(), "paths", l.paths)

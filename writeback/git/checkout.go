@@ -60,7 +60,7 @@ func Sync(ctx context.Context, opts SyncOptions) (*Checkout, error) {
 	}
 	auth, err := opts.Auth.method(remote)
 	if err != nil {
-		return nil, redactError(err, opts.Auth.secrets()...)
+		return nil, redactError(err, opts.secrets()...)
 	}
 	if err := os.MkdirAll(opts.CacheDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating cache directory: %w", err)
@@ -122,7 +122,7 @@ func (c *Checkout) URL() string { return c.opts.URL }
 // reset to.
 func (c *Checkout) Head() string { return c.head.String() }
 
-func (c *Checkout) redact(err error) error { return redactError(err, c.opts.Auth.secrets()...) }
+func (c *Checkout) redact(err error) error { return redactError(err, c.opts.secrets()...) }
 
 func (c *Checkout) branchRef() plumbing.ReferenceName {
 	return plumbing.NewBranchReferenceName(c.opts.Branch)

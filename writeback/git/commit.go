@@ -35,7 +35,7 @@ func (c *Checkout) Commit(ctx context.Context, changes []Change, opts CommitOpti
 	if err != nil {
 		return "", err
 	}
-	for _, s := range c.opts.Auth.secrets() {
+	for _, s := range c.opts.secrets() {
 		if len(s) >= 4 && strings.Contains(msg, s) {
 			return "", ErrCredentialInMessage
 		}

@@ -49,6 +49,16 @@ type SyncOptions struct {
 	Timeout time.Duration
 	// Logger receives debug records of what Sync did. Default: discard.
 	Logger *slog.Logger
+
+	// urlUser is the user name of an HTTP(S) URL without a password,
+	// treated as a secret (set by Validate).
+	urlUser string
+}
+
+// secrets lists the values to redact from errors and to refuse in commit
+// messages: Auth's, and a user name that came alone in an HTTP(S) URL.
+func (o *SyncOptions) secrets() []string {
+	return append(o.Auth.secrets(), o.urlUser)
 }
 
 // DefaultTimeout is the default SyncOptions.Timeout, Flux's default.
@@ -69,7 +79,10 @@ func (o *SyncOptions) Validate() error {
 			o.Auth.Username = remote.User
 		}
 	} else if remote.IsHTTP() && remote.User != "" && o.Auth.Username == "" {
+		// A user name without a password is most often a token
+		// (https://TOKEN@host/path): redact it as one.
 		o.Auth.Username = remote.User
+		o.urlUser = remote.User
 	}
 	o.URL = remote.String()
 	if err := validateBranch(o.Branch); err != nil {

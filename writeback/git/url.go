@@ -103,6 +103,34 @@ func (r RemoteURL) IsSSH() bool { return r.Scheme == "ssh" }
 // IsHTTP reports whether the remote is reached over HTTP or HTTPS.
 func (r RemoteURL) IsHTTP() bool { return r.Scheme == "http" || r.Scheme == "https" }
 
+// RedactURL returns the single remote URL raw in a form safe to log, to
+// use as a metric label, a status field or a key in state: the String form
+// of the parsed URL, so an HTTP(S) URL loses its user information (a token
+// is often written as the user name, https://TOKEN@host/path) and an SSH URL
+// keeps its login only. A URL that does not parse has the user information
+// of its authority, and any query or fragment, replaced by "REDACTED".
+func RedactURL(raw string) string {
+	if r, err := ParseRemoteURL(raw); err == nil {
+		return r.String()
+	}
+	s := strings.TrimSpace(raw)
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		s = s[:i] + "?REDACTED"
+	}
+	rest, prefix := s, ""
+	if i := strings.Index(s, "://"); i >= 0 {
+		prefix, rest = s[:i+3], s[i+3:]
+	}
+	authority := rest
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		authority = rest[:i]
+	}
+	if i := strings.LastIndexByte(authority, '@'); i >= 0 {
+		return prefix + "REDACTED" + rest[i:]
+	}
+	return s
+}
+
 // urlUserinfo matches the user information of URLs in free text.
 var urlUserinfo = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*)://([^/@\s"']+)@`)
 

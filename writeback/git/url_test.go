@@ -77,6 +77,54 @@ func TestRedactURLs(t *testing.T) {
 	}
 }
 
+func TestRedactURL(t *testing.T) {
+	tests := map[string]struct{ in, want string }{
+		"token as user name":        {"https://ghp_0123456789abcdefghij@github.com/org/fleet.git", "https://github.com/org/fleet.git"},
+		"user and token":            {"https://x-access-token:ghs_secret123@github.com/org/fleet", "https://github.com/org/fleet"},
+		"http with port":            {"http://tok3n@127.0.0.1:8080/fleet.git", "http://127.0.0.1:8080/fleet.git"},
+		"no credentials":            {"https://gitlab.example.com/group/sub/fleet", "https://gitlab.example.com/group/sub/fleet"},
+		"ssh login kept":            {"ssh://git@github.com/org/fleet.git", "ssh://git@github.com/org/fleet.git"},
+		"ssh password dropped":      {"ssh://git:hunter22@github.com/org/fleet.git", "ssh://git@github.com/org/fleet.git"},
+		"scp-like":                  {"git@github.com:org/fleet.git", "git@github.com:org/fleet.git"},
+		"file":                      {"file:///srv/git/fleet.git", "file:///srv/git/fleet.git"},
+		"unparsable keeps no token": {"https://tok%zz3n@github.com/org/fleet", "https://REDACTED@github.com/org/fleet"},
+		"query dropped":             {"https://tok3n@h/x?access_token=s3cret", "https://REDACTED@h/x?REDACTED"},
+		"at sign in the path":       {"https://h/x?u=a@b", "https://h/x?REDACTED"},
+		"not a URL":                 {"no url here", "no url here"},
+		"empty":                     {"", ""},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, git.RedactURL(tc.in)); diff != "" {
+				t.Errorf("RedactURL(%q) (-want +got):\n%s", tc.in, diff)
+			}
+		})
+	}
+}
+
+func FuzzRedactURL(f *testing.F) {
+	for _, s := range []string{"https://tok@h/x", "https://u:p@h/x", "ssh://git:pw@h/x", "git@h:x", "https://t%zz@h/x", "h@x?y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		out := git.RedactURL(raw)
+		if u, err := git.ParseRemoteURL(raw); err == nil && u.IsHTTP() {
+			again, err := git.ParseRemoteURL(out)
+			if err != nil || again.User != "" {
+				t.Fatalf("RedactURL(%q) = %q: want an HTTP URL without user information (%v)", raw, out, err)
+			}
+		}
+		// Whatever the input, an HTTP(S) authority keeps no user
+		// information but the REDACTED placeholder (SSH keeps its login).
+		if scheme, rest, ok := strings.Cut(out, "://"); ok && (strings.EqualFold(scheme, "http") || strings.EqualFold(scheme, "https")) {
+			authority, _, _ := strings.Cut(rest, "/")
+			if user, _, ok := strings.Cut(authority, "@"); ok && (user != "REDACTED" || strings.Count(authority, "@") > 1) {
+				t.Fatalf("RedactURL(%q) = %q keeps user information %q", raw, out, user)
+			}
+		}
+	})
+}
+
 func FuzzParseRemoteURL(f *testing.F) {
 	for _, s := range []string{
 		"https://github.com/org/fleet.git", "https://u:p@h:1/x", "ssh://git@h/x", "git@h:x", "file:///x",

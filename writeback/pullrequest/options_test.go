@@ -2,6 +2,7 @@ package pullrequest
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -72,13 +73,14 @@ func TestNewErrors(t *testing.T) {
 		opts Options
 		is   error
 	}{
-		"unknown host":       {opts: Options{RepoURL: "https://git.example.com/a/b.git", Token: "t"}, is: ErrUnknownForge},
-		"no token":           {opts: Options{RepoURL: "https://github.com/a/b.git"}, is: ErrInvalidOptions},
-		"no repository":      {opts: Options{RepoURL: "https://github.com/a", Token: "t"}, is: ErrInvalidOptions},
-		"nested on GitHub":   {opts: Options{RepoURL: "https://github.com/a/b/c", Token: "t"}, is: ErrInvalidOptions},
-		"unknown kind":       {opts: Options{RepoURL: "https://x.example.com/a/b", Kind: "bitbucket", Token: "t"}, is: ErrInvalidOptions},
-		"not a URL":          {opts: Options{RepoURL: "::", Token: "t"}},
-		"empty path segment": {opts: Options{RepoURL: "https://github.com/a//b", Token: "t"}, is: ErrInvalidOptions},
+		"unknown host":         {opts: Options{RepoURL: "https://git.example.com/a/b.git", Token: "t"}, is: ErrUnknownForge},
+		"no token":             {opts: Options{RepoURL: "https://github.com/a/b.git"}, is: ErrInvalidOptions},
+		"no repository":        {opts: Options{RepoURL: "https://github.com/a", Token: "t"}, is: ErrInvalidOptions},
+		"nested on GitHub":     {opts: Options{RepoURL: "https://github.com/a/b/c", Token: "t"}, is: ErrInvalidOptions},
+		"unknown kind":         {opts: Options{RepoURL: "https://x.example.com/a/b", Kind: "bitbucket", Token: "t"}, is: ErrInvalidOptions},
+		"not a URL":            {opts: Options{RepoURL: "::", Token: "t"}},
+		"empty path segment":   {opts: Options{RepoURL: "https://github.com/a//b", Token: "t"}, is: ErrInvalidOptions},
+		"API URL with a token": {opts: Options{RepoURL: "https://ghe.example.com/a/b", Kind: GitHub, APIURL: "https://ghp_apiURLsecret42@ghe.example.com/api/v3", Token: "t"}, is: ErrInvalidOptions},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -88,6 +90,9 @@ func TestNewErrors(t *testing.T) {
 			}
 			if tc.is != nil && !errors.Is(err, tc.is) {
 				t.Errorf("error %v does not wrap %v", err, tc.is)
+			}
+			if strings.Contains(err.Error(), "apiURLsecret") {
+				t.Errorf("the error shows the API URL's token: %v", err)
 			}
 		})
 	}

@@ -164,8 +164,11 @@ func New(opts Options) (Provider, error) {
 	r := repo{apiURL: opts.APIURL, path: path}
 	if r.apiURL == "" {
 		r.apiURL = defaultAPIURL(kind, remote)
-	} else if _, err := url.Parse(r.apiURL); err != nil {
-		return nil, fmt.Errorf("%w: API URL %q: %v", ErrInvalidOptions, r.apiURL, err)
+	} else if u, err := url.Parse(r.apiURL); err != nil {
+		return nil, fmt.Errorf("%w: API URL %q: not a URL", ErrInvalidOptions, git.RedactURL(r.apiURL))
+	} else if u.User != nil {
+		// Errors and logs name the API URL: the token comes from Token.
+		return nil, fmt.Errorf("%w: API URL %s carries user information; the token comes from the Git secret", ErrInvalidOptions, git.RedactURL(r.apiURL))
 	}
 	hc := opts.HTTPClient
 	if hc == nil {
