@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -85,6 +86,9 @@ type RunResult struct {
 	// Errors are targets, files or policies that failed; the rest of the
 	// automation still ran.
 	Errors []*writeback.FileError `json:"-"`
+	// Warnings are files skipped with a warning, such as dangling
+	// symbolic links; they do not fail the run.
+	Warnings []*writeback.FileError `json:"-"`
 	// Err is why the automation as a whole failed.
 	Err error `json:"-"`
 }
@@ -284,15 +288,22 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 	var (
 		pins      map[string]string
 		lastErrs  []*writeback.FileError
+		lastWarns []*writeback.FileError
 		lastFiles []writeback.FileResult
 	)
 	attempt := 0
 	edit := func(ctx context.Context, dir string) ([]git.Change, error) {
 		attempt++
-		root := filepath.Join(dir, filepath.FromSlash(path.Clean("/" + updatePath))[1:])
+		// The update path, resolved inside the clone: a link on the way
+		// that leads out of it is refused (see docs/guarantees.md).
+		root, err := writeback.ResolveIn(dir, updatePath)
+		if err != nil {
+			return nil, fmt.Errorf("update.path %s: %w", updatePath, err)
+		}
 		// The automation's policies: the configuration's and the
-		// repository's own documents under the update path.
-		effective, err := config.LoadOnto(set, root)
+		// repository's own documents under the update path, read
+		// through the clone opened as a root.
+		effective, err := loadRepoDocuments(set, dir, root)
 		if err != nil {
 			return nil, fmt.Errorf("loading the repository's documents under %s: %w", updatePath, err)
 		}
@@ -337,6 +348,13 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 			}
 		}
 		lastErrs, lastFiles = up.Errors, up.Files
+		if attempt == 1 {
+			rel := strings.TrimPrefix(path.Clean("/"+updatePath), "/")
+			for _, w := range up.Warnings {
+				log.Warn("skipped", "file", path.Join(rel, w.File), "reason", w.Err.Error())
+			}
+		}
+		lastWarns = up.Warnings
 		out := make([]git.Change, 0, len(up.Changes))
 		rel := strings.TrimPrefix(path.Clean("/"+updatePath), "/")
 		for _, c := range up.Changes {
@@ -354,7 +372,7 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 	}
 	if r.DryRun {
 		changes, err := edit(ctx, co.Dir())
-		res.DryRun, res.Errors, res.Changes = true, lastErrs, fromGit(changes)
+		res.DryRun, res.Errors, res.Warnings, res.Changes = true, lastErrs, lastWarns, fromGit(changes)
 		res.NothingToDo = len(changes) == 0
 		res.Branch = cmp.Or(push.Branch, gt.branch)
 		if err != nil {
@@ -371,7 +389,7 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 		return res
 	}
 	outcome, err := co.Update(ctx, edit, git.UpdateOptions{Commit: commit, Push: push})
-	res.Errors = lastErrs
+	res.Errors, res.Warnings = lastErrs, lastWarns
 	res.Commit, res.Branch, res.Pushed, res.NothingToDo, res.Attempts = outcome.Commit, outcome.Branch, outcome.Pushed, outcome.NothingToDo, outcome.Attempts
 	res.Changes = fromGit(outcome.Changes)
 	if outcome.Attempts > 1 {
@@ -409,6 +427,26 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 		r.Metrics.LastSuccess(res.Key(), r.now())
 	}
 	return res
+}
+
+// loadRepoDocuments loads the documents under root (a directory of the
+// clone dir, as ResolveIn returns it) onto set, reading through dir opened
+// as an os.Root, so that no link leads the reading out of the clone.
+func loadRepoDocuments(set *config.Set, dir, root string) (*config.Set, error) {
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil, err
+	}
+	rel, err := filepath.Rel(real, root)
+	if err != nil || !filepath.IsLocal(rel) && rel != "." {
+		return nil, fmt.Errorf("%w: %s", writeback.ErrOutsideRoot, root)
+	}
+	r, err := os.OpenRoot(real)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = r.Close() }() // read only
+	return config.LoadOntoFS(set, r.FS(), filepath.ToSlash(rel))
 }
 
 // fromGit converts the changes of a Git edit back to writeback's.

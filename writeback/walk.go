@@ -79,7 +79,12 @@ func (x *Index) walk(ctx context.Context, root string, extra map[string]bool, jo
 				}
 				continue
 			}
-			if formatFor(name, false) == nil || (len(extra) > 0 && extra[joinRel(rel, name)]) {
+			if len(extra) > 0 && extra[joinRel(rel, name)] {
+				continue
+			}
+			// A link of any name is looked at: one to a directory
+			// outside the root is refused, not silently passed over.
+			if formatFor(name, false) == nil && e.Type()&fs.ModeSymlink == 0 {
 				continue
 			}
 			batch = append(batch, jobFile{name: name, typ: e.Type()})
@@ -243,24 +248,42 @@ func (x *Index) look(d dirHandle, j job, f jobFile, buf []byte) (outcome, []byte
 	return o, buf
 }
 
-// link handles a symbolic link: refused when it leads outside the root,
-// else skipped (its target is scanned under its own name).
+// link handles a symbolic link. One with the name of a file hoist reads
+// (or named by ScanOptions.Files) is refused when it leads outside the
+// root, and skipped with a warning when it dangles; a link of another name
+// is refused when it leads to a directory outside the root (whose files
+// would otherwise be silently missed). Anything else is skipped: a link
+// that stays inside has its target scanned under its own name.
 func (x *Index) link(abs, rel string, f jobFile, o outcome) outcome {
-	target, err := filepath.EvalSymlinks(abs)
-	if err == nil {
-		var root string
-		if root, err = realRoot(x.root); err == nil {
-			var r string
-			r, err = filepath.Rel(root, target)
-			if err == nil && !filepath.IsLocal(r) {
-				err = fmt.Errorf("%w: symbolic link", ErrOutsideRoot)
-			}
-		}
-	}
 	o.rel = rel
-	if err != nil {
+	read := f.explicit || formatFor(f.name, false) != nil
+	fail := func(err error) outcome {
 		o.e = &entry{Explicit: f.explicit, Err: &FileError{File: rel, Err: err}}
 		return o
+	}
+	target, err := filepath.EvalSymlinks(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && read:
+		o.e = &entry{Explicit: f.explicit, Warn: &FileError{File: rel, Err: ErrDanglingSymlink}}
+		return o
+	case err != nil && read:
+		return fail(err)
+	case err != nil:
+		o.gone = true
+		return o
+	}
+	root, err := realRoot(x.root)
+	if err != nil {
+		return fail(err)
+	}
+	if r, err := filepath.Rel(root, target); err != nil || !filepath.IsLocal(r) {
+		if !read {
+			if fi, err := os.Stat(target); err != nil || !fi.IsDir() {
+				o.gone = true
+				return o
+			}
+		}
+		return fail(fmt.Errorf("%w: symbolic link", ErrOutsideRoot))
 	}
 	o.gone = true
 	return o
