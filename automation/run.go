@@ -289,6 +289,7 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 		pins      map[string]string
 		lastErrs  []*writeback.FileError
 		lastWarns []*writeback.FileError
+		resolved  string // the update path in the clone, links resolved
 		lastFiles []writeback.FileResult
 	)
 	attempt := 0
@@ -296,14 +297,15 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 		attempt++
 		// The update path, resolved inside the clone: a link on the way
 		// that leads out of it is refused (see docs/guarantees.md).
-		root, err := writeback.ResolveIn(dir, updatePath)
+		root, rel, err := writeback.ResolveIn(dir, updatePath)
 		if err != nil {
 			return nil, fmt.Errorf("update.path %s: %w", updatePath, err)
 		}
+		resolved = rel
 		// The automation's policies: the configuration's and the
 		// repository's own documents under the update path, read
 		// through the clone opened as a root.
-		effective, err := loadRepoDocuments(set, dir, root)
+		effective, err := loadRepoDocuments(set, dir, rel)
 		if err != nil {
 			return nil, fmt.Errorf("loading the repository's documents under %s: %w", updatePath, err)
 		}
@@ -349,19 +351,14 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 		}
 		lastErrs, lastFiles = up.Errors, up.Files
 		if attempt == 1 {
-			rel := strings.TrimPrefix(path.Clean("/"+updatePath), "/")
 			for _, w := range up.Warnings {
 				log.Warn("skipped", "file", path.Join(rel, w.File), "reason", w.Err.Error())
 			}
 		}
 		lastWarns = up.Warnings
 		out := make([]git.Change, 0, len(up.Changes))
-		rel := strings.TrimPrefix(path.Clean("/"+updatePath), "/")
 		for _, c := range up.Changes {
-			file := c.File
-			if rel != "" {
-				file = rel + "/" + c.File
-			}
+			file := path.Join(rel, c.File)
 			out = append(out, git.Change{
 				File: file, Line: c.Line, Field: c.Field,
 				Object:   git.ObjectIdentifier{APIVersion: c.Object.APIVersion, Kind: c.Object.Kind, Namespace: c.Object.Namespace, Name: c.Object.Name},
@@ -378,11 +375,10 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 		if err != nil {
 			return fail(err)
 		}
-		rel := strings.TrimPrefix(path.Clean("/"+updatePath), "/")
 		var diff strings.Builder
 		for _, f := range lastFiles {
 			if f.Err == nil && len(f.Changes) > 0 {
-				diff.WriteString(writeback.Diff(path.Join(rel, f.Path), f.Old, f.New))
+				diff.WriteString(writeback.Diff(path.Join(resolved, f.Path), f.Old, f.New))
 			}
 		}
 		res.Diff = diff.String()
@@ -429,24 +425,16 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 	return res
 }
 
-// loadRepoDocuments loads the documents under root (a directory of the
-// clone dir, as ResolveIn returns it) onto set, reading through dir opened
-// as an os.Root, so that no link leads the reading out of the clone.
-func loadRepoDocuments(set *config.Set, dir, root string) (*config.Set, error) {
-	real, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		return nil, err
-	}
-	rel, err := filepath.Rel(real, root)
-	if err != nil || !filepath.IsLocal(rel) && rel != "." {
-		return nil, fmt.Errorf("%w: %s", writeback.ErrOutsideRoot, root)
-	}
-	r, err := os.OpenRoot(real)
+// loadRepoDocuments loads the documents under rel (a directory of the clone
+// dir, as ResolveIn returns it) onto set, reading through dir opened as an
+// os.Root, so that no link leads the reading out of the clone.
+func loadRepoDocuments(set *config.Set, dir, rel string) (*config.Set, error) {
+	r, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = r.Close() }() // read only
-	return config.LoadOntoFS(set, r.FS(), filepath.ToSlash(rel))
+	return config.LoadOntoFS(set, r.FS(), rel)
 }
 
 // fromGit converts the changes of a Git edit back to writeback's.

@@ -23,14 +23,14 @@ const maxLinks = 40
 // with ErrOutsideRoot and an error naming the link's path. Scanning and
 // writing below the returned path never follow links (see ScanDir and
 // Write), so nothing outside base is read or written.
-func ResolveIn(base, rel string) (string, error) {
+func ResolveIn(base, rel string) (abs, in string, err error) {
 	real, err := realRoot(base)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	r, err := os.OpenRoot(real)
 	if err != nil {
-		return "", fmt.Errorf("opening %q: %w", base, err)
+		return "", "", fmt.Errorf("opening %q: %w", base, err)
 	}
 	defer func() { _ = r.Close() }() // read only
 	todo := splitPath(path.Clean("/" + filepath.ToSlash(rel)))
@@ -44,7 +44,7 @@ func ResolveIn(base, rel string) (string, error) {
 			continue
 		case "..":
 			if len(done) == 0 {
-				return "", fmt.Errorf("%w: %s leads above %s", ErrOutsideRoot, rel, base)
+				return "", "", fmt.Errorf("%w: %s leads above %s", ErrOutsideRoot, rel, base)
 			}
 			done = done[:len(done)-1]
 			continue
@@ -52,34 +52,38 @@ func ResolveIn(base, rel string) (string, error) {
 		p := path.Join(append(done, c)...)
 		fi, err := r.Lstat(filepath.FromSlash(p))
 		if err != nil {
-			return "", fmt.Errorf("resolving %s in %s: %w", rel, base, err)
+			return "", "", fmt.Errorf("resolving %s in %s: %w", rel, base, err)
 		}
 		if fi.Mode()&fs.ModeSymlink == 0 {
 			if !fi.IsDir() && len(todo) > 0 {
-				return "", fmt.Errorf("resolving %s in %s: %s is not a directory", rel, base, p)
+				return "", "", fmt.Errorf("resolving %s in %s: %s is not a directory", rel, base, p)
 			}
 			done = append(done, c)
 			continue
 		}
 		if links++; links > maxLinks {
-			return "", fmt.Errorf("resolving %s in %s: too many symbolic links at %s", rel, base, p)
+			return "", "", fmt.Errorf("resolving %s in %s: too many symbolic links at %s", rel, base, p)
 		}
 		target, err := r.Readlink(filepath.FromSlash(p))
 		if err != nil {
-			return "", fmt.Errorf("resolving %s in %s: %w", rel, base, err)
+			return "", "", fmt.Errorf("resolving %s in %s: %w", rel, base, err)
 		}
 		if filepath.IsAbs(target) {
-			in, err := filepath.Rel(real, target)
-			if err != nil || !filepath.IsLocal(in) {
-				return "", fmt.Errorf("%w: %s is a symbolic link to %s", ErrOutsideRoot, p, target)
+			r, err := filepath.Rel(real, target)
+			if err != nil || !filepath.IsLocal(r) {
+				return "", "", fmt.Errorf("%w: %s is a symbolic link to %s", ErrOutsideRoot, p, target)
 			}
-			done, target = nil, filepath.ToSlash(in)
+			done, target = nil, filepath.ToSlash(r)
 		} else if !filepath.IsLocal(filepath.FromSlash(path.Join(path.Join(done...), filepath.ToSlash(target)))) {
-			return "", fmt.Errorf("%w: %s is a symbolic link to %s", ErrOutsideRoot, p, target)
+			return "", "", fmt.Errorf("%w: %s is a symbolic link to %s", ErrOutsideRoot, p, target)
 		}
 		todo = append(splitPath(filepath.ToSlash(target)), todo...)
 	}
-	return filepath.Join(real, filepath.FromSlash(path.Join(done...))), nil
+	in = path.Join(done...)
+	if in == "" {
+		in = "."
+	}
+	return filepath.Join(real, filepath.FromSlash(in)), in, nil
 }
 
 // splitPath splits a slash path into its names, without empty ones.

@@ -76,7 +76,7 @@ func TestResolveIn(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			got, err := ResolveIn(clone, tc.rel)
+			got, in, err := ResolveIn(clone, tc.rel)
 			if tc.name != "" {
 				if err == nil {
 					t.Fatalf("ResolveIn(%q) = %q, want an error", tc.rel, got)
@@ -91,6 +91,9 @@ func TestResolveIn(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			if in != tc.want {
+				t.Errorf("relative path %q, want %q", in, tc.want)
 			}
 			if diff := cmp.Diff(filepath.Join(real, filepath.FromSlash(tc.want)), got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
