@@ -75,6 +75,8 @@ func (x *Index) walk(ctx context.Context, root string, extra map[string]bool, jo
 		for _, p := range stack { // left when ctx is done
 			if p.parent != nil {
 				p.parent.release()
+			} else {
+				top.release() // the root, not yet listed
 			}
 		}
 	}()
