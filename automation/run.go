@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -85,6 +86,9 @@ type RunResult struct {
 	// Errors are targets, files or policies that failed; the rest of the
 	// automation still ran.
 	Errors []*writeback.FileError `json:"-"`
+	// Warnings are files skipped with a warning, such as dangling
+	// symbolic links; they do not fail the run.
+	Warnings []*writeback.FileError `json:"-"`
 	// Err is why the automation as a whole failed.
 	Err error `json:"-"`
 }
@@ -286,15 +290,24 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 	var (
 		pins      map[string]string
 		lastErrs  []*writeback.FileError
+		lastWarns []*writeback.FileError
+		resolved  string // the update path in the clone, links resolved
 		lastFiles []writeback.FileResult
 	)
 	attempt := 0
 	edit := func(ctx context.Context, dir string) ([]git.Change, error) {
 		attempt++
-		root := filepath.Join(dir, filepath.FromSlash(path.Clean("/" + updatePath))[1:])
+		// The update path, resolved inside the clone: a link on the way
+		// that leads out of it is refused (see docs/guarantees.md).
+		root, rel, err := writeback.ResolveIn(dir, updatePath)
+		if err != nil {
+			return nil, fmt.Errorf("update.path %s: %w", updatePath, err)
+		}
+		resolved = rel
 		// The automation's policies: the configuration's and the
-		// repository's own documents under the update path.
-		effective, err := config.LoadOnto(set, root)
+		// repository's own documents under the update path, read
+		// through the clone opened as a root.
+		effective, err := loadRepoDocuments(set, dir, rel)
 		if err != nil {
 			return nil, fmt.Errorf("loading the repository's documents under %s: %w", updatePath, err)
 		}
@@ -344,13 +357,15 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 			}
 		}
 		lastErrs, lastFiles = up.Errors, up.Files
-		out := make([]git.Change, 0, len(up.Changes))
-		rel := strings.TrimPrefix(path.Clean("/"+updatePath), "/")
-		for _, c := range up.Changes {
-			file := c.File
-			if rel != "" {
-				file = rel + "/" + c.File
+		if attempt == 1 {
+			for _, w := range up.Warnings {
+				log.Warn("skipped", "file", path.Join(rel, w.File), "reason", w.Err.Error())
 			}
+		}
+		lastWarns = up.Warnings
+		out := make([]git.Change, 0, len(up.Changes))
+		for _, c := range up.Changes {
+			file := path.Join(rel, c.File)
 			out = append(out, git.Change{
 				File: file, Line: c.Line, Field: c.Field,
 				Object:   git.ObjectIdentifier{APIVersion: c.Object.APIVersion, Kind: c.Object.Kind, Namespace: c.Object.Namespace, Name: c.Object.Name},
@@ -361,24 +376,23 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 	}
 	if r.DryRun {
 		changes, err := edit(ctx, co.Dir())
-		res.DryRun, res.Errors, res.Changes = true, lastErrs, fromGit(changes)
+		res.DryRun, res.Errors, res.Warnings, res.Changes = true, lastErrs, lastWarns, fromGit(changes)
 		res.NothingToDo = len(changes) == 0
 		res.Branch = cmp.Or(push.Branch, gt.branch)
 		if err != nil {
 			return fail(err)
 		}
-		rel := strings.TrimPrefix(path.Clean("/"+updatePath), "/")
 		var diff strings.Builder
 		for _, f := range lastFiles {
 			if f.Err == nil && len(f.Changes) > 0 {
-				diff.WriteString(writeback.Diff(path.Join(rel, f.Path), f.Old, f.New))
+				diff.WriteString(writeback.Diff(path.Join(resolved, f.Path), f.Old, f.New))
 			}
 		}
 		res.Diff = diff.String()
 		return res
 	}
 	outcome, err := co.Update(ctx, edit, git.UpdateOptions{Commit: commit, Push: push})
-	res.Errors = lastErrs
+	res.Errors, res.Warnings = lastErrs, lastWarns
 	res.Commit, res.Branch, res.Pushed, res.NothingToDo, res.Attempts = outcome.Commit, outcome.Branch, outcome.Pushed, outcome.NothingToDo, outcome.Attempts
 	res.Changes = fromGit(outcome.Changes)
 	if outcome.Attempts > 1 {
@@ -416,6 +430,18 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 		r.Metrics.LastSuccess(res.Key(), r.now())
 	}
 	return res
+}
+
+// loadRepoDocuments loads the documents under rel (a directory of the clone
+// dir, as ResolveIn returns it) onto set, reading through dir opened as an
+// os.Root, so that no link leads the reading out of the clone.
+func loadRepoDocuments(set *config.Set, dir, rel string) (*config.Set, error) {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = r.Close() }() // read only
+	return config.LoadOntoFS(set, r.FS(), rel)
 }
 
 // fromGit converts the changes of a Git edit back to writeback's.

@@ -51,6 +51,9 @@ type UpdateResult struct {
 	Files []writeback.FileResult
 	// Errors are the targets and files refused, and selections that failed.
 	Errors []*writeback.FileError
+	// Warnings are files skipped on purpose that are worth knowing of,
+	// such as dangling symbolic links (writeback.ErrDanglingSymlink).
+	Warnings []*writeback.FileError
 	// Skipped are changes not made because they would go back to an older
 	// version than Git has (see docs/selection.md).
 	Skipped []writeback.Change
@@ -76,7 +79,10 @@ func Update(ctx context.Context, o UpdateOptions) (UpdateResult, error) {
 	if err != nil {
 		return UpdateResult{}, fmt.Errorf("scanning %s for targets: %w", o.Root, err)
 	}
-	res := UpdateResult{Errors: append([]*writeback.FileError(nil), scan.Errors...)}
+	res := UpdateResult{
+		Errors:   append([]*writeback.FileError(nil), scan.Errors...),
+		Warnings: append([]*writeback.FileError(nil), scan.Warnings...),
+	}
 	targets := scan.Targets
 	if o.Policies != nil {
 		targets = slices.DeleteFunc(slices.Clone(targets), func(t writeback.Target) bool {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -362,4 +363,43 @@ func (l *loader) seed(base *Set) {
 		l.docs[c.Receiver] = doc(v1alpha1.ReceiverKind, c.Source, &c.ObjectMeta)
 		l.set.Receivers = append(l.set.Receivers, &c)
 	}
+}
+
+// LoadOntoFS is LoadOnto for the documents under dir in fsys (such as a
+// clone opened as an os.Root, whose FS follows no symbolic link out of
+// it). File names in errors and sources are dir's slash paths. A symbolic
+// link that cannot be read through fsys (a dangling one, or one that leads
+// out of it) is skipped: it holds no document of the repository.
+func LoadOntoFS(base *Set, fsys fs.FS, dir string) (*Set, error) {
+	l := newLoader()
+	if base != nil {
+		l.seed(base)
+	}
+	err := fs.WalkDir(fsys, dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.IsDir() {
+			if p != dir && strings.HasPrefix(e.Name(), ".") {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if ext := path.Ext(p); ext != ".yaml" && ext != ".yml" {
+			return nil
+		}
+		data, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			if e.Type()&fs.ModeSymlink != 0 {
+				return nil
+			}
+			return err
+		}
+		l.parseFile(p, data)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return l.finish()
 }

@@ -33,9 +33,14 @@ var ErrConflict = errors.New("conflicting values for one scalar")
 // file's bytes changed after it was scanned. Scan and plan again.
 var ErrStale = errors.New("file changed since it was scanned")
 
-// ErrOutsideRoot is returned (wrapped in a *FileError) for a path or a
-// symbolic link that leads outside the root of the tree.
+// ErrOutsideRoot is returned (wrapped in a *FileError, or by ResolveIn) for
+// a path or a symbolic link that leads outside the root of the tree.
 var ErrOutsideRoot = errors.New("path leads outside the root")
+
+// ErrDanglingSymlink is the cause of a ScanResult warning for a symbolic
+// link, with the name of a file hoist reads, whose target does not exist.
+// The link is skipped; the scan goes on.
+var ErrDanglingSymlink = errors.New("dangling symbolic link skipped")
 
 // ErrSymlink is returned (wrapped in a *FileError) by Write and Preview for
 // a file that is a symbolic link: hoist does not write through links.

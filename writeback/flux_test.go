@@ -241,3 +241,36 @@ spec:
 		})
 	}
 }
+
+// TestFluxSettersFixture runs testdata/flux-setters, the equivalent of the
+// setters fixture of Flux's image-automation-controller
+// (internal/update/testdata/setters), through scan, plan and write, and
+// checks the changes per file against the result Flux reports for it: a
+// file named Kustomization is read like kustomization.yml, and a dangling
+// link with a YAML name is skipped (with a warning in hoist).
+func TestFluxSettersFixture(t *testing.T) {
+	type change struct{ Old, New, Setter string }
+	got := map[string][]change{}
+	for _, c := range runGolden(t, "testdata/flux-setters") {
+		got[c.File] = append(got[c.File], change{c.Old, c.New, c.Setter})
+	}
+	const digest = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	want := map[string][]change{
+		"kustomization.yml": {
+			{"old.example/report", "registry.example/report", "automation-ns:policy:name"},
+			{"2.0", "2.1.0", "automation-ns:policy:tag"},
+			{"sha256:0000000000000000000000000000000000000000000000000000000000000000", digest, "automation-ns:policy-with-digest:digest"},
+			{"registry.example/pinned", "registry.example/pinned:1.0.0@" + digest, "automation-ns:policy-with-digest"},
+		},
+		"Kustomization": {
+			{"old.example/report", "registry.example/report", "automation-ns:policy:name"},
+			{"2.0", "2.1.0", "automation-ns:policy:tag"},
+		},
+		"marked.yaml": {
+			{"registry.example/report:2.0.0", "registry.example/report:2.1.0", "automation-ns:policy"},
+		},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("changes (-want +got):\n%s", diff)
+	}
+}

@@ -26,11 +26,15 @@ type format interface {
 }
 
 // formatFor returns the format of the file at p (a slash path), or nil when
-// no format reads it. A file the caller named explicitly is read as YAML
-// whatever its name.
+// no format reads it. YAML files are those named *.yaml and *.yml, and
+// Kustomize's Kustomization (no extension), the names Flux reads. A file
+// the caller named explicitly is read as YAML whatever its name.
 func formatFor(p string, explicit bool) format {
 	switch path.Ext(p) {
 	case ".yaml", ".yml":
+		return yamlFormat{}
+	}
+	if path.Base(p) == "Kustomization" {
 		return yamlFormat{}
 	}
 	if explicit {

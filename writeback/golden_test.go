@@ -28,6 +28,8 @@ type goldenCase struct {
 	Symlinks map[string]string `yaml:"symlinks"`
 	// Errors are the errors expected from the scan, the plan and the write.
 	Errors []goldenError `yaml:"errors"`
+	// Warnings are the warnings expected from the scan.
+	Warnings []goldenError `yaml:"warnings"`
 }
 
 type goldenError struct {
@@ -47,6 +49,7 @@ var sentinels = map[string]error{
 	"ErrOutsideRoot":      ErrOutsideRoot,
 	"ErrSymlink":          ErrSymlink,
 	"ErrVerify":           ErrVerify,
+	"ErrDanglingSymlink":  ErrDanglingSymlink,
 }
 
 // oldTime is the modification time given to every input file, to tell
@@ -71,7 +74,8 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-func runGolden(t *testing.T, dir string) {
+// runGolden runs one case and returns the changes written.
+func runGolden(t *testing.T, dir string) []Change {
 	t.Helper()
 	ctx := context.Background()
 	var c goldenCase
@@ -109,6 +113,30 @@ func runGolden(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 
+	classify := func(fe *FileError) goldenError {
+		g := goldenError{File: fe.File, Line: fe.Line, Is: "?"}
+		for name, s := range sentinels {
+			if errors.Is(fe, s) {
+				g.Is = name
+			}
+		}
+		return g
+	}
+	var gotWarns []goldenError
+	for _, fe := range res.Warnings {
+		gotWarns = append(gotWarns, classify(fe))
+		t.Logf("warning: %v", fe)
+	}
+	if diff := cmp.Diff(c.Warnings, gotWarns); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	var written []Change
+	for _, r := range results {
+		if r.Err == nil {
+			written = append(written, r.Changes...)
+		}
+	}
+
 	var gotErrs []goldenError
 	var all []*FileError
 	all = append(all, res.Errors...)
@@ -123,12 +151,7 @@ func runGolden(t *testing.T, dir string) {
 		}
 	}
 	for _, fe := range all {
-		g := goldenError{File: fe.File, Line: fe.Line, Is: "?"}
-		for name, s := range sentinels {
-			if errors.Is(fe, s) {
-				g.Is = name
-			}
-		}
+		g := classify(fe)
 		if !strings.Contains(fe.Error(), fe.File) {
 			t.Errorf("error %q does not name its file", fe)
 		}
@@ -189,6 +212,7 @@ func runGolden(t *testing.T, dir string) {
 	if len(cs2.Changes) != 0 {
 		t.Errorf("second run plans changes: %+v", cs2.Changes)
 	}
+	return written
 }
 
 // rekeyInline carries the selections of inline policies over to the keys

@@ -23,14 +23,17 @@ type ScanOptions struct {
 	Workers int
 }
 
-// ScanDir walks root and finds the targets of its .yaml and .yml files
-// (skipping .git directories) and of the files opts names. Files are read
-// concurrently and parsed only when a byte search says they may hold a
-// target. A symbolic link is not followed: one that leads outside root is
-// reported (ErrOutsideRoot), one that stays inside is skipped, since its
-// target is scanned under its own name. The error is for the scan as a whole
-// (root cannot be walked, ctx is done); the failures of single files are in
-// ScanResult.Errors.
+// ScanDir walks root and finds the targets of its YAML files (*.yaml,
+// *.yml and Kustomization; skipping .git directories) and of the files opts
+// names. Files are read concurrently and parsed only when a byte search
+// says they may hold a target. A symbolic link is not followed: one that
+// leads outside root is reported (ErrOutsideRoot) when it has the name of a
+// file hoist reads or leads to a directory; one that stays inside is
+// skipped, since its target is scanned under its own name; a dangling one
+// with the name of a file hoist reads is skipped with a warning
+// (ErrDanglingSymlink in ScanResult.Warnings). The error is for the scan as
+// a whole (root cannot be walked, ctx is done); the failures of single
+// files are in ScanResult.Errors.
 func ScanDir(ctx context.Context, root string, opts ScanOptions) (ScanResult, error) {
 	x := NewIndex(root, opts)
 	x.keepAll = false
@@ -69,9 +72,12 @@ type entry struct {
 	Explicit bool       `json:"explicit,omitempty"`
 	Targets  []Target   `json:"targets,omitempty"`
 	Err      *FileError `json:"-"`
+	Warn     *FileError `json:"-"` // skipped with a warning
 }
 
-func (e *entry) isHot() bool { return e != nil && (len(e.Targets) > 0 || e.Err != nil) }
+func (e *entry) isHot() bool {
+	return e != nil && (len(e.Targets) > 0 || e.Err != nil || e.Warn != nil)
+}
 
 // NewIndex returns an empty index of the tree at root.
 func NewIndex(root string, opts ScanOptions) *Index {
@@ -216,6 +222,10 @@ func (x *Index) result() ScanResult {
 	var res ScanResult
 	for _, rel := range sortedKeys(x.hot) {
 		e := x.hot[rel]
+		if e.Warn != nil {
+			res.Warnings = append(res.Warnings, e.Warn)
+			continue
+		}
 		if e.Err != nil {
 			res.Errors = append(res.Errors, e.Err)
 			continue
@@ -286,7 +296,7 @@ func (x *Index) Save(w io.Writer) error {
 	defer x.mu.Unlock()
 	f := indexFile{Version: indexVersion, Entries: make(map[string]*entry, len(x.entries))}
 	for rel, e := range x.entries {
-		if e.Err == nil {
+		if e.Err == nil && e.Warn == nil {
 			f.Entries[rel] = e
 		}
 	}

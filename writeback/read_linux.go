@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // dirHandle opens the files of one directory. On Linux it holds the
@@ -20,7 +23,9 @@ type dirHandle struct {
 	fd   int // -1 when the directory could not be opened: use full paths
 }
 
-func openDir(path string) dirHandle {
+// openDirPath opens the directory at path for a job the walk did not open
+// (Refresh and the files named by ScanOptions.Files).
+func openDirPath(path string) dirHandle {
 	fd, err := retryEINTR(func() (int, error) {
 		return syscall.Open(path, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	})
@@ -29,6 +34,39 @@ func openDir(path string) dirHandle {
 	}
 	return dirHandle{path: path, fd: fd}
 }
+
+// openRootDir opens the root of a walk.
+func openRootDir(path string) (*openDir, error) {
+	fd, err := retryEINTR(func() (int, error) {
+		return syscall.Open(path, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	})
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	return newOpenDir(fd, path), nil
+}
+
+// child opens the directory name of d, relative to d and without
+// following a symbolic link.
+func (d *openDir) child(name string) (*openDir, error) {
+	full := filepath.Join(d.path, name)
+	fd, err := retryEINTR(func() (int, error) {
+		return syscall.Openat(d.fd, name, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	})
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: full, Err: err}
+	}
+	return newOpenDir(fd, full), nil
+}
+
+func newOpenDir(fd int, path string) *openDir {
+	d := &openDir{f: os.NewFile(uintptr(fd), path), fd: fd, path: path}
+	d.refs.Store(1)
+	return d
+}
+
+// handle is the dirHandle of an open directory; it is closed by release.
+func (d *openDir) handle() dirHandle { return dirHandle{path: d.path, fd: d.fd} }
 
 func (d dirHandle) close() {
 	if d.fd >= 0 {
@@ -57,10 +95,10 @@ const unixAtCWD = -0x64 // AT_FDCWD, which package syscall does not export
 
 // lstat describes a file without following a symbolic link.
 func (d dirHandle) lstat(name string) (fileStat, error) {
-	full := filepath.Join(d.path, name)
-	var st syscall.Stat_t
-	if _, err := retryEINTR(func() (int, error) { return 0, syscall.Lstat(full, &st) }); err != nil {
-		return fileStat{}, &fs.PathError{Op: "lstat", Path: full, Err: err}
+	dfd, n := d.at(name)
+	var st unix.Stat_t
+	if _, err := retryEINTR(func() (int, error) { return 0, unix.Fstatat(dfd, n, &st, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
+		return fileStat{}, &fs.PathError{Op: "lstat", Path: filepath.Join(d.path, name), Err: err}
 	}
 	return fileStat{size: st.Size, mtime: st.Mtim.Nano(), typ: fileType(st.Mode)}, nil
 }

@@ -13,7 +13,35 @@ import (
 // dirHandle opens the files of one directory, by full path.
 type dirHandle struct{ path string }
 
-func openDir(path string) dirHandle { return dirHandle{path: path} }
+// openDirPath opens the directory at path for a job the walk did not open.
+func openDirPath(path string) dirHandle { return dirHandle{path: path} }
+
+// openRootDir opens the root of a walk.
+func openRootDir(path string) (*openDir, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	d := &openDir{f: f, fd: -1, path: path}
+	d.refs.Store(1)
+	return d, nil
+}
+
+// child opens the directory name of d, refusing a symbolic link.
+func (d *openDir) child(name string) (*openDir, error) {
+	full := filepath.Join(d.path, name)
+	fi, err := os.Lstat(full)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("%w: %s is not a directory", ErrUnsupported, full)
+	}
+	return openRootDir(full)
+}
+
+// handle is the dirHandle of an open directory.
+func (d *openDir) handle() dirHandle { return dirHandle{path: d.path} }
 
 func (d dirHandle) close() {}
 

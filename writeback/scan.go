@@ -14,6 +14,9 @@ type ScanResult struct {
 	// target that cannot be edited in place; they yield no targets and are
 	// left untouched. Sorted by file.
 	Errors []*FileError
+	// Warnings holds what was skipped but is worth knowing, such as a
+	// dangling symbolic link (ErrDanglingSymlink). Sorted by file.
+	Warnings []*FileError
 	// Stats counts the work done.
 	Stats ScanStats
 }
@@ -74,7 +77,9 @@ func sortResult(res *ScanResult) {
 	slices.SortStableFunc(res.Targets, func(a, b Target) int {
 		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Span.Start, b.Span.Start))
 	})
-	slices.SortStableFunc(res.Errors, func(a, b *FileError) int {
+	byFile := func(a, b *FileError) int {
 		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line))
-	})
+	}
+	slices.SortStableFunc(res.Errors, byFile)
+	slices.SortStableFunc(res.Warnings, byFile)
 }

@@ -26,6 +26,9 @@ type job struct {
 	rel   string // its slash path relative to the root, "" for the root
 	files []jobFile
 	err   error // reading the directory failed (files holds its name)
+	// open is the directory as the walk opened it, shared by its
+	// batches (the job holds one reference); nil: the worker opens dir.
+	open *openDir
 }
 
 // jobFile is one file of a job.
@@ -50,47 +53,92 @@ type outcome struct {
 	read, parsed int
 }
 
+// pendingDir is a directory the walk has yet to open: name in parent.
+type pendingDir struct {
+	parent *openDir // holds a reference until the directory is opened
+	name   string
+	rel    string
+}
+
 // walk sends, in batches per directory, every file of the tree that a
-// format reads (skipping .git directories), then the extra files.
+// format reads (skipping .git directories), then the extra files. Each
+// directory is opened once, relative to its parent and without following
+// a symbolic link, and its batches share that handle, so that the walk
+// never leaves the tree and the workers open files relative to it.
 func (x *Index) walk(ctx context.Context, root string, extra map[string]bool, jobs chan<- job) error {
-	dirs := []string{""}
-	for len(dirs) > 0 {
+	top, err := openRootDir(root)
+	if err != nil {
+		return fmt.Errorf("walking %q: %w", x.root, err)
+	}
+	stack := []pendingDir{{}}
+	defer func() {
+		for _, p := range stack { // left when ctx is done
+			if p.parent != nil {
+				p.parent.release()
+			} else {
+				top.release() // the root, not yet listed
+			}
+		}
+	}()
+	for len(stack) > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rel := dirs[len(dirs)-1]
-		dirs = dirs[:len(dirs)-1]
-		abs := filepath.Join(root, filepath.FromSlash(rel))
-		ents, err := readDir(abs)
+		p := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		d, rel := top, p.rel
+		if p.parent != nil {
+			d, err = p.parent.child(p.name)
+			p.parent.release()
+			if err != nil {
+				jobs <- job{dir: filepath.Join(root, filepath.FromSlash(path.Dir(rel))), rel: parentRel(rel), err: err,
+					files: []jobFile{{name: p.name}}}
+				continue
+			}
+		}
+		ents, err := d.readDir()
 		if err != nil {
+			d.release()
 			if rel == "" {
 				return fmt.Errorf("walking %q: %w", x.root, err)
 			}
-			jobs <- job{dir: filepath.Dir(abs), rel: path.Dir(rel), err: err,
+			jobs <- job{dir: filepath.Join(root, filepath.FromSlash(path.Dir(rel))), rel: parentRel(rel), err: err,
 				files: []jobFile{{name: path.Base(rel)}}}
 			continue
 		}
+		abs := d.path
 		var batch []jobFile
+		send := func() {
+			d.hold()
+			jobs <- job{dir: abs, rel: rel, files: batch, open: d}
+			batch = nil
+		}
 		for _, e := range ents {
 			name := e.Name()
 			if e.IsDir() {
 				if name != ".git" {
-					dirs = append(dirs, joinRel(rel, name))
+					d.hold()
+					stack = append(stack, pendingDir{parent: d, name: name, rel: joinRel(rel, name)})
 				}
 				continue
 			}
-			if formatFor(name, false) == nil || (len(extra) > 0 && extra[joinRel(rel, name)]) {
+			if len(extra) > 0 && extra[joinRel(rel, name)] {
+				continue
+			}
+			// A link of any name is looked at: one to a directory
+			// outside the root is refused, not silently passed over.
+			if formatFor(name, false) == nil && e.Type()&fs.ModeSymlink == 0 {
 				continue
 			}
 			batch = append(batch, jobFile{name: name, typ: e.Type()})
 			if len(batch) == batchSize {
-				jobs <- job{dir: abs, rel: rel, files: batch}
-				batch = nil
+				send()
 			}
 		}
 		if len(batch) > 0 {
-			jobs <- job{dir: abs, rel: rel, files: batch}
+			send()
 		}
+		d.release()
 	}
 	for _, rel := range sortedKeys(extra) {
 		jobs <- fileJob(root, rel, true)
@@ -98,14 +146,12 @@ func (x *Index) walk(ctx context.Context, root string, extra map[string]bool, jo
 	return nil
 }
 
-// readDir lists a directory without sorting it (os.ReadDir sorts).
-func readDir(dir string) ([]fs.DirEntry, error) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return nil, err
+// parentRel is the slash path of rel's directory, "" for the root.
+func parentRel(rel string) string {
+	if d := path.Dir(rel); d != "." {
+		return d
 	}
-	defer func() { _ = f.Close() }() // read only
-	return f.ReadDir(-1)
+	return ""
 }
 
 // fileJob is a job of one file given by its slash path.
@@ -140,6 +186,9 @@ func (x *Index) run(ctx context.Context, jobs <-chan job) []outcome {
 			var mine []outcome
 			for j := range jobs {
 				if ctx.Err() != nil {
+					if j.open != nil {
+						j.open.release()
+					}
 					continue // drain
 				}
 				mine, buf = x.lookDir(j, mine, buf)
@@ -157,14 +206,23 @@ func (x *Index) run(ctx context.Context, jobs <-chan job) []outcome {
 // returned for reuse (targets keep no reference to it).
 func (x *Index) lookDir(j job, outs []outcome, buf []byte) ([]outcome, []byte) {
 	if j.err != nil {
+		if j.open != nil {
+			j.open.release()
+		}
 		for _, f := range j.files {
 			rel := joinRel(j.rel, f.name)
 			outs = append(outs, outcome{rel: rel, e: &entry{Err: &FileError{File: rel, Err: j.err}}})
 		}
 		return outs, buf
 	}
-	d := openDir(j.dir)
-	defer d.close()
+	var d dirHandle
+	if j.open != nil {
+		d = j.open.handle()
+		defer j.open.release()
+	} else {
+		d = openDirPath(j.dir)
+		defer d.close()
+	}
 	for _, f := range j.files {
 		var o outcome
 		o, buf = x.look(d, j, f, buf)
@@ -243,24 +301,42 @@ func (x *Index) look(d dirHandle, j job, f jobFile, buf []byte) (outcome, []byte
 	return o, buf
 }
 
-// link handles a symbolic link: refused when it leads outside the root,
-// else skipped (its target is scanned under its own name).
+// link handles a symbolic link. One with the name of a file hoist reads
+// (or named by ScanOptions.Files) is refused when it leads outside the
+// root, and skipped with a warning when it dangles; a link of another name
+// is refused when it leads to a directory outside the root (whose files
+// would otherwise be silently missed). Anything else is skipped: a link
+// that stays inside has its target scanned under its own name.
 func (x *Index) link(abs, rel string, f jobFile, o outcome) outcome {
-	target, err := filepath.EvalSymlinks(abs)
-	if err == nil {
-		var root string
-		if root, err = realRoot(x.root); err == nil {
-			var r string
-			r, err = filepath.Rel(root, target)
-			if err == nil && !filepath.IsLocal(r) {
-				err = fmt.Errorf("%w: symbolic link", ErrOutsideRoot)
-			}
-		}
-	}
 	o.rel = rel
-	if err != nil {
+	read := f.explicit || formatFor(f.name, false) != nil
+	fail := func(err error) outcome {
 		o.e = &entry{Explicit: f.explicit, Err: &FileError{File: rel, Err: err}}
 		return o
+	}
+	target, err := filepath.EvalSymlinks(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && read:
+		o.e = &entry{Explicit: f.explicit, Warn: &FileError{File: rel, Err: ErrDanglingSymlink}}
+		return o
+	case err != nil && read:
+		return fail(err)
+	case err != nil:
+		o.gone = true
+		return o
+	}
+	root, err := realRoot(x.root)
+	if err != nil {
+		return fail(err)
+	}
+	if r, err := filepath.Rel(root, target); err != nil || !filepath.IsLocal(r) {
+		if !read {
+			if fi, err := os.Stat(target); err != nil || !fi.IsDir() {
+				o.gone = true
+				return o
+			}
+		}
+		return fail(fmt.Errorf("%w: symbolic link", ErrOutsideRoot))
 	}
 	o.gone = true
 	return o

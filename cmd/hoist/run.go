@@ -122,8 +122,9 @@ type runJSON struct {
 
 type runAutomationJSON struct {
 	automation.RunResult
-	Error  string                 `json:"error,omitempty"`
-	Errors []*writeback.FileError `json:"errors"`
+	Error    string                 `json:"error,omitempty"`
+	Errors   []*writeback.FileError `json:"errors"`
+	Warnings []warningJSON          `json:"warnings,omitempty"`
 }
 
 func runOnce(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
@@ -166,7 +167,7 @@ func runOnce(ctx context.Context, o runOptions, stdout, stderr io.Writer) error 
 	if o.output == "json" {
 		out := runJSON{Automations: []runAutomationJSON{}}
 		for _, r := range results {
-			j := runAutomationJSON{RunResult: r, Errors: r.Errors}
+			j := runAutomationJSON{RunResult: r, Errors: r.Errors, Warnings: warningsJSON(r.Warnings)}
 			if j.Changes == nil {
 				j.Changes = []writeback.Change{}
 			}
@@ -216,6 +217,9 @@ func printRunResult(w io.Writer, r automation.RunResult) {
 	}
 	if r.PullRequest != "" {
 		fmt.Fprintf(w, "  pull request: %s\n", r.PullRequest)
+	}
+	for _, e := range r.Warnings {
+		fmt.Fprintf(w, "  warning: %v\n", e)
 	}
 	for _, e := range r.Errors {
 		fmt.Fprintf(w, "  error: %v\n", e)

@@ -62,8 +62,23 @@ Exit status: 0 success (also nothing to change), 1 some policy or target failed,
 }
 
 type updateJSON struct {
-	Changes []updateChangeJSON     `json:"changes"`
-	Errors  []*writeback.FileError `json:"errors"`
+	Changes  []updateChangeJSON     `json:"changes"`
+	Errors   []*writeback.FileError `json:"errors"`
+	Warnings []warningJSON          `json:"warnings,omitempty"`
+}
+
+// warningJSON is a file skipped with a warning: {"file", "warning"}.
+type warningJSON struct {
+	File    string `json:"file"`
+	Warning string `json:"warning"`
+}
+
+func warningsJSON(ws []*writeback.FileError) []warningJSON {
+	var out []warningJSON
+	for _, w := range ws {
+		out = append(out, warningJSON{File: w.File, Warning: w.Err.Error()})
+	}
+	return out
 }
 
 type updateChangeJSON struct {
@@ -119,7 +134,8 @@ func runUpdate(ctx context.Context, dir string, o updateOptions, stdout, stderr 
 	printStaleWarnings(res.Selections, stderr)
 	switch o.output {
 	case "json":
-		out := updateJSON{Changes: []updateChangeJSON{}, Errors: res.Errors}
+		printUpdateWarnings(res, stderr)
+		out := updateJSON{Changes: []updateChangeJSON{}, Errors: res.Errors, Warnings: warningsJSON(res.Warnings)}
 		if out.Errors == nil {
 			out.Errors = []*writeback.FileError{}
 		}
@@ -160,7 +176,14 @@ func runUpdate(ctx context.Context, dir string, o updateOptions, stdout, stderr 
 	return nil
 }
 
+func printUpdateWarnings(res automation.UpdateResult, stderr io.Writer) {
+	for _, w := range res.Warnings {
+		fmt.Fprintln(stderr, "hoist: warning:", w)
+	}
+}
+
 func printUpdateErrors(res automation.UpdateResult, stderr io.Writer) {
+	printUpdateWarnings(res, stderr)
 	for _, e := range res.Errors {
 		fmt.Fprintln(stderr, "hoist: error:", e)
 	}

@@ -326,9 +326,9 @@ func GitInitBare(t testing.TB, dir, branch string) {
 	GitCLI(t, dir, "config", "uploadpack.allowAnySHA1InWant", "true")
 }
 
-// GitCommitFiles commits files (slash path -> content; an empty content
-// with a "!" prefix, "!delete", removes the file) on top of branch in the
-// bare repository bareDir, creating the branch when it does not exist, and
+// GitCommitFiles commits files (slash path -> content; the content
+// "!delete" removes the file, and "!symlink TARGET" commits a symbolic link
+// to TARGET) on top of branch in the bare repository bareDir, creating the branch when it does not exist, and
 // returns the new commit's SHA. It stands in for another writer pushing to
 // the repository; hooks do not run.
 func GitCommitFiles(t testing.TB, bareDir, branch, message string, files map[string]string) string {
@@ -353,7 +353,11 @@ func GitCommitFiles(t testing.TB, bareDir, branch, message string, files map[str
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(p, []byte(files[name]), 0o644); err != nil {
+		if target, ok := strings.CutPrefix(files[name], "!symlink "); ok {
+			if err := os.Symlink(target, p); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := os.WriteFile(p, []byte(files[name]), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		GitCLI(t, work, "add", name)

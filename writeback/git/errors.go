@@ -45,6 +45,10 @@ var (
 	// ErrInvalidOptions means options failed validation.
 	ErrInvalidOptions = errors.New("invalid options")
 
+	// ErrMessageTooLarge means a commit message template rendered, or a
+	// function it called would have made, more than MaxMessageSize bytes.
+	ErrMessageTooLarge = errors.New("commit message template renders too much")
+
 	// ErrCredentialInMessage means a rendered commit message contains a
 	// credential of the checkout's Auth; the commit is refused.
 	ErrCredentialInMessage = errors.New("commit message contains a credential")

@@ -147,7 +147,9 @@ Update {{ len $changes }} image reference{{ if ne (len $changes) 1 }}s{{ end }}
 // when empty) with data. Besides text/template's builtins, templates may
 // use the sprig functions that Flux offers, except those that read the
 // environment or the network; see TemplateFuncs.
-// The result ends with exactly one newline.
+// The result ends with exactly one newline. A template that renders more
+// than MaxMessageSize bytes (a range over a long list, a loop of repeat) is
+// stopped there and fails with ErrMessageTooLarge.
 func RenderMessage(tmpl string, data TemplateData) (string, error) {
 	funcs := TemplateFuncs()
 	if tmpl == "" {
@@ -157,13 +159,32 @@ func RenderMessage(tmpl string, data TemplateData) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("parsing commit message template: %w", err)
 	}
-	var b strings.Builder
+	b := limitedWriter{limit: MaxMessageSize}
 	if err := t.Execute(&b, data); err != nil {
 		return "", fmt.Errorf("rendering commit message template: %w", err)
 	}
-	msg := strings.TrimRight(b.String(), "\n \t") + "\n"
+	msg := strings.TrimRight(b.b.String(), "\n \t") + "\n"
 	if strings.TrimSpace(msg) == "" {
 		return "", fmt.Errorf("rendering commit message template: %w: the message is empty", ErrInvalidOptions)
 	}
 	return msg, nil
+}
+
+// MaxMessageSize is the most bytes a commit message template may render
+// (64 KiB): far more than a useful message, and a bound on what a template
+// that loops can make.
+const MaxMessageSize = 64 << 10
+
+// limitedWriter collects at most limit bytes; a write beyond fails with
+// ErrMessageTooLarge, which stops the template.
+type limitedWriter struct {
+	b     strings.Builder
+	limit int
+}
+
+func (w *limitedWriter) Write(p []byte) (int, error) {
+	if w.b.Len()+len(p) > w.limit {
+		return 0, fmt.Errorf("%w: more than the cap of %d bytes", ErrMessageTooLarge, w.limit)
+	}
+	return w.b.Write(p)
 }

@@ -3,6 +3,7 @@ package git_test
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -158,5 +159,58 @@ func TestResultChangesIsSortedAndDoesNotModifyInput(t *testing.T) {
 	want := []string{"apps/podinfo.yaml:11", "apps/podinfo.yaml:22", "jobs/backup.yaml:14"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("order (-want +got):\n%s", diff)
+	}
+}
+
+// TestRenderMessageTooLarge: a template that loops, or calls a function
+// that makes a huge value, is stopped at MaxMessageSize with
+// ErrMessageTooLarge naming the template and the cap, before it fills
+// memory.
+func TestRenderMessageTooLarge(t *testing.T) {
+	many := make([]git.Change, 2000)
+	for i := range many {
+		many[i] = git.Change{File: fmt.Sprintf("apps/app%04d.yaml", i), OldValue: "ghcr.io/example/app:1.0.0", NewValue: "ghcr.io/example/app:1.0.1", Setter: "apps:app"}
+	}
+	tests := map[string]struct {
+		tmpl string
+		data git.TemplateData
+	}{
+		"range over many changes": {tmpl: "{{ range .Changed.Changes }}{{ .File }}: {{ .OldValue }} -> {{ .NewValue }}\n{{ end }}", data: git.TemplateData{Changed: git.NewResult(many)}},
+		"nested ranges":           {tmpl: `{{ range until 1000 }}{{ range until 1000 }}x{{ end }}{{ end }}`},
+		"repeat":                  {tmpl: `{{ repeat 1000000000 "x" }}`},
+		"repeat in a loop":        {tmpl: `{{ range until 100 }}{{ repeat 1000 "x" }}{{ end }}`},
+		"indent":                  {tmpl: `{{ indent 1000000000 "x" }}`},
+		"nindent":                 {tmpl: `{{ nindent 1000000000 "x" }}`},
+		"until":                   {tmpl: `{{ len (until 1000000000) }}`},
+		"untilStep":               {tmpl: `{{ len (untilStep 0 1000000000 1) }}`},
+		"seq":                     {tmpl: `{{ seq 1000000000 }}`},
+		"randAlphaNum":            {tmpl: `{{ randAlphaNum 1000000000 }}`},
+		"randBytes":               {tmpl: `{{ randBytes 1000000000 }}`},
+		"doubling with print":     {tmpl: `{{ $s := "xx" }}{{ range until 64 }}{{ $s = print $s $s }}{{ end }}{{ len $s }}`},
+		"doubling with printf":    {tmpl: `{{ $s := "xx" }}{{ range until 64 }}{{ $s = printf "%s%s" $s $s }}{{ end }}{{ len $s }}`},
+		"doubling with cat":       {tmpl: `{{ $s := "xx" }}{{ range until 64 }}{{ $s = cat $s $s }}{{ end }}{{ len $s }}`},
+		"doubling with join":      {tmpl: `{{ $s := "xx" }}{{ range until 64 }}{{ $s = list $s $s | join "" }}{{ end }}{{ len $s }}`},
+		"one byte over the cap":   {tmpl: `{{ repeat 65536 "x" }}{{ "y" }}`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := git.RenderMessage(tc.tmpl, tc.data)
+			if !errors.Is(err, git.ErrMessageTooLarge) {
+				t.Fatalf("error %v, want ErrMessageTooLarge", err)
+			}
+			for _, want := range []string{"commit message template", "65536"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not mention %q", err, want)
+				}
+			}
+		})
+	}
+	// Up to the cap renders.
+	got, err := git.RenderMessage(`{{ repeat 65535 "x" }}`, git.TemplateData{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != git.MaxMessageSize {
+		t.Errorf("rendered %d bytes, want %d", len(got), git.MaxMessageSize)
 	}
 }
