@@ -135,7 +135,7 @@ func (l *loader) parseFile(file string, data []byte) {
 				break
 			}
 			if err != nil {
-				l.syntaxError(file, c.line, err)
+				l.syntaxError(file, c, err)
 				break
 			}
 			l.parseDocument(file, c.line-1, &n)
@@ -143,19 +143,73 @@ func (l *loader) parseFile(file string, data []byte) {
 	}
 }
 
-func (l *loader) syntaxError(file string, base int, err error) {
-	e := &Error{File: file, Line: base, Err: err}
-	if m := yamlLineError.FindStringSubmatch(err.Error()); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		e.Line += n
-		e.Err = fmt.Errorf("parsing YAML: %s", m[2])
+// syntaxError records a YAML syntax error of the chunk c at the line a
+// person would point at. The parser's own "line N" is not that line: it
+// names the start of the construct being read (a plain scalar, a flow
+// mapping) rather than the offending line, and counts from 0 for some
+// errors and from 1 for others. So the line is found by parsing: it is the
+// first line, from the start of that construct on, whose prefix of the
+// chunk fails with the same problem (the tab, the unclosed bracket, the
+// stray key). Only when no prefix reproduces the problem is the parser's
+// number used.
+func (l *loader) syntaxError(file string, c chunk, err error) {
+	problem := err.Error()
+	reported := 0
+	if m := yamlLineError.FindStringSubmatch(problem); m != nil {
+		reported, _ = strconv.Atoi(m[1])
+		problem = m[2]
 	} else {
-		e.Err = fmt.Errorf("parsing YAML: %w", err)
+		problem = strings.TrimPrefix(problem, "yaml: ")
 	}
-	if e.Line < 1 {
-		e.Line = 1
+	e := &Error{File: file, Err: fmt.Errorf("parsing YAML: %s", problem)}
+	if n := firstFailingLine(c.data, max(reported-1, 1), problem); n > 0 {
+		e.Line = c.line + n - 1
+	} else {
+		e.Line = c.line + max(reported, 1) - 1
 	}
 	l.errs = append(l.errs, e)
+}
+
+// maxPrefixes bounds the search of firstFailingLine, which parses the chunk
+// once per line tried.
+const maxPrefixes = 1000
+
+// firstFailingLine returns the first 1-based line n, from line from on,
+// such that the first n lines of data fail to parse with problem, or 0.
+func firstFailingLine(data []byte, from int, problem string) int {
+	n := 0
+	for i := 0; i < len(data) && n < from+maxPrefixes; {
+		end := bytes.IndexByte(data[i:], '\n')
+		next := len(data)
+		if end >= 0 {
+			next = i + end + 1
+		}
+		n++
+		if n >= from && parseProblem(data[:next]) == problem {
+			return n
+		}
+		i = next
+	}
+	return 0
+}
+
+// parseProblem returns the problem of the first syntax error in data,
+// without the parser's line, or "".
+func parseProblem(data []byte) string {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var n yaml.Node
+		err := dec.Decode(&n)
+		if errors.Is(err, io.EOF) {
+			return ""
+		}
+		if err != nil {
+			if m := yamlLineError.FindStringSubmatch(err.Error()); m != nil {
+				return m[2]
+			}
+			return strings.TrimPrefix(err.Error(), "yaml: ")
+		}
+	}
 }
 
 func (l *loader) parseDocument(file string, base int, n *yaml.Node) {
