@@ -65,7 +65,7 @@ func (f *registryFlags) scanner(stderr io.Writer, extra ...registry.Option) (s *
 		registry.WithLogger(logger),
 		registry.WithRateLimit(f.rateLimit, max(1, int(f.rateLimit))),
 		registry.WithMaxConcurrency(f.maxConns),
-		registry.WithUserAgent("hoist/" + version),
+		registry.WithUserAgent("hoist/" + currentVersion().Version),
 	}
 	if f.caFile != "" {
 		opts = append(opts, registry.WithCAFile(f.caFile))

@@ -72,10 +72,10 @@ Exit status: 0 success (also nothing to do), 1 some automation or target failed,
   hoist run --once -c fleet/ -o json --secrets-dir /etc/hoist/secrets`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.checkMode(flagCheck{fs: cmd.Flags(), stderr: cmd.ErrOrStderr()}); err != nil {
+				return err
+			}
 			if !o.once {
-				if o.dryRun {
-					return usage(errors.New("--dry-run needs --once"))
-				}
 				return runService(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			}
 			return runOnce(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -99,6 +99,28 @@ Exit status: 0 success (also nothing to do), 1 some automation or target failed,
 	f.DurationVar(&o.grace, "grace-period", 25*time.Second, "service mode: how long SIGTERM waits for the commit in progress")
 	o.reg.register(f)
 	return cmd
+}
+
+// checkMode refuses the flags of one mode in the other: --once's with the
+// service, the service's with --once.
+func (o *runOptions) checkMode(c flagCheck) error {
+	if o.once {
+		for _, f := range []string{"listen", "ops-listen", "commit-window", "startup-spread", "grace-period"} {
+			if err := c.inert(f, "is for the service: with --once, hoist runs each automation once and serves nothing"); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := c.inert("dry-run", "needs --once"); err != nil {
+		return err
+	}
+	if err := c.inert("output", "needs --once: the service prints logs, formatted by --log-format"); err != nil {
+		return err
+	}
+	// A value from the environment is ignored.
+	o.dryRun, o.output = false, "text"
+	return nil
 }
 
 func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {

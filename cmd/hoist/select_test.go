@@ -45,7 +45,7 @@ func TestRunSelect(t *testing.T) {
 				o.output = "text"
 			}
 			var out bytes.Buffer
-			err := runSelect(o, strings.NewReader(tc.stdin), &out)
+			err := runSelect(o, flagCheck{}, strings.NewReader(tc.stdin), &out)
 			code := 0
 			var ee *exitError
 			if errors.As(err, &ee) {
@@ -67,7 +67,7 @@ func TestRunSelect(t *testing.T) {
 
 func TestRunSelectExplain(t *testing.T) {
 	var out bytes.Buffer
-	err := runSelect(selectOptions{tags: "-", semver: "^1", explain: true, output: "text"}, strings.NewReader("1.0.0\n1.1.0-rc.1\nlatest\n"), &out)
+	err := runSelect(selectOptions{tags: "-", semver: "^1", explain: true, output: "text"}, flagCheck{}, strings.NewReader("1.0.0\n1.1.0-rc.1\nlatest\n"), &out)
 	if err != nil {
 		t.Fatal(err)
 	}
