@@ -23,10 +23,14 @@ import (
 // is walked recursively for *.yaml and *.yml files (skipping directories
 // whose names start with a dot), a file is read whatever its name. A file
 // reached twice is read once. Documents that are not of our kinds are
-// skipped.
+// skipped. In a directory, what cannot be a document is skipped too:
+// sockets, pipes and devices, and files that vanish while they are read; a
+// symbolic link to nothing, or to something other than a file, is skipped
+// with a warning.
 //
 // When any document is invalid, Load returns a nil Set and Errors, every
-// problem of every file. A file or directory that cannot be read is returned
+// problem of every file. A path given that cannot be read, a directory under
+// it that cannot be listed and a YAML file that cannot be read are returned
 // as that error (errors.Is(err, fs.ErrNotExist) works), without the others.
 func Load(paths ...string) (*Set, error) {
 	return LoadOnto(nil, paths...)
@@ -40,6 +44,11 @@ func Parse(filename string, data []byte) (*Set, error) {
 	return l.finish()
 }
 
+// yamlFiles lists the files to read under root: root itself when it is not
+// a directory, else the *.yaml and *.yml files below it. In a directory,
+// what is not a document is skipped: directories whose names start with a
+// dot, entries that vanish while it is walked (another program's temporary
+// files), and sockets, pipes and devices, whatever their names.
 func yamlFiles(root string) ([]string, error) {
 	info, err := os.Stat(root)
 	if err != nil {
@@ -51,6 +60,9 @@ func yamlFiles(root string) ([]string, error) {
 	var files []string
 	err = filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
 		if err != nil {
+			if path != root && errors.Is(err, fs.ErrNotExist) {
+				return nil // gone since its directory was listed
+			}
 			return err
 		}
 		if e.IsDir() {
@@ -59,7 +71,10 @@ func yamlFiles(root string) ([]string, error) {
 			}
 			return nil
 		}
-		if ext := filepath.Ext(path); ext == ".yaml" || ext == ".yml" {
+		if ext := filepath.Ext(path); ext != ".yaml" && ext != ".yml" {
+			return nil
+		}
+		if t := e.Type(); t.IsRegular() || t&fs.ModeSymlink != 0 {
 			files = append(files, path)
 		}
 		return nil
@@ -68,6 +83,35 @@ func yamlFiles(root string) ([]string, error) {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
 	return files, nil
+}
+
+// readDocumentFile reads a file that yamlFiles listed. When it was found in
+// a directory (listed is true), a file that is gone, a link to nothing and
+// a link to something other than a regular file are skipped: skip is true,
+// with a warning for a link.
+func readDocumentFile(path string, listed bool) (data []byte, warn *Warning, skip bool, err error) {
+	if listed {
+		info, err := os.Stat(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			if li, lerr := os.Lstat(path); lerr == nil && li.Mode()&fs.ModeSymlink != 0 {
+				return nil, &Warning{File: path, Message: "skipped: a symbolic link to nothing"}, true, nil
+			}
+			return nil, nil, true, nil // gone since it was listed
+		case err != nil:
+			return nil, nil, false, fmt.Errorf("reading config: %w", err)
+		case !info.Mode().IsRegular():
+			return nil, &Warning{File: path, Message: "skipped: a symbolic link to something other than a file"}, true, nil
+		}
+	}
+	data, err = os.ReadFile(path)
+	if listed && errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, true, nil
+	}
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("reading config: %w", err)
+	}
+	return data, nil, false, nil
 }
 
 // loader collects the objects, errors and warnings of the files of one Load.
@@ -325,6 +369,14 @@ func (l *loader) finish() (*Set, error) {
 	return l.set, nil
 }
 
+// note adds a warning about a file as a whole.
+func (l *loader) note(w Warning) {
+	if _, ok := l.files[w.File]; !ok {
+		l.files[w.File] = len(l.files)
+	}
+	l.warns = append(l.warns, w)
+}
+
 func (l *loader) sortByPosition() {
 	sort.SliceStable(l.errs, func(i, j int) bool {
 		a, b := l.errs[i], l.errs[j]
@@ -370,9 +422,15 @@ func LoadOnto(base *Set, paths ...string) (*Set, error) {
 				continue
 			}
 			seen[key] = true
-			data, err := os.ReadFile(f)
+			data, warn, skip, err := readDocumentFile(f, f != root)
 			if err != nil {
-				return nil, fmt.Errorf("reading config: %w", err)
+				return nil, err
+			}
+			if warn != nil {
+				l.note(*warn)
+			}
+			if skip {
+				continue
 			}
 			l.parseFile(f, data)
 		}
