@@ -50,7 +50,7 @@ func TestVersionOf(t *testing.T) {
 		"go install": {
 			info:     &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "v1.2.3"}},
 			want:     versionInfo{Version: "v1.2.3", GoVersion: "go1.26.0"},
-			wantText: "v1.2.3",
+			wantText: "v1.2.3 (go1.26.0)",
 		},
 		"go build in a checkout": {
 			info: &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "v0.0.0-20260102030405-0123456789ab+dirty"}, Settings: vcs},
@@ -58,25 +58,25 @@ func TestVersionOf(t *testing.T) {
 				Version: "v0.0.0-20260102030405-0123456789ab+dirty", Revision: "0123456789abcdef0123456789abcdef01234567",
 				Time: "2026-01-02T03:04:05Z", Modified: true, GoVersion: "go1.26.0",
 			},
-			wantText: "v0.0.0-20260102030405-0123456789ab+dirty (revision 0123456789ab, modified)",
+			wantText: "v0.0.0-20260102030405-0123456789ab+dirty (commit 0123456789ab, modified, go1.26.0)",
 		},
 		"go build without a version": {
 			info:     &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "(devel)"}, Settings: vcs[:2]},
 			want:     versionInfo{Version: "dev", Revision: "0123456789abcdef0123456789abcdef01234567", GoVersion: "go1.26.0"},
-			wantText: "dev (revision 0123456789ab)",
+			wantText: "dev (commit 0123456789ab, go1.26.0)",
 		},
 		"ldflags win": {
 			ldflags:  "v9.9.9",
 			info:     &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "v1.2.3"}, Settings: vcs[:2]},
 			want:     versionInfo{Version: "v9.9.9", Revision: "0123456789abcdef0123456789abcdef01234567", GoVersion: "go1.26.0"},
-			wantText: "v9.9.9 (revision 0123456789ab)",
+			wantText: "v9.9.9 (commit 0123456789ab, go1.26.0)",
 		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			got := versionOf(tc.ldflags, tc.info)
 			if tc.info == nil {
-				got.GoVersion = ""
+				got.GoVersion = "" // the running Go's
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("versionOf (-want +got):\n%s", diff)
@@ -195,3 +195,5 @@ func TestListFromEnv(t *testing.T) {
 		})
 	}
 }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -84,8 +84,8 @@ func TestRunValidate(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("apiVersion: hoist.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: p}\nspec:\n  imageRepositoryRef: {name: missing}\n  policy:\n    semver: {range: '>>1'}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var out, errOut bytes.Buffer
-	err := runValidate([]string{bad}, &out, &errOut)
+	var out bytes.Buffer
+	err := runValidate([]string{bad}, "text", &out)
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != 2 {
 		t.Fatalf("err = %v, want exit 2", err)
@@ -96,7 +96,7 @@ func TestRunValidate(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if err := runValidate([]string{"testdata/policies.yaml"}, &out, &errOut); err != nil {
+	if err := runValidate([]string{"testdata/policies.yaml"}, "text", &out); err != nil {
 		t.Fatalf("valid documents: %v", err)
 	}
 }

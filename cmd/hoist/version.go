@@ -30,14 +30,18 @@ type versionInfo struct {
 	GoVersion string `json:"goVersion"`
 }
 
-// String is "v1.2.3", or "v1.2.3 (revision 0123456789ab, modified)".
+// String is "VERSION (commit REVISION[, modified], GOVERSION)", with the
+// parts that are known.
 func (v versionInfo) String() string {
 	var extra []string
 	if v.Revision != "" {
-		extra = append(extra, "revision "+short(v.Revision))
+		extra = append(extra, "commit "+short(v.Revision))
 	}
 	if v.Modified {
 		extra = append(extra, "modified")
+	}
+	if v.GoVersion != "" {
+		extra = append(extra, v.GoVersion)
 	}
 	if len(extra) == 0 {
 		return v.Version
