@@ -125,6 +125,9 @@ type loader struct {
 	docs map[any]*document
 	// ids maps kind/namespace/name to the first document defining it.
 	ids map[string]*document
+	// kinds, for a file, limits the kinds read from it; other documents are
+	// skipped. A file not in kinds is read whole.
+	kinds map[string]map[string]bool
 }
 
 func newLoader() *loader {
@@ -133,6 +136,7 @@ func newLoader() *loader {
 		files: map[string]int{},
 		docs:  map[any]*document{},
 		ids:   map[string]*document{},
+		kinds: map[string]map[string]bool{},
 	}
 }
 
@@ -293,7 +297,7 @@ func (l *loader) parseDocument(file string, base int, n *yaml.Node) {
 		d.fail(field, err)
 		return
 	}
-	if !ours {
+	if !ours || (l.kinds[file] != nil && !l.kinds[file][kind]) {
 		return
 	}
 	d.apiVersion, d.kind, d.flux = apiVersion, kind, flux
@@ -474,4 +478,143 @@ func (l *loader) seed(base *Set) {
 		l.docs[c.Receiver] = doc(v1alpha1.ReceiverKind, c.Source, &c.ObjectMeta)
 		l.set.Receivers = append(l.set.Receivers, &c)
 	}
+}
+
+// LoadWithTreePolicies loads paths as Load does, together with the
+// ImageRepository and ImagePolicy documents found in the files of trees
+// (each a directory walked as Load walks one, or a file): the policies of
+// the manifests hoist update rewrites, kept next to them.
+//
+// A tree is not configuration: it holds YAML of every kind (Helm
+// templates, Kustomize patches, other tools' files). So a file of a tree
+// whose documents cannot be used is skipped instead of failing the load: a
+// file that does not parse as YAML without a word (unless it names one of
+// hoist's or Flux's API groups), a file with an invalid ImageRepository or
+// ImagePolicy with a warning that gives the first problem. A file reached
+// through paths is read from there only. Errors in the files of paths are
+// returned as Load returns them.
+func LoadWithTreePolicies(paths []string, trees ...string) (*Set, error) {
+	type file struct {
+		path string
+		data []byte
+	}
+	seen := map[string]bool{}
+	read := func(roots []string, tolerant bool) ([]file, []Warning, error) {
+		var files []file
+		var warns []Warning
+		for _, root := range roots {
+			names, err := yamlFiles(root)
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, f := range names {
+				key := f
+				if abs, err := filepath.Abs(f); err == nil {
+					key = abs
+				}
+				if seen[key] {
+					continue
+				}
+				seen[key] = true
+				data, warn, skip, err := readDocumentFile(f, f != root)
+				if err != nil && tolerant && f != root {
+					warns = append(warns, Warning{File: f, Message: "skipped: " + err.Error()})
+					continue
+				}
+				if err != nil {
+					return nil, nil, err
+				}
+				if warn != nil {
+					warns = append(warns, *warn)
+				}
+				if !skip {
+					files = append(files, file{path: f, data: data})
+				}
+			}
+		}
+		return files, warns, nil
+	}
+	strict, warns, err := read(paths, false)
+	if err != nil {
+		return nil, err
+	}
+	loose, looseWarns, err := read(trees, true)
+	if err != nil {
+		return nil, err
+	}
+	warns = append(warns, looseWarns...)
+	policyKinds := map[string]bool{v1alpha1.ImageRepositoryKind: true, v1alpha1.ImagePolicyKind: true}
+	isLoose := map[string]bool{}
+	for _, f := range loose {
+		isLoose[f.path] = true
+	}
+	// Each pass drops the tree files with errors, so that a file that is
+	// valid on its own is not refused for a reference into a dropped one.
+	skipped := map[string]bool{}
+	for {
+		l := newLoader()
+		for _, f := range strict {
+			l.parseFile(f.path, f.data)
+		}
+		for _, f := range loose {
+			if !skipped[f.path] {
+				l.kinds[f.path] = policyKinds
+				l.parseFile(f.path, f.data)
+			}
+		}
+		for _, w := range warns {
+			l.note(w)
+		}
+		set, err := l.finish()
+		var es Errors
+		if !errors.As(err, &es) {
+			return set, err
+		}
+		var strictErrs Errors
+		first := map[string]*Error{}
+		more := map[string]int{}
+		for _, e := range es {
+			switch {
+			case !isLoose[e.File]:
+				strictErrs = append(strictErrs, e)
+			case first[e.File] == nil:
+				first[e.File] = e
+			default:
+				more[e.File]++
+			}
+		}
+		if len(strictErrs) > 0 {
+			return nil, strictErrs
+		}
+		for _, f := range loose {
+			e := first[f.path]
+			if e == nil {
+				continue
+			}
+			skipped[f.path] = true
+			cause := ErrInvalid.Error()
+			if e.Err != nil {
+				cause = e.Err.Error()
+			}
+			if strings.HasPrefix(cause, "parsing YAML: ") && !namesOurGroups(f.data) {
+				continue
+			}
+			if n := more[f.path]; n > 0 {
+				cause += fmt.Sprintf(" (and %d more)", n)
+			}
+			warns = append(warns, Warning{File: e.File, Line: e.Line, Column: e.Column, Field: e.Field,
+				Message: "skipped this file's ImageRepository and ImagePolicy documents: " + cause})
+		}
+	}
+}
+
+// namesOurGroups reports whether data mentions an API group whose documents
+// are read.
+func namesOurGroups(data []byte) bool {
+	for _, g := range []string{v1alpha1.GroupName + "/", fluxImageGroup + "/", fluxSourceGroup + "/", fluxNotificationGroup + "/"} {
+		if bytes.Contains(data, []byte(g)) {
+			return true
+		}
+	}
+	return false
 }
