@@ -211,7 +211,7 @@ func runOnce(ctx context.Context, o runOptions, stdout, stderr io.Writer) error 
 		}
 	}
 	if failures > 0 {
-		return failed(fmt.Errorf("%d of %d automations failed", failures, len(results)))
+		return failed(fmt.Errorf("%d of %s failed", failures, count(len(results), "automation", "automations")))
 	}
 	return nil
 }
@@ -221,11 +221,11 @@ func printRunResult(w io.Writer, r automation.RunResult) {
 	case r.Err != nil:
 		fmt.Fprintf(w, "%s: failed: %v\n", r.Key(), r.Err)
 	case r.DryRun && len(r.Changes) > 0:
-		fmt.Fprintf(w, "%s: dry run: would push %s to %s\n", r.Key(), plural(len(r.Changes), "change"), r.Branch)
+		fmt.Fprintf(w, "%s: dry run: would push %s to %s\n", r.Key(), count(len(r.Changes), "change", "changes"), r.Branch)
 	case r.DryRun:
 		fmt.Fprintf(w, "%s: dry run: nothing to do, %s is up to date\n", r.Key(), r.Branch)
 	case r.Pushed:
-		fmt.Fprintf(w, "%s: pushed %s to %s (%s", r.Key(), short(r.Commit), r.Branch, plural(len(r.Changes), "change"))
+		fmt.Fprintf(w, "%s: pushed %s to %s (%s", r.Key(), short(r.Commit), r.Branch, count(len(r.Changes), "change", "changes"))
 		if r.Attempts > 1 {
 			fmt.Fprintf(w, ", %d attempts", r.Attempts)
 		}
@@ -245,14 +245,6 @@ func printRunResult(w io.Writer, r automation.RunResult) {
 	if r.Diff != "" {
 		fmt.Fprint(w, r.Diff)
 	}
-}
-
-// plural is "1 change" or "N changes".
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func short(sha string) string {

@@ -162,7 +162,7 @@ func runSelect(o selectOptions, check flagCheck, stdin io.Reader, stdout io.Writ
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "\npolicy %s: %d candidates, %d dropped\n", p, res.Candidates, res.Dropped)
+			fmt.Fprintf(stdout, "\npolicy %s: %s, %d dropped\n", p, count(res.Candidates, "candidate", "candidates"), res.Dropped)
 		}
 		if selErr == nil {
 			fmt.Fprintln(stdout, res.Tag)

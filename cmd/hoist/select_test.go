@@ -71,7 +71,7 @@ func TestRunSelectExplain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"1.0.0", "a pre-release, and the range names none", "not a semantic version", "1 candidates, 2 dropped"} {
+	for _, want := range []string{"1.0.0", "a pre-release, and the range names none", "not a semantic version", "1 candidate, 2 dropped"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("explain output lacks %q:\n%s", want, out.String())
 		}

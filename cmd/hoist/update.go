@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -169,7 +170,7 @@ func runUpdate(ctx context.Context, dir string, o updateOptions, stdout, stderr 
 		printUpdateErrors(res, stderr)
 	}
 	if res.Failed() {
-		return failed(fmt.Errorf("%d targets or policies failed", len(res.Errors)))
+		return failed(errors.New(count(len(res.Errors), "target or policy failed", "targets or policies failed")))
 	}
 	return nil
 }
