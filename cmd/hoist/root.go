@@ -20,8 +20,12 @@ Kustomizations and Helm values and commits them, so that Argo CD or Flux deploys
 It reads Flux's ImageRepository, ImagePolicy and ImageUpdateAutomation documents
 (and the same kinds under hoist.dev/v1alpha1), and Flux's $imagepolicy markers.
 
-Every flag that names a file or directory can also be set with an environment
-variable HOIST_ + the flag name in upper case (HOIST_STATE_DIR, HOIST_SECRETS_DIR).
+Every flag can also be set with an environment variable HOIST_ + the flag name in
+upper case, dashes as underscores (HOIST_STATE_DIR, HOIST_SECRETS_DIR); a flag on
+the command line wins. A repeatable flag's variable holds a list separated by
+commas or newlines: HOIST_SET=apps/web=ghcr.io/org/web:1.2.0,apps/api=ghcr.io/org/api:2.0.1.
+A flag that does nothing in the mode chosen is an error on the command line, and
+ignored with a warning when it comes from its variable.
 
 Exit status: 0 success (also "nothing to do"), 1 some policy or target failed,
 2 bad usage or invalid configuration.`,

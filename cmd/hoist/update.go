@@ -62,7 +62,7 @@ Exit status: 0 success (also nothing to change), 1 some policy or target failed,
 	f := cmd.Flags()
 	f.StringArrayVarP(&o.configs, "config", "c", nil, "file or directory of policy documents, besides those in DIR (repeatable)")
 	f.StringArrayVar(&o.files, "file", nil, "a file to scan besides DIR's .yaml/.yml files, read as YAML (repeatable)")
-	f.StringArrayVar(&o.sets, "set", nil, "pin a policy's selection: NAMESPACE/NAME=REFERENCE (repeatable)")
+	f.StringArrayVar(&o.sets, "set", nil, "pin a policy's selection: NAMESPACE/NAME=REFERENCE (repeatable; in HOIST_SET, separated by commas or newlines)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "write nothing; print what would change (a unified diff unless -o json)")
 	f.StringVarP(&o.output, "output", "o", "", "output format: text, diff or json (default text, or diff with --dry-run)")
 	f.BoolVar(&o.noScan, "no-scan", false, "do not contact registries: only --set values are written")
