@@ -167,7 +167,10 @@ func splitDocuments(data []byte) []chunk {
 	return append(chunks, chunk{data: data[start:], line: startLine})
 }
 
-var yamlLineError = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var (
+	yamlLineError = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+	unknownAnchor = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
+)
 
 func (l *loader) parseFile(file string, data []byte) {
 	if _, ok := l.files[file]; !ok {
@@ -210,7 +213,14 @@ func (l *loader) syntaxError(file string, c chunk, err error) {
 		problem = strings.TrimPrefix(problem, "yaml: ")
 	}
 	e := &Error{File: file, Err: fmt.Errorf("parsing YAML: %s", problem)}
-	if n := firstFailingLine(c.data, max(reported-1, 1), problem); n > 0 {
+	from := max(reported-1, 1)
+	if m := unknownAnchor.FindStringSubmatch(problem); m != nil {
+		// The parser names no line: start at the first use of the alias.
+		if i := bytes.Index(c.data, []byte("*"+m[1])); i >= 0 {
+			from = bytes.Count(c.data[:i], []byte("\n")) + 1
+		}
+	}
+	if n := firstFailingLine(c.data, from, problem); n > 0 {
 		e.Line = c.line + n - 1
 	} else {
 		e.Line = c.line + max(reported, 1) - 1
@@ -218,23 +228,31 @@ func (l *loader) syntaxError(file string, c chunk, err error) {
 	l.errs = append(l.errs, e)
 }
 
-// maxPrefixes bounds the search of firstFailingLine, which parses the chunk
-// once per line tried.
-const maxPrefixes = 1000
+// maxPrefixes and maxPrefixBytes bound the search of firstFailingLine,
+// which parses a prefix of the chunk once per line tried: a large document
+// with an error far from where the parser's construct began costs at most
+// this much, then the parser's own line is used.
+const (
+	maxPrefixes    = 1000
+	maxPrefixBytes = 16 << 20
+)
 
 // firstFailingLine returns the first 1-based line n, from line from on,
 // such that the first n lines of data fail to parse with problem, or 0.
 func firstFailingLine(data []byte, from int, problem string) int {
-	n := 0
-	for i := 0; i < len(data) && n < from+maxPrefixes; {
+	n, parsed := 0, 0
+	for i := 0; i < len(data) && n < from+maxPrefixes && parsed < maxPrefixBytes; {
 		end := bytes.IndexByte(data[i:], '\n')
 		next := len(data)
 		if end >= 0 {
 			next = i + end + 1
 		}
 		n++
-		if n >= from && parseProblem(data[:next]) == problem {
-			return n
+		if n >= from {
+			if parseProblem(data[:next]) == problem {
+				return n
+			}
+			parsed += next
 		}
 		i = next
 	}

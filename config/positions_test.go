@@ -1,10 +1,12 @@
 package config_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -65,6 +67,36 @@ func TestErrorPositions(t *testing.T) {
 			_, err = config.Load(file)
 			if diff := cmp.Diff(want, errorLines(t, err)); diff != "" {
 				t.Errorf("Load(%s) errors (-want +got):\n%s", file, diff)
+			}
+		})
+	}
+}
+
+// TestErrorPositionsLargeDocument: in a long document the line is still the
+// right one, and found quickly (the search parses prefixes of the document).
+func TestErrorPositionsLargeDocument(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("apiVersion: hoist.dev/v1alpha1\nkind: ImageRepository\nmetadata: {name: big}\nspec:\n  image: ghcr.io/example/big\n  exclusionList:\n")
+	for i := range 20000 {
+		fmt.Fprintf(&b, "  - '^x%d$'\n", i)
+	}
+	head := b.String()
+	tests := map[string]struct {
+		tail string
+		want string
+	}{
+		"unknown anchor": {"  - *nope\n", "big.yaml:20007: parsing YAML: unknown anchor 'nope' referenced"},
+		"tab":            {"\tsuspend: true\n", "big.yaml:20007: parsing YAML: found character that cannot start any token"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			start := time.Now()
+			_, err := config.Parse("big.yaml", []byte(head+tc.tail))
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("Parse = %v, want %s", err, tc.want)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("Parse took %v", d)
 			}
 		})
 	}
