@@ -9,16 +9,29 @@ GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 FUZZTIME ?= 20000x
 BENCHTIME ?= 1s
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+TESTPKGS ?= ./...
+# Where internal/testenv/build-gitea.sh puts Gitea (see internal/testenv/gitea.go).
+GITEA_BIN = $(or $(HOIST_TEST_CACHE),$(HOME)/.cache/hoist-test)/gitea/gitea
 
-.PHONY: all build test test-short soak lint bench fuzz demo generate tidy clean
+.PHONY: all build test test-short soak lint bench fuzz demo gitea generate tidy clean
 
 all: build
 
 build: ## build bin/hoist
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/hoist ./cmd/hoist
 
+# The tests that start Gitea skip without it (they fail under CI=true): the
+# last line says so, and how to build it.
 test: ## unit and integration tests, with the race detector
-	$(GO) test -race -count=1 -timeout 9m ./...
+	@rc=0; $(GO) test -race -count=1 -timeout 9m $(TESTPKGS) || rc=$$?; \
+	if [ ! -x "$(GITEA_BIN)" ]; then \
+	  pkgs=$$(git grep -l 'testenv.StartGitea' -- '*_test.go' | xargs -r -n1 dirname | sort -u | sed 's|^|./|' | paste -sd, - | sed 's/,/, /g'); \
+	  echo "make test: skipped the Gitea tests (in $$pkgs): no Gitea at $(GITEA_BIN); 'make gitea' builds it (about 25 minutes the first time)"; \
+	fi; \
+	exit $$rc
+
+gitea: ## build and cache the Gitea server of the pull-request tests (about 25 minutes the first time)
+	internal/testenv/build-gitea.sh
 
 test-short: ## unit tests only
 	$(GO) test -short -count=1 ./...

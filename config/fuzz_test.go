@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -12,7 +13,7 @@ import (
 // FuzzParse checks that Parse never panics, and that it returns either a
 // Set or Errors of *Error wrapping ErrInvalid, each with a position.
 func FuzzParse(f *testing.F) {
-	for _, pattern := range []string{"testdata/valid/*.yaml", "testdata/invalid/*.yaml", "testdata/multi/*.yaml"} {
+	for _, pattern := range []string{"testdata/valid/*.yaml", "testdata/invalid/*.yaml", "testdata/multi/*.yaml", "testdata/positions/*.yaml"} {
 		files, err := filepath.Glob(pattern)
 		if err != nil {
 			f.Fatal(err)
@@ -50,9 +51,13 @@ func FuzzParse(f *testing.F) {
 		if !errors.As(err, &errs) || len(errs) == 0 {
 			t.Fatalf("error is not Errors: %T %v", err, err)
 		}
+		lines := bytes.Count(data, []byte("\n")) + 1
 		for _, e := range errs {
 			if e.File != "fuzz.yaml" || e.Line < 1 || e.Err == nil {
 				t.Fatalf("error without position or cause: %#v", e)
+			}
+			if e.Line > lines {
+				t.Fatalf("error at line %d of a file of %d lines: %v", e.Line, lines, e)
 			}
 		}
 	})

@@ -24,10 +24,14 @@ import (
 // is walked recursively for *.yaml and *.yml files (skipping directories
 // whose names start with a dot), a file is read whatever its name. A file
 // reached twice is read once. Documents that are not of our kinds are
-// skipped.
+// skipped. In a directory, what cannot be a document is skipped too:
+// sockets, pipes and devices, and files that vanish while they are read; a
+// symbolic link to nothing, or to something other than a file, is skipped
+// with a warning.
 //
 // When any document is invalid, Load returns a nil Set and Errors, every
-// problem of every file. A file or directory that cannot be read is returned
+// problem of every file. A path given that cannot be read, a directory under
+// it that cannot be listed and a YAML file that cannot be read are returned
 // as that error (errors.Is(err, fs.ErrNotExist) works), without the others.
 func Load(paths ...string) (*Set, error) {
 	return LoadOnto(nil, paths...)
@@ -41,6 +45,11 @@ func Parse(filename string, data []byte) (*Set, error) {
 	return l.finish()
 }
 
+// yamlFiles lists the files to read under root: root itself when it is not
+// a directory, else the *.yaml and *.yml files below it. In a directory,
+// what is not a document is skipped: directories whose names start with a
+// dot, entries that vanish while it is walked (another program's temporary
+// files), and sockets, pipes and devices, whatever their names.
 func yamlFiles(root string) ([]string, error) {
 	info, err := os.Stat(root)
 	if err != nil {
@@ -52,6 +61,9 @@ func yamlFiles(root string) ([]string, error) {
 	var files []string
 	err = filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
 		if err != nil {
+			if path != root && errors.Is(err, fs.ErrNotExist) {
+				return nil // gone since its directory was listed
+			}
 			return err
 		}
 		if e.IsDir() {
@@ -60,7 +72,10 @@ func yamlFiles(root string) ([]string, error) {
 			}
 			return nil
 		}
-		if ext := filepath.Ext(path); ext == ".yaml" || ext == ".yml" {
+		if ext := filepath.Ext(path); ext != ".yaml" && ext != ".yml" {
+			return nil
+		}
+		if t := e.Type(); t.IsRegular() || t&fs.ModeSymlink != 0 {
 			files = append(files, path)
 		}
 		return nil
@@ -69,6 +84,35 @@ func yamlFiles(root string) ([]string, error) {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
 	return files, nil
+}
+
+// readDocumentFile reads a file that yamlFiles listed. When it was found in
+// a directory (listed is true), a file that is gone, a link to nothing and
+// a link to something other than a regular file are skipped: skip is true,
+// with a warning for a link.
+func readDocumentFile(path string, listed bool) (data []byte, warn *Warning, skip bool, err error) {
+	if listed {
+		info, err := os.Stat(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			if li, lerr := os.Lstat(path); lerr == nil && li.Mode()&fs.ModeSymlink != 0 {
+				return nil, &Warning{File: path, Message: "skipped: a symbolic link to nothing"}, true, nil
+			}
+			return nil, nil, true, nil // gone since it was listed
+		case err != nil:
+			return nil, nil, false, fmt.Errorf("reading config: %w", err)
+		case !info.Mode().IsRegular():
+			return nil, &Warning{File: path, Message: "skipped: a symbolic link to something other than a file"}, true, nil
+		}
+	}
+	data, err = os.ReadFile(path)
+	if listed && errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, true, nil
+	}
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("reading config: %w", err)
+	}
+	return data, nil, false, nil
 }
 
 // loader collects the objects, errors and warnings of the files of one Load.
@@ -82,6 +126,9 @@ type loader struct {
 	docs map[any]*document
 	// ids maps kind/namespace/name to the first document defining it.
 	ids map[string]*document
+	// kinds, for a file, limits the kinds read from it; other documents are
+	// skipped. A file not in kinds is read whole.
+	kinds map[string]map[string]bool
 }
 
 func newLoader() *loader {
@@ -90,6 +137,7 @@ func newLoader() *loader {
 		files: map[string]int{},
 		docs:  map[any]*document{},
 		ids:   map[string]*document{},
+		kinds: map[string]map[string]bool{},
 	}
 }
 
@@ -120,7 +168,10 @@ func splitDocuments(data []byte) []chunk {
 	return append(chunks, chunk{data: data[start:], line: startLine})
 }
 
-var yamlLineError = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var (
+	yamlLineError = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+	unknownAnchor = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
+)
 
 func (l *loader) parseFile(file string, data []byte) {
 	if _, ok := l.files[file]; !ok {
@@ -136,7 +187,7 @@ func (l *loader) parseFile(file string, data []byte) {
 				break
 			}
 			if err != nil {
-				l.syntaxError(file, c.line, err)
+				l.syntaxError(file, c, err)
 				break
 			}
 			l.parseDocument(file, c.line-1, &n)
@@ -144,19 +195,88 @@ func (l *loader) parseFile(file string, data []byte) {
 	}
 }
 
-func (l *loader) syntaxError(file string, base int, err error) {
-	e := &Error{File: file, Line: base, Err: err}
-	if m := yamlLineError.FindStringSubmatch(err.Error()); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		e.Line += n
-		e.Err = fmt.Errorf("parsing YAML: %s", m[2])
+// syntaxError records a YAML syntax error of the chunk c at the line a
+// person would point at. The parser's own "line N" is not that line: it
+// names the start of the construct being read (a plain scalar, a flow
+// mapping) rather than the offending line, and counts from 0 for some
+// errors and from 1 for others. So the line is found by parsing: it is the
+// first line, from the start of that construct on, whose prefix of the
+// chunk fails with the same problem (the tab, the unclosed bracket, the
+// stray key). Only when no prefix reproduces the problem is the parser's
+// number used.
+func (l *loader) syntaxError(file string, c chunk, err error) {
+	problem := err.Error()
+	reported := 0
+	if m := yamlLineError.FindStringSubmatch(problem); m != nil {
+		reported, _ = strconv.Atoi(m[1])
+		problem = m[2]
 	} else {
-		e.Err = fmt.Errorf("parsing YAML: %w", err)
+		problem = strings.TrimPrefix(problem, "yaml: ")
 	}
-	if e.Line < 1 {
-		e.Line = 1
+	e := &Error{File: file, Err: fmt.Errorf("parsing YAML: %s", problem)}
+	from := max(reported-1, 1)
+	if m := unknownAnchor.FindStringSubmatch(problem); m != nil {
+		// The parser names no line: start at the first use of the alias.
+		if i := bytes.Index(c.data, []byte("*"+m[1])); i >= 0 {
+			from = bytes.Count(c.data[:i], []byte("\n")) + 1
+		}
+	}
+	if n := firstFailingLine(c.data, from, problem); n > 0 {
+		e.Line = c.line + n - 1
+	} else {
+		e.Line = c.line + max(reported, 1) - 1
 	}
 	l.errs = append(l.errs, e)
+}
+
+// maxPrefixes and maxPrefixBytes bound the search of firstFailingLine,
+// which parses a prefix of the chunk once per line tried: a large document
+// with an error far from where the parser's construct began costs at most
+// this much, then the parser's own line is used.
+const (
+	maxPrefixes    = 1000
+	maxPrefixBytes = 16 << 20
+)
+
+// firstFailingLine returns the first 1-based line n, from line from on,
+// such that the first n lines of data fail to parse with problem, or 0.
+func firstFailingLine(data []byte, from int, problem string) int {
+	n, parsed := 0, 0
+	for i := 0; i < len(data) && n < from+maxPrefixes && parsed < maxPrefixBytes; {
+		end := bytes.IndexByte(data[i:], '\n')
+		next := len(data)
+		if end >= 0 {
+			next = i + end + 1
+		}
+		n++
+		if n >= from {
+			if parseProblem(data[:next]) == problem {
+				return n
+			}
+			parsed += next
+		}
+		i = next
+	}
+	return 0
+}
+
+// parseProblem returns the problem of the first syntax error in data,
+// without the parser's line, or "".
+func parseProblem(data []byte) string {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var n yaml.Node
+		err := dec.Decode(&n)
+		if errors.Is(err, io.EOF) {
+			return ""
+		}
+		if err != nil {
+			if m := yamlLineError.FindStringSubmatch(err.Error()); m != nil {
+				return m[2]
+			}
+			return strings.TrimPrefix(err.Error(), "yaml: ")
+		}
+	}
 }
 
 func (l *loader) parseDocument(file string, base int, n *yaml.Node) {
@@ -196,7 +316,7 @@ func (l *loader) parseDocument(file string, base int, n *yaml.Node) {
 		d.fail(field, err)
 		return
 	}
-	if !ours {
+	if !ours || (l.kinds[file] != nil && !l.kinds[file][kind]) {
 		return
 	}
 	d.apiVersion, d.kind, d.flux = apiVersion, kind, flux
@@ -272,6 +392,14 @@ func (l *loader) finish() (*Set, error) {
 	return l.set, nil
 }
 
+// note adds a warning about a file as a whole.
+func (l *loader) note(w Warning) {
+	if _, ok := l.files[w.File]; !ok {
+		l.files[w.File] = len(l.files)
+	}
+	l.warns = append(l.warns, w)
+}
+
 func (l *loader) sortByPosition() {
 	sort.SliceStable(l.errs, func(i, j int) bool {
 		a, b := l.errs[i], l.errs[j]
@@ -317,9 +445,15 @@ func LoadOnto(base *Set, paths ...string) (*Set, error) {
 				continue
 			}
 			seen[key] = true
-			data, err := os.ReadFile(f)
+			data, warn, skip, err := readDocumentFile(f, f != root)
 			if err != nil {
-				return nil, fmt.Errorf("reading config: %w", err)
+				return nil, err
+			}
+			if warn != nil {
+				l.note(*warn)
+			}
+			if skip {
+				continue
 			}
 			l.parseFile(f, data)
 		}
@@ -402,4 +536,143 @@ func LoadOntoFS(base *Set, fsys fs.FS, dir string) (*Set, error) {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
 	return l.finish()
+}
+
+// LoadWithTreePolicies loads paths as Load does, together with the
+// ImageRepository and ImagePolicy documents found in the files of trees
+// (each a directory walked as Load walks one, or a file): the policies of
+// the manifests hoist update rewrites, kept next to them.
+//
+// A tree is not configuration: it holds YAML of every kind (Helm
+// templates, Kustomize patches, other tools' files). So a file of a tree
+// whose documents cannot be used is skipped instead of failing the load: a
+// file that does not parse as YAML without a word (unless it names one of
+// hoist's or Flux's API groups), a file with an invalid ImageRepository or
+// ImagePolicy with a warning that gives the first problem. A file reached
+// through paths is read from there only. Errors in the files of paths are
+// returned as Load returns them.
+func LoadWithTreePolicies(paths []string, trees ...string) (*Set, error) {
+	type file struct {
+		path string
+		data []byte
+	}
+	seen := map[string]bool{}
+	read := func(roots []string, tolerant bool) ([]file, []Warning, error) {
+		var files []file
+		var warns []Warning
+		for _, root := range roots {
+			names, err := yamlFiles(root)
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, f := range names {
+				key := f
+				if abs, err := filepath.Abs(f); err == nil {
+					key = abs
+				}
+				if seen[key] {
+					continue
+				}
+				seen[key] = true
+				data, warn, skip, err := readDocumentFile(f, f != root)
+				if err != nil && tolerant && f != root {
+					warns = append(warns, Warning{File: f, Message: "skipped: " + err.Error()})
+					continue
+				}
+				if err != nil {
+					return nil, nil, err
+				}
+				if warn != nil {
+					warns = append(warns, *warn)
+				}
+				if !skip {
+					files = append(files, file{path: f, data: data})
+				}
+			}
+		}
+		return files, warns, nil
+	}
+	strict, warns, err := read(paths, false)
+	if err != nil {
+		return nil, err
+	}
+	loose, looseWarns, err := read(trees, true)
+	if err != nil {
+		return nil, err
+	}
+	warns = append(warns, looseWarns...)
+	policyKinds := map[string]bool{v1alpha1.ImageRepositoryKind: true, v1alpha1.ImagePolicyKind: true}
+	isLoose := map[string]bool{}
+	for _, f := range loose {
+		isLoose[f.path] = true
+	}
+	// Each pass drops the tree files with errors, so that a file that is
+	// valid on its own is not refused for a reference into a dropped one.
+	skipped := map[string]bool{}
+	for {
+		l := newLoader()
+		for _, f := range strict {
+			l.parseFile(f.path, f.data)
+		}
+		for _, f := range loose {
+			if !skipped[f.path] {
+				l.kinds[f.path] = policyKinds
+				l.parseFile(f.path, f.data)
+			}
+		}
+		for _, w := range warns {
+			l.note(w)
+		}
+		set, err := l.finish()
+		var es Errors
+		if !errors.As(err, &es) {
+			return set, err
+		}
+		var strictErrs Errors
+		first := map[string]*Error{}
+		more := map[string]int{}
+		for _, e := range es {
+			switch {
+			case !isLoose[e.File]:
+				strictErrs = append(strictErrs, e)
+			case first[e.File] == nil:
+				first[e.File] = e
+			default:
+				more[e.File]++
+			}
+		}
+		if len(strictErrs) > 0 {
+			return nil, strictErrs
+		}
+		for _, f := range loose {
+			e := first[f.path]
+			if e == nil {
+				continue
+			}
+			skipped[f.path] = true
+			cause := ErrInvalid.Error()
+			if e.Err != nil {
+				cause = e.Err.Error()
+			}
+			if strings.HasPrefix(cause, "parsing YAML: ") && !namesOurGroups(f.data) {
+				continue
+			}
+			if n := more[f.path]; n > 0 {
+				cause += fmt.Sprintf(" (and %d more)", n)
+			}
+			warns = append(warns, Warning{File: e.File, Line: e.Line, Column: e.Column, Field: e.Field,
+				Message: "skipped this file's ImageRepository and ImagePolicy documents: " + cause})
+		}
+	}
+}
+
+// namesOurGroups reports whether data mentions an API group whose documents
+// are read.
+func namesOurGroups(data []byte) bool {
+	for _, g := range []string{v1alpha1.GroupName + "/", fluxImageGroup + "/", fluxSourceGroup + "/", fluxNotificationGroup + "/"} {
+		if bytes.Contains(data, []byte(g)) {
+			return true
+		}
+	}
+	return false
 }

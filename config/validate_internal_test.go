@@ -1,6 +1,9 @@
 package config
 
 import (
+	"errors"
+	"io/fs"
+	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -157,5 +160,18 @@ func TestPaths(t *testing.T) {
 	}
 	if got := parentPath("spec.resources[0]"); got != "spec.resources" {
 		t.Errorf("parentPath(spec.resources[0]) = %q", got)
+	}
+}
+
+// TestReadVanishedFile: a file listed in a directory and gone before it is
+// read is skipped without a word; given by name, it is an error.
+func TestReadVanishedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tmp.yaml")
+	data, warn, skip, err := readDocumentFile(path, true)
+	if data != nil || warn != nil || !skip || err != nil {
+		t.Errorf("readDocumentFile(vanished, listed) = %q, %v, %v, %v; want skipped", data, warn, skip, err)
+	}
+	if _, _, skip, err := readDocumentFile(path, false); skip || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("readDocumentFile(missing, given) = skip %v, %v; want fs.ErrNotExist", skip, err)
 	}
 }

@@ -184,3 +184,139 @@ spec:
 		})
 	}
 }
+
+// TestUpdateReadsPoliciesInDir: hoist update DIR reads the ImageRepository
+// and ImagePolicy documents kept in DIR next to the manifests (a regression
+// test for "unknown policy" while DIR held it), merged with -c's, and the
+// rest of DIR's YAML (Helm templates, other tools' files, documents that do
+// not parse) does not make it fail.
+func TestUpdateReadsPoliciesInDir(t *testing.T) {
+	reg := testenv.NewRegistry(t, testenv.RegistryOptions{})
+	d := reg.PushImage(t, "apps/podinfo", "6.0.0", testenv.ImageOptions{})
+	reg.Tag(t, "apps/podinfo", d, "6.1.0", "7.0.0")
+	d = reg.PushImage(t, "apps/worker", "1.0.0", testenv.ImageOptions{})
+	reg.Tag(t, "apps/worker", d, "1.1.0")
+	host := reg.Host
+
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	cfg := filepath.Join(dir, "config")
+	// The worker's policy is in -c, its repository in DIR.
+	writeFile(t, filepath.Join(cfg, "worker.yaml"), `apiVersion: hoist.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: worker, namespace: apps}
+spec:
+  imageRepositoryRef: {name: worker}
+  policy: {semver: {range: '^1'}}
+`)
+	writeFile(t, filepath.Join(tree, "flux", "images.yaml"), fmt.Sprintf(`apiVersion: image.toolkit.fluxcd.io/v1beta2
+kind: ImageRepository
+metadata: {name: podinfo, namespace: apps}
+spec:
+  image: %[1]s/apps/podinfo
+---
+apiVersion: image.toolkit.fluxcd.io/v1beta2
+kind: ImagePolicy
+metadata: {name: podinfo, namespace: apps}
+spec:
+  imageRepositoryRef: {name: podinfo}
+  policy: {semver: {range: '^6'}}
+---
+apiVersion: hoist.dev/v1alpha1
+kind: ImageRepository
+metadata: {name: worker, namespace: apps}
+spec:
+  image: %[1]s/apps/worker
+`, host))
+	writeFile(t, filepath.Join(tree, "flux", "automation.yaml"), `# An automation whose GitRepository is elsewhere: update does not read it.
+apiVersion: image.toolkit.fluxcd.io/v1beta2
+kind: ImageUpdateAutomation
+metadata: {name: fleet, namespace: flux-system}
+spec:
+  sourceRef: {kind: GitRepository, name: flux-system}
+  git:
+    commit:
+      author: {email: fluxcdbot@example.com}
+`)
+	deploy := fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: podinfo, namespace: apps}
+spec:
+  template:
+    spec:
+      containers:
+        - name: app
+          image: %[1]s/apps/podinfo:6.0.0 # {"$imagepolicy": "apps:podinfo"}
+        - name: worker
+          image: %[1]s/apps/worker:1.0.0 # {"$imagepolicy": "apps:worker"}
+`, host)
+	writeFile(t, filepath.Join(tree, "apps", "deploy.yaml"), deploy)
+	// A Helm chart: a template that is not YAML, and one that is, with a
+	// Flux ImagePolicy that only means something once rendered.
+	writeFile(t, filepath.Join(tree, "chart", "Chart.yaml"), "apiVersion: v2\nname: demo\nversion: 0.1.0\n")
+	writeFile(t, filepath.Join(tree, "chart", "templates", "deployment.yaml"), `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  template:
+    spec:
+      containers:
+        - image: {{ .Values.image }}
+{{- with .Values.extra }}
+{{ toYaml . | indent 8 }}
+{{- end }}
+`)
+	writeFile(t, filepath.Join(tree, "chart", "templates", "policy.yaml"), `apiVersion: image.toolkit.fluxcd.io/v1beta2
+kind: ImagePolicy
+metadata: {name: "{{ .Release.Name }}", namespace: apps}
+spec:
+  imageRepositoryRef: {name: podinfo}
+  policy: {semver: {range: "{{ .Values.range }}"}}
+`)
+	// Another tool's file, and one that is not YAML at all.
+	writeFile(t, filepath.Join(tree, ".pre-commit-config.yaml"), "repos:\n  - repo: local\n")
+	writeFile(t, filepath.Join(tree, "notes.yml"), "key: [unclosed\n\tother: value\n")
+
+	t.Run("missing DIR is bad usage", func(t *testing.T) {
+		r := hoist(t, nil, "update", filepath.Join(dir, "nope"), "--no-scan")
+		if r.code != 2 || !strings.Contains(r.stderr, "no such file or directory") {
+			t.Errorf("exit %d, want 2\n%s%s", r.code, r.stdout, r.stderr)
+		}
+	})
+
+	r := hoist(t, nil, "update", tree, "-c", cfg, "--dry-run", "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("update: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	wantWarning := "hoist: warning: " + filepath.Join(tree, "chart", "templates", "policy.yaml") +
+		`:3: metadata.name: skipped this file's ImageRepository and ImagePolicy documents: "{{ .Release.Name }}": a lowercase RFC 1123 subdomain`
+	if !strings.HasPrefix(r.stderr, wantWarning) || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("stderr:\n%s\nwant:\n%s", r.stderr, wantWarning)
+	}
+	var out struct {
+		Changes []struct{ New, Policy string }
+		Errors  []json.RawMessage
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("%v\n%s", err, r.stdout)
+	}
+	want := []struct{ New, Policy string }{
+		{New: host + "/apps/podinfo:6.1.0", Policy: "apps:podinfo"},
+		{New: host + "/apps/worker:1.1.0", Policy: "apps:worker"},
+	}
+	if diff := cmp.Diff(want, out.Changes); diff != "" || len(out.Errors) != 0 {
+		t.Errorf("changes (-want +got):\n%s\nerrors: %s", diff, out.Errors)
+	}
+
+	// DIR given as -c too: its documents are read once, not reported as
+	// defined twice; and -c's own errors still fail.
+	r = hoist(t, nil, "update", tree, "-c", cfg, "-c", filepath.Join(tree, "flux", "images.yaml"))
+	if r.code != 0 || !strings.Contains(readFile(t, filepath.Join(tree, "apps", "deploy.yaml")), "podinfo:6.1.0") {
+		t.Errorf("update with -c DIR: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = hoist(t, nil, "update", tree, "-c", filepath.Join(tree, "chart", "templates", "policy.yaml"))
+	if r.code != 2 || !strings.Contains(r.stderr, "spec.policy.semver.range") {
+		t.Errorf("update with an invalid -c: exit %d, want 2\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}

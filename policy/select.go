@@ -113,6 +113,12 @@ func (p *Policy) selectFast(tags []string) (Result, error) {
 }
 
 func (p *Policy) noMatch(n int) error {
+	switch n {
+	case 0:
+		return fmt.Errorf("%w: there are no tags to select from with policy %s", ErrNoMatch, p)
+	case 1:
+		return fmt.Errorf("%w: the only tag does not pass policy %s", ErrNoMatch, p)
+	}
 	return fmt.Errorf("%w: none of %d tags passes policy %s", ErrNoMatch, n, p)
 }
 

@@ -49,7 +49,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		retry, wait := t.classify(resp, err, attempt)
 		if !retry || attempt >= t.maxRetries || (req.Body != nil && req.GetBody == nil) {
 			if err != nil && attempt > 0 {
-				err = fmt.Errorf("after %d attempts: %w", attempt+1, err)
+				err = fmt.Errorf("after %s: %w", attempts(attempt+1), err)
 			}
 			return resp, err
 		}
@@ -57,7 +57,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			// Waiting would pass the scan's deadline: give up now with what
 			// the registry said, rather than sleep into a timeout.
 			if err != nil {
-				return nil, fmt.Errorf("after %d attempts, retrying in %v would pass the deadline: %w", attempt+1, wait.Round(time.Millisecond), err)
+				return nil, fmt.Errorf("after %s, retrying in %v would pass the deadline: %w", attempts(attempt+1), wait.Round(time.Millisecond), err)
 			}
 			return resp, nil
 		}
@@ -208,4 +208,12 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return maxRetryAfter, true
 	}
 	return d, true
+}
+
+// attempts is "1 attempt" or "N attempts".
+func attempts(n int) string {
+	if n == 1 {
+		return "1 attempt"
+	}
+	return strconv.Itoa(n) + " attempts"
 }

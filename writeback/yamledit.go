@@ -216,7 +216,7 @@ func (yamlFormat) verify(old, edited []byte, changes []Change) error {
 		return fmt.Errorf("%w: %v", ErrVerify, err)
 	}
 	if len(od) != len(nd) {
-		return fmt.Errorf("%w: %d documents became %d", ErrVerify, len(od), len(nd))
+		return fmt.Errorf("%w: %s became %d", ErrVerify, count(len(od), "document", "documents"), len(nd))
 	}
 	want := make(map[int]string, len(changes))
 	delta := 0
@@ -260,7 +260,15 @@ func (yamlFormat) verify(old, edited []byte, changes []Change) error {
 		}
 	}
 	if matched != len(changes) {
-		return fmt.Errorf("%w: %d of %d changes read back", ErrVerify, matched, len(changes))
+		return fmt.Errorf("%w: %d of %s read back", ErrVerify, matched, count(len(changes), "change", "changes"))
 	}
 	return nil
+}
+
+// count is "1 change" or "N changes".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -63,25 +64,96 @@ func specFromDocuments(path, qualified string) (policy.Spec, error) {
 	return p.Compiled.Spec(), nil
 }
 
-func runValidate(paths []string, stdout, stderr io.Writer) error {
+type validateJSON struct {
+	Paths    []string        `json:"paths"`
+	Valid    bool            `json:"valid"`
+	Objects  validateObjects `json:"objects"`
+	Errors   []problemJSON   `json:"errors"`
+	Warnings []problemJSON   `json:"warnings"`
+}
+
+type validateObjects struct {
+	ImageRepositories      int `json:"imageRepositories"`
+	ImagePolicies          int `json:"imagePolicies"`
+	ImageUpdateAutomations int `json:"imageUpdateAutomations"`
+	GitRepositories        int `json:"gitRepositories"`
+	Receivers              int `json:"receivers"`
+}
+
+// problemJSON is one error or warning of validate -o json.
+type problemJSON struct {
+	File    string `json:"file"`
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+// runValidate loads paths (. when there are none) and prints every error,
+// or every warning and the objects read, on stdout.
+func runValidate(paths []string, output string, stdout io.Writer) error {
+	if output != "text" && output != "json" {
+		return usage(fmt.Errorf("--output %q: want text or json", output))
+	}
 	if len(paths) == 0 {
 		paths = []string{"."}
 	}
+	out := validateJSON{Paths: paths, Errors: []problemJSON{}, Warnings: []problemJSON{}}
 	set, err := config.Load(paths...)
-	if err != nil {
-		var es config.Errors
-		if errors.As(err, &es) {
-			for _, e := range es {
-				fmt.Fprintln(stdout, e)
+	var es config.Errors
+	switch {
+	case errors.As(err, &es):
+		for _, e := range es {
+			msg := config.ErrInvalid.Error()
+			if e.Err != nil {
+				msg = e.Err.Error()
 			}
-			return usage(fmt.Errorf("%d configuration errors", len(es)))
+			out.Errors = append(out.Errors, problemJSON{File: e.File, Line: e.Line, Column: e.Column, Field: e.Field, Message: msg})
 		}
+	case err != nil:
 		return usage(err)
+	default:
+		out.Valid = true
+		for _, w := range set.Warnings {
+			out.Warnings = append(out.Warnings, problemJSON{File: w.File, Line: w.Line, Column: w.Column, Field: w.Field, Message: w.Message})
+		}
+		out.Objects = validateObjects{
+			ImageRepositories: len(set.Repositories), ImagePolicies: len(set.Policies), ImageUpdateAutomations: len(set.Automations),
+			GitRepositories: len(set.GitRepositories), Receivers: len(set.Receivers),
+		}
 	}
-	for _, w := range set.Warnings {
-		fmt.Fprintln(stderr, "warning:", w)
+	where := strings.Join(paths, ", ")
+	if output == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+	} else {
+		for _, e := range es {
+			fmt.Fprintln(stdout, e)
+		}
+		if set != nil {
+			for _, w := range set.Warnings {
+				fmt.Fprintln(stdout, "warning:", w)
+			}
+			o := out.Objects
+			fmt.Fprintf(stdout, "ok: %s, %s, %s, %s and %s in %s\n",
+				count(o.ImageRepositories, "image repository", "image repositories"), count(o.ImagePolicies, "policy", "policies"),
+				count(o.ImageUpdateAutomations, "automation", "automations"), count(o.GitRepositories, "Git repository", "Git repositories"),
+				count(o.Receivers, "receiver", "receivers"), where)
+		}
 	}
-	fmt.Fprintf(stdout, "ok: %d image repositories, %d policies, %d automations, %d git repositories, %d receivers\n",
-		len(set.Repositories), len(set.Policies), len(set.Automations), len(set.GitRepositories), len(set.Receivers))
+	if !out.Valid {
+		return usage(fmt.Errorf("%s in %s", count(len(es), "configuration error", "configuration errors"), where))
+	}
 	return nil
+}
+
+// count is "1 policy" or "N policies".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -25,12 +25,18 @@ type registryFlags struct {
 }
 
 func (f *registryFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&f.stateDir, "state-dir", "", "state directory (caches, clones); default $XDG_STATE_HOME/hoist or ~/.local/state/hoist")
-	fs.StringVar(&f.secretsDir, "secrets-dir", "", "directory of secrets named by secretRef, one folder per secret (default STATE_DIR/secrets)")
+	f.registerDirs(fs)
 	fs.StringVar(&f.caFile, "ca-file", "", "PEM file of extra CA certificates for registries")
 	fs.Float64Var(&f.rateLimit, "registry-rps", 10, "requests per second per registry host")
 	fs.IntVar(&f.maxConns, "registry-concurrency", 4, "concurrent requests per registry host")
 	fs.BoolVar(&f.noCache, "no-cache", false, "do not read or write the registry cache")
+}
+
+// registerDirs registers only --state-dir and --secrets-dir, for commands
+// that read secrets but no registry.
+func (f *registryFlags) registerDirs(fs *pflag.FlagSet) {
+	fs.StringVar(&f.stateDir, "state-dir", "", "state directory (caches, clones); default $XDG_STATE_HOME/hoist or ~/.local/state/hoist")
+	fs.StringVar(&f.secretsDir, "secrets-dir", "", "directory of secrets named by secretRef, one folder per secret (default STATE_DIR/secrets)")
 }
 
 // stateDir resolves the order of docs/state-and-secrets.md: --state-dir
@@ -65,7 +71,7 @@ func (f *registryFlags) scanner(stderr io.Writer, extra ...registry.Option) (s *
 		registry.WithLogger(logger),
 		registry.WithRateLimit(f.rateLimit, max(1, int(f.rateLimit))),
 		registry.WithMaxConcurrency(f.maxConns),
-		registry.WithUserAgent("hoist/" + version),
+		registry.WithUserAgent("hoist/" + currentVersion().Version),
 	}
 	if f.caFile != "" {
 		opts = append(opts, registry.WithCAFile(f.caFile))

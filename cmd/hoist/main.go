@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,7 +14,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCommand(os.Stdout, os.Stderr).ExecuteContext(ctx)
+	err := newRootCommand(os.Stdout, os.Stderr, os.LookupEnv).ExecuteContext(ctx)
 	stop()
 	os.Exit(exitCode(err, os.Stderr))
 }
@@ -32,7 +33,7 @@ func failed(err error) error { return &exitError{code: 1, err: err} }
 func usage(err error) error  { return &exitError{code: 2, err: err} }
 
 // exitCode reports err once, on stderr, and maps it to an exit status.
-func exitCode(err error, stderr *os.File) int {
+func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}

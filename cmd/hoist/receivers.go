@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -14,10 +15,11 @@ import (
 func newReceiversCommand() *cobra.Command {
 	var (
 		configs []string
+		output  string
 		reg     registryFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "receivers [-c FILE|DIR]...",
+		Use:   "receivers [-c FILE|DIR]... [-o table|json]",
 		Short: "Print the URL path of each webhook receiver",
 		Long: `Receivers loads Receiver documents (hoist.dev/v1alpha1 and Flux's
 notification.toolkit.fluxcd.io) and prints the URL path each one is served at:
@@ -29,15 +31,31 @@ Exit status: 0 every receiver has a path, 1 some token could not be read,
 2 invalid configuration.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runReceivers(configs, reg, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runReceivers(configs, reg, output, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().StringArrayVarP(&configs, "config", "c", nil, "file or directory of documents (repeatable; default .)")
-	reg.register(cmd.Flags())
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	reg.registerDirs(cmd.Flags())
 	return cmd
 }
 
-func runReceivers(configs []string, reg registryFlags, stdout, stderr io.Writer) error {
+type receiversJSON struct {
+	Receivers []receiverJSON `json:"receivers"`
+}
+
+type receiverJSON struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Type      string `json:"type"`
+	Path      string `json:"path,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+func runReceivers(configs []string, reg registryFlags, output string, stdout, stderr io.Writer) error {
+	if output != "table" && output != "json" {
+		return usage(fmt.Errorf("--output %q: want table or json", output))
+	}
 	if len(configs) == 0 {
 		configs = []string{"."}
 	}
@@ -53,23 +71,40 @@ func runReceivers(configs []string, reg registryFlags, stdout, stderr io.Writer)
 		}
 		secrets = filepath.Join(state, "secrets")
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RECEIVER\tTYPE\tPATH")
+	out := receiversJSON{Receivers: []receiverJSON{}}
 	failures := 0
 	for _, r := range set.Receivers {
-		token, err := webhook.ReadToken(secrets, r.Spec.SecretRef.Name)
-		if err != nil {
+		j := receiverJSON{Namespace: r.Namespace, Name: r.Name, Type: r.Spec.Type}
+		if token, err := webhook.ReadToken(secrets, r.Spec.SecretRef.Name); err != nil {
 			failures++
-			fmt.Fprintf(tw, "%s/%s\t%s\t(error: %v)\n", r.Namespace, r.Name, r.Spec.Type, err)
-			continue
+			j.Error = err.Error()
+		} else {
+			j.Path = webhook.Path(token, r.Name, r.Namespace)
 		}
-		fmt.Fprintf(tw, "%s/%s\t%s\t%s\n", r.Namespace, r.Name, r.Spec.Type, webhook.Path(token, r.Name, r.Namespace))
+		out.Receivers = append(out.Receivers, j)
 	}
-	if err := tw.Flush(); err != nil {
-		return err
+	if output == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+	} else {
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "RECEIVER\tTYPE\tPATH")
+		for _, r := range out.Receivers {
+			path := r.Path
+			if r.Error != "" {
+				path = "(error: " + r.Error + ")"
+			}
+			fmt.Fprintf(tw, "%s/%s\t%s\t%s\n", r.Namespace, r.Name, r.Type, path)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
 	if failures > 0 {
-		return failed(fmt.Errorf("%d receivers have no readable token", failures))
+		return failed(fmt.Errorf("%s no readable token", count(failures, "receiver has", "receivers have")))
 	}
 	return nil
 }

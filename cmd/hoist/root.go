@@ -1,19 +1,14 @@
 package main
 
 import (
-	"fmt"
 	"io"
-	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
-func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
+// newRootCommand builds hoist's commands, writing to stdout and stderr and
+// reading HOIST_* variables through lookupEnv (os.LookupEnv in main).
+func newRootCommand(stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "hoist",
 		Short: "Write new container image references from registries back to Git",
@@ -25,17 +20,23 @@ Kustomizations and Helm values and commits them, so that Argo CD or Flux deploys
 It reads Flux's ImageRepository, ImagePolicy and ImageUpdateAutomation documents
 (and the same kinds under hoist.dev/v1alpha1), and Flux's $imagepolicy markers.
 
-Every flag that names a file or directory can also be set with an environment
-variable HOIST_ + the flag name in upper case (HOIST_STATE_DIR, HOIST_SECRETS_DIR).
+Every flag can also be set with an environment variable HOIST_ + the flag name in
+upper case, dashes as underscores (HOIST_STATE_DIR, HOIST_SECRETS_DIR); a flag on
+the command line wins. A repeatable flag's variable holds a list separated by
+commas or newlines: HOIST_SET=apps/web=ghcr.io/org/web:1.2.0,apps/api=ghcr.io/org/api:2.0.1.
+A flag that does nothing in the mode chosen is an error on the command line, and
+ignored with a warning when it comes from its variable.
 
 Exit status: 0 success (also "nothing to do"), 1 some policy or target failed,
 2 bad usage or invalid configuration.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return flagsFromEnv(cmd.Flags())
+			return flagsFromEnv(cmd.Flags(), lookupEnv)
 		},
 	}
+	root.Version = currentVersion().String()
+	root.SetVersionTemplate("hoist {{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage(err) })
@@ -51,42 +52,4 @@ Exit status: 0 success (also "nothing to do"), 1 some policy or target failed,
 		newDemoCommand(),
 	)
 	return root
-}
-
-// flagsFromEnv sets each flag the user did not give from HOIST_<FLAG>, as
-// docs/cli.md promises (dashes become underscores).
-func flagsFromEnv(fs *pflag.FlagSet) error {
-	var err error
-	fs.VisitAll(func(f *pflag.Flag) {
-		if err != nil || f.Changed {
-			return
-		}
-		name := "HOIST_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		v, ok := os.LookupEnv(name)
-		if !ok {
-			return
-		}
-		if sv, isSlice := f.Value.(pflag.SliceValue); isSlice {
-			if e := sv.Replace(strings.Split(v, string(os.PathListSeparator))); e != nil {
-				err = usage(fmt.Errorf("environment %s=%q: %w", name, v, e))
-			}
-			return
-		}
-		if e := fs.Set(f.Name, v); e != nil {
-			err = usage(fmt.Errorf("environment %s=%q: %w", name, v, e))
-		}
-	})
-	return err
-}
-
-func newVersionCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print hoist's version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintln(cmd.OutOrStdout(), "hoist", version)
-			return err
-		},
-	}
 }

@@ -72,10 +72,10 @@ Exit status: 0 success (also nothing to do), 1 some automation or target failed,
   hoist run --once -c fleet/ -o json --secrets-dir /etc/hoist/secrets`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.checkMode(flagCheck{fs: cmd.Flags(), stderr: cmd.ErrOrStderr()}); err != nil {
+				return err
+			}
 			if !o.once {
-				if o.dryRun {
-					return usage(errors.New("--dry-run needs --once"))
-				}
 				return runService(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			}
 			return runOnce(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -99,6 +99,28 @@ Exit status: 0 success (also nothing to do), 1 some automation or target failed,
 	f.DurationVar(&o.grace, "grace-period", 25*time.Second, "service mode: how long SIGTERM waits for the commit in progress")
 	o.reg.register(f)
 	return cmd
+}
+
+// checkMode refuses the flags of one mode in the other: --once's with the
+// service, the service's with --once.
+func (o *runOptions) checkMode(c flagCheck) error {
+	if o.once {
+		for _, f := range []string{"listen", "ops-listen", "commit-window", "startup-spread", "grace-period"} {
+			if err := c.inert(f, "is for the service: with --once, hoist runs each automation once and serves nothing"); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := c.inert("dry-run", "needs --once"); err != nil {
+		return err
+	}
+	if err := c.inert("output", "needs --once: the service prints logs, formatted by --log-format"); err != nil {
+		return err
+	}
+	// A value from the environment is ignored.
+	o.dryRun, o.output = false, "text"
+	return nil
 }
 
 func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
@@ -190,7 +212,7 @@ func runOnce(ctx context.Context, o runOptions, stdout, stderr io.Writer) error 
 		}
 	}
 	if failures > 0 {
-		return failed(fmt.Errorf("%d of %d automations failed", failures, len(results)))
+		return failed(fmt.Errorf("%d of %s failed", failures, count(len(results), "automation", "automations")))
 	}
 	return nil
 }
@@ -200,11 +222,11 @@ func printRunResult(w io.Writer, r automation.RunResult) {
 	case r.Err != nil:
 		fmt.Fprintf(w, "%s: failed: %v\n", r.Key(), r.Err)
 	case r.DryRun && len(r.Changes) > 0:
-		fmt.Fprintf(w, "%s: dry run: would push %s to %s\n", r.Key(), plural(len(r.Changes), "change"), r.Branch)
+		fmt.Fprintf(w, "%s: dry run: would push %s to %s\n", r.Key(), count(len(r.Changes), "change", "changes"), r.Branch)
 	case r.DryRun:
 		fmt.Fprintf(w, "%s: dry run: nothing to do, %s is up to date\n", r.Key(), r.Branch)
 	case r.Pushed:
-		fmt.Fprintf(w, "%s: pushed %s to %s (%s", r.Key(), short(r.Commit), r.Branch, plural(len(r.Changes), "change"))
+		fmt.Fprintf(w, "%s: pushed %s to %s (%s", r.Key(), short(r.Commit), r.Branch, count(len(r.Changes), "change", "changes"))
 		if r.Attempts > 1 {
 			fmt.Fprintf(w, ", %d attempts", r.Attempts)
 		}
@@ -227,14 +249,6 @@ func printRunResult(w io.Writer, r automation.RunResult) {
 	if r.Diff != "" {
 		fmt.Fprint(w, r.Diff)
 	}
-}
-
-// plural is "1 change" or "N changes".
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func short(sha string) string {

@@ -91,7 +91,7 @@ func runScan(ctx context.Context, o scanOptions, stdout, stderr io.Writer) error
 		return err
 	}
 	defer closeCache()
-	stop := progress(stderr, fmt.Sprintf("scanning %d policies", len(set.Policies)))
+	stop := progress(stderr, "scanning "+count(len(set.Policies), "policy", "policies"))
 	sels := scanner.Scan(ctx, set)
 	stop()
 	printStaleWarnings(sels, stderr)
@@ -170,7 +170,7 @@ func printSelections(sels []automation.Selection, output string, digest bool, no
 		}
 	}
 	if failures > 0 {
-		return failed(fmt.Errorf("%d of %d policies failed", failures, len(sels)))
+		return failed(fmt.Errorf("%d of %s failed", failures, count(len(sels), "policy", "policies")))
 	}
 	return nil
 }

@@ -65,7 +65,7 @@ Exit status: 0 a tag was selected, 1 no tag matches, 2 invalid policy or usage.`
   hoist select --tags tags.json --policy policies.yaml --name apps/podinfo -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runSelect(o, cmd.InOrStdin(), cmd.OutOrStdout())
+			return runSelect(o, flagCheck{fs: cmd.Flags(), stderr: cmd.ErrOrStderr()}, cmd.InOrStdin(), cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
@@ -93,12 +93,17 @@ type selectJSON struct {
 	Explain    []policy.Verdict `json:"explain,omitempty"`
 }
 
-func runSelect(o selectOptions, stdin io.Reader, stdout io.Writer) error {
+func runSelect(o selectOptions, check flagCheck, stdin io.Reader, stdout io.Writer) error {
 	if o.output != "text" && o.output != "json" {
 		return usage(fmt.Errorf("--output %q: want text or json", o.output))
 	}
 	if o.tags == "" {
 		return usage(errors.New("--tags is required (a file, or - for stdin)"))
+	}
+	if o.policyFile == "" {
+		if err := check.inert("name", "needs --policy: it names an ImagePolicy of that file"); err != nil {
+			return err
+		}
 	}
 	spec, err := selectSpec(o)
 	if err != nil {
@@ -107,6 +112,11 @@ func runSelect(o selectOptions, stdin io.Reader, stdout io.Writer) error {
 	p, err := policy.Compile(spec)
 	if err != nil {
 		return usage(err)
+	}
+	if !p.Needs().Created {
+		if err := check.inert("created", "is for a policy that orders or filters by build time (--newest-build, or a document with newestBuild or minAge): this one does not"); err != nil {
+			return err
+		}
 	}
 	tags, err := readTags(o.tags, stdin)
 	if err != nil {
@@ -152,7 +162,7 @@ func runSelect(o selectOptions, stdin io.Reader, stdout io.Writer) error {
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "\npolicy %s: %d candidates, %d dropped\n", p, res.Candidates, res.Dropped)
+			fmt.Fprintf(stdout, "\npolicy %s: %s, %d dropped\n", p, count(res.Candidates, "candidate", "candidates"), res.Dropped)
 		}
 		if selErr == nil {
 			fmt.Fprintln(stdout, res.Tag)

@@ -45,7 +45,7 @@ func TestRunSelect(t *testing.T) {
 				o.output = "text"
 			}
 			var out bytes.Buffer
-			err := runSelect(o, strings.NewReader(tc.stdin), &out)
+			err := runSelect(o, flagCheck{}, strings.NewReader(tc.stdin), &out)
 			code := 0
 			var ee *exitError
 			if errors.As(err, &ee) {
@@ -67,11 +67,11 @@ func TestRunSelect(t *testing.T) {
 
 func TestRunSelectExplain(t *testing.T) {
 	var out bytes.Buffer
-	err := runSelect(selectOptions{tags: "-", semver: "^1", explain: true, output: "text"}, strings.NewReader("1.0.0\n1.1.0-rc.1\nlatest\n"), &out)
+	err := runSelect(selectOptions{tags: "-", semver: "^1", explain: true, output: "text"}, flagCheck{}, strings.NewReader("1.0.0\n1.1.0-rc.1\nlatest\n"), &out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"1.0.0", "a pre-release, and the range names none", "not a semantic version", "1 candidates, 2 dropped"} {
+	for _, want := range []string{"1.0.0", "a pre-release, and the range names none", "not a semantic version", "1 candidate, 2 dropped"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("explain output lacks %q:\n%s", want, out.String())
 		}
@@ -84,8 +84,8 @@ func TestRunValidate(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("apiVersion: hoist.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: p}\nspec:\n  imageRepositoryRef: {name: missing}\n  policy:\n    semver: {range: '>>1'}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var out, errOut bytes.Buffer
-	err := runValidate([]string{bad}, &out, &errOut)
+	var out bytes.Buffer
+	err := runValidate([]string{bad}, "text", &out)
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != 2 {
 		t.Fatalf("err = %v, want exit 2", err)
@@ -96,7 +96,7 @@ func TestRunValidate(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if err := runValidate([]string{"testdata/policies.yaml"}, &out, &errOut); err != nil {
+	if err := runValidate([]string{"testdata/policies.yaml"}, "text", &out); err != nil {
 		t.Fatalf("valid documents: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -89,7 +90,7 @@ func runStatus(ctx context.Context, server, output string, stdout io.Writer) err
 		}
 	}
 	if errs > 0 {
-		return failed(fmt.Errorf("%d policies or automations have an error", errs))
+		return failed(errors.New(count(errs, "policy or automation has an error", "policies or automations have an error")))
 	}
 	return nil
 }

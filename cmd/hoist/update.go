@@ -3,13 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hoist-dev/hoist/automation"
+	"github.com/hoist-dev/hoist/config"
 	"github.com/hoist-dev/hoist/writeback"
 )
 
@@ -36,6 +39,12 @@ policy they name (scanning registries; --set pins a value instead, which is how 
 CI job writes the image it just built), and rewrites only the bytes of the values
 that change: comments, quoting, indentation and line endings stay as they were.
 
+The policies are the ImageRepository and ImagePolicy documents (hoist's or
+Flux's) of -c and of DIR itself. DIR's other YAML (Helm templates, other tools'
+files, documents that do not parse) is no configuration and does not stop the
+update; a file of DIR whose ImageRepository or ImagePolicy is invalid is skipped
+with a warning.
+
 A file with a refused target (a value that is not a valid image reference, a
 marker naming no policy, a file that does not parse, a path outside DIR) is left
 untouched and reported; the other files are still updated. Running update twice
@@ -51,9 +60,9 @@ Exit status: 0 success (also nothing to change), 1 some policy or target failed,
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVarP(&o.configs, "config", "c", nil, "file or directory of policy documents (repeatable)")
+	f.StringArrayVarP(&o.configs, "config", "c", nil, "file or directory of policy documents, besides those in DIR (repeatable)")
 	f.StringArrayVar(&o.files, "file", nil, "a file to scan besides DIR's .yaml/.yml files, read as YAML (repeatable)")
-	f.StringArrayVar(&o.sets, "set", nil, "pin a policy's selection: NAMESPACE/NAME=REFERENCE (repeatable)")
+	f.StringArrayVar(&o.sets, "set", nil, "pin a policy's selection: NAMESPACE/NAME=REFERENCE (repeatable; in HOIST_SET, separated by commas or newlines)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "write nothing; print what would change (a unified diff unless -o json)")
 	f.StringVarP(&o.output, "output", "o", "", "output format: text, diff or json (default text, or diff with --dry-run)")
 	f.BoolVar(&o.noScan, "no-scan", false, "do not contact registries: only --set values are written")
@@ -111,14 +120,21 @@ func runUpdate(ctx context.Context, dir string, o updateOptions, stdout, stderr 
 		}
 		pins[ns+":"+n] = ref
 	}
-	uo := automation.UpdateOptions{Root: dir, Files: o.files, Pins: pins, DryRun: o.dryRun}
-	if len(o.configs) > 0 {
-		set, err := loadConfig(o.configs, stderr)
-		if err != nil {
-			return err
-		}
-		uo.Set = set
+	if info, err := os.Stat(dir); err != nil {
+		return usage(fmt.Errorf("update DIR: %w", err))
+	} else if !info.IsDir() {
+		return usage(fmt.Errorf("update DIR: %s is not a directory", dir))
 	}
+	// The policies: -c's documents, and the ImageRepository and ImagePolicy
+	// documents kept in DIR next to the manifests.
+	set, err := config.LoadWithTreePolicies(o.configs, dir)
+	if err != nil {
+		return usage(err)
+	}
+	for _, w := range set.Warnings {
+		fmt.Fprintln(stderr, "hoist: warning:", w)
+	}
+	uo := automation.UpdateOptions{Root: dir, Files: o.files, Pins: pins, DryRun: o.dryRun, Set: set}
 	if !o.noScan {
 		scanner, closeCache, err := o.reg.scanner(stderr)
 		if err != nil {
@@ -171,7 +187,7 @@ func runUpdate(ctx context.Context, dir string, o updateOptions, stdout, stderr 
 		printUpdateErrors(res, stderr)
 	}
 	if res.Failed() {
-		return failed(fmt.Errorf("%d targets or policies failed", len(res.Errors)))
+		return failed(errors.New(count(len(res.Errors), "target or policy failed", "targets or policies failed")))
 	}
 	return nil
 }

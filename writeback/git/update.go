@@ -85,7 +85,11 @@ func (c *Checkout) Update(ctx context.Context, edit EditFunc, opts UpdateOptions
 			return out, err
 		}
 		if out.Attempts >= opts.MaxAttempts {
-			return out, fmt.Errorf("%w after %d attempts: %w", ErrTooManyAttempts, out.Attempts, err)
+			n := fmt.Sprintf("%d attempts", out.Attempts)
+			if out.Attempts == 1 {
+				n = "1 attempt"
+			}
+			return out, fmt.Errorf("%w after %s: %w", ErrTooManyAttempts, n, err)
 		}
 		c.log.Info("remote moved while pushing; re-planning on the new head", "branch", branch, "attempt", out.Attempts, "wait", backoff.String())
 		if err := opts.Sleep(ctx, backoff); err != nil {
