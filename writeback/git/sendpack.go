@@ -158,10 +158,11 @@ func (c *Checkout) sendPack(ctx context.Context, u refUpdate) (err error) {
 	rs, err := sess.ReceivePack(ctx, req)
 	if err != nil {
 		_ = rd.Close() // unblocks the encoder
-		<-done
-		return err
 	}
-	if err := <-done; err != nil {
+	if encErr := <-done; err == nil {
+		err = encErr
+	}
+	if err != nil {
 		return err
 	}
 	if rs != nil {
