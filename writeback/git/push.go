@@ -50,6 +50,9 @@ const pushedOtherRefPrefix = "refs/hoist/pushed-refs/"
 // ErrPushRejected and quotes the remote's messages. When the connection
 // breaks after the remote took the push, Push finds the new commit on the
 // remote and succeeds.
+//
+// A push sends the new commits with only the trees and files they change,
+// so its cost follows the size of the change, not the clone's history.
 func (c *Checkout) Push(ctx context.Context, opts PushOptions) (PushResult, error) {
 	res, err := c.push(ctx, opts)
 	if err != nil {
