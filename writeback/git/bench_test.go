@@ -31,7 +31,7 @@ func benchContent(i, version int) string {
 
 // newBenchRepo makes a repository with files files in its first commit and
 // commits-1 more commits that each change 4 files, using git fast-import.
-func newBenchRepo(b *testing.B, files, commits int) *benchRepo {
+func newBenchRepo(b testing.TB, files, commits int) *benchRepo {
 	b.Helper()
 	srv := testenv.NewGitServer(b, testenv.GitServerOptions{Username: testUser, Password: testPassword})
 	r := &benchRepo{srv: srv, url: srv.CreateRepo(b, "big.git", "main"), bare: srv.RepoDir("big.git"), files: files}

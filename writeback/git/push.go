@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	gogit "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -51,6 +50,9 @@ const pushedOtherRefPrefix = "refs/hoist/pushed-refs/"
 // ErrPushRejected and quotes the remote's messages. When the connection
 // breaks after the remote took the push, Push finds the new commit on the
 // remote and succeeds.
+//
+// A push sends the new commits with only the trees and files they change,
+// so its cost follows the size of the change, not the clone's history.
 func (c *Checkout) Push(ctx context.Context, opts PushOptions) (PushResult, error) {
 	res, err := c.push(ctx, opts)
 	if err != nil {
@@ -133,15 +135,7 @@ func (c *Checkout) pushOtherRef(ctx context.Context, ref plumbing.ReferenceName,
 	progress := &tailBuffer{}
 	pctx, cancel := c.netContext(ctx)
 	defer cancel()
-	err := c.repo.PushContext(pctx, &gogit.PushOptions{
-		RemoteName:      remoteName,
-		RefSpecs:        []config.RefSpec{config.RefSpec(c.branchRef() + ":" + ref)},
-		Auth:            c.auth,
-		Progress:        progress,
-		Options:         options,
-		CABundle:        c.opts.Auth.CABundle,
-		InsecureSkipTLS: c.opts.InsecureSkipTLS,
-	})
+	err := c.sendPack(pctx, refUpdate{ref: ref, local: local, base: base, options: options, progress: progress})
 	if err != nil && !errors.Is(err, gogit.NoErrAlreadyUpToDate) {
 		if refused(err) || strings.Contains(err.Error(), "non-fast-forward") {
 			err = fmt.Errorf("%w: %v", ErrPushRejected, err)
@@ -160,16 +154,8 @@ func (c *Checkout) pushCheckoutBranch(ctx context.Context, local plumbing.Hash, 
 	progress := &tailBuffer{}
 	pctx, cancel := c.netContext(ctx)
 	defer cancel()
-	err := c.repo.PushContext(pctx, &gogit.PushOptions{
-		RemoteName:        remoteName,
-		RefSpecs:          []config.RefSpec{config.RefSpec(ref + ":" + ref)},
-		RequireRemoteRefs: []config.RefSpec{config.RefSpec(c.head.String() + ":" + ref.String())},
-		Auth:              c.auth,
-		Progress:          progress,
-		Options:           options,
-		CABundle:          c.opts.Auth.CABundle,
-		InsecureSkipTLS:   c.opts.InsecureSkipTLS,
-	})
+	lease := c.head
+	err := c.sendPack(pctx, refUpdate{ref: ref, local: local, lease: &lease, base: c.head, options: options, progress: progress})
 	if err != nil && !errors.Is(err, gogit.NoErrAlreadyUpToDate) {
 		if err := c.pushFailed(ctx, err, c.opts.Branch, c.head, local, progress); err != nil {
 			return PushResult{}, err
@@ -187,14 +173,7 @@ func (c *Checkout) pushOwnBranch(ctx context.Context, target string, local plumb
 	}
 	ref := plumbing.NewBranchReferenceName(target)
 	tip, exists := refs[ref]
-	opts := &gogit.PushOptions{
-		RemoteName:      remoteName,
-		RefSpecs:        []config.RefSpec{config.RefSpec(c.branchRef() + ":" + ref)},
-		Auth:            c.auth,
-		Options:         options,
-		CABundle:        c.opts.Auth.CABundle,
-		InsecureSkipTLS: c.opts.InsecureSkipTLS,
-	}
+	update := refUpdate{ref: ref, local: local, base: c.head, options: options}
 	if exists {
 		if _, err := c.repo.CommitObject(tip); err != nil {
 			if tip, err = c.fetch(ctx, target); err != nil {
@@ -217,19 +196,19 @@ func (c *Checkout) pushOwnBranch(ctx context.Context, target string, local plumb
 			return PushResult{}, fmt.Errorf("pushing to %q: %w: it points at %s by %s <%s>; hoist will not overwrite it",
 				target, ErrBranchNotOwned, tip, theirs.Committer.Name, theirs.Committer.Email)
 		}
-		opts.RefSpecs = []config.RefSpec{config.RefSpec("+" + c.branchRef() + ":" + ref)}
-		opts.ForceWithLease = &gogit.ForceWithLease{RefName: ref, Hash: tip}
+		update.force = true
 	} else {
 		tip = plumbing.ZeroHash
 		if local == c.head {
 			return PushResult{Branch: target}, nil
 		}
 	}
+	update.lease = &tip // plumbing.ZeroHash: the branch must not exist
 	progress := &tailBuffer{}
-	opts.Progress = progress
+	update.progress = progress
 	pctx, cancel := c.netContext(ctx)
 	defer cancel()
-	err = c.repo.PushContext(pctx, opts)
+	err = c.sendPack(pctx, update)
 	if err != nil && !errors.Is(err, gogit.NoErrAlreadyUpToDate) {
 		if err := c.pushFailed(ctx, err, target, tip, local, progress); err != nil {
 			return PushResult{}, err
