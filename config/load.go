@@ -67,12 +67,12 @@ func yamlFiles(root string) ([]string, error) {
 			return err
 		}
 		if e.IsDir() {
-			if path != root && strings.HasPrefix(e.Name(), ".") {
+			if path != root && hiddenDir(e.Name()) {
 				return filepath.SkipDir
 			}
 			return nil
 		}
-		if ext := filepath.Ext(path); ext != ".yaml" && ext != ".yml" {
+		if !yamlName(path) {
 			return nil
 		}
 		if t := e.Type(); t.IsRegular() || t&fs.ModeSymlink != 0 {
@@ -514,12 +514,12 @@ func LoadOntoFS(base *Set, fsys fs.FS, dir string) (*Set, error) {
 			return err
 		}
 		if e.IsDir() {
-			if p != dir && strings.HasPrefix(e.Name(), ".") {
+			if p != dir && hiddenDir(e.Name()) {
 				return fs.SkipDir
 			}
 			return nil
 		}
-		if ext := path.Ext(p); ext != ".yaml" && ext != ".yml" {
+		if !yamlName(p) {
 			return nil
 		}
 		data, err := fs.ReadFile(fsys, p)
@@ -675,4 +675,14 @@ func namesOurGroups(data []byte) bool {
 		}
 	}
 	return false
+}
+
+// hiddenDir reports whether a directory below the one walked is skipped
+// (.git and the like).
+func hiddenDir(name string) bool { return strings.HasPrefix(name, ".") }
+
+// yamlName reports whether a file's name (slash or OS path) says YAML.
+func yamlName(name string) bool {
+	ext := path.Ext(filepath.ToSlash(name))
+	return ext == ".yaml" || ext == ".yml"
 }
