@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hoist-dev/hoist/registry"
@@ -14,11 +15,18 @@ import (
 // Metrics are the service's Prometheus metrics, all named hoist_*. Build
 // them once with NewMetrics on the registry that /metrics serves. Labels
 // carry object names (NAMESPACE/NAME), image repositories and registry
-// hosts, never a URL's credentials. Every method is safe for concurrent use
+// hosts, never a URL's credentials.
+//
+// A series per object (repository, policy, automation, receiver) is a
+// counter or a gauge, one line of the exposition each; histograms, a dozen
+// lines a series, are per registry host only, so that a scrape grows by a
+// few hundred bytes per repository (see TestMetricsScrapeSize and
+// docs/service.md). Every method is safe for concurrent use
 // and does nothing on a nil *Metrics, so code paths without metrics (the
 // command line) pass nil.
 type Metrics struct {
 	scans             *prometheus.CounterVec
+	scanSeconds       *prometheus.CounterVec
 	scanDuration      *prometheus.HistogramVec
 	requests          *prometheus.CounterVec
 	requestDuration   *prometheus.HistogramVec
@@ -51,11 +59,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		scans: counter("scans_total",
 			"Tag list scans of image repositories, by repository and result (success or error).",
 			"repository", "result"),
+		scanSeconds: counter("scan_seconds_total",
+			"Time spent scanning an image repository, by repository; divided by hoist_scans_total, the mean scan time.",
+			"repository"),
 		scanDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "hoist", Name: "scan_duration_seconds",
-			Help:    "Time to scan an image repository, by repository.",
+			Help:    "Time to scan an image repository, by registry host.",
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 12), // 50ms to 102s
-		}, []string{"repository"}),
+		}, []string{"host"}),
 		requests: counter("registry_requests_total",
 			"HTTP requests to registries, by host, method and status (\"error\" when no response came).",
 			"host", "method", "status"),
@@ -98,7 +109,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"repository"}),
 	}
 	for _, c := range []prometheus.Collector{
-		m.scans, m.scanDuration, m.requests, m.requestDuration, m.rateLimitWaits, m.rateLimitSeconds,
+		m.scans, m.scanSeconds, m.scanDuration, m.requests, m.requestDuration, m.rateLimitWaits, m.rateLimitSeconds,
 		m.selectionsChanged, m.commits, m.pushes, m.pushRetries, m.pullRequests, m.webhooks, m.lastSuccess, m.stale,
 	} {
 		if err := reg.Register(c); err != nil {
@@ -115,15 +126,18 @@ func result(err error) string {
 	return resultSuccess
 }
 
-// ScanDone counts one scan of an image repository (without tag) that took
-// d and failed when err is not nil.
-func (m *Metrics) ScanDone(repository string, d time.Duration, err error) {
+// ScanDone counts one scan of an image repository that took d and failed
+// when err is not nil. repository names it (the service passes the
+// ImageRepository's NAMESPACE/NAME); image is its image, without tag, whose
+// registry host labels the histogram of scan times.
+func (m *Metrics) ScanDone(repository, image string, d time.Duration, err error) {
 	if m == nil {
 		return
 	}
 	repository = repositoryLabel(repository)
 	m.scans.WithLabelValues(repository, result(err)).Inc()
-	m.scanDuration.WithLabelValues(repository).Observe(d.Seconds())
+	m.scanSeconds.WithLabelValues(repository).Add(max(d.Seconds(), 0))
+	m.scanDuration.WithLabelValues(imageHost(image)).Observe(d.Seconds())
 }
 
 // ObserveRequest counts one registry request. It fits
@@ -243,6 +257,17 @@ func (m *Metrics) ForgetRepository(repository string) {
 		return
 	}
 	m.stale.DeleteLabelValues(repositoryLabel(repository))
+}
+
+// imageHost is the registry host of an image repository, as its requests
+// name it (index.docker.io for Docker Hub), without user information; ""
+// when image does not parse.
+func imageHost(image string) string {
+	ref, err := name.NewRepository(repositoryLabel(image))
+	if err != nil {
+		return ""
+	}
+	return hostLabel(ref.RegistryStr())
 }
 
 // hostLabel is host without any user information.

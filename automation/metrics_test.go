@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/hoist-dev/hoist/automation"
@@ -54,17 +55,22 @@ func TestMetrics(t *testing.T) {
 	}{
 		"scans": {
 			record: func(m *automation.Metrics) {
-				m.ScanDone("ghcr.io/stefanprodan/podinfo", 250*time.Millisecond, nil)
-				m.ScanDone("ghcr.io/stefanprodan/podinfo", 750*time.Millisecond, nil)
-				m.ScanDone("docker.io/library/nginx", time.Second, boom)
+				m.ScanDone("apps/podinfo", "ghcr.io/stefanprodan/podinfo", 250*time.Millisecond, nil)
+				m.ScanDone("apps/podinfo", "ghcr.io/stefanprodan/podinfo", 750*time.Millisecond, nil)
+				m.ScanDone("apps/flux", "ghcr.io/fluxcd/flux-cli", 500*time.Millisecond, nil)
+				m.ScanDone("apps/nginx", "nginx", time.Second, boom)
 			},
 			want: map[string]float64{
-				"hoist_scans_total{repository=ghcr.io/stefanprodan/podinfo,result=success}":  2,
-				"hoist_scans_total{repository=docker.io/library/nginx,result=error}":         1,
-				"hoist_scan_duration_seconds_count{repository=ghcr.io/stefanprodan/podinfo}": 2,
-				"hoist_scan_duration_seconds_sum{repository=ghcr.io/stefanprodan/podinfo}":   1,
-				"hoist_scan_duration_seconds_count{repository=docker.io/library/nginx}":      1,
-				"hoist_scan_duration_seconds_sum{repository=docker.io/library/nginx}":        1,
+				"hoist_scans_total{repository=apps/podinfo,result=success}": 2,
+				"hoist_scans_total{repository=apps/flux,result=success}":    1,
+				"hoist_scans_total{repository=apps/nginx,result=error}":     1,
+				"hoist_scan_seconds_total{repository=apps/podinfo}":         1,
+				"hoist_scan_seconds_total{repository=apps/flux}":            0.5,
+				"hoist_scan_seconds_total{repository=apps/nginx}":           1,
+				"hoist_scan_duration_seconds_count{host=ghcr.io}":           3,
+				"hoist_scan_duration_seconds_sum{host=ghcr.io}":             1.5,
+				"hoist_scan_duration_seconds_count{host=index.docker.io}":   1,
+				"hoist_scan_duration_seconds_sum{host=index.docker.io}":     1,
 			},
 		},
 		"registry requests": {
@@ -147,21 +153,21 @@ func TestMetrics(t *testing.T) {
 			record: func(m *automation.Metrics) {
 				m.ObserveRequest(registry.RequestInfo{Host: "robot:s3cret@registry.example.com", Method: "GET", Status: 401})
 				m.RateLimitWait("robot:s3cret@registry.example.com", time.Second)
-				m.ScanDone("https://robot:s3cret@registry.example.com/team/app", time.Second, nil)
-				m.ScanDone("registry.example.com/team/app@sha256:abc", time.Second, nil)
+				m.ScanDone("https://robot:s3cret@registry.example.com/team/app", "https://robot:s3cret@registry.example.com/team/app", time.Second, nil)
+				m.ScanDone("registry.example.com/team/app@sha256:abc", "robot:s3cret@registry.example.com/team/app", time.Second, nil)
 			},
 			want: map[string]float64{
-				"hoist_registry_requests_total{host=registry.example.com,method=GET,status=401}":         1,
-				"hoist_registry_request_duration_seconds_count{host=registry.example.com}":               1,
-				"hoist_registry_request_duration_seconds_sum{host=registry.example.com}":                 0,
-				"hoist_rate_limit_waits_total{host=registry.example.com}":                                1,
-				"hoist_rate_limit_wait_seconds_total{host=registry.example.com}":                         1,
-				"hoist_scans_total{repository=registry.example.com/team/app,result=success}":             1,
-				"hoist_scan_duration_seconds_count{repository=registry.example.com/team/app}":            1,
-				"hoist_scan_duration_seconds_sum{repository=registry.example.com/team/app}":              1,
-				"hoist_scans_total{repository=registry.example.com/team/app@sha256:abc,result=success}":  1,
-				"hoist_scan_duration_seconds_count{repository=registry.example.com/team/app@sha256:abc}": 1,
-				"hoist_scan_duration_seconds_sum{repository=registry.example.com/team/app@sha256:abc}":   1,
+				"hoist_registry_requests_total{host=registry.example.com,method=GET,status=401}":        1,
+				"hoist_registry_request_duration_seconds_count{host=registry.example.com}":              1,
+				"hoist_registry_request_duration_seconds_sum{host=registry.example.com}":                0,
+				"hoist_rate_limit_waits_total{host=registry.example.com}":                               1,
+				"hoist_rate_limit_wait_seconds_total{host=registry.example.com}":                        1,
+				"hoist_scans_total{repository=registry.example.com/team/app,result=success}":            1,
+				"hoist_scan_seconds_total{repository=registry.example.com/team/app}":                    1,
+				"hoist_scans_total{repository=registry.example.com/team/app@sha256:abc,result=success}": 1,
+				"hoist_scan_seconds_total{repository=registry.example.com/team/app@sha256:abc}":         1,
+				"hoist_scan_duration_seconds_count{host=registry.example.com}":                          2,
+				"hoist_scan_duration_seconds_sum{host=registry.example.com}":                            2,
 			},
 		},
 	}
@@ -207,7 +213,7 @@ hoist_webhook_requests_total{outcome="accepted",receiver="apps/quay"} 1
 
 	// Every metric of every kind, once observed, is named hoist_* and
 	// passes Prometheus's naming checks.
-	m.ScanDone("r", time.Second, nil)
+	m.ScanDone("apps/r", "ghcr.io/r", time.Second, nil)
 	m.ObserveRequest(registry.RequestInfo{Host: "h", Method: "GET", Status: 200})
 	m.RateLimitWait("h", time.Second)
 	m.SelectionChanged("apps:p")
@@ -243,6 +249,7 @@ hoist_webhook_requests_total{outcome="accepted",receiver="apps/quay"} 1
 		"hoist_registry_requests_total",
 		"hoist_registry_stale",
 		"hoist_scan_duration_seconds",
+		"hoist_scan_seconds_total",
 		"hoist_scans_total",
 		"hoist_selections_changed_total",
 		"hoist_webhook_requests_total",
@@ -268,7 +275,7 @@ func TestMetricsRegistration(t *testing.T) {
 func TestNilMetricsDoNothing(t *testing.T) {
 	var m *automation.Metrics
 	calls := []func(){
-		func() { m.ScanDone("r", time.Second, nil) },
+		func() { m.ScanDone("apps/r", "ghcr.io/r", time.Second, nil) },
 		func() { m.ObserveRequest(registry.RequestInfo{}) },
 		func() { m.RateLimitWait("h", time.Second) },
 		func() { m.SelectionChanged("p") },
@@ -284,5 +291,29 @@ func TestNilMetricsDoNothing(t *testing.T) {
 	}
 	for i, call := range calls {
 		t.Run(fmt.Sprint(i), func(t *testing.T) { call() })
+	}
+}
+
+// TestMetricsScrapeSize checks that a repository adds a few lines to
+// /metrics, not a histogram's dozen: at 1,000 repositories a scrape was
+// 1.17 MB, mostly the buckets of per-repository scan histograms.
+func TestMetricsScrapeSize(t *testing.T) {
+	size := func(repos int) int {
+		reg := prometheus.NewRegistry()
+		m, err := automation.NewMetrics(reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recordService(m, repos)
+		return scrapeSize(t, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	}
+	small, large := size(1000), size(2000)
+	perRepo := float64(large-small) / 1000
+	t.Logf("/metrics: %d bytes at 1,000 repositories, %d at 2,000: %.0f bytes a repository", small, large, perRepo)
+	// A repository's series: scans_total, scan_seconds_total,
+	// registry_stale and its policy's selections_changed_total, about 60
+	// bytes each.
+	if perRepo > 400 {
+		t.Errorf("/metrics grows by %.0f bytes a repository, want at most 400", perRepo)
 	}
 }

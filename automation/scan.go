@@ -55,7 +55,8 @@ type Selection struct {
 // Key is the policy's marker key, NAMESPACE:NAME.
 func (s Selection) Key() string { return s.Namespace + ":" + s.Name }
 
-// repoScan is one repository's tag list, shared by its policies.
+// repoScan is one repository's tag list, shared by its policies while they
+// select; it is dropped as soon as they have.
 type repoScan struct {
 	repo registry.Repo
 	tags registry.TagList
@@ -67,52 +68,54 @@ type repoScan struct {
 // and repositories are skipped. The result has one Selection per active
 // policy, in document order; a failed policy has Err set and does not stop
 // the others.
+//
+// A repository's policies select as soon as its tags are listed, and its
+// tag list is dropped then: memory holds at most Concurrency tag lists, not
+// one per repository (see BenchmarkScanMemory).
 func (s *Scanner) Scan(ctx context.Context, set *config.Set) []Selection {
 	var active []*config.Policy
-	repos := map[*config.Repository]*repoScan{}
+	var repos []*config.Repository
+	uses := map[*config.Repository][]int{} // indexes into active
 	for _, p := range set.Policies {
 		if p.Spec.Suspend || p.Repository == nil || p.Repository.Spec.Suspend {
 			continue
 		}
-		active = append(active, p)
-		if _, ok := repos[p.Repository]; !ok {
-			repos[p.Repository] = &repoScan{}
+		if _, ok := uses[p.Repository]; !ok {
+			repos = append(repos, p.Repository)
 		}
+		uses[p.Repository] = append(uses[p.Repository], len(active))
+		active = append(active, p)
 	}
-	s.listAll(ctx, repos)
-	out := make([]Selection, 0, len(active))
-	for _, p := range active {
-		out = append(out, s.selectOne(ctx, p, repos[p.Repository]))
-	}
-	return out
-}
-
-func (s *Scanner) listAll(ctx context.Context, repos map[*config.Repository]*repoScan) {
+	out := make([]Selection, len(active))
 	n := s.Concurrency
 	if n <= 0 {
 		n = 8
 	}
 	sem := make(chan struct{}, n)
 	var wg sync.WaitGroup
-	for r, rs := range repos {
-		rs.repo, rs.err = s.repoOf(r.ImageRepository)
-		if rs.err != nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for _, r := range repos {
+		wg.Go(func() {
 			select {
 			case sem <- struct{}{}:
+				defer func() { <-sem }()
 			case <-ctx.Done():
-				rs.err = ctx.Err()
-				return
 			}
-			defer func() { <-sem }()
-			rs.tags, rs.err = s.Registry.ListTags(ctx, rs.repo)
-		}()
+			rs := repoScan{err: ctx.Err()}
+			if rs.err == nil {
+				rs.repo, rs.err = s.repoOf(r.ImageRepository)
+			}
+			if rs.err == nil {
+				rs.tags, rs.err = s.Registry.ListTags(ctx, rs.repo)
+			}
+			// Each goroutine writes the selections of its own
+			// repository's policies only.
+			for _, i := range uses[r] {
+				out[i] = s.selectOne(ctx, active[i], &rs)
+			}
+		})
 	}
 	wg.Wait()
+	return out
 }
 
 // repoOf maps an ImageRepository to what the registry client needs.

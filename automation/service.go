@@ -451,7 +451,7 @@ func (s *Service) scanRepository(ctx context.Context, key string) error {
 			changed[sel.Key()] = true
 		}
 	}
-	s.o.Metrics.ScanDone(key, time.Since(start), scanErr)
+	s.o.Metrics.ScanDone(key, repo.Spec.Image, time.Since(start), scanErr)
 	s.mu.Lock()
 	s.scanned[key] = time.Now()
 	// apply forgets the gauge of a repository that left the configuration
