@@ -508,7 +508,7 @@ spec:
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			rc := *set.Receiver("apps", "hook")
-			obj := rc.Receiver.DeepCopy()
+			obj := rc.DeepCopy()
 			obj.Spec.Resources = []v1alpha1.CrossNamespaceObjectReference{tc.ref}
 			rc.Receiver = obj
 			_, err := set.ReceiverRepositories(&rc)

@@ -29,18 +29,18 @@ const githubLegacy = "github-sha1"
 // SHA-1); generic-hmac and bitbucket accept sha1, sha256 and sha512, as
 // Flux does; nexus signs with SHA-1.
 func signatureHash(typ, alg string) func() hash.Hash {
-	any := typ == TypeGenericHMAC || typ == TypeBitbucket
+	anyAlg := typ == TypeGenericHMAC || typ == TypeBitbucket
 	switch strings.ToLower(alg) {
 	case "sha256":
 		if typ != githubLegacy && typ != TypeNexus {
 			return sha256.New
 		}
 	case "sha512":
-		if any {
+		if anyAlg {
 			return sha512.New
 		}
 	case "sha1":
-		if any || typ == githubLegacy || typ == TypeNexus {
+		if anyAlg || typ == githubLegacy || typ == TypeNexus {
 			return sha1.New
 		}
 	}
