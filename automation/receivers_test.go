@@ -17,7 +17,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -39,6 +41,15 @@ func receiverService(t *testing.T, opts ...func(*automation.ServiceOptions)) (*h
 	}
 	if err := os.WriteFile(filepath.Join(secrets, "hook-token", "token"), []byte(receiversToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	// gcr-token: the token, and the ID token's audience and email.
+	if err := os.MkdirAll(filepath.Join(secrets, "gcr-token"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for key, v := range map[string]string{"token": receiversToken, "audience": gcrAudience, "email": gcrEmail} {
+		if err := os.WriteFile(filepath.Join(secrets, "gcr-token", key), []byte(v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	logger, logs := newJSONLogger()
 	o := automation.ServiceOptions{
@@ -108,7 +119,8 @@ func readFixture(t *testing.T, name string) []byte {
 // request accepted, one refused, and which ImageRepositories are rescanned,
 // with label selection, resources across namespaces and resourceFilter.
 func TestServiceReceivers(t *testing.T) {
-	srv, logs := receiverService(t)
+	google := newIDTokenIssuer(t)
+	srv, logs := receiverService(t, func(o *automation.ServiceOptions) { o.IDTokenKeys = google.keys })
 	fx := func(name string) []byte { return readFixture(t, name) }
 	github := fx("github-package-published.json")
 	type headers func(body []byte) http.Header
@@ -239,6 +251,35 @@ func TestServiceReceivers(t *testing.T) {
 			wantStatus: 202},
 		"filter fails: 500, nothing rescanned": {receiver: "filtered", body: []byte(`{}`), header: none,
 			wantStatus: 500, wantBody: "no such key"},
+
+		// gcr: a Pub/Sub push whose ID token is checked against the
+		// JWKS served on 127.0.0.1.
+		"gcr insert": {receiver: "gcr", body: gcrPush("INSERT", "europe-docker.pkg.dev/acme/images/web:1.2.3"), header: google.bearer(nil),
+			wantStatus: 202, wantRescans: []string{"apps/gar"}},
+		"gcr insert by digest": {receiver: "gcr", body: gcrPush("INSERT", "europe-docker.pkg.dev/acme/images/web@sha256:"+strings.Repeat("a", 64)), header: google.bearer(nil),
+			wantStatus: 202, wantRescans: []string{"apps/gar"}},
+		"gcr delete ignored": {receiver: "gcr", body: gcrPush("DELETE", "europe-docker.pkg.dev/acme/images/web:1.2.3"), header: google.bearer(nil),
+			wantStatus: 200},
+		"gcr no data: every resource": {receiver: "gcr", body: []byte(`{"message": {}}`), header: google.bearer(nil),
+			wantStatus: 202, wantRescans: []string{"apps/gar", "apps/web"}},
+		"gcr no token": {receiver: "gcr", body: gcrPush("INSERT", "europe-docker.pkg.dev/acme/images/web:1"), header: none,
+			wantStatus: 401},
+		"gcr the path's token as bearer": {receiver: "gcr", body: gcrPush("INSERT", "europe-docker.pkg.dev/acme/images/web:1"), header: with("Authorization", "Bearer "+receiversToken),
+			wantStatus: 401},
+		"gcr signed by another key": {receiver: "gcr", body: gcrPush("INSERT", "europe-docker.pkg.dev/acme/images/web:1"), header: google.bearer(func(c *idClaims) { c.otherKey = true }),
+			wantStatus: 401},
+		"gcr unknown key id": {receiver: "gcr", body: gcrPush("INSERT", "europe-docker.pkg.dev/acme/images/web:1"), header: google.bearer(func(c *idClaims) { c.kid = "rotated" }),
+			wantStatus: 401},
+		"gcr expired": {receiver: "gcr", body: gcrPush("INSERT", "europe-docker.pkg.dev/acme/images/web:1"), header: google.bearer(func(c *idClaims) { c.Expiry = jwt.NewNumericDate(time.Now().Add(-time.Hour)) }),
+			wantStatus: 401},
+		"gcr wrong audience": {receiver: "gcr", body: gcrPush("INSERT", "europe-docker.pkg.dev/acme/images/web:1"), header: google.bearer(func(c *idClaims) { c.Audience = jwt.Audience{"https://elsewhere.example"} }),
+			wantStatus: 401},
+		"gcr wrong issuer": {receiver: "gcr", body: gcrPush("INSERT", "europe-docker.pkg.dev/acme/images/web:1"), header: google.bearer(func(c *idClaims) { c.Issuer = "https://token.actions.githubusercontent.com" }),
+			wantStatus: 401},
+		"gcr wrong email": {receiver: "gcr", body: gcrPush("INSERT", "europe-docker.pkg.dev/acme/images/web:1"), header: google.bearer(func(c *idClaims) { c.Email = "intruder@acme.iam.gserviceaccount.com" }),
+			wantStatus: 401},
+		"gcr email not verified": {receiver: "gcr", body: gcrPush("INSERT", "europe-docker.pkg.dev/acme/images/web:1"), header: google.bearer(func(c *idClaims) { c.EmailVerified = false }),
+			wantStatus: 401},
 
 		// Deliberate differences from Flux.
 		"GET":      {receiver: "dockerhub", header: none, wantStatus: 405},

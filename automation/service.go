@@ -58,6 +58,9 @@ type ServiceOptions struct {
 	// WebhookMaxBody is the largest webhook request body read, in bytes;
 	// a larger one is answered 413. Default webhook.DefaultBodyLimit.
 	WebhookMaxBody int64
+	// IDTokenKeys is the key set of the ID tokens of gcr receivers.
+	// Default: Google's, fetched with http.DefaultClient.
+	IDTokenKeys *webhook.JWKS
 }
 
 // DefaultWebhookRecheck is the default ServiceOptions.WebhookRecheck.
@@ -362,15 +365,30 @@ func (s *Service) receivers(set *config.Set) (*webhook.Handler, error) {
 			}
 			resources = append(resources, ns+"/"+res.Name)
 		}
-		rs = append(rs, webhook.Receiver{Name: r.Name, Namespace: r.Namespace, Type: r.Spec.Type, Token: token,
-			Events: r.Spec.Events, Resources: resources, ResourceFilter: r.Spec.ResourceFilter, Suspended: r.Spec.Suspend})
+		wr := webhook.Receiver{Name: r.Name, Namespace: r.Namespace, Type: r.Spec.Type, Token: token,
+			Events: r.Spec.Events, Resources: resources, ResourceFilter: r.Spec.ResourceFilter, Suspended: r.Spec.Suspend}
+		if r.Spec.Type == webhook.TypeGCR {
+			// Flux's optional keys: the ID token's audience and email.
+			aud, errA := webhook.ReadSecretKey(s.o.Runner.SecretsDir, r.Spec.SecretRef.Name, "audience")
+			email, errE := webhook.ReadSecretKey(s.o.Runner.SecretsDir, r.Spec.SecretRef.Name, "email")
+			if err := errors.Join(errA, errE); err != nil {
+				s.log.Error("receiver disabled: its secret cannot be read", "receiver", r.Namespace+"/"+r.Name, "error", err)
+				continue
+			}
+			wr.Audience, wr.Email = aud, email
+		}
+		rs = append(rs, wr)
 		byID[r.Namespace+"/"+r.Name] = r
 	}
 	if len(rs) == 0 {
 		return nil, nil
 	}
 	observe := func(receiver, outcome string) { s.o.Metrics.WebhookRequest(receiver, outcome) }
-	opts := []webhook.Option{webhook.WithLogger(s.log), webhook.WithObserver(observe)}
+	keys := s.o.IDTokenKeys
+	if keys == nil {
+		keys = webhook.NewJWKS(webhook.GoogleJWKSURL, nil, nil)
+	}
+	opts := []webhook.Option{webhook.WithLogger(s.log), webhook.WithObserver(observe), webhook.WithIDTokenKeys(keys, nil)}
 	if s.o.WebhookMaxBody > 0 {
 		opts = append(opts, webhook.WithBodyLimit(s.o.WebhookMaxBody))
 	}

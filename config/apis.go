@@ -121,15 +121,15 @@ func receiverType(t string) (ok, flux bool) {
 	case v1alpha1.ReceiverDockerHub, v1alpha1.ReceiverHarbor, v1alpha1.ReceiverQuay, v1alpha1.ReceiverGitHub,
 		v1alpha1.ReceiverGeneric, v1alpha1.ReceiverGenericHMAC, v1alpha1.ReceiverDistribution,
 		v1alpha1.ReceiverGitLab, v1alpha1.ReceiverBitbucket, v1alpha1.ReceiverACR, v1alpha1.ReceiverNexus,
-		v1alpha1.ReceiverCDEvents:
+		v1alpha1.ReceiverCDEvents, v1alpha1.ReceiverGCR:
 		return true, false
-	case "gcr", "generic-oidc":
+	case "generic-oidc":
 		return false, true
 	}
 	return false, false
 }
 
-const receiverTypeList = "dockerhub, harbor, quay, github, gitlab, bitbucket, acr, nexus, cdevents, generic, generic-hmac or distribution"
+const receiverTypeList = "dockerhub, harbor, quay, github, gitlab, bitbucket, acr, nexus, cdevents, gcr, generic, generic-hmac or distribution"
 
 // receiverKind says whether a Receiver may notify objects of a kind: ours
 // (ok), or one of Flux's that hoist has nothing to do with (flux).

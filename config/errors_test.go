@@ -93,7 +93,7 @@ func TestParseInvalid(t *testing.T) {
 		"bad-enum.yaml": {
 			`testdata/invalid/bad-enum.yaml:6: spec.provider: "docker": want generic, aws, azure or gcp`,
 			`testdata/invalid/bad-enum.yaml:14: spec.digestReflectionPolicy: "Sometimes": want Never, IfNotPresent or Always`,
-			`testdata/invalid/bad-enum.yaml:20: spec.type: "gcr": want dockerhub, harbor, quay, github, gitlab, bitbucket, acr, nexus, cdevents, generic, generic-hmac or distribution`,
+			`testdata/invalid/bad-enum.yaml:20: spec.type: "jenkins": want dockerhub, harbor, quay, github, gitlab, bitbucket, acr, nexus, cdevents, gcr, generic, generic-hmac or distribution`,
 			`testdata/invalid/bad-enum.yaml:21: spec.resources[1].kind: "Deployment": want ImageRepository, ImagePolicy, ImageUpdateAutomation or GitRepository`,
 		},
 		"syntax.yaml": {

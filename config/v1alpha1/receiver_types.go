@@ -18,6 +18,7 @@ const (
 	ReceiverACR          = "acr"
 	ReceiverNexus        = "nexus"
 	ReceiverCDEvents     = "cdevents"
+	ReceiverGCR          = "gcr"
 )
 
 // ReceiverSpec says which webhook requests trigger which rescans.

@@ -151,6 +151,10 @@ func (h *Handler) serve(w http.ResponseWriter, req *http.Request, rc *served) re
 		if !validToken(req.Header.Get(headerGitLabToken), rc.tokenSum) {
 			return unauthorized("missing or wrong " + headerGitLabToken + " header")
 		}
+	case TypeGCR:
+		if err := verifyGoogleIDToken(req.Context(), h.opts.idKeys, h.opts.now(), req.Header.Get("Authorization"), rc.Audience, rc.Email); err != nil {
+			return unauthorized(err.Error())
+		}
 	}
 	body, res, ok := h.readBody(w, req)
 	if !ok {

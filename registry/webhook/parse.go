@@ -48,6 +48,8 @@ func Parse(typ string, header http.Header, body []byte) (Event, error) {
 		return Event{AllResources: true}, nil
 	case TypeACR:
 		return parseACR(body)
+	case TypeGCR:
+		return parseGCR(body)
 	case TypeCDEvents:
 		return parseCDEvents(header.Get("Ce-Type"), body)
 	case TypeDockerHub:

@@ -73,7 +73,7 @@ func TestParseFixtures(t *testing.T) {
 		"acr":               {typ: TypeACR, file: "acr-push.json", want: Event{Images: []string{"myregistry.azurecr.io/acme/web"}, Tags: []string{"1.4.2"}}},
 		"cdevents":          {typ: TypeCDEvents, file: "cdevents-artifact-published.json", want: Event{AllResources: true}},
 		"harbor older form": {typ: TypeHarbor, file: "harbor-older-events.json", want: Event{AllResources: true}},
-		"unknown type":      {typ: "gcr", file: "dockerhub.json", errIs: ErrUnsupportedType},
+		"unknown type":      {typ: "jenkins", file: "dockerhub.json", errIs: ErrUnsupportedType},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

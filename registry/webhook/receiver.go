@@ -26,6 +26,7 @@ const (
 	TypeACR          = "acr"
 	TypeNexus        = "nexus"
 	TypeCDEvents     = "cdevents"
+	TypeGCR          = "gcr" // Artifact Registry / Container Registry via a Pub/Sub push subscription
 )
 
 // PathPrefix starts the path of every receiver, as in Flux.
@@ -72,6 +73,10 @@ type Receiver struct {
 	// ResourceFilter is the receiver's spec.resourceFilter, a CEL
 	// expression (see Filter); empty: none. NewHandler compiles it.
 	ResourceFilter string
+	// Audience and Email are what the ID token of a gcr request must be
+	// issued for and to (the secret's audience and email keys, as in
+	// Flux); empty: not checked.
+	Audience, Email string
 	// Suspended receivers answer 503 and trigger nothing.
 	Suspended bool
 }
@@ -142,8 +147,24 @@ func (r Receiver) validate() error {
 	}
 	switch r.Type {
 	case TypeDockerHub, TypeHarbor, TypeQuay, TypeGitHub, TypeGeneric, TypeGenericHMAC, TypeDistribution,
-		TypeGitLab, TypeBitbucket, TypeACR, TypeNexus, TypeCDEvents:
+		TypeGitLab, TypeBitbucket, TypeACR, TypeNexus, TypeCDEvents, TypeGCR:
 		return nil
 	}
 	return fmt.Errorf("receiver %s: %w: unknown type %q", r, ErrInvalidReceiver, r.Type)
+}
+
+// ReadSecretKey reads an optional key of a secret laid out as ReadToken
+// reads it (secretsDir/name/key), trimmed: "" when the file does not exist.
+func ReadSecretKey(secretsDir, name, key string) (string, error) {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, `/\`) {
+		return "", fmt.Errorf("reading webhook secret %q: %w: not a secret name", name, ErrInvalidSecret)
+	}
+	data, err := os.ReadFile(filepath.Join(secretsDir, name, key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading webhook secret %q: %w", name, err)
+	}
+	return strings.TrimSpace(string(data)), nil
 }

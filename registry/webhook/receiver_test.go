@@ -134,7 +134,7 @@ func TestNewHandlerRefuses(t *testing.T) {
 		"no name":      {receivers: []Receiver{with(func(r *Receiver) { r.Name = "" })}, errIs: ErrInvalidReceiver},
 		"no namespace": {receivers: []Receiver{with(func(r *Receiver) { r.Namespace = "" })}, errIs: ErrInvalidReceiver},
 		"no token":     {receivers: []Receiver{with(func(r *Receiver) { r.Token = " " })}, errIs: ErrInvalidReceiver},
-		"gcr":          {receivers: []Receiver{with(func(r *Receiver) { r.Type = "gcr" })}, errIs: ErrInvalidReceiver},
+		"jenkins":      {receivers: []Receiver{with(func(r *Receiver) { r.Type = "jenkins" })}, errIs: ErrInvalidReceiver},
 		"bad filter":   {receivers: []Receiver{with(func(r *Receiver) { r.ResourceFilter = "res.metadata.name +" })}, errIs: ErrInvalidReceiver},
 		"no type":      {receivers: []Receiver{with(func(r *Receiver) { r.Type = "" })}, errIs: ErrInvalidReceiver},
 		"same path":    {receivers: []Receiver{ok, with(func(r *Receiver) { r.Type = TypeQuay })}, errIs: ErrInvalidReceiver},
