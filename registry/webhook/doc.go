@@ -25,6 +25,10 @@
 //   - bitbucket: X-Hub-Signature: ALG=HEX, as generic-hmac.
 //   - nexus: X-Nexus-Webhook-Signature: HEX, the HMAC-SHA1 of the body.
 //   - acr, cdevents: the path only.
+//   - gcr: Authorization: "Bearer " + a Google ID token (a Pub/Sub push
+//     subscription's), verified against the key set of WithIDTokenKeys:
+//     signature, expiry, issuer accounts.google.com, email_verified, and
+//     the receiver's Audience and Email when set.
 //   - generic-hmac: X-Signature: ALG=HEX, the HMAC of the body keyed with the
 //     token, ALG being sha256, sha512 or sha1, as Flux accepts.
 //   - harbor: Authorization: the token, as Flux checks it (Harbor's "Auth
@@ -73,7 +77,8 @@
 // + "/" + the owner's login + "/" + the package's name. distribution: for each
 // push event of a manifest or index with a tag, request.host (else the host of
 // target.url) + "/" + target.repository. acr: request.host + "/" +
-// target.repository. The generic types, gitlab, bitbucket, nexus, cdevents and
+// target.repository. gcr: the repository of the tag (else the digest) of
+// message.data, base64 JSON, of an INSERT. The generic types, gitlab, bitbucket, nexus, cdevents and
 // payloads without a repository name none: the trigger gets nil, meaning
 // every resource of the receiver.
 //
