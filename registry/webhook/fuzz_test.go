@@ -166,3 +166,12 @@ func FuzzValidSignature(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseGCR(f *testing.F) {
+	addSeeds(f, "gcr")
+	f.Add([]byte(`{"message": {"data": "!"}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ev, err := parseGCR(body)
+		checkEvent(t, ev, err)
+	})
+}

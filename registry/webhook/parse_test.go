@@ -73,6 +73,9 @@ func TestParseFixtures(t *testing.T) {
 		"acr":               {typ: TypeACR, file: "acr-push.json", want: Event{Images: []string{"myregistry.azurecr.io/acme/web"}, Tags: []string{"1.4.2"}}},
 		"cdevents":          {typ: TypeCDEvents, file: "cdevents-artifact-published.json", want: Event{AllResources: true}},
 		"harbor older form": {typ: TypeHarbor, file: "harbor-older-events.json", want: Event{AllResources: true}},
+		"gcr insert":        {typ: TypeGCR, file: "gcr-insert.json", want: Event{Images: []string{"europe-docker.pkg.dev/acme/images/web"}, Tags: []string{"1.4.2"}}},
+		"gcr digest only":   {typ: TypeGCR, file: "gcr-digest-only.json", want: Event{Images: []string{"gcr.io/acme/web"}}},
+		"gcr delete":        {typ: TypeGCR, file: "gcr-delete.json", want: Event{Ignored: `gcr action "DELETE"`}},
 		"unknown type":      {typ: "jenkins", file: "dockerhub.json", errIs: ErrUnsupportedType},
 	}
 	for name, tc := range tests {
