@@ -3,6 +3,7 @@ package automation
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -54,6 +55,12 @@ type ServiceOptions struct {
 	// first rescan can miss it. Default DefaultWebhookRecheck; negative: no
 	// repeat.
 	WebhookRecheck time.Duration
+	// WebhookMaxBody is the largest webhook request body read, in bytes;
+	// a larger one is answered 413. Default webhook.DefaultBodyLimit.
+	WebhookMaxBody int64
+	// IDTokenKeys is the key set of the ID tokens of gcr receivers.
+	// Default: Google's, fetched with http.DefaultClient.
+	IDTokenKeys *webhook.JWKS
 }
 
 // DefaultWebhookRecheck is the default ServiceOptions.WebhookRecheck.
@@ -343,6 +350,7 @@ func durationOr(d, def time.Duration) time.Duration {
 // receivers builds the webhook handler of set's Receivers.
 func (s *Service) receivers(set *config.Set) (*webhook.Handler, error) {
 	var rs []webhook.Receiver
+	byID := make(map[string]*config.Receiver, len(set.Receivers))
 	for _, r := range set.Receivers {
 		token, err := webhook.ReadToken(s.o.Runner.SecretsDir, r.Spec.SecretRef.Name)
 		if err != nil {
@@ -357,35 +365,77 @@ func (s *Service) receivers(set *config.Set) (*webhook.Handler, error) {
 			}
 			resources = append(resources, ns+"/"+res.Name)
 		}
-		rs = append(rs, webhook.Receiver{Name: r.Name, Namespace: r.Namespace, Type: r.Spec.Type, Token: token, Events: r.Spec.Events, Resources: resources, Suspended: r.Spec.Suspend})
+		wr := webhook.Receiver{Name: r.Name, Namespace: r.Namespace, Type: r.Spec.Type, Token: token,
+			Events: r.Spec.Events, Resources: resources, ResourceFilter: r.Spec.ResourceFilter, Suspended: r.Spec.Suspend}
+		if r.Spec.Type == webhook.TypeGCR {
+			// Flux's optional keys: the ID token's audience and email.
+			aud, errA := webhook.ReadSecretKey(s.o.Runner.SecretsDir, r.Spec.SecretRef.Name, "audience")
+			email, errE := webhook.ReadSecretKey(s.o.Runner.SecretsDir, r.Spec.SecretRef.Name, "email")
+			if err := errors.Join(errA, errE); err != nil {
+				s.log.Error("receiver disabled: its secret cannot be read", "receiver", r.Namespace+"/"+r.Name, "error", err)
+				continue
+			}
+			wr.Audience, wr.Email = aud, email
+		}
+		rs = append(rs, wr)
+		byID[r.Namespace+"/"+r.Name] = r
 	}
 	if len(rs) == 0 {
 		return nil, nil
 	}
 	observe := func(receiver, outcome string) { s.o.Metrics.WebhookRequest(receiver, outcome) }
-	return webhook.NewHandler(rs, func(_ context.Context, r webhook.Receiver, images []string) {
-		s.onWebhook(r, images)
-	}, webhook.WithLogger(s.log), webhook.WithObserver(observe))
+	keys := s.o.IDTokenKeys
+	if keys == nil {
+		keys = webhook.NewJWKS(webhook.GoogleJWKSURL, nil, nil)
+	}
+	opts := []webhook.Option{webhook.WithLogger(s.log), webhook.WithObserver(observe), webhook.WithIDTokenKeys(keys, nil)}
+	if s.o.WebhookMaxBody > 0 {
+		opts = append(opts, webhook.WithBodyLimit(s.o.WebhookMaxBody))
+	}
+	return webhook.NewHandler(rs, func(ctx context.Context, r webhook.Receiver, req webhook.Request) error {
+		return s.onWebhook(ctx, set, byID[r.String()], req)
+	}, opts...)
 }
 
-// onWebhook triggers a rescan of the receiver's repositories that the
-// payload names. The payload's tag is never written: the rescan asks the
+// onWebhook triggers a rescan of the receiver's ImageRepositories (named,
+// or selected by labels) that its resourceFilter keeps and whose image the
+// payload names (all of them when it names none). A resource that does not
+// exist, or a filter that fails, fails the whole request and rescans
+// nothing. The payload's tag is never written: the rescan asks the
 // registry.
-func (s *Service) onWebhook(r webhook.Receiver, images []string) {
-	set := s.set.Load()
-	for _, res := range r.Resources {
-		ns, name, _ := strings.Cut(res, "/")
-		repo := set.Repository(ns, name)
-		if repo == nil || repo.Spec.Suspend {
-			continue
-		}
-		if images != nil && !webhook.Selects(images, repo.Spec.Image) {
-			continue
-		}
-		s.log.Info("webhook: rescanning", "receiver", r.String(), "repository", res)
-		s.sched.Trigger(repoJobPrefix + res)
-		s.recheckLater(repoJobPrefix + res)
+func (s *Service) onWebhook(ctx context.Context, set *config.Set, rc *config.Receiver, req webhook.Request) error {
+	if rc == nil {
+		return errors.New("receiver no longer configured")
 	}
+	repos, err := set.ReceiverRepositories(rc)
+	if err != nil {
+		return err
+	}
+	var keep []*config.Repository
+	for _, repo := range repos {
+		ok, err := req.Keep(ctx, config.ResourceDocument(repo.ImageRepository, repo.Source.APIVersion))
+		if err != nil {
+			return fmt.Errorf("ImageRepository %s/%s: %w", repo.Namespace, repo.Name, err)
+		}
+		if !ok {
+			s.log.Debug("webhook: excluded by resourceFilter", "receiver", rc.Namespace+"/"+rc.Name, "repository", repo.Namespace+"/"+repo.Name)
+			continue
+		}
+		keep = append(keep, repo)
+	}
+	for _, repo := range keep {
+		if repo.Spec.Suspend {
+			continue
+		}
+		if req.Images != nil && !webhook.Selects(req.Images, repo.Spec.Image) {
+			continue
+		}
+		key := repo.Namespace + "/" + repo.Name
+		s.log.Info("webhook: rescanning", "receiver", rc.Namespace+"/"+rc.Name, "repository", key)
+		s.sched.Trigger(repoJobPrefix + key)
+		s.recheckLater(repoJobPrefix + key)
+	}
+	return nil
 }
 
 // recheckLater triggers the job key again WebhookRecheck after its last

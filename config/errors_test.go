@@ -83,10 +83,17 @@ func TestParseInvalid(t *testing.T) {
 			`testdata/invalid/bad-duration.yaml:7: spec.timeout: duration "-1s" must not be negative`,
 			`testdata/invalid/bad-duration.yaml:15: spec.minAge: want a duration, got a list`,
 		},
+		"receiver-resources.yaml": {
+			`testdata/invalid/receiver-resources.yaml:12: spec.resourceFilter: invalid resourceFilter "res.metadata.name ==": <input>:1:21: Syntax error: mismatched input '<EOF>' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}`,
+			`testdata/invalid/receiver-resources.yaml:18: spec.resources[1].name: no ImageRepository "api" in namespace "apps" in the files read (a request would fail with 500)`,
+			`testdata/invalid/receiver-resources.yaml:20: spec.resources[2].name: no ImageRepository "web" in namespace "other" in the files read (a request would fail with 500)`,
+			`testdata/invalid/receiver-resources.yaml:22: spec.resources[3].matchLabels: required with name "*"`,
+			`testdata/invalid/receiver-resources.yaml:25: spec.resources[4].name: no ImagePolicy "web" in namespace "apps" in the files read (a request would fail with 500)`,
+		},
 		"bad-enum.yaml": {
 			`testdata/invalid/bad-enum.yaml:6: spec.provider: "docker": want generic, aws, azure or gcp`,
 			`testdata/invalid/bad-enum.yaml:14: spec.digestReflectionPolicy: "Sometimes": want Never, IfNotPresent or Always`,
-			`testdata/invalid/bad-enum.yaml:20: spec.type: "gitlab": want dockerhub, harbor, quay, github, generic, generic-hmac or distribution`,
+			`testdata/invalid/bad-enum.yaml:20: spec.type: "jenkins": want dockerhub, harbor, quay, github, gitlab, bitbucket, acr, nexus, cdevents, gcr, generic, generic-hmac or distribution`,
 			`testdata/invalid/bad-enum.yaml:21: spec.resources[1].kind: "Deployment": want ImageRepository, ImagePolicy, ImageUpdateAutomation or GitRepository`,
 		},
 		"syntax.yaml": {

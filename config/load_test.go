@@ -412,8 +412,13 @@ kind: Receiver
 metadata: {name: hook}
 spec:
   type: generic
-  resources: [{kind: ImageRepository, name: app}]
+  resources: [{kind: ImageRepository, name: app, namespace: other}]
   secretRef: {name: token}
+---
+apiVersion: hoist.dev/v1alpha1
+kind: ImageRepository
+metadata: {name: app, namespace: other}
+spec: {image: ghcr.io/example/app}
 `)
 	if set.Receiver("", "hook") == nil || set.Receiver("default", "hook") == nil {
 		t.Error("Receiver lookup in the default namespace failed")
@@ -421,12 +426,95 @@ spec:
 	if set.Receiver("other", "hook") != nil || set.Repository("", "app") != nil {
 		t.Error("lookup found an object that is not there")
 	}
-	want := []string{`test.yaml:6: spec.resources[0].name: no ImageRepository "app" in namespace "default" in the files read`}
-	var got []string
-	for _, w := range set.Warnings {
-		got = append(got, w.String())
+	if len(set.Warnings) != 0 {
+		t.Errorf("warnings: %v", set.Warnings)
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
+}
+
+// TestReceiverResources: a named resource that also has matchLabels is
+// accepted with a warning (the name wins, as in Flux); "*" with matchLabels
+// selects the ImageRepositories of the namespace by label.
+func TestReceiverResources(t *testing.T) {
+	set := mustParse(t, `apiVersion: notification.toolkit.fluxcd.io/v1
+kind: Receiver
+metadata: {name: hook, namespace: apps}
+spec:
+  type: generic
+  secretRef: {name: token}
+  resources:
+    - {kind: ImageRepository, name: web, matchLabels: {team: b}}
+    - {kind: ImageRepository, name: "*", matchLabels: {team: a}}
+    - {kind: ImageRepository, name: "*", namespace: "*", matchLabels: {tier: edge}}
+    - {kind: ImagePolicy, name: web}
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageRepository
+metadata: {name: web, namespace: apps, labels: {team: a}}
+spec: {image: ghcr.io/acme/web}
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageRepository
+metadata: {name: api, namespace: apps, labels: {team: a, tier: edge}}
+spec: {image: ghcr.io/acme/api}
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageRepository
+metadata: {name: db, namespace: apps, labels: {team: b}}
+spec: {image: ghcr.io/acme/db}
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageRepository
+metadata: {name: proxy, namespace: infra, labels: {team: a, tier: edge}}
+spec: {image: ghcr.io/acme/proxy}
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImagePolicy
+metadata: {name: web, namespace: apps}
+spec:
+  imageRepositoryRef: {name: web}
+  policy: {semver: {range: ">=1.0.0"}}
+`)
+	var warnings []string
+	for _, w := range set.Warnings {
+		warnings = append(warnings, w.String())
+	}
+	wantWarnings := []string{`test.yaml:8: spec.resources[0].matchLabels: ignored: the resource is named "web" (labels select only with name "*"), as in Flux`}
+	if diff := cmp.Diff(wantWarnings, warnings); diff != "" {
 		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	repos, err := set.ReceiverRepositories(set.Receiver("apps", "hook"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range repos {
+		got = append(got, r.Namespace+"/"+r.Name)
+	}
+	if diff := cmp.Diff([]string{"apps/web", "apps/api", "infra/proxy"}, got); diff != "" {
+		t.Errorf("ReceiverRepositories (-want +got):\n%s", diff)
+	}
+
+	// Resources removed behind the validation's back: the error names
+	// the missing one.
+	tests := map[string]struct {
+		ref  v1alpha1.CrossNamespaceObjectReference
+		want string
+	}{
+		"missing":         {v1alpha1.CrossNamespaceObjectReference{Kind: "ImageRepository", Name: "gone"}, `receiver apps/hook: ImageRepository "gone" not found in namespace "apps"`},
+		"other namespace": {v1alpha1.CrossNamespaceObjectReference{Kind: "ImageRepository", Name: "proxy"}, `receiver apps/hook: ImageRepository "proxy" not found in namespace "apps"`},
+		"missing policy":  {v1alpha1.CrossNamespaceObjectReference{Kind: "ImagePolicy", Name: "gone", Namespace: "infra"}, `receiver apps/hook: ImagePolicy "gone" not found in namespace "infra"`},
+		"star alone":      {v1alpha1.CrossNamespaceObjectReference{Kind: "ImageRepository", Name: "*"}, `receiver apps/hook: spec.resources[0]: name "*" needs matchLabels`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			rc := *set.Receiver("apps", "hook")
+			obj := rc.DeepCopy()
+			obj.Spec.Resources = []v1alpha1.CrossNamespaceObjectReference{tc.ref}
+			rc.Receiver = obj
+			_, err := set.ReceiverRepositories(&rc)
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("ReceiverRepositories: %v, want %s", err, tc.want)
+			}
+		})
 	}
 }

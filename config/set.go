@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -165,4 +166,92 @@ func PolicySelector(a *v1alpha1.ImageUpdateAutomation) (labels.Selector, error) 
 		return nil, fmt.Errorf("policySelector of ImageUpdateAutomation %s/%s: %w", a.Namespace, a.Name, err)
 	}
 	return sel, nil
+}
+
+// ReceiverRepositories returns the ImageRepositories a Receiver's
+// spec.resources select, in the order the resources list them and without
+// duplicates: a named ImageRepository, or those of the namespace ("*": every
+// namespace) whose labels match matchLabels when the name is "*". A named
+// resource's matchLabels are ignored, as Flux ignores them. Other kinds of
+// hoist (ImagePolicy, ImageUpdateAutomation, GitRepository) select nothing
+// but must exist; Flux's kinds are skipped. A resource that does not exist,
+// or a name "*" without matchLabels, is an error naming it, as Flux fails
+// the request.
+func (s *Set) ReceiverRepositories(rc *Receiver) ([]*Repository, error) {
+	var out []*Repository
+	seen := map[*Repository]bool{}
+	add := func(r *Repository) {
+		if !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	for i, ref := range rc.Spec.Resources {
+		ns := ref.Namespace
+		if ns == "" {
+			ns = rc.Namespace
+		}
+		if ok, _ := receiverKind(ref.Kind); !ok {
+			continue
+		}
+		if ref.Name == "*" {
+			if len(ref.MatchLabels) == 0 {
+				return nil, fmt.Errorf("receiver %s/%s: spec.resources[%d]: name \"*\" needs matchLabels", rc.Namespace, rc.Name, i)
+			}
+			if ref.Kind != v1alpha1.ImageRepositoryKind {
+				continue
+			}
+			sel := labels.SelectorFromSet(ref.MatchLabels)
+			for _, r := range s.Repositories {
+				if (ns == "*" || r.Namespace == ns) && sel.Matches(labels.Set(r.Labels)) {
+					add(r)
+				}
+			}
+			continue
+		}
+		if ref.Kind == v1alpha1.ImageRepositoryKind {
+			r := s.Repository(ns, ref.Name)
+			if r == nil {
+				return nil, fmt.Errorf("receiver %s/%s: %s %q not found in namespace %q", rc.Namespace, rc.Name, ref.Kind, ref.Name, ns)
+			}
+			add(r)
+			continue
+		}
+		if !s.defined(ref.Kind, ns, ref.Name) {
+			return nil, fmt.Errorf("receiver %s/%s: %s %q not found in namespace %q", rc.Namespace, rc.Name, ref.Kind, ref.Name, ns)
+		}
+	}
+	return out, nil
+}
+
+// defined says whether the object of a kind of hoist exists.
+func (s *Set) defined(kind, namespace, name string) bool {
+	switch kind {
+	case v1alpha1.ImageRepositoryKind:
+		return s.Repository(namespace, name) != nil
+	case v1alpha1.ImagePolicyKind:
+		return s.Policy(namespace, name) != nil
+	case v1alpha1.ImageUpdateAutomationKind:
+		return s.Automation(namespace, name) != nil
+	case v1alpha1.GitRepositoryKind:
+		return s.GitRepository(namespace, name) != nil
+	}
+	return false
+}
+
+// ResourceDocument returns an object as the document a resourceFilter sees
+// as res: apiVersion (as written, else hoist's), kind, metadata and spec,
+// as JSON would decode them.
+func ResourceDocument(o *v1alpha1.ImageRepository, apiVersion string) map[string]any {
+	doc := map[string]any{}
+	if data, err := json.Marshal(o); err == nil {
+		_ = json.Unmarshal(data, &doc)
+	}
+	if apiVersion == "" {
+		apiVersion = v1alpha1.APIVersion
+	}
+	doc["apiVersion"] = apiVersion
+	doc["kind"] = v1alpha1.ImageRepositoryKind
+	delete(doc, "status")
+	return doc
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hoist-dev/hoist/config/v1alpha1"
 	"github.com/hoist-dev/hoist/policy"
+	"github.com/hoist-dev/hoist/registry/webhook"
 )
 
 // Defaults filled in at load.
@@ -326,8 +327,16 @@ func (d *document) receiver(o *v1alpha1.Receiver) bool {
 		if r.Namespace == "*" && r.Name != "*" {
 			d.errorf(p+".namespace", `"*" needs name "*"`)
 		}
-		if len(r.MatchLabels) > 0 && r.Name != "*" {
-			d.errorf(p+".matchLabels", `needs name "*"`)
+		if len(r.MatchLabels) > 0 && r.Name != "*" && r.Name != "" {
+			d.warnf(p+".matchLabels", "ignored: the resource is named %q (labels select only with name \"*\"), as in Flux", r.Name)
+		}
+		if r.Name == "*" && len(r.MatchLabels) == 0 {
+			d.errorf(p+".matchLabels", `required with name "*"`)
+		}
+	}
+	if strings.TrimSpace(s.ResourceFilter) != "" {
+		if _, err := webhook.CompileFilter(s.ResourceFilter); err != nil {
+			d.fail("spec.resourceFilter", err)
 		}
 	}
 	d.localRef("spec.secretRef", &s.SecretRef)
@@ -378,7 +387,7 @@ func (l *loader) resolve() {
 			}
 			if !l.defined(r.Kind, ns, r.Name) {
 				if ok, _ := receiverKind(r.Kind); ok {
-					d.warnf(fmt.Sprintf("spec.resources[%d].name", i), "no %s %q in namespace %q in the files read", r.Kind, r.Name, ns)
+					d.errorf(fmt.Sprintf("spec.resources[%d].name", i), "no %s %q in namespace %q in the files read (a request would fail with 500)", r.Kind, r.Name, ns)
 				}
 			}
 		}

@@ -135,6 +135,14 @@ func TestInertFlags(t *testing.T) {
 			args: []string{"run", "--once", "--commit-window", "1s"}, wantCode: 2,
 			wantStderr: "hoist: --commit-window is for the service: with --once, hoist runs each automation once and serves nothing\n",
 		},
+		"run --once --webhook-max-body": {
+			args: []string{"run", "--once", "--webhook-max-body", "10"}, wantCode: 2,
+			wantStderr: "hoist: --webhook-max-body is for the service: with --once, hoist runs each automation once and serves nothing\n",
+		},
+		"run --webhook-max-body 0": {
+			args: []string{"run", "--webhook-max-body", "0"}, wantCode: 2,
+			wantStderr: "hoist: --webhook-max-body 0: want a positive number of bytes\n",
+		},
 		"run --once with HOIST_LISTEN warns": {
 			args: []string{"run", "--once", "-c", "testdata/no-such-dir"}, env: map[string]string{"HOIST_LISTEN": "127.0.0.1:0"}, wantCode: 2,
 			wantStderr: "hoist: warning: ignoring HOIST_LISTEN: --listen is for the service: with --once, hoist runs each automation once and serves nothing\n" +

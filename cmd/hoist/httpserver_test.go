@@ -30,7 +30,7 @@ var testLimits = serverLimits{
 func hookServer(t *testing.T, l serverLimits) (addr, path string) {
 	t.Helper()
 	r := webhook.Receiver{Name: "registry", Namespace: "apps", Type: webhook.TypeDistribution, Token: "hook-token-123"}
-	h, err := webhook.NewHandler([]webhook.Receiver{r}, func(context.Context, webhook.Receiver, []string) {})
+	h, err := webhook.NewHandler([]webhook.Receiver{r}, func(context.Context, webhook.Receiver, webhook.Request) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}

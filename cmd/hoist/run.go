@@ -16,6 +16,7 @@ import (
 
 	"github.com/hoist-dev/hoist/automation"
 	"github.com/hoist-dev/hoist/registry"
+	"github.com/hoist-dev/hoist/registry/webhook"
 	"github.com/hoist-dev/hoist/writeback"
 	"github.com/hoist-dev/hoist/writeback/git"
 )
@@ -36,6 +37,7 @@ type runOptions struct {
 	sshHosts  string
 	dryRun    bool
 	opsListen string
+	maxBody   int64
 	reg       registryFlags
 }
 
@@ -94,6 +96,7 @@ Exit status: 0 success (also nothing to do), 1 some automation or target failed,
 	f.StringVar(&o.tokenEnv, "git-token-env", "", "environment variable holding a Git HTTPS token, for repositories without a secretRef")
 	f.StringVar(&o.sshKey, "ssh-key", "", "SSH private key (unencrypted; put encrypted keys in ssh-agent) for repositories without a secretRef; default: ssh-agent (SSH_AUTH_SOCK), then ~/.ssh/id_ed25519, id_ecdsa, id_rsa")
 	f.StringVar(&o.sshHosts, "known-hosts", "", "known_hosts file for SSH repositories without a secretRef (default ~/.ssh/known_hosts)")
+	f.Int64Var(&o.maxBody, "webhook-max-body", webhook.DefaultBodyLimit, "service mode: largest webhook request body read, in bytes; a larger one is answered 413 (Flux reads up to 3 MiB)")
 	f.DurationVar(&o.window, "commit-window", 5*time.Second, "service mode: selection changes within this window go into one commit (0: commit each change at once)")
 	f.DurationVar(&o.spread, "startup-spread", automation.DefaultStartupSpread, "service mode: first scans and runs start spread over this long, so that many repositories do not all start at once (0: all at once)")
 	f.DurationVar(&o.grace, "grace-period", 25*time.Second, "service mode: how long SIGTERM waits for the commit in progress")
@@ -105,7 +108,7 @@ Exit status: 0 success (also nothing to do), 1 some automation or target failed,
 // service, the service's with --once.
 func (o *runOptions) checkMode(c flagCheck) error {
 	if o.once {
-		for _, f := range []string{"listen", "ops-listen", "commit-window", "startup-spread", "grace-period"} {
+		for _, f := range []string{"listen", "ops-listen", "commit-window", "startup-spread", "grace-period", "webhook-max-body"} {
 			if err := c.inert(f, "is for the service: with --once, hoist runs each automation once and serves nothing"); err != nil {
 				return err
 			}
@@ -114,6 +117,9 @@ func (o *runOptions) checkMode(c flagCheck) error {
 	}
 	if err := c.inert("dry-run", "needs --once"); err != nil {
 		return err
+	}
+	if o.maxBody <= 0 {
+		return usage(fmt.Errorf("--webhook-max-body %d: want a positive number of bytes", o.maxBody))
 	}
 	if err := c.inert("output", "needs --once: the service prints logs, formatted by --log-format"); err != nil {
 		return err

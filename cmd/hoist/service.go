@@ -41,14 +41,15 @@ func runService(ctx context.Context, o runOptions, _ io.Writer, stderr io.Writer
 		return usage(err)
 	}
 	svc, err := automation.NewService(automation.ServiceOptions{
-		Runner:        runner,
-		ConfigPaths:   o.configs,
-		Registry:      promReg,
-		Metrics:       metrics,
-		Logger:        logger,
-		Window:        noneIfZero(o.window),
-		StartupSpread: noneIfZero(o.spread),
-		Grace:         o.grace,
+		Runner:         runner,
+		ConfigPaths:    o.configs,
+		Registry:       promReg,
+		Metrics:        metrics,
+		Logger:         logger,
+		Window:         noneIfZero(o.window),
+		StartupSpread:  noneIfZero(o.spread),
+		Grace:          o.grace,
+		WebhookMaxBody: o.maxBody,
 	})
 	if err != nil {
 		return err

@@ -51,6 +51,21 @@ func TestValidate(t *testing.T) {
 				code:   2,
 			},
 		},
+		"receiver naming a missing resource": {
+			args: []string{"validate", "testdata/validate/receiver-missing.yaml"},
+			want: cli{
+				stdout: "testdata/validate/receiver-missing.yaml:14: spec.resources[1].name: " +
+					`no ImageRepository "api" in namespace "apps" in the files read (a request would fail with 500)` + "\n",
+				stderr: "hoist: 1 configuration error in testdata/validate/receiver-missing.yaml\n",
+				code:   2,
+			},
+		},
+		"receiver: named resource with matchLabels warns": {
+			args: []string{"validate", "testdata/validate/receiver-labels.yaml"},
+			want: cli{stdout: "warning: testdata/validate/receiver-labels.yaml:13: spec.resources[0].matchLabels: " +
+				`ignored: the resource is named "web" (labels select only with name "*"), as in Flux` + "\n" +
+				"ok: 1 image repository, 0 policies, 0 automations, 0 Git repositories and 1 receiver in testdata/validate/receiver-labels.yaml\n"},
+		},
 		"missing path": {
 			args: []string{"validate", "testdata/no-such-file.yaml"},
 			want: cli{stderr: "hoist: reading config: stat testdata/no-such-file.yaml: no such file or directory\n", code: 2},

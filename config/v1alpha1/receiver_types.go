@@ -13,13 +13,19 @@ const (
 	ReceiverGeneric      = "generic"
 	ReceiverGenericHMAC  = "generic-hmac"
 	ReceiverDistribution = "distribution" // CNCF distribution notifications; hoist extension
+	ReceiverGitLab       = "gitlab"
+	ReceiverBitbucket    = "bitbucket"
+	ReceiverACR          = "acr"
+	ReceiverNexus        = "nexus"
+	ReceiverCDEvents     = "cdevents"
+	ReceiverGCR          = "gcr"
 )
 
 // ReceiverSpec says which webhook requests trigger which rescans.
 type ReceiverSpec struct {
 	// Type of the sender, which decides how a request is authenticated and
 	// read.
-	// +kubebuilder:validation:Enum=dockerhub;harbor;quay;github;generic;generic-hmac;distribution
+	// +kubebuilder:validation:Enum=dockerhub;harbor;quay;github;generic;generic-hmac;distribution;gitlab;bitbucket;acr;nexus;cdevents
 	// +required
 	Type string `json:"type"`
 
@@ -38,6 +44,12 @@ type ReceiverSpec struct {
 	// +kubebuilder:validation:MinItems=1
 	// +required
 	Resources []CrossNamespaceObjectReference `json:"resources"`
+
+	// ResourceFilter is a CEL expression evaluated for each resource when a
+	// request is accepted, with the variables req (req.body, req.headers)
+	// and res (the resource); false leaves the resource out (Flux v1).
+	// +optional
+	ResourceFilter string `json:"resourceFilter,omitempty"`
 
 	// SecretRef names the Secret whose key token authenticates requests and
 	// is part of the webhook's path.

@@ -14,26 +14,47 @@ import (
 // The headers that carry signatures.
 const (
 	headerGitHubSignature  = "X-Hub-Signature-256"
+	headerHubSignature     = "X-Hub-Signature" // GitHub's legacy SHA-1 header; Bitbucket Server's
 	headerGenericSignature = "X-Signature"
+	headerGitLabToken      = "X-Gitlab-Token"
+	headerNexusSignature   = "X-Nexus-Webhook-Signature"
 )
 
+// githubLegacy is the pseudo-type whose signatures are GitHub's SHA-1
+// X-Hub-Signature, accepted only when no SHA-256 signature is sent.
+const githubLegacy = "github-sha1"
+
 // signatureHash returns the hash function a signature header of a receiver
-// type may name, or nil: github signs with HMAC-SHA256 only; generic-hmac
-// accepts sha1, sha256 and sha512, as Flux does.
+// type may name, or nil: github signs with HMAC-SHA256 (githubLegacy with
+// SHA-1); generic-hmac and bitbucket accept sha1, sha256 and sha512, as
+// Flux does; nexus signs with SHA-1.
 func signatureHash(typ, alg string) func() hash.Hash {
+	anyAlg := typ == TypeGenericHMAC || typ == TypeBitbucket
 	switch strings.ToLower(alg) {
 	case "sha256":
-		return sha256.New
+		if typ != githubLegacy && typ != TypeNexus {
+			return sha256.New
+		}
 	case "sha512":
-		if typ == TypeGenericHMAC {
+		if anyAlg {
 			return sha512.New
 		}
 	case "sha1":
-		if typ == TypeGenericHMAC {
+		if anyAlg || typ == githubLegacy || typ == TypeNexus {
 			return sha1.New
 		}
 	}
 	return nil
+}
+
+// validToken compares a header that carries the token itself (GitLab's
+// X-Gitlab-Token) with the token, in constant time.
+func validToken(header string, tokenSum [sha256.Size]byte) bool {
+	if header == "" {
+		return false
+	}
+	sum := sha256.Sum256([]byte(header))
+	return subtle.ConstantTimeCompare(sum[:], tokenSum[:]) == 1
 }
 
 // validSignature checks a signature header of the form ALG=HEX, sent to a

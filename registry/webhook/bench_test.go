@@ -52,7 +52,7 @@ func BenchmarkHandler(b *testing.B) {
 			Type: TypeGitHub, Token: "token-0123456789"}
 	}
 	rc := receivers[250]
-	h, err := NewHandler(receivers, func(context.Context, Receiver, []string) {})
+	h, err := NewHandler(receivers, func(context.Context, Receiver, Request) error { return nil })
 	if err != nil {
 		b.Fatal(err)
 	}

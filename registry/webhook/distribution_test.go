@@ -28,7 +28,7 @@ func TestDistributionSender(t *testing.T) {
 	triggered := make(chan []string, 4)
 	outcomes := make(chan string, 4)
 	h, err := NewHandler([]Receiver{rc},
-		func(_ context.Context, _ Receiver, images []string) { triggered <- images },
+		func(_ context.Context, _ Receiver, req Request) error { triggered <- req.Images; return nil },
 		WithObserver(func(_, outcome string) { outcomes <- outcome }))
 	if err != nil {
 		t.Fatal(err)

@@ -19,8 +19,16 @@
 // it, each type checks what its sender can send:
 //   - dockerhub, quay, generic: nothing more; Docker Hub and Quay cannot sign.
 //   - github: X-Hub-Signature-256: sha256=HEX, the HMAC-SHA256 of the body
-//     keyed with the token (GitHub's legacy SHA-1 X-Hub-Signature is not
-//     accepted).
+//     keyed with the token; GitHub's legacy SHA-1 X-Hub-Signature only when
+//     no X-Hub-Signature-256 is sent.
+//   - gitlab: X-Gitlab-Token: the token.
+//   - bitbucket: X-Hub-Signature: ALG=HEX, as generic-hmac.
+//   - nexus: X-Nexus-Webhook-Signature: HEX, the HMAC-SHA1 of the body.
+//   - acr, cdevents: the path only.
+//   - gcr: Authorization: "Bearer " + a Google ID token (a Pub/Sub push
+//     subscription's), verified against the key set of WithIDTokenKeys:
+//     signature, expiry, issuer accounts.google.com, email_verified, and
+//     the receiver's Audience and Email when set.
 //   - generic-hmac: X-Signature: ALG=HEX, the HMAC of the body keyed with the
 //     token, ALG being sha256, sha512 or sha1, as Flux accepts.
 //   - harbor: Authorization: the token, as Flux checks it (Harbor's "Auth
@@ -44,7 +52,7 @@
 //	200 OK                     valid and authenticated, but nothing to rescan
 //	                           (a ping, a blob push, a deletion, an event not
 //	                           in the receiver's Events)
-//	400 Bad Request            the payload cannot be read, or names nothing
+//	400 Bad Request            the payload cannot be read
 //	401 Unauthorized           a signature or Authorization header is missing
 //	                           or wrong
 //	404 Not Found              no receiver is served at the path
@@ -52,9 +60,11 @@
 //	                           method; every sender here POSTs)
 //	413 Content Too Large      the body is over the limit (WithBodyLimit)
 //	415 Unsupported Media Type a JSON type was sent something else
+//	500 Internal Server Error  the trigger failed (a resource that does not
+//	                           exist, a resourceFilter that fails)
 //	503 Service Unavailable    the receiver is suspended
 //
-// Only 202 calls the trigger. Each request is reported once to the observer
+// Only 202 and 500 call the trigger. Each request is reported once to the observer
 // (WithObserver) with one of the Outcome constants.
 //
 // # Which repositories a payload names
@@ -66,8 +76,11 @@
 // version with a tag, the host of package_version.package_url (else ghcr.io)
 // + "/" + the owner's login + "/" + the package's name. distribution: for each
 // push event of a manifest or index with a tag, request.host (else the host of
-// target.url) + "/" + target.repository. generic and generic-hmac name none:
-// the trigger gets nil, meaning every resource of the receiver.
+// target.url) + "/" + target.repository. acr: request.host + "/" +
+// target.repository. gcr: the repository of the tag (else the digest) of
+// message.data, base64 JSON, of an INSERT. The generic types, gitlab, bitbucket, nexus, cdevents and
+// payloads without a repository name none: the trigger gets nil, meaning
+// every resource of the receiver.
 //
 // A payload that names a repository that none of the receiver's resources
 // watches is accepted (202), and the caller's Selects finds nothing to

@@ -62,12 +62,13 @@ func ExampleNewHandler() {
 		rescanned = append(rescanned, repo)
 	})
 	h, err := webhook.NewHandler([]webhook.Receiver{receiver},
-		func(_ context.Context, r webhook.Receiver, payload []string) {
+		func(_ context.Context, r webhook.Receiver, req webhook.Request) error {
 			for _, repo := range r.Resources {
-				if webhook.Selects(payload, images[repo]) {
+				if webhook.Selects(req.Images, images[repo]) {
 					rescans.Trigger(serviceCtx, repo)
 				}
 			}
+			return nil
 		},
 		webhook.WithLogger(slog.New(slog.DiscardHandler)),
 		webhook.WithBodyLimit(64<<10),

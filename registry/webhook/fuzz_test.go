@@ -69,7 +69,7 @@ func FuzzParseDockerHub(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ev, err := parseDockerHub(body)
 		checkEvent(t, ev, err)
-		if err == nil && !strings.HasPrefix(ev.Images[0], DockerHub+"/") {
+		if err == nil && len(ev.Images) > 0 && !strings.HasPrefix(ev.Images[0], DockerHub+"/") {
 			t.Fatalf("Docker Hub payload names %q, not on docker.io", ev.Images[0])
 		}
 	})
@@ -164,5 +164,14 @@ func FuzzValidSignature(f *testing.F) {
 		if token != "" && !validAuthorization("Bearer "+token, sha256.Sum256([]byte(token))) && strings.TrimSpace(token) == token {
 			t.Fatalf("the right Authorization for %q is refused", token)
 		}
+	})
+}
+
+func FuzzParseGCR(f *testing.F) {
+	addSeeds(f, "gcr")
+	f.Add([]byte(`{"message": {"data": "!"}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ev, err := parseGCR(body)
+		checkEvent(t, ev, err)
 	})
 }

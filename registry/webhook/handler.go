@@ -22,16 +22,39 @@ const (
 	OutcomeTooLarge     = "too_large"      // 413: body over the limit
 	OutcomeBadMediaType = "bad_media_type" // 415: a JSON type was sent another content type
 	OutcomeSuspended    = "suspended"      // 503: the receiver is suspended
+	OutcomeFailed       = "failed"         // 500: the trigger failed (a missing resource, a resourceFilter error)
 )
 
 // Trigger is called by a Handler for each accepted request, with the
-// receiver and the normalised image repositories the payload names; images
-// is nil when the type names none (generic, generic-hmac), meaning every
-// resource of the receiver (see Selects). ctx is the request's: it ends when
+// receiver and what the request asks for. ctx is the request's: it ends when
 // the response is written, so Trigger must return quickly and hand the
 // rescans to work that has its own context (see Coalescer). It may be called
-// concurrently.
-type Trigger func(ctx context.Context, r Receiver, images []string)
+// concurrently. An error (a resource that does not exist, a resourceFilter
+// that fails to evaluate) is answered 500 with its text, and logged: it
+// should name what is missing, never a secret.
+type Trigger func(ctx context.Context, r Receiver, req Request) error
+
+// Request is what an accepted request asks a Trigger for.
+type Request struct {
+	// Images are the normalised image repositories the payload names; nil
+	// when it names none (generic types, forges, a payload without a
+	// repository), meaning every resource of the receiver (see Selects).
+	Images []string
+	// filter is the receiver's compiled ResourceFilter, nil without one,
+	// and filterReq its req variable.
+	filter    *Filter
+	filterReq map[string]any
+}
+
+// Keep evaluates the receiver's ResourceFilter for one resource, given as
+// its document (see Filter): true when the receiver has no filter. An
+// error means the request must fail (Flux answers 500).
+func (r Request) Keep(ctx context.Context, res map[string]any) (bool, error) {
+	if r.filter == nil {
+		return true, nil
+	}
+	return r.filter.Eval(ctx, r.filterReq, res)
+}
 
 // Handler serves webhook receivers; build it with NewHandler. It is safe for
 // concurrent use and immutable: to change the receivers served, build
@@ -47,6 +70,7 @@ type served struct {
 	Receiver
 	id       string
 	tokenSum [sha256.Size]byte
+	filter   *Filter
 }
 
 // NewHandler returns a Handler serving each receiver at its Path. The
@@ -72,7 +96,15 @@ func NewHandler(receivers []Receiver, trigger Trigger, opts ...Option) (*Handler
 		}
 		r.Events = append([]string(nil), r.Events...)
 		r.Resources = append([]string(nil), r.Resources...)
-		h.receivers[key] = &served{Receiver: r, id: r.String(), tokenSum: sha256.Sum256([]byte(r.Token))}
+		sv := &served{Receiver: r, id: r.String(), tokenSum: sha256.Sum256([]byte(r.Token))}
+		if strings.TrimSpace(r.ResourceFilter) != "" {
+			f, err := CompileFilter(r.ResourceFilter)
+			if err != nil {
+				return nil, fmt.Errorf("receiver %s: %w: %w", r, ErrInvalidReceiver, err)
+			}
+			sv.filter = f
+		}
+		h.receivers[key] = sv
 	}
 	return h, nil
 }
@@ -110,49 +142,119 @@ func (h *Handler) serve(w http.ResponseWriter, req *http.Request, rc *served) re
 		return result{status: http.StatusServiceUnavailable, outcome: OutcomeSuspended, message: "receiver suspended"}
 	}
 	// A header that authenticates is checked before the body is read.
-	if rc.Type == TypeHarbor || rc.Type == TypeDistribution {
+	switch rc.Type {
+	case TypeHarbor, TypeDistribution:
 		if !validAuthorization(req.Header.Get("Authorization"), rc.tokenSum) {
 			return unauthorized("missing or wrong Authorization header")
+		}
+	case TypeGitLab:
+		if !validToken(req.Header.Get(headerGitLabToken), rc.tokenSum) {
+			return unauthorized("missing or wrong " + headerGitLabToken + " header")
+		}
+	case TypeGCR:
+		if err := verifyGoogleIDToken(req.Context(), h.opts.idKeys, h.opts.now(), req.Header.Get("Authorization"), rc.Audience, rc.Email); err != nil {
+			return unauthorized(err.Error())
 		}
 	}
 	body, res, ok := h.readBody(w, req)
 	if !ok {
 		return res
 	}
-	switch rc.Type {
-	case TypeGitHub:
-		if !validSignature(rc.Type, req.Header.Get(headerGitHubSignature), rc.Token, body) {
-			return unauthorized("missing or wrong " + headerGitHubSignature + " header")
-		}
-	case TypeGenericHMAC:
-		if !validSignature(rc.Type, req.Header.Get(headerGenericSignature), rc.Token, body) {
-			return unauthorized("missing or wrong " + headerGenericSignature + " header")
-		}
+	if reason := checkSignature(rc, req.Header, body); reason != "" {
+		return unauthorized(reason)
 	}
 	if mt, ok := acceptsMediaType(rc.Type, req.Header.Get("Content-Type")); !ok {
 		return result{status: http.StatusUnsupportedMediaType, outcome: OutcomeBadMediaType,
 			message: "unsupported media type", err: fmt.Errorf("content type %q", truncate(mt))}
 	}
-	if rc.Type == TypeGitHub && len(rc.Events) > 0 {
-		event := req.Header.Get("X-GitHub-Event")
+	if hdr := eventHeader(rc.Type); hdr != "" && len(rc.Events) > 0 {
+		event := req.Header.Get(hdr)
 		if !containsFold(rc.Events, event) {
 			return result{status: http.StatusOK, outcome: OutcomeIgnored, message: "event ignored",
-				event: Event{Ignored: fmt.Sprintf("github event %q not in the receiver's events", truncate(event))}}
+				event: Event{Ignored: fmt.Sprintf("%s event %q not in the receiver's events", rc.Type, truncate(event))}}
 		}
 	}
 	ev, err := Parse(rc.Type, req.Header, body)
 	if err != nil {
 		return result{status: http.StatusBadRequest, outcome: OutcomeMalformed, message: err.Error(), err: err}
 	}
+	if rc.Type == TypeGitHub && len(rc.Events) > 0 && ev.Ignored != "" && githubForgeEvent(req.Header.Get("X-GitHub-Event")) {
+		// An event the receiver listens for that names no package (push,
+		// release, ...): every resource, as Flux triggers them all.
+		ev = Event{AllResources: true}
+	}
 	if ev.Ignored != "" {
 		return result{status: http.StatusOK, outcome: OutcomeIgnored, message: "nothing to rescan", event: ev}
 	}
-	images := ev.Images
+	tr := Request{Images: ev.Images}
 	if ev.AllResources {
-		images = nil
+		tr.Images = nil
 	}
-	h.trigger(req.Context(), rc.Receiver, images)
+	if rc.filter != nil {
+		tr.filter, tr.filterReq = rc.filter, FilterRequest(req.Header, body)
+	}
+	if err := h.trigger(req.Context(), rc.Receiver, tr); err != nil {
+		return result{status: http.StatusInternalServerError, outcome: OutcomeFailed, message: err.Error(), err: err, event: ev}
+	}
 	return result{status: http.StatusAccepted, outcome: OutcomeAccepted, message: "accepted", event: ev}
+}
+
+// eventHeader returns the header that carries the event type of a receiver
+// type whose Events filter requests, or "".
+func eventHeader(typ string) string {
+	switch typ {
+	case TypeGitHub:
+		return "X-GitHub-Event"
+	case TypeGitLab:
+		return "X-Gitlab-Event"
+	case TypeBitbucket:
+		return "X-Event-Key"
+	case TypeCDEvents:
+		return "Ce-Type"
+	}
+	return ""
+}
+
+// githubForgeEvent says whether a GitHub event is one that names no
+// package and is not a ping.
+func githubForgeEvent(event string) bool {
+	switch strings.ToLower(strings.TrimSpace(event)) {
+	case "", "ping", "package", "registry_package":
+		return false
+	}
+	return true
+}
+
+// checkSignature checks the signature of the body that the receiver's type
+// requires, and returns why it is refused, or "".
+func checkSignature(rc *served, header http.Header, body []byte) string {
+	switch rc.Type {
+	case TypeGitHub:
+		// SHA-1 only when no SHA-256 signature is sent: some GitHub
+		// Enterprise versions send X-Hub-Signature alone.
+		if header.Get(headerGitHubSignature) == "" && header.Get(headerHubSignature) != "" {
+			if !validSignature(githubLegacy, header.Get(headerHubSignature), rc.Token, body) {
+				return "wrong " + headerHubSignature + " header"
+			}
+			return ""
+		}
+		if !validSignature(rc.Type, header.Get(headerGitHubSignature), rc.Token, body) {
+			return "missing or wrong " + headerGitHubSignature + " header"
+		}
+	case TypeGenericHMAC:
+		if !validSignature(rc.Type, header.Get(headerGenericSignature), rc.Token, body) {
+			return "missing or wrong " + headerGenericSignature + " header"
+		}
+	case TypeBitbucket:
+		if !validSignature(rc.Type, header.Get(headerHubSignature), rc.Token, body) {
+			return "missing or wrong " + headerHubSignature + " header"
+		}
+	case TypeNexus:
+		if !validSignature(rc.Type, "sha1="+header.Get(headerNexusSignature), rc.Token, body) {
+			return "missing or wrong " + headerNexusSignature + " header"
+		}
+	}
+	return ""
 }
 
 func unauthorized(reason string) result {
@@ -231,6 +333,8 @@ func (h *Handler) log(req *http.Request, rc *served, res result) {
 		level = slog.LevelInfo
 	case OutcomeUnauthorized, OutcomeMalformed, OutcomeTooLarge, OutcomeBadMediaType:
 		level = slog.LevelWarn
+	case OutcomeFailed:
+		level = slog.LevelError
 	}
 	if !h.opts.logger.Enabled(ctx, level) {
 		return

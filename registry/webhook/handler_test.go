@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
+	"errors"
 	"hash"
 	"io"
 	"log/slog"
@@ -33,10 +34,20 @@ func testReceivers() []Receiver {
 	filtered.Events = []string{"Registry_Package"}
 	suspended := r("suspended", TypeDockerHub)
 	suspended.Suspended = true
+	forge := r("github-push", TypeGitHub)
+	forge.Events = []string{"push", "ping"}
+	gitlab := r("gitlab-filtered", TypeGitLab)
+	gitlab.Events = []string{"Push Hook"}
+	bitbucket := r("bitbucket-filtered", TypeBitbucket)
+	bitbucket.Events = []string{"repo:refs_changed"}
+	cdevents := r("cdevents-filtered", TypeCDEvents)
+	cdevents.Events = []string{"dev.cdevents.artifact.published.0.2.0"}
 	return []Receiver{
 		r("hub", TypeDockerHub), r("harbor", TypeHarbor), r("quay", TypeQuay), r("github", TypeGitHub),
 		filtered, r("generic", TypeGeneric), r("generic-hmac", TypeGenericHMAC), r("distribution", TypeDistribution),
-		suspended,
+		suspended, forge, r("gitlab", TypeGitLab), gitlab, r("bitbucket", TypeBitbucket), bitbucket,
+		r("acr", TypeACR), r("nexus", TypeNexus), r("cdevents", TypeCDEvents), cdevents,
+		r("broken", TypeGeneric),
 	}
 }
 
@@ -79,10 +90,14 @@ func newHarness(t testing.TB, opts ...Option) *harness {
 			h.observed = append(h.observed, observed{receiver, outcome})
 		}),
 	}, opts...)
-	handler, err := NewHandler(rs, func(ctx context.Context, r Receiver, images []string) {
+	handler, err := NewHandler(rs, func(ctx context.Context, r Receiver, req Request) error {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		h.calls = append(h.calls, call{r.String(), images})
+		h.calls = append(h.calls, call{r.String(), req.Images})
+		if r.Name == "broken" {
+			return errors.New(`ImageRepository "gone" not found in namespace "apps"`)
+		}
+		return nil
 	}, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -258,7 +273,71 @@ func TestHandler(t *testing.T) {
 		"chunked": {rq: request{receiver: "hub", body: fixture("dockerhub.json"), chunked: true},
 			wantStatus: 202, wantOutcome: OutcomeAccepted, wantImages: []string{"docker.io/acme/web"}},
 
+		// Payloads that name no image: every resource (Flux triggers them
+		// whatever the body).
+		"dockerhub no repository": {rq: request{receiver: "hub", body: []byte(`{"push_data": {"tag": "1"}}`)},
+			wantStatus: 202, wantOutcome: OutcomeAccepted, wantAll: true},
+		"dockerhub null": {rq: request{receiver: "hub", body: []byte(`null`)},
+			wantStatus: 202, wantOutcome: OutcomeAccepted, wantAll: true},
+		"harbor older form": {rq: request{receiver: "harbor", body: fixture("harbor-older-events.json"), header: authHeader("")},
+			wantStatus: 202, wantOutcome: OutcomeAccepted, wantAll: true},
+		"harbor null": {rq: request{receiver: "harbor", body: []byte(`null`), header: authHeader("")},
+			wantStatus: 202, wantOutcome: OutcomeAccepted, wantAll: true},
+		"quay empty object": {rq: request{receiver: "quay", body: []byte(`{}`)},
+			wantStatus: 202, wantOutcome: OutcomeAccepted, wantAll: true},
+		"github no event header": {rq: request{receiver: "github", body: github, header: func(r Receiver, b []byte) http.Header {
+			h := githubHeaders("package")(r, b)
+			h.Del("X-Github-Event")
+			return h
+		}}, wantStatus: 202, wantOutcome: OutcomeAccepted, wantAll: true},
+		"github sha1 signature only": {rq: request{receiver: "github", body: github, header: func(r Receiver, b []byte) http.Header {
+			return http.Header{"X-Github-Event": {"package"}, "X-Hub-Signature": {"sha1=" + sign(sha1.New, r.Token, b)}}
+		}}, wantStatus: 202, wantOutcome: OutcomeAccepted, wantImages: []string{"ghcr.io/acme/web"}},
+		"github push listened for": {rq: request{receiver: "github-push", body: fixture("github-ping.json"), header: githubHeaders("push")},
+			wantStatus: 202, wantOutcome: OutcomeAccepted, wantAll: true},
+		"gitlab": {rq: request{receiver: "gitlab", body: fixture("gitlab-push.json"), header: func(r Receiver, _ []byte) http.Header {
+			return http.Header{"X-Gitlab-Token": {r.Token}, "X-Gitlab-Event": {"Push Hook"}}
+		}}, wantStatus: 202, wantOutcome: OutcomeAccepted, wantAll: true},
+		"gitlab event listened for": {rq: request{receiver: "gitlab-filtered", body: fixture("gitlab-push.json"), header: func(r Receiver, _ []byte) http.Header {
+			return http.Header{"X-Gitlab-Token": {r.Token}, "X-Gitlab-Event": {"push hook"}}
+		}}, wantStatus: 202, wantOutcome: OutcomeAccepted, wantAll: true},
+		"bitbucket sha256": {rq: request{receiver: "bitbucket", body: fixture("bitbucket-push.json"), header: func(r Receiver, b []byte) http.Header {
+			return http.Header{"X-Hub-Signature": {"sha256=" + sign(sha256.New, r.Token, b)}, "X-Event-Key": {"repo:refs_changed"}}
+		}}, wantStatus: 202, wantOutcome: OutcomeAccepted, wantAll: true},
+		"bitbucket event listened for": {rq: request{receiver: "bitbucket-filtered", body: fixture("bitbucket-push.json"), header: func(r Receiver, b []byte) http.Header {
+			return http.Header{"X-Hub-Signature": {"sha256=" + sign(sha256.New, r.Token, b)}, "X-Event-Key": {"repo:refs_changed"}}
+		}}, wantStatus: 202, wantOutcome: OutcomeAccepted, wantAll: true},
+		"acr": {rq: request{receiver: "acr", body: fixture("acr-push.json")},
+			wantStatus: 202, wantOutcome: OutcomeAccepted, wantImages: []string{"myregistry.azurecr.io/acme/web"}},
+		"nexus": {rq: request{receiver: "nexus", body: fixture("nexus-component.json"), header: func(r Receiver, b []byte) http.Header {
+			return http.Header{"X-Nexus-Webhook-Signature": {sign(sha1.New, r.Token, b)}}
+		}}, wantStatus: 202, wantOutcome: OutcomeAccepted, wantAll: true},
+		"cdevents structured": {rq: request{receiver: "cdevents", body: fixture("cdevents-artifact-published.json")},
+			wantStatus: 202, wantOutcome: OutcomeAccepted, wantAll: true},
+		"cdevents event listened for": {rq: request{receiver: "cdevents-filtered", body: fixture("cdevents-artifact-published.json"),
+			header: fixedHeader("Ce-Type", "dev.cdevents.artifact.published.0.2.0")},
+			wantStatus: 202, wantOutcome: OutcomeAccepted, wantAll: true},
+
+		// The trigger fails (a resource that does not exist): 500.
+		"trigger fails": {rq: request{receiver: "broken", body: []byte(`{}`)},
+			wantStatus: 500, wantOutcome: OutcomeFailed, wantAll: true},
+
 		// Valid, nothing to rescan.
+		"github ping to a push receiver": {rq: request{receiver: "github-filtered", body: fixture("github-ping.json"), header: githubHeaders("ping")},
+			wantStatus: 200, wantOutcome: OutcomeIgnored},
+		"github ping listened for": {rq: request{receiver: "github-push", body: fixture("github-ping.json"), header: githubHeaders("ping")},
+			wantStatus: 200, wantOutcome: OutcomeIgnored},
+		"gitlab event not listened for": {rq: request{receiver: "gitlab-filtered", body: fixture("gitlab-push.json"), header: func(r Receiver, _ []byte) http.Header {
+			return http.Header{"X-Gitlab-Token": {r.Token}, "X-Gitlab-Event": {"Tag Push Hook"}}
+		}}, wantStatus: 200, wantOutcome: OutcomeIgnored},
+		"bitbucket event not listened for": {rq: request{receiver: "bitbucket-filtered", body: fixture("bitbucket-push.json"), header: func(r Receiver, b []byte) http.Header {
+			return http.Header{"X-Hub-Signature": {"sha256=" + sign(sha256.New, r.Token, b)}, "X-Event-Key": {"pr:opened"}}
+		}}, wantStatus: 200, wantOutcome: OutcomeIgnored},
+		"cdevents event not listened for": {rq: request{receiver: "cdevents-filtered", body: fixture("cdevents-artifact-published.json"),
+			header: fixedHeader("Ce-Type", "dev.cdevents.build.finished.0.2.0")},
+			wantStatus: 200, wantOutcome: OutcomeIgnored},
+		"acr delete": {rq: request{receiver: "acr", body: []byte(`{"action": "delete", "target": {"repository": "a"}, "request": {"host": "r.azurecr.io"}}`)},
+			wantStatus: 200, wantOutcome: OutcomeIgnored},
 		"github ping": {rq: request{receiver: "github", body: fixture("github-ping.json"), header: githubHeaders("ping")},
 			wantStatus: 200, wantOutcome: OutcomeIgnored},
 		"github untagged": {rq: request{receiver: "github", body: fixture("github-untagged.json"), header: githubHeaders("package")},
@@ -281,8 +360,32 @@ func TestHandler(t *testing.T) {
 		}}, wantStatus: 401, wantOutcome: OutcomeUnauthorized},
 		"github missing signature": {rq: request{receiver: "github", body: github, header: fixedHeader("X-Github-Event", "package")},
 			wantStatus: 401, wantOutcome: OutcomeUnauthorized},
-		"github sha1 signature only": {rq: request{receiver: "github", body: github, header: func(r Receiver, b []byte) http.Header {
-			return http.Header{"X-Github-Event": {"package"}, "X-Hub-Signature": {"sha1=" + sign(sha1.New, r.Token, b)}}
+		"github sha1 beside a wrong sha256": {rq: request{receiver: "github", body: github, header: func(r Receiver, b []byte) http.Header {
+			return http.Header{"X-Github-Event": {"package"}, "X-Hub-Signature": {"sha1=" + sign(sha1.New, r.Token, b)},
+				"X-Hub-Signature-256": {"sha256=" + sign(sha256.New, "wrong", b)}}
+		}}, wantStatus: 401, wantOutcome: OutcomeUnauthorized},
+		"github sha1 wrong": {rq: request{receiver: "github", body: github, header: func(r Receiver, b []byte) http.Header {
+			return http.Header{"X-Github-Event": {"package"}, "X-Hub-Signature": {"sha1=" + sign(sha1.New, "wrong", b)}}
+		}}, wantStatus: 401, wantOutcome: OutcomeUnauthorized},
+		"github sha256 in sha1 header": {rq: request{receiver: "github", body: github, header: func(r Receiver, b []byte) http.Header {
+			return http.Header{"X-Github-Event": {"package"}, "X-Hub-Signature": {"sha256=" + sign(sha256.New, r.Token, b)}}
+		}}, wantStatus: 401, wantOutcome: OutcomeUnauthorized},
+		"gitlab wrong token": {rq: request{receiver: "gitlab", body: fixture("gitlab-push.json"), header: fixedHeader("X-Gitlab-Token", "wrong")},
+			wantStatus: 401, wantOutcome: OutcomeUnauthorized},
+		"gitlab missing token": {rq: request{receiver: "gitlab", body: fixture("gitlab-push.json")},
+			wantStatus: 401, wantOutcome: OutcomeUnauthorized},
+		"bitbucket missing signature": {rq: request{receiver: "bitbucket", body: fixture("bitbucket-push.json")},
+			wantStatus: 401, wantOutcome: OutcomeUnauthorized},
+		"bitbucket wrong signature": {rq: request{receiver: "bitbucket", body: fixture("bitbucket-push.json"), header: func(r Receiver, b []byte) http.Header {
+			return http.Header{"X-Hub-Signature": {"sha256=" + sign(sha256.New, "wrong", b)}}
+		}}, wantStatus: 401, wantOutcome: OutcomeUnauthorized},
+		"nexus missing signature": {rq: request{receiver: "nexus", body: fixture("nexus-component.json")},
+			wantStatus: 401, wantOutcome: OutcomeUnauthorized},
+		"nexus sha256 signature": {rq: request{receiver: "nexus", body: fixture("nexus-component.json"), header: func(r Receiver, b []byte) http.Header {
+			return http.Header{"X-Nexus-Webhook-Signature": {sign(sha256.New, r.Token, b)}}
+		}}, wantStatus: 401, wantOutcome: OutcomeUnauthorized},
+		"nexus wrong signature": {rq: request{receiver: "nexus", body: fixture("nexus-component.json"), header: func(r Receiver, b []byte) http.Header {
+			return http.Header{"X-Nexus-Webhook-Signature": {sign(sha1.New, "wrong", b)}}
 		}}, wantStatus: 401, wantOutcome: OutcomeUnauthorized},
 		"github sha1 in sha256 header": {rq: request{receiver: "github", body: github, header: func(r Receiver, b []byte) http.Header {
 			return http.Header{"X-Github-Event": {"package"}, "X-Hub-Signature-256": {"sha1=" + sign(sha1.New, r.Token, b)}}
@@ -345,7 +448,9 @@ func TestHandler(t *testing.T) {
 			wantStatus: 400, wantOutcome: OutcomeMalformed},
 		"dockerhub empty body": {rq: request{receiver: "hub"},
 			wantStatus: 400, wantOutcome: OutcomeMalformed},
-		"dockerhub no repository": {rq: request{receiver: "hub", body: []byte(`{"push_data": {"tag": "1"}}`)},
+		"cdevents not a cdevent": {rq: request{receiver: "cdevents", body: []byte(`{"context": {"type": "push"}}`)},
+			wantStatus: 400, wantOutcome: OutcomeMalformed},
+		"acr malformed": {rq: request{receiver: "acr", body: []byte(`{"target": 1}`)},
 			wantStatus: 400, wantOutcome: OutcomeMalformed},
 		"quay malformed": {rq: request{receiver: "quay", body: []byte(`[]`)},
 			wantStatus: 400, wantOutcome: OutcomeMalformed},
@@ -353,11 +458,7 @@ func TestHandler(t *testing.T) {
 			wantStatus: 400, wantOutcome: OutcomeMalformed},
 		"github malformed signed": {rq: request{receiver: "github", body: []byte(`{"action":`), header: githubHeaders("package")},
 			wantStatus: 400, wantOutcome: OutcomeMalformed},
-		"github no event header": {rq: request{receiver: "github", body: github, header: func(r Receiver, b []byte) http.Header {
-			h := githubHeaders("package")(r, b)
-			h.Del("X-Github-Event")
-			return h
-		}}, wantStatus: 400, wantOutcome: OutcomeMalformed},
+
 		"distribution malformed": {rq: request{receiver: "distribution", body: []byte(`{"events": "push"}`), header: authHeader("Bearer ")},
 			wantStatus: 400, wantOutcome: OutcomeMalformed},
 
@@ -436,14 +537,15 @@ func TestHandlerUnwatchedRepository(t *testing.T) {
 		Resources: []string{"apps/api", "apps/nginx", "apps/web"}}
 	var mu sync.Mutex
 	var rescans []string
-	h, err := NewHandler([]Receiver{rc}, func(ctx context.Context, r Receiver, payload []string) {
+	h, err := NewHandler([]Receiver{rc}, func(ctx context.Context, r Receiver, req Request) error {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, res := range r.Resources {
-			if Selects(payload, images[res]) {
+			if Selects(req.Images, images[res]) {
 				rescans = append(rescans, res)
 			}
 		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -522,7 +624,7 @@ func TestHandlerConcurrent(t *testing.T) {
 func TestHandlerLogLevels(t *testing.T) {
 	var buf syncBuffer
 	rc := Receiver{Name: "hub", Namespace: "apps", Type: TypeDockerHub, Token: "t0k3n"}
-	h, err := NewHandler([]Receiver{rc}, func(context.Context, Receiver, []string) {},
+	h, err := NewHandler([]Receiver{rc}, func(context.Context, Receiver, Request) error { return nil },
 		WithLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))))
 	if err != nil {
 		t.Fatal(err)

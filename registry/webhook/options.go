@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 )
 
 // DefaultBodyLimit is the largest request body a Handler reads by default:
@@ -17,6 +18,8 @@ type options struct {
 	logger    *slog.Logger
 	bodyLimit int64
 	observe   func(receiver, outcome string)
+	idKeys    *JWKS
+	now       func() time.Time
 }
 
 func makeOptions(opts []Option) (options, error) {
@@ -24,6 +27,7 @@ func makeOptions(opts []Option) (options, error) {
 		logger:    slog.New(slog.DiscardHandler),
 		bodyLimit: DefaultBodyLimit,
 		observe:   func(string, string) {},
+		now:       time.Now,
 	}
 	for _, opt := range opts {
 		if opt == nil {
@@ -74,6 +78,22 @@ func WithObserver(f func(receiver, outcome string)) Option {
 			return errors.New("webhook: WithObserver: nil function")
 		}
 		o.observe = f
+		return nil
+	}
+}
+
+// WithIDTokenKeys sets the key set that signs the ID tokens of gcr
+// receivers (Google's: NewJWKS(GoogleJWKSURL, ...)), and the clock that
+// checks their expiry (nil: time.Now). Without it, gcr requests are refused.
+func WithIDTokenKeys(keys *JWKS, now func() time.Time) Option {
+	return func(o *options) error {
+		if keys == nil {
+			return errors.New("webhook: WithIDTokenKeys: nil key set")
+		}
+		o.idKeys = keys
+		if now != nil {
+			o.now = now
+		}
 		return nil
 	}
 }

@@ -29,8 +29,9 @@ type Event struct {
 	// Tags are the tags the payload names, sorted and without duplicates,
 	// for logs only: they are never a selection.
 	Tags []string
-	// AllResources is set for types whose requests name no repository
-	// (generic, generic-hmac): every resource of the receiver is rescanned.
+	// AllResources is set when a request names no repository (the generic
+	// types, forges, a payload without a repository): every resource of
+	// the receiver is rescanned.
 	AllResources bool
 	// Ignored says why a valid payload asks for nothing (a ping, a blob
 	// push, a deletion); empty when it asks for a rescan.
@@ -43,8 +44,14 @@ type Event struct {
 // is the Handler's job, before it parses.
 func Parse(typ string, header http.Header, body []byte) (Event, error) {
 	switch typ {
-	case TypeGeneric, TypeGenericHMAC:
+	case TypeGeneric, TypeGenericHMAC, TypeGitLab, TypeBitbucket, TypeNexus:
 		return Event{AllResources: true}, nil
+	case TypeACR:
+		return parseACR(body)
+	case TypeGCR:
+		return parseGCR(body)
+	case TypeCDEvents:
+		return parseCDEvents(header.Get("Ce-Type"), body)
 	case TypeDockerHub:
 		return parseDockerHub(body)
 	case TypeHarbor:
@@ -66,9 +73,13 @@ func Parse(typ string, header http.Header, body []byte) (Event, error) {
 	return Event{}, fmt.Errorf("parsing payload: %w %q", ErrUnsupportedType, typ)
 }
 
-// decode unmarshals a JSON object, refusing anything else (null included).
+// decode unmarshals a JSON object or null (which leaves v as it is),
+// refusing anything else.
 func decode(typ string, body []byte, v any) error {
 	body = bytes.TrimSpace(body)
+	if string(body) == "null" {
+		return nil
+	}
 	if len(body) == 0 || body[0] != '{' {
 		return fmt.Errorf("%s payload: %w: not a JSON object", typ, ErrMalformed)
 	}
@@ -157,7 +168,7 @@ func parseDockerHub(body []byte) (Event, error) {
 		}
 	}
 	if repo == "" {
-		return Event{}, fmt.Errorf("dockerhub payload: %w: no repository.repo_name", ErrMalformed)
+		return Event{AllResources: true}, nil // Flux triggers whatever the body
 	}
 	b := eventBuilder{typ: TypeDockerHub}
 	if err := b.add(DockerHub+"/"+repo, p.PushData.Tag); err != nil {
@@ -203,7 +214,7 @@ func parseQuay(body []byte) (Event, error) {
 		image = "quay.io/" + p.Repository
 	}
 	if image == "" {
-		return Event{}, fmt.Errorf("quay payload: %w: no docker_url or repository", ErrMalformed)
+		return Event{AllResources: true}, nil
 	}
 	b := eventBuilder{typ: TypeQuay}
 	if err := b.add(withHost("quay.io", image), ""); err != nil {
@@ -232,11 +243,13 @@ func parseHarbor(body []byte) (Event, error) {
 	}
 	switch {
 	case p.Type == "":
-		return Event{}, fmt.Errorf("harbor payload: %w: no type", ErrMalformed)
+		// Older forms (event_type and events), null: the payload names
+		// nothing hoist reads.
+		return Event{AllResources: true}, nil
 	case !strings.EqualFold(p.Type, "PUSH_ARTIFACT") && !strings.EqualFold(p.Type, "pushImage"):
 		return Event{Ignored: fmt.Sprintf("harbor event %q", truncate(p.Type))}, nil
 	case len(p.EventData.Resources) == 0:
-		return Event{}, fmt.Errorf("harbor payload: %w: no event_data.resources", ErrMalformed)
+		return Event{AllResources: true}, nil
 	}
 	b := eventBuilder{typ: TypeHarbor}
 	for _, r := range p.EventData.Resources {
@@ -289,7 +302,8 @@ func parseGitHub(event string, body []byte) (Event, error) {
 	}
 	switch event {
 	case "":
-		return Event{}, fmt.Errorf("github payload: %w: no X-GitHub-Event header", ErrMalformed)
+		// Not a GitHub delivery hoist can read; Flux triggers anyway.
+		return Event{AllResources: true}, nil
 	case "package", "registry_package":
 	default:
 		return Event{Ignored: fmt.Sprintf("github event %q", truncate(event))}, nil
@@ -418,4 +432,59 @@ func mediaType(contentType string) string {
 		return ""
 	}
 	return mt
+}
+
+// parseACR reads Azure Container Registry's push payload: request.host +
+// "/" + target.repository, as Flux decodes it. A push without a repository
+// names every resource; other actions are ignored.
+func parseACR(body []byte) (Event, error) {
+	var p struct {
+		Action string `json:"action"`
+		Target struct {
+			Repository string `json:"repository"`
+			Tag        string `json:"tag"`
+		} `json:"target"`
+		Request struct {
+			Host string `json:"host"`
+		} `json:"request"`
+	}
+	if err := decode(TypeACR, body, &p); err != nil {
+		return Event{}, err
+	}
+	if p.Action != "" && !strings.EqualFold(p.Action, "push") && !strings.EqualFold(p.Action, "chart_push") {
+		return Event{Ignored: fmt.Sprintf("acr action %q", truncate(p.Action))}, nil
+	}
+	if p.Target.Repository == "" || p.Request.Host == "" {
+		return Event{AllResources: true}, nil
+	}
+	if strings.ContainsAny(p.Request.Host, "/@") {
+		return Event{}, fmt.Errorf("acr payload: %w: request.host %q is not a host", ErrMalformed, truncate(p.Request.Host))
+	}
+	b := eventBuilder{typ: TypeACR}
+	if err := b.add(p.Request.Host+"/"+p.Target.Repository, p.Target.Tag); err != nil {
+		return Event{}, err
+	}
+	return b.event(""), nil
+}
+
+// parseCDEvents reads a CDEvent (binary mode, Ce-Type header, or structured
+// mode, context.type in the body): it must be a JSON object whose type is
+// a CDEvents type (dev.cdevents.*), as Flux checks. It names no image.
+func parseCDEvents(ceType string, body []byte) (Event, error) {
+	var p struct {
+		Context struct {
+			Type string `json:"type"`
+		} `json:"context"`
+	}
+	if err := decode(TypeCDEvents, body, &p); err != nil {
+		return Event{}, err
+	}
+	typ := ceType
+	if typ == "" {
+		typ = p.Context.Type
+	}
+	if !strings.HasPrefix(typ, "dev.cdevents.") {
+		return Event{}, fmt.Errorf("cdevents payload: %w: type %q is not a CDEvents type", ErrMalformed, truncate(typ))
+	}
+	return Event{AllResources: true}, nil
 }

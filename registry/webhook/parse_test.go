@@ -57,7 +57,7 @@ func TestParseFixtures(t *testing.T) {
 			want: Event{Ignored: `github event "ping"`}},
 		"github push": {typ: TypeGitHub, event: "push", file: "github-ping.json",
 			want: Event{Ignored: `github event "push"`}},
-		"github no event header":     {typ: TypeGitHub, file: "github-package-published.json", errIs: ErrMalformed},
+		"github no event header":     {typ: TypeGitHub, file: "github-package-published.json", want: Event{AllResources: true}},
 		"github package key missing": {typ: TypeGitHub, event: "package", file: "github-ping.json", errIs: ErrMalformed},
 		"distribution": {typ: TypeDistribution, file: "distribution-events.json",
 			want: Event{Images: []string{"registry.example.com/acme/web"}, Tags: []string{"1.4.2"}}},
@@ -65,9 +65,18 @@ func TestParseFixtures(t *testing.T) {
 			want: Event{Ignored: "no push of a tagged manifest"}},
 		"distribution several": {typ: TypeDistribution, file: "distribution-several.json",
 			want: Event{Images: []string{"127.0.0.1:5000/acme/api", "registry.example.com/acme/web"}, Tags: []string{"1.4.3", "2.0.0"}}},
-		"generic":      {typ: TypeGeneric, file: "dockerhub.json", want: Event{AllResources: true}},
-		"generic-hmac": {typ: TypeGenericHMAC, file: "quay-repo-push.json", want: Event{AllResources: true}},
-		"unknown type": {typ: "gitlab", file: "dockerhub.json", errIs: ErrUnsupportedType},
+		"generic":           {typ: TypeGeneric, file: "dockerhub.json", want: Event{AllResources: true}},
+		"generic-hmac":      {typ: TypeGenericHMAC, file: "quay-repo-push.json", want: Event{AllResources: true}},
+		"gitlab":            {typ: TypeGitLab, file: "gitlab-push.json", want: Event{AllResources: true}},
+		"bitbucket":         {typ: TypeBitbucket, file: "bitbucket-push.json", want: Event{AllResources: true}},
+		"nexus":             {typ: TypeNexus, file: "nexus-component.json", want: Event{AllResources: true}},
+		"acr":               {typ: TypeACR, file: "acr-push.json", want: Event{Images: []string{"myregistry.azurecr.io/acme/web"}, Tags: []string{"1.4.2"}}},
+		"cdevents":          {typ: TypeCDEvents, file: "cdevents-artifact-published.json", want: Event{AllResources: true}},
+		"harbor older form": {typ: TypeHarbor, file: "harbor-older-events.json", want: Event{AllResources: true}},
+		"gcr insert":        {typ: TypeGCR, file: "gcr-insert.json", want: Event{Images: []string{"europe-docker.pkg.dev/acme/images/web"}, Tags: []string{"1.4.2"}}},
+		"gcr digest only":   {typ: TypeGCR, file: "gcr-digest-only.json", want: Event{Images: []string{"gcr.io/acme/web"}}},
+		"gcr delete":        {typ: TypeGCR, file: "gcr-delete.json", want: Event{Ignored: `gcr action "DELETE"`}},
+		"unknown type":      {typ: "jenkins", file: "dockerhub.json", errIs: ErrUnsupportedType},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -115,18 +124,28 @@ func TestParseMalformed(t *testing.T) {
 	}{
 		"dockerhub empty":              {typ: TypeDockerHub, body: ``},
 		"dockerhub not json":           {typ: TypeDockerHub, body: `repo_name=acme/web`},
-		"dockerhub null":               {typ: TypeDockerHub, body: `null`},
+		"dockerhub null":               {typ: TypeDockerHub, body: `null`, ignored: "*"},
 		"dockerhub array":              {typ: TypeDockerHub, body: `[{"repository":{"repo_name":"acme/web"}}]`},
 		"dockerhub truncated":          {typ: TypeDockerHub, body: `{"repository": {"repo_name": "acme/web"`},
-		"dockerhub no repository":      {typ: TypeDockerHub, body: `{"push_data": {"tag": "1.0"}}`},
+		"dockerhub no repository":      {typ: TypeDockerHub, body: `{"push_data": {"tag": "1.0"}}`, ignored: "*"},
 		"dockerhub wrong type":         {typ: TypeDockerHub, body: `{"repository": {"repo_name": 42}}`},
 		"dockerhub invalid name":       {typ: TypeDockerHub, body: `{"repository": {"repo_name": "acme/we b"}}`},
-		"harbor no type":               {typ: TypeHarbor, body: `{"event_data": {"resources": [{"tag": "1", "resource_url": "h.example.com/a/b:1"}]}}`},
-		"harbor no resources":          {typ: TypeHarbor, body: `{"type": "PUSH_ARTIFACT", "event_data": {}}`},
+		"harbor no type":               {typ: TypeHarbor, body: `{"event_data": {"resources": [{"tag": "1", "resource_url": "h.example.com/a/b:1"}]}}`, ignored: "*"},
+		"harbor null":                  {typ: TypeHarbor, body: `null`, ignored: "*"},
+		"harbor event_type form":       {typ: TypeHarbor, body: `{"event_type": "pushImage", "events": [{"project": "library", "repo_name": "library/nginx", "tag": "1"}]}`, ignored: "*"},
+		"harbor no resources":          {typ: TypeHarbor, body: `{"type": "PUSH_ARTIFACT", "event_data": {}}`, ignored: "*"},
 		"harbor no resource_url":       {typ: TypeHarbor, body: `{"type": "PUSH_ARTIFACT", "event_data": {"resources": [{"tag": "1"}]}}`},
 		"harbor url without host":      {typ: TypeHarbor, body: `{"type": "PUSH_ARTIFACT", "event_data": {"resources": [{"tag": "1", "resource_url": "platform/web:1"}]}}`},
 		"harbor scan":                  {typ: TypeHarbor, body: `{"type": "SCANNING_COMPLETED", "event_data": {}}`, ignored: `harbor event "SCANNING_COMPLETED"`},
-		"quay nothing":                 {typ: TypeQuay, body: `{"updated_tags": ["1"]}`},
+		"quay nothing":                 {typ: TypeQuay, body: `{"updated_tags": ["1"]}`, ignored: "*"},
+		"quay empty":                   {typ: TypeQuay, body: `{}`, ignored: "*"},
+		"acr not json":                 {typ: TypeACR, body: `action=push`},
+		"acr no repository":            {typ: TypeACR, body: `{"action": "push", "request": {"host": "r.azurecr.io"}}`, ignored: "*"},
+		"acr delete":                   {typ: TypeACR, body: `{"action": "delete", "target": {"repository": "a"}, "request": {"host": "r.azurecr.io"}}`, ignored: `acr action "delete"`},
+		"acr bad host":                 {typ: TypeACR, body: `{"action": "push", "target": {"repository": "a"}, "request": {"host": "r/x"}}`},
+		"cdevents no type":             {typ: TypeCDEvents, body: `{"context": {}}`},
+		"cdevents other type":          {typ: TypeCDEvents, body: `{"context": {"type": "com.example.push"}}`},
+		"cdevents not json":            {typ: TypeCDEvents, body: `[]`},
 		"quay bad tags":                {typ: TypeQuay, body: `{"docker_url": "quay.io/a/b", "updated_tags": 7}`},
 		"quay repository only":         {typ: TypeQuay, body: `{"repository": "acme/web"}`, ignored: "-"},
 		"github bad json":              {typ: TypeGitHub, event: "package", body: `{"action": "published", "package": `},
@@ -154,6 +173,13 @@ func TestParseMalformed(t *testing.T) {
 			case "":
 				if !errors.Is(err, ErrMalformed) {
 					t.Fatalf("Parse = %+v, %v; want ErrMalformed", got, err)
+				}
+			case "*": // valid and names every resource
+				if err != nil {
+					t.Fatalf("Parse: %v", err)
+				}
+				if diff := cmp.Diff(Event{AllResources: true}, got); diff != "" {
+					t.Errorf("Parse (-want +got):\n%s", diff)
 				}
 			case "-": // valid and triggers
 				if err != nil || len(got.Images) == 0 {

@@ -21,6 +21,12 @@ const (
 	TypeGeneric      = "generic"
 	TypeGenericHMAC  = "generic-hmac"
 	TypeDistribution = "distribution" // CNCF Distribution notifications; a hoist extension
+	TypeGitLab       = "gitlab"
+	TypeBitbucket    = "bitbucket"
+	TypeACR          = "acr"
+	TypeNexus        = "nexus"
+	TypeCDEvents     = "cdevents"
+	TypeGCR          = "gcr" // Artifact Registry / Container Registry via a Pub/Sub push subscription
 )
 
 // PathPrefix starts the path of every receiver, as in Flux.
@@ -53,14 +59,24 @@ type Receiver struct {
 	// Token is the secret: part of the path, and the key of signatures and
 	// Authorization headers.
 	Token string
-	// Events, for type github, lists the X-GitHub-Event values handled
-	// (compared case-insensitively); other events are answered 200 and
-	// trigger nothing. Empty: package and registry_package. Other types
-	// ignore it, as Flux does.
+	// Events lists the event types handled, compared case-insensitively
+	// with X-GitHub-Event (github), X-Gitlab-Event (gitlab), X-Event-Key
+	// (bitbucket) or Ce-Type (cdevents); other events are answered 200 and
+	// trigger nothing. A github event listed that names no package (push,
+	// say) rescans every resource. Empty: every event (for github, the
+	// package and registry_package events; others are ignored). Other
+	// types ignore it, as Flux does.
 	Events []string
 	// Resources names the ImageRepositories to rescan, as NAMESPACE/NAME.
 	// The Handler does not read it; it is the Trigger's to use.
 	Resources []string
+	// ResourceFilter is the receiver's spec.resourceFilter, a CEL
+	// expression (see Filter); empty: none. NewHandler compiles it.
+	ResourceFilter string
+	// Audience and Email are what the ID token of a gcr request must be
+	// issued for and to (the secret's audience and email keys, as in
+	// Flux); empty: not checked.
+	Audience, Email string
 	// Suspended receivers answer 503 and trigger nothing.
 	Suspended bool
 }
@@ -130,8 +146,25 @@ func (r Receiver) validate() error {
 		return fmt.Errorf("receiver %s: %w: empty token", r, ErrInvalidReceiver)
 	}
 	switch r.Type {
-	case TypeDockerHub, TypeHarbor, TypeQuay, TypeGitHub, TypeGeneric, TypeGenericHMAC, TypeDistribution:
+	case TypeDockerHub, TypeHarbor, TypeQuay, TypeGitHub, TypeGeneric, TypeGenericHMAC, TypeDistribution,
+		TypeGitLab, TypeBitbucket, TypeACR, TypeNexus, TypeCDEvents, TypeGCR:
 		return nil
 	}
 	return fmt.Errorf("receiver %s: %w: unknown type %q", r, ErrInvalidReceiver, r.Type)
+}
+
+// ReadSecretKey reads an optional key of a secret laid out as ReadToken
+// reads it (secretsDir/name/key), trimmed: "" when the file does not exist.
+func ReadSecretKey(secretsDir, name, key string) (string, error) {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, `/\`) {
+		return "", fmt.Errorf("reading webhook secret %q: %w: not a secret name", name, ErrInvalidSecret)
+	}
+	data, err := os.ReadFile(filepath.Join(secretsDir, name, key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading webhook secret %q: %w", name, err)
+	}
+	return strings.TrimSpace(string(data)), nil
 }

@@ -123,7 +123,7 @@ func TestReceiverRedacts(t *testing.T) {
 
 func TestNewHandlerRefuses(t *testing.T) {
 	ok := Receiver{Name: "hook", Namespace: "apps", Type: TypeDockerHub, Token: "t"}
-	trigger := func(ctx context.Context, r Receiver, images []string) {}
+	trigger := func(ctx context.Context, r Receiver, req Request) error { return nil }
 	with := func(edit func(*Receiver)) Receiver { r := ok; edit(&r); return r }
 	tests := map[string]struct {
 		receivers []Receiver
@@ -134,7 +134,8 @@ func TestNewHandlerRefuses(t *testing.T) {
 		"no name":      {receivers: []Receiver{with(func(r *Receiver) { r.Name = "" })}, errIs: ErrInvalidReceiver},
 		"no namespace": {receivers: []Receiver{with(func(r *Receiver) { r.Namespace = "" })}, errIs: ErrInvalidReceiver},
 		"no token":     {receivers: []Receiver{with(func(r *Receiver) { r.Token = " " })}, errIs: ErrInvalidReceiver},
-		"gitlab":       {receivers: []Receiver{with(func(r *Receiver) { r.Type = "gitlab" })}, errIs: ErrInvalidReceiver},
+		"jenkins":      {receivers: []Receiver{with(func(r *Receiver) { r.Type = "jenkins" })}, errIs: ErrInvalidReceiver},
+		"bad filter":   {receivers: []Receiver{with(func(r *Receiver) { r.ResourceFilter = "res.metadata.name +" })}, errIs: ErrInvalidReceiver},
 		"no type":      {receivers: []Receiver{with(func(r *Receiver) { r.Type = "" })}, errIs: ErrInvalidReceiver},
 		"same path":    {receivers: []Receiver{ok, with(func(r *Receiver) { r.Type = TypeQuay })}, errIs: ErrInvalidReceiver},
 		"nil trigger":  {receivers: []Receiver{ok}},
