@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hoist-dev/hoist/config/v1alpha1"
+	"github.com/hoist-dev/hoist/policy"
 )
 
 // Load reads the documents of the named files and directories: a directory
@@ -129,6 +130,14 @@ type loader struct {
 	// kinds, for a file, limits the kinds read from it; other documents are
 	// skipped. A file not in kinds is read whole.
 	kinds map[string]map[string]bool
+	// compiledFor holds, for each policy seeded from a base Set, the
+	// ImageRepository its Compiled rule was compiled with: resolve keeps
+	// the rule when the policy names the same one, so that loading a Git
+	// repository's documents onto 10,000 policies compiles none of them
+	// again.
+	compiledFor map[*Policy]*v1alpha1.ImageRepository
+	// compiler shares compiled patterns between the policies.
+	compiler policy.Compiler
 }
 
 func newLoader() *loader {
@@ -482,8 +491,14 @@ func (l *loader) seed(base *Set) {
 		l.docs[c.GitRepository] = doc(v1alpha1.GitRepositoryKind, c.Source, &c.ObjectMeta)
 		l.set.GitRepositories = append(l.set.GitRepositories, &c)
 	}
+	l.compiledFor = make(map[*Policy]*v1alpha1.ImageRepository, len(base.Policies))
 	for _, o := range base.Policies {
 		c := *o
+		if o.Repository != nil {
+			l.compiledFor[&c] = o.Repository.ImageRepository
+		} else {
+			l.compiledFor[&c] = nil
+		}
 		l.docs[c.ImagePolicy] = doc(v1alpha1.ImagePolicyKind, c.Source, &c.ObjectMeta)
 		l.set.Policies = append(l.set.Policies, &c)
 	}
