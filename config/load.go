@@ -474,7 +474,7 @@ func LoadOnto(base *Set, paths ...string) (*Set, error) {
 // where it was read, so that errors found when resolving name that place.
 func (l *loader) seed(base *Set) {
 	doc := func(kind string, src Source, m *metav1.ObjectMeta) *document {
-		d := &document{l: l, file: src.File, start: position{line: src.Line}, apiVersion: src.APIVersion, kind: kind, flux: src.Flux, pos: map[string]position{}, failed: map[string]bool{}}
+		d := &document{l: l, file: src.File, start: position{line: src.Line}, apiVersion: src.APIVersion, kind: kind, flux: src.Flux}
 		if _, ok := l.files[src.File]; !ok {
 			l.files[src.File] = len(l.files)
 		}
