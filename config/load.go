@@ -519,11 +519,17 @@ func (l *loader) seed(base *Set) {
 // it). File names in errors and sources are dir's slash paths. A symbolic
 // link that cannot be read through fsys (a dangling one, or one that leads
 // out of it) is skipped: it holds no document of the repository.
+//
+// When the files under dir hold no document of hoist's (the common case:
+// manifests only), it returns base itself, unchanged: copying base onto a
+// new set costs every object of the configuration, at every automation
+// run. The caller must not modify the result then.
 func LoadOntoFS(base *Set, fsys fs.FS, dir string) (*Set, error) {
-	l := newLoader()
-	if base != nil {
-		l.seed(base)
+	type file struct {
+		path string
+		data []byte
 	}
+	var files []file
 	err := fs.WalkDir(fsys, dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -544,11 +550,29 @@ func LoadOntoFS(base *Set, fsys fs.FS, dir string) (*Set, error) {
 			}
 			return err
 		}
-		l.parseFile(p, data)
+		files = append(files, file{p, data})
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	if base != nil {
+		// The files alone first: if they hold nothing (and nothing wrong),
+		// base is the answer.
+		l := newLoader()
+		for _, f := range files {
+			l.parseFile(f.path, f.data)
+		}
+		if s, err := l.finish(); err == nil && s.empty() {
+			return base, nil
+		}
+	}
+	l := newLoader()
+	if base != nil {
+		l.seed(base)
+	}
+	for _, f := range files {
+		l.parseFile(f.path, f.data)
 	}
 	return l.finish()
 }
