@@ -35,7 +35,7 @@ spec:
 	sel := Selection{Namespace: "apps", Name: "app", Ref: "ghcr.io/org/app:1.2.0"}
 	newService := func(set *config.Set) *Service {
 		s := &Service{o: ServiceOptions{Runner: &Runner{}}, known: map[string]knownSelection{}}
-		s.set.Store(set)
+		s.cur.Store(indexSet(set))
 		return s
 	}
 	policy := func(set *config.Set) *config.Policy { return set.Policy("apps", "app") }
@@ -66,8 +66,9 @@ spec:
 			running := first
 			var rescan []string
 			if tc.reload != nil {
-				old := s.set.Swap(tc.reload)
-				rescan = s.carryKnown(old, tc.reload)
+				ix := indexSet(tc.reload)
+				old := s.cur.Swap(ix)
+				rescan = s.carryKnown(old, ix)
 				running = tc.reload
 			}
 			if tc.lateScan {

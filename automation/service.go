@@ -11,7 +11,6 @@ import (
 	"reflect"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,7 +75,7 @@ type Service struct {
 	watch *ConfigWatcher
 	sched *Scheduler
 	batch *Batcher[string]
-	set   atomic.Pointer[config.Set]
+	cur   atomic.Pointer[indexedSet] // the running configuration
 	hooks atomic.Pointer[webhook.Handler]
 	ready atomic.Bool
 	mu    sync.Mutex // guards selection comparison and known
@@ -218,7 +217,7 @@ func (s *Service) reload(set *config.Set) {
 // Run runs the service (after Load) until ctx is done, then finishes or
 // abandons the work in progress within the grace period.
 func (s *Service) Run(ctx context.Context) error {
-	set := s.set.Load()
+	set := s.cur.Load()
 	if set == nil {
 		return errors.New("service: Load first")
 	}
@@ -276,14 +275,15 @@ func (s *Service) apply(set *config.Set) error {
 	if err != nil {
 		return err
 	}
-	old := s.set.Swap(set)
+	ix := indexSet(set)
+	old := s.cur.Swap(ix)
 	if err := s.sched.Update(jobs); err != nil {
 		return err
 	}
 	s.hooks.Store(hooks)
 	if old != nil {
-		s.forgetRepositories(old, set)
-		for _, key := range s.carryKnown(old, set) {
+		s.forgetRepositories(old, ix)
+		for _, key := range s.carryKnown(old, ix) {
 			s.sched.Trigger(repoJobPrefix + key)
 		}
 	}
@@ -292,11 +292,11 @@ func (s *Service) apply(set *config.Set) error {
 
 // forgetRepositories removes the metrics of old's repositories that set no
 // longer has.
-func (s *Service) forgetRepositories(old, set *config.Set) {
+func (s *Service) forgetRepositories(old, set *indexedSet) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, r := range old.Repositories {
-		if set.Repository(r.Namespace, r.Name) == nil {
+		if set.repository(r.Namespace+"/"+r.Name) == nil {
 			s.o.Metrics.ForgetRepository(r.Namespace + "/" + r.Name)
 		}
 	}
@@ -306,7 +306,7 @@ func (s *Service) forgetRepositories(old, set *config.Set) {
 // they were onto the new documents, and returns the repositories (keys)
 // whose policies are new or changed: their scans are due now, not at their
 // next interval, so that runs meanwhile do not each scan them.
-func (s *Service) carryKnown(old, set *config.Set) []string {
+func (s *Service) carryKnown(old, set *indexedSet) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	due := map[string]bool{}
@@ -316,7 +316,7 @@ func (s *Service) carryKnown(old, set *config.Set) []string {
 		}
 		key := p.Namespace + ":" + p.Name
 		k, ok := s.known[key]
-		prev := old.Policy(p.Namespace, p.Name)
+		prev := old.policy(key)
 		if ok && k.of(prev) && sameDocuments(prev, p) {
 			s.known[key] = knownSelection{policy: p.ImagePolicy, repo: p.Repository.ImageRepository, ref: k.ref}
 			continue
@@ -466,19 +466,15 @@ func (s *Service) recheckLater(key string) {
 // scanRepository scans one ImageRepository's policies, records changed
 // selections and queues the automations that use them.
 func (s *Service) scanRepository(ctx context.Context, key string) error {
-	set := s.set.Load()
-	ns, name, _ := strings.Cut(key, "/")
-	repo := set.Repository(ns, name)
+	set := s.cur.Load()
+	repo := set.repository(key)
 	if repo == nil {
 		return nil
 	}
-	var policies []*config.Policy
-	byKey := map[string]*config.Policy{}
-	for _, p := range set.Policies {
-		if p.Repository == repo {
-			policies = append(policies, p)
-			byKey[p.Namespace+":"+p.Name] = p
-		}
+	policies := set.repoPolicies[repo]
+	byKey := make(map[string]*config.Policy, len(policies))
+	for _, p := range policies {
+		byKey[p.Namespace+":"+p.Name] = p
 	}
 	start := time.Now()
 	sels := s.o.Runner.Scanner.Scan(ctx, &config.Set{Policies: policies})
@@ -506,7 +502,7 @@ func (s *Service) scanRepository(ctx context.Context, key string) error {
 	s.scanned[key] = time.Now()
 	// apply forgets the gauge of a repository that left the configuration
 	// under the same lock: a scan it overtook does not bring it back.
-	if s.set.Load().Repository(ns, name) != nil {
+	if s.cur.Load().repository(key) != nil {
 		s.o.Metrics.Stale(key, stale)
 	}
 	s.mu.Unlock()
@@ -524,18 +520,15 @@ func (s *Service) scanRepository(ctx context.Context, key string) error {
 	if len(changed) == 0 {
 		return scanErr
 	}
-	for _, a := range set.Automations {
-		if a.Spec.Suspend {
+	queued := map[*config.Automation]bool{}
+	for _, p := range policies {
+		if !changed[p.Namespace+":"+p.Name] {
 			continue
 		}
-		ps, err := set.PoliciesFor(a)
-		if err != nil {
-			continue
-		}
-		for _, p := range ps {
-			if changed[p.Namespace+":"+p.Name] {
-				s.batch.Add(s.gitKey(a.Namespace+"/"+a.Name), a.Namespace+"/"+a.Name)
-				break
+		for _, a := range set.policyAutomations[p] {
+			if !queued[a] {
+				queued[a] = true
+				s.batch.Add(gitKey(a), a.Namespace+"/"+a.Name)
 			}
 		}
 	}
@@ -549,7 +542,7 @@ func (s *Service) recordSelection(p *config.Policy, sel Selection) bool {
 	defer s.mu.Unlock()
 	// A scan that a reload overtook counts for the running documents only
 	// if they select alike.
-	if cur := s.set.Load().Policy(sel.Namespace, sel.Name); cur != nil && (cur == p || sameDocuments(p, cur)) {
+	if cur := s.cur.Load().policy(sel.Key()); cur != nil && (cur == p || sameDocuments(p, cur)) {
 		s.known[sel.Key()] = knownSelection{policy: cur.ImagePolicy, repo: cur.Repository.ImageRepository, ref: sel.Ref}
 	}
 	st := s.o.Runner.State
@@ -596,9 +589,7 @@ func (s *Service) knownSelection(p *config.Policy) (string, bool) {
 // gitKey is the batch key of an automation: its Git repository and branch,
 // so that all work on one repository is serialised.
 func (s *Service) gitKey(automation string) string {
-	set := s.set.Load()
-	ns, name, _ := strings.Cut(automation, "/")
-	a := set.Automation(ns, name)
+	a := s.cur.Load().automation(automation)
 	if a == nil {
 		return automation
 	}
@@ -607,7 +598,7 @@ func (s *Service) gitKey(automation string) string {
 
 // flush runs the automations queued for one Git repository.
 func (s *Service) flush(ctx context.Context, _ string, automations []string) error {
-	set := s.set.Load()
+	set := s.cur.Load()
 	seen := map[string]bool{}
 	var keys []string
 	for _, k := range automations {
@@ -619,12 +610,11 @@ func (s *Service) flush(ctx context.Context, _ string, automations []string) err
 	sort.Strings(keys)
 	var errs []error
 	for _, k := range keys {
-		ns, name, _ := strings.Cut(k, "/")
-		a := set.Automation(ns, name)
+		a := set.automation(k)
 		if a == nil || a.Spec.Suspend {
 			continue
 		}
-		res := s.o.Runner.RunKnown(ctx, set, a, s.knownSelection)
+		res := s.o.Runner.RunKnown(ctx, set.Set, a, s.knownSelection)
 		s.noteError("automation "+k, runError(res))
 		switch {
 		case res.Err != nil:
@@ -644,3 +634,71 @@ func (s *Service) flush(ctx context.Context, _ string, automations []string) err
 // StatePath is where the service's state store lives under the state
 // directory.
 func StatePath(stateDir string) string { return filepath.Join(stateDir, StateFile) }
+
+// indexedSet is the running configuration with the lookups that scans,
+// webhooks and reloads make, by key: with walks over every object instead,
+// the scans of 10,000 repositories cost the square of that (each scan
+// looked its repository, its policies and their automations up among all).
+// It is built once per configuration and read-only after.
+type indexedSet struct {
+	*config.Set
+	repos       map[string]*config.Repository // by NAMESPACE/NAME
+	policies    map[string]*config.Policy     // by NAMESPACE:NAME
+	automations map[string]*config.Automation // by NAMESPACE/NAME
+	// repoPolicies are each repository's policies, in document order.
+	repoPolicies map[*config.Repository][]*config.Policy
+	// policyAutomations are the automations (not suspended) that apply
+	// each policy, in document order.
+	policyAutomations map[*config.Policy][]*config.Automation
+}
+
+// indexSet indexes set. Where two objects have the same key, the first
+// one wins, as with config.Set's lookups.
+func indexSet(set *config.Set) *indexedSet {
+	ix := &indexedSet{
+		Set:               set,
+		repos:             make(map[string]*config.Repository, len(set.Repositories)),
+		policies:          make(map[string]*config.Policy, len(set.Policies)),
+		automations:       make(map[string]*config.Automation, len(set.Automations)),
+		repoPolicies:      make(map[*config.Repository][]*config.Policy, len(set.Repositories)),
+		policyAutomations: make(map[*config.Policy][]*config.Automation, len(set.Policies)),
+	}
+	for _, r := range set.Repositories {
+		if k := r.Namespace + "/" + r.Name; ix.repos[k] == nil {
+			ix.repos[k] = r
+		}
+	}
+	for _, p := range set.Policies {
+		if k := p.Namespace + ":" + p.Name; ix.policies[k] == nil {
+			ix.policies[k] = p
+		}
+		if p.Repository != nil {
+			ix.repoPolicies[p.Repository] = append(ix.repoPolicies[p.Repository], p)
+		}
+	}
+	for _, a := range set.Automations {
+		if k := a.Namespace + "/" + a.Name; ix.automations[k] == nil {
+			ix.automations[k] = a
+		}
+		if a.Spec.Suspend {
+			continue
+		}
+		ps, err := set.PoliciesFor(a)
+		if err != nil {
+			continue
+		}
+		for _, p := range ps {
+			ix.policyAutomations[p] = append(ix.policyAutomations[p], a)
+		}
+	}
+	return ix
+}
+
+// repository is the ImageRepository NAMESPACE/NAME, or nil.
+func (ix *indexedSet) repository(key string) *config.Repository { return ix.repos[key] }
+
+// policy is the ImagePolicy NAMESPACE:NAME, or nil.
+func (ix *indexedSet) policy(key string) *config.Policy { return ix.policies[key] }
+
+// automation is the ImageUpdateAutomation NAMESPACE/NAME, or nil.
+func (ix *indexedSet) automation(key string) *config.Automation { return ix.automations[key] }

@@ -81,7 +81,7 @@ func (s *Service) noteWarning(policy, warning string) {
 // Status reports the running configuration's policies and automations,
 // from the state store and the errors of the last scans and runs.
 func (s *Service) Status() Status {
-	set := s.set.Load()
+	set := s.cur.Load()
 	out := Status{Policies: []PolicyStatus{}, Automations: []AutomationStatus{}}
 	if set == nil {
 		return out

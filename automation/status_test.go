@@ -62,7 +62,7 @@ spec:
 		t.Fatal(err)
 	}
 	s := &Service{o: ServiceOptions{Runner: &Runner{State: store}}, known: map[string]knownSelection{}, errs: map[string]string{}, scanned: map[string]time.Time{"apps/app": at}}
-	s.set.Store(set)
+	s.cur.Store(indexSet(set))
 	s.noteError("policy apps:broken", errors.New("no tag matches"))
 	s.noteError("policy apps:app", errors.New("an old error"))
 	s.noteError("policy apps:app", nil) // the next scan succeeded

@@ -61,10 +61,19 @@ func (d *document) source() Source {
 	return Source{File: d.file, Line: d.start.line, APIVersion: d.apiVersion, Flux: d.flux}
 }
 
+// markFailed notes that the field at path has a problem. A document seeded
+// from a base Set has no map until then (a load onto 10,000 objects).
+func (d *document) markFailed(path string) {
+	if d.failed == nil {
+		d.failed = map[string]bool{}
+	}
+	d.failed[path] = true
+}
+
 // fail records err as a problem of the field at path.
 func (d *document) fail(path string, err error) {
 	p := d.at(path)
-	d.failed[path] = true
+	d.markFailed(path)
 	d.l.errs = append(d.l.errs, &Error{File: d.file, Line: p.line, Column: p.col, Field: path, Err: err})
 }
 
@@ -72,7 +81,7 @@ func (d *document) fail(path string, err error) {
 // (a key, or an item of a merge) rather than at the field.
 func (d *document) failAt(n *yaml.Node, path string, err error) {
 	p := d.position(n)
-	d.failed[path] = true
+	d.markFailed(path)
 	d.l.errs = append(d.l.errs, &Error{File: d.file, Line: p.line, Column: p.col, Field: path, Err: err})
 }
 

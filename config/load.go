@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hoist-dev/hoist/config/v1alpha1"
+	"github.com/hoist-dev/hoist/policy"
 )
 
 // Load reads the documents of the named files and directories: a directory
@@ -129,6 +130,14 @@ type loader struct {
 	// kinds, for a file, limits the kinds read from it; other documents are
 	// skipped. A file not in kinds is read whole.
 	kinds map[string]map[string]bool
+	// compiledFor holds, for each policy seeded from a base Set, the
+	// ImageRepository its Compiled rule was compiled with: resolve keeps
+	// the rule when the policy names the same one, so that loading a Git
+	// repository's documents onto 10,000 policies compiles none of them
+	// again.
+	compiledFor map[*Policy]*v1alpha1.ImageRepository
+	// compiler shares compiled patterns between the policies.
+	compiler policy.Compiler
 }
 
 func newLoader() *loader {
@@ -465,7 +474,7 @@ func LoadOnto(base *Set, paths ...string) (*Set, error) {
 // where it was read, so that errors found when resolving name that place.
 func (l *loader) seed(base *Set) {
 	doc := func(kind string, src Source, m *metav1.ObjectMeta) *document {
-		d := &document{l: l, file: src.File, start: position{line: src.Line}, apiVersion: src.APIVersion, kind: kind, flux: src.Flux, pos: map[string]position{}, failed: map[string]bool{}}
+		d := &document{l: l, file: src.File, start: position{line: src.Line}, apiVersion: src.APIVersion, kind: kind, flux: src.Flux}
 		if _, ok := l.files[src.File]; !ok {
 			l.files[src.File] = len(l.files)
 		}
@@ -482,8 +491,14 @@ func (l *loader) seed(base *Set) {
 		l.docs[c.GitRepository] = doc(v1alpha1.GitRepositoryKind, c.Source, &c.ObjectMeta)
 		l.set.GitRepositories = append(l.set.GitRepositories, &c)
 	}
+	l.compiledFor = make(map[*Policy]*v1alpha1.ImageRepository, len(base.Policies))
 	for _, o := range base.Policies {
 		c := *o
+		if o.Repository != nil {
+			l.compiledFor[&c] = o.Repository.ImageRepository
+		} else {
+			l.compiledFor[&c] = nil
+		}
 		l.docs[c.ImagePolicy] = doc(v1alpha1.ImagePolicyKind, c.Source, &c.ObjectMeta)
 		l.set.Policies = append(l.set.Policies, &c)
 	}
@@ -504,11 +519,17 @@ func (l *loader) seed(base *Set) {
 // it). File names in errors and sources are dir's slash paths. A symbolic
 // link that cannot be read through fsys (a dangling one, or one that leads
 // out of it) is skipped: it holds no document of the repository.
+//
+// When the files under dir hold no document of hoist's (the common case:
+// manifests only), it returns base itself, unchanged: copying base onto a
+// new set costs every object of the configuration, at every automation
+// run. The caller must not modify the result then.
 func LoadOntoFS(base *Set, fsys fs.FS, dir string) (*Set, error) {
-	l := newLoader()
-	if base != nil {
-		l.seed(base)
+	type file struct {
+		path string
+		data []byte
 	}
+	var files []file
 	err := fs.WalkDir(fsys, dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -529,11 +550,29 @@ func LoadOntoFS(base *Set, fsys fs.FS, dir string) (*Set, error) {
 			}
 			return err
 		}
-		l.parseFile(p, data)
+		files = append(files, file{p, data})
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	if base != nil {
+		// The files alone first: if they hold nothing (and nothing wrong),
+		// base is the answer.
+		l := newLoader()
+		for _, f := range files {
+			l.parseFile(f.path, f.data)
+		}
+		if s, err := l.finish(); err == nil && s.empty() {
+			return base, nil
+		}
+	}
+	l := newLoader()
+	if base != nil {
+		l.seed(base)
+	}
+	for _, f := range files {
+		l.parseFile(f.path, f.data)
 	}
 	return l.finish()
 }

@@ -79,6 +79,11 @@ type Set struct {
 	Warnings []Warning
 }
 
+// empty reports whether s holds no object and no warning.
+func (s *Set) empty() bool {
+	return len(s.Repositories)+len(s.Policies)+len(s.Automations)+len(s.GitRepositories)+len(s.Receivers)+len(s.Warnings) == 0
+}
+
 func sameObject(m metav1.ObjectMeta, namespace, name string) bool {
 	if namespace == "" {
 		namespace = DefaultNamespace

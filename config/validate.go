@@ -345,11 +345,23 @@ func (d *document) receiver(o *v1alpha1.Receiver) bool {
 
 // resolve links objects to the objects they name and compiles policies.
 func (l *loader) resolve() {
+	// By key: a walk of every repository for each policy costs the square
+	// of their number.
+	repos := make(map[string]*Repository, len(l.set.Repositories))
+	for _, r := range l.set.Repositories {
+		if k := r.Namespace + "/" + r.Name; repos[k] == nil {
+			repos[k] = r
+		}
+	}
 	for _, p := range l.set.Policies {
 		d := l.docs[p.ImagePolicy]
 		ref := p.Spec.ImageRepositoryRef
 		if ref.Name != "" {
-			p.Repository = l.set.Repository(ref.Namespace, ref.Name)
+			ns := ref.Namespace
+			if ns == "" {
+				ns = DefaultNamespace
+			}
+			p.Repository = repos[ns+"/"+ref.Name]
 			if p.Repository == nil {
 				d.errorf("spec.imageRepositoryRef.name", "no ImageRepository %q in namespace %q", ref.Name, ref.Namespace)
 			}
@@ -358,7 +370,10 @@ func (l *loader) resolve() {
 		if p.Repository != nil {
 			repo = p.Repository.ImageRepository
 		}
-		c, err := policy.Compile(PolicySpec(p.ImagePolicy, repo, p.Source.Flux))
+		if was, ok := l.compiledFor[p]; ok && p.Compiled != nil && was == repo {
+			continue // seeded, and compiled with the same repository
+		}
+		c, err := l.compiler.Compile(PolicySpec(p.ImagePolicy, repo, p.Source.Flux))
 		if err != nil {
 			d.policyErrors(err)
 			continue

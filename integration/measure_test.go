@@ -158,3 +158,14 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 const mib = 1 << 20
+
+// count is how many samples of metric name have a value for which ok holds.
+func (s promSamples) count(name string, ok func(float64) bool) float64 {
+	var n float64
+	for series, v := range s {
+		if m, _, _ := strings.Cut(series, "{"); m == name && ok(v) {
+			n++
+		}
+	}
+	return n
+}

@@ -15,12 +15,43 @@ import (
 // reported, joined, each as a *FieldError naming the document field; the
 // result wraps ErrInvalidPolicy.
 func Compile(s Spec) (*Policy, error) {
+	var c Compiler
+	return c.Compile(s)
+}
+
+// Compiler compiles Specs as Compile does, sharing the compiled regular
+// expressions of equal patterns between the policies it compiles (a
+// regexp.Regexp is safe for concurrent use): 10,000 policies with the
+// default exclusion list then hold one compiled copy of it instead of
+// 10,000 (about 10 KB each). The zero value is ready to use; a Compiler is
+// not safe for concurrent use.
+type Compiler struct {
+	re map[string]*regexp.Regexp
+}
+
+func (c *Compiler) regexp(expr string) (*regexp.Regexp, error) {
+	if re, ok := c.re[expr]; ok {
+		return re, nil
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, err
+	}
+	if c.re == nil {
+		c.re = map[string]*regexp.Regexp{}
+	}
+	c.re[expr] = re
+	return re, nil
+}
+
+// Compile is the package's Compile, with the Compiler's shared patterns.
+func (c *Compiler) Compile(s Spec) (*Policy, error) {
 	p := &Policy{spec: s, order: Ascending}
 	var errs []error
 	bad := func(field string, err error) { errs = append(errs, &FieldError{Field: field, Err: err}) }
 
 	for i, ex := range s.Exclude {
-		re, err := regexp.Compile(ex)
+		re, err := c.regexp(ex)
 		if err != nil {
 			bad(fmt.Sprintf("exclusionList[%d]", i), fmt.Errorf("compiling %q: %w", ex, err))
 			continue
@@ -29,7 +60,7 @@ func Compile(s Spec) (*Policy, error) {
 	}
 	var pattern *regexp.Regexp
 	if s.Pattern != "" {
-		re, err := regexp.Compile(s.Pattern)
+		re, err := c.regexp(s.Pattern)
 		if err != nil {
 			bad("filterTags.pattern", fmt.Errorf("compiling %q: %w", s.Pattern, err))
 		} else {
