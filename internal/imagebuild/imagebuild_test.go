@@ -138,6 +138,13 @@ func TestImage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if mf, err := img.Manifest(); err == nil {
+			var size int64
+			for _, l := range mf.Layers {
+				size += l.Size
+			}
+			t.Logf("%s: %s, layers %d bytes compressed", arch, m.Digest, size)
+		}
 		t.Run("config/"+arch, func(t *testing.T) {
 			cf, err := img.ConfigFile()
 			if err != nil {
