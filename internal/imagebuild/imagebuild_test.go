@@ -240,7 +240,11 @@ func TestImage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer rc.Close()
+			defer func() {
+				if err := rc.Close(); err != nil {
+					t.Error(err)
+				}
+			}()
 			var doc struct {
 				SPDXVersion string
 				Packages    []struct{ Name, VersionInfo, LicenseDeclared string }
@@ -299,7 +303,9 @@ func readLayers(t *testing.T, img v1.Image) map[string]entry {
 			}
 			files[h.Name] = entry{typ: h.Typeflag, mode: h.Mode, uid: h.Uid, gid: h.Gid, data: data}
 		}
-		rc.Close()
+		if err := rc.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return files
 }

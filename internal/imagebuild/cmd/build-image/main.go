@@ -92,15 +92,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s@%s (%s)\n", tag, pushed.Index, time.Since(start).Round(time.Millisecond))
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s@%s (%s)\n", tag, pushed.Index, time.Since(start).Round(time.Millisecond))
 	for i, pi := range res.Images {
 		size, err := imageSize(pi)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "  %s: %s, %d bytes compressed; SBOM %s\n", pi.Platform, pushed.Images[i], size, pushed.SBOMs[i])
+		fmt.Fprintf(&b, "  %s: %s, %d bytes compressed; SBOM %s\n", pi.Platform, pushed.Images[i], size, pushed.SBOMs[i])
 	}
-	return nil
+	_, err = io.WriteString(stdout, b.String())
+	return err
 }
 
 // imageSize is the size of the image's compressed layers.
