@@ -9,16 +9,52 @@ GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 FUZZTIME ?= 20000x
 BENCHTIME ?= 1s
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+# The commit's time: file times and build date of reproducible builds.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+BUILD_DATE := $(shell date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(BUILD_DATE)
+DIST := $(CURDIR)/dist
+RELEASE_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
 TESTPKGS ?= ./...
 # Where internal/testenv/build-gitea.sh puts Gitea (see internal/testenv/gitea.go).
 GITEA_BIN = $(or $(HOIST_TEST_CACHE),$(HOME)/.cache/hoist-test)/gitea/gitea
 
-.PHONY: all build test test-short soak lint bench fuzz demo gitea generate tidy clean
+.PHONY: all build test test-short test-image soak lint bench fuzz demo gitea generate tidy clean release image
 
 all: build
 
 build: ## build bin/hoist
-	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/hoist ./cmd/hoist
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/hoist ./cmd/hoist
+
+# Static binaries (CGO_ENABLED=0, -trimpath) of every platform, as
+# dist/hoist-VERSION-OS-ARCH[.exe], and their dist/SHA256SUMS.
+release: ## cross-compile the CLI into dist/ with SHA256SUMS
+	@rm -rf $(DIST) && mkdir -p $(DIST)
+	@set -e; for p in $(RELEASE_PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+	  out=hoist-$(VERSION)-$$os-$$arch$$ext; echo "$$out"; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(DIST)/$$out ./cmd/hoist; \
+	done
+	cd $(DIST) && sha256sum hoist-* > SHA256SUMS && cat SHA256SUMS
+
+# The multi-platform image, without a Docker daemon or a base image (see
+# internal/imagebuild), pushed to $(REGISTRY):$(TAG) with an SPDX SBOM per
+# platform as an OCI referrer. INSECURE=1 pushes over plain HTTP.
+REGISTRY ?=
+TAG ?= $(VERSION)
+image: ## build and push the container image: make image REGISTRY=host/repo TAG=x
+	@[ -n "$(REGISTRY)" ] || { echo "make image: set REGISTRY=host/repo (and TAG, default $(VERSION))"; exit 1; }
+	@mkdir -p $(DIST)/image
+	@set -e; for p in $(IMAGE_PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(DIST)/image/hoist-$$os-$$arch ./cmd/hoist; \
+	done
+	$(GO) run ./internal/imagebuild/cmd/build-image --image $(REGISTRY):$(TAG) \
+	  --version $(VERSION) --revision $(COMMIT) --source-date-epoch $(SOURCE_DATE_EPOCH) \
+	  $(if $(INSECURE),--insecure) \
+	  $(foreach p,$(IMAGE_PLATFORMS),--binary $(p)=$(DIST)/image/hoist-$(subst /,-,$(p)))
 
 # The tests that start Gitea skip without it (they fail under CI=true): the
 # last line says so, and how to build it.
@@ -29,6 +65,11 @@ test: ## unit and integration tests, with the race detector
 	  echo "make test: skipped the Gitea tests (in $$pkgs): no Gitea at $(GITEA_BIN); 'make gitea' builds it (about 25 minutes the first time)"; \
 	fi; \
 	exit $$rc
+
+# Builds hoist for linux/amd64 and linux/arm64 (a minute or more on a cold
+# cache), so it runs apart from make test.
+test-image: ## the container image test: build, push to a registry on 127.0.0.1, read back, run
+	$(GO) test -tags image -count=1 -timeout 15m ./internal/imagebuild/...
 
 gitea: ## build and cache the Gitea server of the pull-request tests (about 25 minutes the first time)
 	internal/testenv/build-gitea.sh
@@ -79,4 +120,4 @@ generate: ## regenerate deepcopy code
 	$(GO) generate ./...
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(DIST)

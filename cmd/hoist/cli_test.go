@@ -41,7 +41,7 @@ func TestVersionOf(t *testing.T) {
 		{Key: "vcs.modified", Value: "true"},
 	}
 	tests := map[string]struct {
-		ldflags  string
+		ldflags  linkerFlags
 		info     *debug.BuildInfo
 		want     versionInfo
 		wantText string
@@ -65,8 +65,17 @@ func TestVersionOf(t *testing.T) {
 			want:     versionInfo{Version: "dev", Revision: "0123456789abcdef0123456789abcdef01234567", GoVersion: "go1.26.0"},
 			wantText: "dev (commit 0123456789ab, go1.26.0)",
 		},
+		"make build": {
+			ldflags: linkerFlags{Version: "v9.9.9", Commit: "fedcba9876543210fedcba9876543210fedcba98", BuildDate: "2026-01-02T03:04:05Z"},
+			info:    &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "(devel)"}},
+			want: versionInfo{
+				Version: "v9.9.9", Revision: "fedcba9876543210fedcba9876543210fedcba98",
+				BuildDate: "2026-01-02T03:04:05Z", GoVersion: "go1.26.0",
+			},
+			wantText: "v9.9.9 (commit fedcba987654, built 2026-01-02T03:04:05Z, go1.26.0)",
+		},
 		"ldflags win": {
-			ldflags:  "v9.9.9",
+			ldflags:  linkerFlags{Version: "v9.9.9"},
 			info:     &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "v1.2.3"}, Settings: vcs[:2]},
 			want:     versionInfo{Version: "v9.9.9", Revision: "0123456789abcdef0123456789abcdef01234567", GoVersion: "go1.26.0"},
 			wantText: "v9.9.9 (commit 0123456789ab, go1.26.0)",
@@ -205,3 +214,26 @@ func TestListFromEnv(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestCompletion(t *testing.T) {
+	// Each shell's script names the command it completes.
+	for shell, want := range map[string]string{
+		"bash":       "# bash completion V2 for hoist",
+		"zsh":        "#compdef hoist",
+		"fish":       "# fish completion for hoist",
+		"powershell": "# powershell completion for hoist",
+	} {
+		t.Run(shell, func(t *testing.T) {
+			got := runCLI(t, nil, "", "completion", shell)
+			if got.code != 0 || !strings.HasPrefix(got.stdout, want) {
+				t.Errorf("hoist completion %s: exit %d, stdout starts %q, want %q (stderr %q)", shell, got.code, head(got.stdout), want, got.stderr)
+			}
+		})
+	}
+}
+
+// head is s's first line.
+func head(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}

@@ -11,10 +11,17 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version is set at build time with -ldflags "-X main.version=..." (make
-// build does). When it is empty, the build information that go build and
-// go install record is used instead: see versionOf.
-var version string
+// version, commit and buildDate are set at build time with -ldflags
+// "-X main.version=... -X main.commit=... -X main.buildDate=..." (make build,
+// make release and make image do; buildDate is the commit's time, so that
+// builds are reproducible). When they are empty, the build information that
+// go build and go install record is used instead: see versionOf.
+var version, commit, buildDate string
+
+// linkerFlags are the values -ldflags -X sets.
+type linkerFlags struct {
+	Version, Commit, BuildDate string
+}
 
 // versionInfo is what hoist version prints.
 type versionInfo struct {
@@ -24,14 +31,17 @@ type versionInfo struct {
 	Version string `json:"version"`
 	// Revision, Time and Modified describe the checkout the binary was
 	// built from, when go build recorded it (-buildvcs).
-	Revision  string `json:"revision,omitempty"`
-	Time      string `json:"time,omitempty"`
-	Modified  bool   `json:"modified,omitempty"`
+	// Revision is the -ldflags commit when set.
+	Revision string `json:"revision,omitempty"`
+	Time     string `json:"time,omitempty"`
+	Modified bool   `json:"modified,omitempty"`
+	// BuildDate is the -ldflags build date (RFC 3339), when set.
+	BuildDate string `json:"buildDate,omitempty"`
 	GoVersion string `json:"goVersion"`
 }
 
-// String is "VERSION (commit REVISION[, modified], GOVERSION)", with the
-// parts that are known.
+// String is "VERSION (commit REVISION[, modified], built DATE, GOVERSION)",
+// with the parts that are known.
 func (v versionInfo) String() string {
 	var extra []string
 	if v.Revision != "" {
@@ -39,6 +49,9 @@ func (v versionInfo) String() string {
 	}
 	if v.Modified {
 		extra = append(extra, "modified")
+	}
+	if v.BuildDate != "" {
+		extra = append(extra, "built "+v.BuildDate)
 	}
 	if v.GoVersion != "" {
 		extra = append(extra, v.GoVersion)
@@ -49,16 +62,12 @@ func (v versionInfo) String() string {
 	return v.Version + " (" + strings.Join(extra, ", ") + ")"
 }
 
-// versionOf builds the version from the -ldflags version ldflags (which
-// wins when set) and the binary's build information bi (nil when the binary
-// has none).
-func versionOf(ldflags string, bi *debug.BuildInfo) versionInfo {
-	v := versionInfo{Version: ldflags, GoVersion: runtime.Version()}
+// versionOf builds the version from the -ldflags values ld (which win when
+// set) and the binary's build information bi (nil when the binary has none).
+func versionOf(ld linkerFlags, bi *debug.BuildInfo) versionInfo {
+	v := versionInfo{Version: ld.Version, BuildDate: ld.BuildDate, GoVersion: runtime.Version()}
 	if bi == nil {
-		if v.Version == "" {
-			v.Version = "dev"
-		}
-		return v
+		bi = &debug.BuildInfo{}
 	}
 	if bi.GoVersion != "" {
 		v.GoVersion = bi.GoVersion
@@ -79,6 +88,9 @@ func versionOf(ldflags string, bi *debug.BuildInfo) versionInfo {
 			v.Modified = s.Value == "true"
 		}
 	}
+	if ld.Commit != "" {
+		v.Revision = ld.Commit
+	}
 	return v
 }
 
@@ -88,7 +100,7 @@ func currentVersion() versionInfo {
 	if !ok {
 		bi = nil
 	}
-	return versionOf(version, bi)
+	return versionOf(linkerFlags{Version: version, Commit: commit, BuildDate: buildDate}, bi)
 }
 
 func newVersionCommand() *cobra.Command {
@@ -96,8 +108,10 @@ func newVersionCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "version [-o text|json]",
 		Short: "Print hoist's version",
-		Long: `Version prints hoist's version and, when the binary records it, the Git
-revision it was built from. hoist --version prints the same line.`,
+		Long: `Version prints hoist's version, the Git commit it was built from, its build
+date and the Go version, the parts the binary records: make build, make release
+and make image set all of them; go install records the module version.
+hoist --version prints the same line.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runVersion(currentVersion(), output, cmd.OutOrStdout())
