@@ -21,7 +21,7 @@ TESTPKGS ?= ./...
 # Where internal/testenv/build-gitea.sh puts Gitea (see internal/testenv/gitea.go).
 GITEA_BIN = $(or $(HOIST_TEST_CACHE),$(HOME)/.cache/hoist-test)/gitea/gitea
 
-.PHONY: all build test test-short test-image soak lint bench fuzz demo gitea generate tidy clean release image
+.PHONY: all build test test-short test-image soak lint bench fuzz demo gitea kube-apiserver generate check-generate tidy clean release image
 
 all: build
 
@@ -116,8 +116,17 @@ fuzz: ## a short run of every fuzz target
 demo: build ## run hoist's main job on an embedded default
 	$(BIN)/hoist demo
 
-generate: ## regenerate deepcopy code
+generate: ## regenerate deepcopy code and the CustomResourceDefinitions (config/crd) with controller-gen
 	$(GO) generate ./...
+
+# Fails when a generated file (deepcopy, CRDs) differs from what make
+# generate writes: run make generate and commit the result.
+check-generate: generate ## fail when generated files are stale
+	@out=$$(git status --porcelain -- config/v1alpha1 config/crd); \
+	if [ -n "$$out" ]; then echo "generated files are stale (run make generate and commit):"; echo "$$out"; git --no-pager diff --stat -- config/v1alpha1 config/crd; exit 1; fi
+
+kube-apiserver: ## build and cache the kube-apiserver of the controller tests (10-15 minutes the first time)
+	internal/testenv/build-kube-apiserver.sh
 
 clean:
 	rm -rf $(BIN) $(DIST)
