@@ -28,8 +28,18 @@ type ServiceOptions struct {
 	// Runner runs automations; its Scanner scans registries (required).
 	Runner *Runner
 	// ConfigPaths are the configuration's files and directories; they are
-	// watched and reloaded when they change (required).
+	// watched and reloaded when they change (required unless External).
 	ConfigPaths []string
+	// External says that the documents come from the caller through Apply
+	// (the Kubernetes controller), not from ConfigPaths.
+	External bool
+	// OnScan, when set, is called after each scan of a repository with the
+	// selections of its policies (the Kubernetes controller writes them
+	// to status). It must not block.
+	OnScan func(repo *config.Repository, sels []Selection)
+	// OnRun, when set, is called after each automation run. It must not
+	// block.
+	OnRun func(a *config.Automation, res RunResult)
 	// WatchInterval is how often the configuration is looked at. Default 2s.
 	WatchInterval time.Duration
 	// Registry collects the metrics served at /metrics (required).
@@ -107,7 +117,7 @@ type recheck struct{ timer Timer }
 
 // NewService builds a Service from the configuration the watcher loaded.
 func NewService(o ServiceOptions) (*Service, error) {
-	if o.Runner == nil || len(o.ConfigPaths) == 0 || o.Registry == nil {
+	if o.Runner == nil || (len(o.ConfigPaths) == 0 && !o.External) || o.Registry == nil {
 		return nil, errors.New("service: Runner, ConfigPaths and Registry are required")
 	}
 	if o.Logger == nil {
@@ -205,6 +215,14 @@ func (s *Service) logWarnings(set *config.Set) {
 	}
 }
 
+// Apply makes set the running configuration, as a reload does: the
+// Kubernetes controller's documents (ServiceOptions.External) come this way.
+// Call it once before Run.
+func (s *Service) Apply(set *config.Set) error {
+	s.logWarnings(set)
+	return s.apply(set)
+}
+
 func (s *Service) reload(set *config.Set) {
 	s.logWarnings(set)
 	if err := s.apply(set); err != nil {
@@ -223,7 +241,11 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
-	for _, run := range []func(context.Context) error{s.sched.Run, s.batch.Run, s.watch.Run} {
+	runs := []func(context.Context) error{s.sched.Run, s.batch.Run}
+	if !s.o.External {
+		runs = append(runs, s.watch.Run)
+	}
+	for _, run := range runs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -498,6 +520,9 @@ func (s *Service) scanRepository(ctx context.Context, key string) error {
 		}
 	}
 	s.o.Metrics.ScanDone(key, repo.Spec.Image, time.Since(start), scanErr)
+	if s.o.OnScan != nil {
+		s.o.OnScan(repo, sels)
+	}
 	s.mu.Lock()
 	s.scanned[key] = time.Now()
 	// apply forgets the gauge of a repository that left the configuration
@@ -615,6 +640,9 @@ func (s *Service) flush(ctx context.Context, _ string, automations []string) err
 			continue
 		}
 		res := s.o.Runner.RunKnown(ctx, set.Set, a, s.knownSelection)
+		if s.o.OnRun != nil {
+			s.o.OnRun(a, res)
+		}
 		s.noteError("automation "+k, runError(res))
 		switch {
 		case res.Err != nil:

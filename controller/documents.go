@@ -1,0 +1,190 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing/fstest"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/hoist-dev/hoist/automation"
+	"github.com/hoist-dev/hoist/config"
+	"github.com/hoist-dev/hoist/config/v1alpha1"
+)
+
+// documents turns the objects of the cache into the service's
+// configuration.
+type documents struct {
+	mu          sync.Mutex
+	fingerprint string
+	// invalid holds the first problem of each object left out of the
+	// configuration, with the field it names.
+	invalid map[objectKey]*config.Error
+}
+
+// object is one document: its key, and the object with its kind set.
+type object struct {
+	key objectKey
+	obj client.Object
+}
+
+// list reads the hoist.dev objects of the cache.
+func list(ctx context.Context, c client.Reader) ([]object, error) {
+	var out []object
+	var repos v1alpha1.ImageRepositoryList
+	if err := c.List(ctx, &repos); err != nil {
+		return nil, fmt.Errorf("listing ImageRepositories: %w", err)
+	}
+	for i := range repos.Items {
+		o := repos.Items[i].DeepCopy()
+		o.APIVersion, o.Kind = v1alpha1.APIVersion, v1alpha1.ImageRepositoryKind
+		out = append(out, object{objectKey{o.Kind, o.Namespace, o.Name}, o})
+	}
+	var policies v1alpha1.ImagePolicyList
+	if err := c.List(ctx, &policies); err != nil {
+		return nil, fmt.Errorf("listing ImagePolicies: %w", err)
+	}
+	for i := range policies.Items {
+		o := policies.Items[i].DeepCopy()
+		o.APIVersion, o.Kind = v1alpha1.APIVersion, v1alpha1.ImagePolicyKind
+		out = append(out, object{objectKey{o.Kind, o.Namespace, o.Name}, o})
+	}
+	var autos v1alpha1.ImageUpdateAutomationList
+	if err := c.List(ctx, &autos); err != nil {
+		return nil, fmt.Errorf("listing ImageUpdateAutomations: %w", err)
+	}
+	for i := range autos.Items {
+		o := autos.Items[i].DeepCopy()
+		o.APIVersion, o.Kind = v1alpha1.APIVersion, v1alpha1.ImageUpdateAutomationKind
+		out = append(out, object{objectKey{o.Kind, o.Namespace, o.Name}, o})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].key.String() < out[j].key.String() })
+	return out, nil
+}
+
+// fingerprint changes when anything the configuration is made of changes:
+// an object's spec (generation), labels (policy selectors) or annotations.
+func fingerprint(objs []object) string {
+	var b strings.Builder
+	for _, o := range objs {
+		m := o.obj
+		b.WriteString(o.key.String())
+		b.WriteByte(' ')
+		b.WriteString(string(m.GetUID()))
+		b.WriteByte(' ')
+		b.WriteString(strconv.FormatInt(m.GetGeneration(), 10))
+		for _, kv := range []map[string]string{m.GetLabels(), m.GetAnnotations()} {
+			keys := make([]string, 0, len(kv))
+			for k := range kv {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				b.WriteString(" " + k + "=" + kv[k])
+			}
+			b.WriteString(" |")
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// fileOf is the file name an object is read from, which config.Error
+// names: KIND/NAMESPACE/NAME.yaml.
+func fileOf(k objectKey) string {
+	return path.Join(strings.ToLower(k.Kind), k.Namespace, k.Name+".yaml")
+}
+
+// build decodes objs as config.Load decodes files, one file per object.
+// An object with a problem is left out, with its first problem, and the
+// rest is read again (a policy of a repository that was left out has a
+// problem then in its turn).
+func build(objs []object) (*config.Set, map[objectKey]*config.Error, error) {
+	fsys := fstest.MapFS{}
+	byFile := map[string]objectKey{}
+	for _, o := range objs {
+		clean := o.obj.DeepCopyObject().(client.Object)
+		clean.SetManagedFields(nil)
+		data, err := yaml.Marshal(clean)
+		if err != nil {
+			return nil, nil, fmt.Errorf("encoding %s: %w", o.key, err)
+		}
+		f := fileOf(o.key)
+		fsys[f] = &fstest.MapFile{Data: data}
+		byFile[f] = o.key
+	}
+	invalid := map[objectKey]*config.Error{}
+	for range len(objs) + 1 {
+		if len(fsys) == 0 {
+			return &config.Set{}, invalid, nil
+		}
+		set, err := config.LoadOntoFS(nil, fsys, ".")
+		if err == nil {
+			return set, invalid, nil
+		}
+		var errs config.Errors
+		if !errors.As(err, &errs) {
+			return nil, nil, err
+		}
+		dropped := false
+		for _, e := range errs {
+			k, ok := byFile[e.File]
+			if !ok {
+				continue
+			}
+			if _, seen := invalid[k]; !seen {
+				invalid[k] = e
+			}
+			if _, ok := fsys[e.File]; ok {
+				delete(fsys, e.File)
+				dropped = true
+			}
+		}
+		if !dropped {
+			return nil, nil, err
+		}
+	}
+	return nil, nil, errors.New("controller: the objects do not converge to a valid configuration")
+}
+
+// sync applies the cache's objects to svc when they changed since the last
+// sync.
+func (d *documents) sync(ctx context.Context, c client.Reader, svc *automation.Service, log *slog.Logger) error {
+	objs, err := list(ctx, c)
+	if err != nil {
+		return err
+	}
+	fp := fingerprint(objs)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if fp == d.fingerprint {
+		return nil
+	}
+	set, invalid, err := build(objs)
+	if err != nil {
+		return err
+	}
+	if err := svc.Apply(set); err != nil {
+		return fmt.Errorf("applying the objects: %w", err)
+	}
+	d.fingerprint = fp
+	d.invalid = invalid
+	log.Info("configuration applied", "repositories", len(set.Repositories), "policies", len(set.Policies), "automations", len(set.Automations), "invalid", len(invalid))
+	return nil
+}
+
+// problem is the problem that kept an object out of the configuration, or
+// nil.
+func (d *documents) problem(k objectKey) *config.Error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.invalid[k]
+}

@@ -1,0 +1,295 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/hoist-dev/hoist/config"
+	"github.com/hoist-dev/hoist/config/v1alpha1"
+)
+
+// Condition types, in kstatus form.
+const (
+	ReadyCondition       = "Ready"
+	ReconcilingCondition = "Reconciling"
+	StalledCondition     = "Stalled"
+)
+
+// Condition reasons and event reasons; Flux's where one fits.
+const (
+	// ReasonSucceeded: the object's last scan or run succeeded.
+	ReasonSucceeded = "Succeeded"
+	// ReasonProgressing: the object waits for its first scan or run.
+	ReasonProgressing = "Progressing"
+	// ReasonFailed: the object's last scan or run failed.
+	ReasonFailed = "ReconciliationFailed"
+	// ReasonInvalid: the object's spec is invalid; the message names the
+	// field. Nothing is done with it until it changes.
+	ReasonInvalid = "InvalidSpec"
+	// ReasonNewSelection (event): a policy selected a new image.
+	ReasonNewSelection = "NewSelection"
+	// ReasonPushed (event): an automation pushed a commit.
+	ReasonPushed = "Pushed"
+	// ReasonPullRequest (event): an automation opened or updated a pull
+	// request.
+	ReasonPullRequest = "PullRequest"
+)
+
+// reconciler is the reconcile.Reconciler of one kind: sync the
+// configuration, then write one object's status.
+type reconciler struct {
+	c         *Controller
+	kind      string
+	reconcile func(context.Context, objectKey) error
+}
+
+func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	if err := r.c.sync(ctx); err != nil {
+		return reconcile.Result{}, err
+	}
+	k := objectKey{r.kind, req.Namespace, req.Name}
+	err := r.reconcile(ctx, k)
+	if errors.Is(err, errNotFound) {
+		r.c.obs.forget(k)
+		return reconcile.Result{}, nil
+	}
+	return reconcile.Result{}, err
+}
+
+// kevent is one Kubernetes event, emitted once the status that records it
+// is written (so that a failed patch does not repeat it).
+type kevent struct {
+	warning        bool
+	reason, action string
+	note           string
+}
+
+// get reads one object; errNotFound when it is gone.
+func (c *Controller) get(ctx context.Context, k objectKey, obj client.Object) error {
+	if err := c.client.Get(ctx, client.ObjectKey{Namespace: k.Namespace, Name: k.Name}, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			return errNotFound
+		}
+		return fmt.Errorf("reading %s: %w", k, err)
+	}
+	return nil
+}
+
+// patchStatus writes obj's status when it differs from before's, then
+// emits the events.
+func (c *Controller) patchStatus(ctx context.Context, before, obj client.Object, beforeStatus, status any, events []kevent) error {
+	if equality.Semantic.DeepEqual(beforeStatus, status) {
+		return nil
+	}
+	if err := c.client.Status().Patch(ctx, obj, client.MergeFrom(before)); err != nil {
+		if apierrors.IsNotFound(err) {
+			return errNotFound
+		}
+		return fmt.Errorf("writing the status of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+	}
+	for _, e := range events {
+		typ := corev1.EventTypeNormal
+		if e.warning {
+			typ = corev1.EventTypeWarning
+		}
+		c.rec.Eventf(obj, nil, typ, e.reason, e.action, "%s", e.note)
+	}
+	return nil
+}
+
+// setReady sets the kstatus conditions of an object that is ready.
+func setReady(conds *[]metav1.Condition, gen int64, msg string) {
+	apimeta.SetStatusCondition(conds, metav1.Condition{Type: ReadyCondition, Status: metav1.ConditionTrue, Reason: ReasonSucceeded, Message: msg, ObservedGeneration: gen})
+	apimeta.RemoveStatusCondition(conds, ReconcilingCondition)
+	apimeta.RemoveStatusCondition(conds, StalledCondition)
+}
+
+// setProgressing sets the conditions of an object waiting for its first
+// scan or run.
+func setProgressing(conds *[]metav1.Condition, gen int64, msg string) {
+	apimeta.SetStatusCondition(conds, metav1.Condition{Type: ReconcilingCondition, Status: metav1.ConditionTrue, Reason: ReasonProgressing, Message: msg, ObservedGeneration: gen})
+	apimeta.SetStatusCondition(conds, metav1.Condition{Type: ReadyCondition, Status: metav1.ConditionUnknown, Reason: ReasonProgressing, Message: msg, ObservedGeneration: gen})
+	apimeta.RemoveStatusCondition(conds, StalledCondition)
+}
+
+// setFailed sets the conditions of an object whose last scan or run
+// failed, and reports whether that is news (an event is due).
+func setFailed(conds *[]metav1.Condition, gen int64, msg string) bool {
+	prev := apimeta.FindStatusCondition(*conds, ReadyCondition)
+	news := prev == nil || prev.Status != metav1.ConditionFalse || prev.Message != msg
+	apimeta.SetStatusCondition(conds, metav1.Condition{Type: ReadyCondition, Status: metav1.ConditionFalse, Reason: ReasonFailed, Message: msg, ObservedGeneration: gen})
+	apimeta.RemoveStatusCondition(conds, ReconcilingCondition)
+	apimeta.RemoveStatusCondition(conds, StalledCondition)
+	return news
+}
+
+// setStalled sets the conditions of an object whose spec is invalid, and
+// reports whether that is news.
+func setStalled(conds *[]metav1.Condition, gen int64, msg string) bool {
+	prev := apimeta.FindStatusCondition(*conds, ReadyCondition)
+	news := prev == nil || prev.Status != metav1.ConditionFalse || prev.Message != msg
+	apimeta.SetStatusCondition(conds, metav1.Condition{Type: ReadyCondition, Status: metav1.ConditionFalse, Reason: ReasonInvalid, Message: msg, ObservedGeneration: gen})
+	apimeta.SetStatusCondition(conds, metav1.Condition{Type: StalledCondition, Status: metav1.ConditionTrue, Reason: ReasonInvalid, Message: msg, ObservedGeneration: gen})
+	apimeta.RemoveStatusCondition(conds, ReconcilingCondition)
+	return news
+}
+
+// problemMessage says what is wrong with an object, naming the field,
+// without the synthetic file name the controller reads it from.
+func problemMessage(e *config.Error) string {
+	msg := e.Err.Error()
+	if e.Field != "" {
+		return e.Field + ": " + msg
+	}
+	return msg
+}
+
+// invalid handles an object left out of the configuration: it reports
+// whether it was, after setting its conditions.
+func (c *Controller) invalid(k objectKey, conds *[]metav1.Condition, gen int64, events *[]kevent) bool {
+	e := c.docs.problem(k)
+	if e == nil {
+		return false
+	}
+	msg := problemMessage(e)
+	if setStalled(conds, gen, msg) {
+		*events = append(*events, kevent{warning: true, reason: ReasonInvalid, action: "Validate", note: msg})
+	}
+	return true
+}
+
+func (c *Controller) reconcileRepository(ctx context.Context, k objectKey) error {
+	var obj v1alpha1.ImageRepository
+	if err := c.get(ctx, k, &obj); err != nil {
+		return err
+	}
+	if obj.Spec.Suspend {
+		return nil
+	}
+	before := obj.DeepCopy()
+	st := &obj.Status
+	st.ObservedGeneration = obj.Generation
+	var events []kevent
+	if !c.invalid(k, &st.Conditions, obj.Generation, &events) {
+		if ref, err := name.NewRepository(obj.Spec.Image); err == nil {
+			st.CanonicalImageName = ref.Name()
+		}
+		switch scan, ok := c.obs.scan(k); {
+		case !ok:
+			setProgressing(&st.Conditions, obj.Generation, "waiting for the first scan")
+		case scan.err != "":
+			if setFailed(&st.Conditions, obj.Generation, scan.err) {
+				events = append(events, kevent{warning: true, reason: ReasonFailed, action: "Scan", note: scan.err})
+			}
+		default:
+			st.LastScanResult = &v1alpha1.ScanResult{TagCount: scan.tags, ScanTime: *timePtr(scan.at)}
+			setReady(&st.Conditions, obj.Generation, fmt.Sprintf("successful scan: found %d tags", scan.tags))
+		}
+	}
+	return c.patchStatus(ctx, before, &obj, before.Status, obj.Status, events)
+}
+
+func (c *Controller) reconcilePolicy(ctx context.Context, k objectKey) error {
+	var obj v1alpha1.ImagePolicy
+	if err := c.get(ctx, k, &obj); err != nil {
+		return err
+	}
+	if obj.Spec.Suspend {
+		return nil
+	}
+	before := obj.DeepCopy()
+	st := &obj.Status
+	st.ObservedGeneration = obj.Generation
+	var events []kevent
+	if !c.invalid(k, &st.Conditions, obj.Generation, &events) {
+		switch sel, ok := c.obs.selection(k); {
+		case !ok:
+			setProgressing(&st.Conditions, obj.Generation, "waiting for the first scan of the repository")
+		case sel.Err != nil:
+			if setFailed(&st.Conditions, obj.Generation, sel.Err.Error()) {
+				events = append(events, kevent{warning: true, reason: ReasonFailed, action: "Select", note: sel.Err.Error()})
+			}
+		default:
+			ref := &v1alpha1.ImageRef{Name: sel.Image, Tag: sel.Tag, Digest: sel.Digest}
+			if st.LatestRef == nil || *st.LatestRef != *ref {
+				if st.LatestRef != nil {
+					st.ObservedPreviousRef = st.LatestRef
+				}
+				st.LatestRef = ref
+				events = append(events, kevent{reason: ReasonNewSelection, action: "Select", note: "latest image is " + sel.Ref})
+			}
+			setReady(&st.Conditions, obj.Generation, "latest image is "+sel.Ref)
+		}
+	}
+	return c.patchStatus(ctx, before, &obj, before.Status, obj.Status, events)
+}
+
+func (c *Controller) reconcileAutomation(ctx context.Context, k objectKey) error {
+	var obj v1alpha1.ImageUpdateAutomation
+	if err := c.get(ctx, k, &obj); err != nil {
+		return err
+	}
+	if obj.Spec.Suspend {
+		return nil
+	}
+	before := obj.DeepCopy()
+	st := &obj.Status
+	st.ObservedGeneration = obj.Generation
+	var events []kevent
+	if !c.invalid(k, &st.Conditions, obj.Generation, &events) {
+		switch run, ok := c.obs.run(k); {
+		case !ok:
+			setProgressing(&st.Conditions, obj.Generation, "waiting for the first run")
+		default:
+			st.LastAutomationRunTime = timePtr(run.at)
+			if !run.pushedAt.IsZero() && st.LastPushCommit != run.pushed.Commit {
+				st.LastPushCommit = run.pushed.Commit
+				st.LastPushTime = timePtr(run.pushedAt)
+				events = append(events, kevent{reason: ReasonPushed, action: "Push", note: fmt.Sprintf("pushed commit %s to branch %s", run.pushed.Commit, run.pushed.Branch)})
+				if run.pushed.PullRequest != "" {
+					events = append(events, kevent{reason: ReasonPullRequest, action: "PullRequest", note: "pull request " + run.pushed.PullRequest})
+				}
+			}
+			if msg := runFailure(run); msg != "" {
+				if setFailed(&st.Conditions, obj.Generation, msg) {
+					events = append(events, kevent{warning: true, reason: ReasonFailed, action: "Run", note: msg})
+				}
+				break
+			}
+			msg := "no updates made"
+			if st.LastPushCommit != "" {
+				msg = "last pushed commit " + st.LastPushCommit
+			}
+			setReady(&st.Conditions, obj.Generation, msg)
+		}
+	}
+	return c.patchStatus(ctx, before, &obj, before.Status, obj.Status, events)
+}
+
+// runFailure says why a run failed, or "".
+func runFailure(run runObservation) string {
+	switch {
+	case run.res.Err != nil:
+		return run.res.Err.Error()
+	case len(run.res.Errors) > 0:
+		return run.res.Errors[0].Error()
+	}
+	return ""
+}
+
+// timePtr is t as the API stores it, to the second.
+func timePtr(t time.Time) *metav1.Time {
+	m := metav1.NewTime(t.UTC().Truncate(time.Second))
+	return &m
+}
