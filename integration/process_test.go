@@ -59,8 +59,14 @@ func (p *hoistProcess) logs() string { return p.out.String() }
 // test failed.
 func startHoist(tb testing.TB, addr string, env []string, args ...string) *hoistProcess {
 	tb.Helper()
+	return startHoistCommand(tb, "run", addr, env, args...)
+}
+
+// startHoistCommand is startHoist of `hoist COMMAND --listen addr args...`.
+func startHoistCommand(tb testing.TB, command, addr string, env []string, args ...string) *hoistProcess {
+	tb.Helper()
 	p := &hoistProcess{tb: tb, addr: addr, done: make(chan struct{})}
-	p.cmd = exec.Command(hoistBin, append([]string{"run", "--listen", addr}, args...)...)
+	p.cmd = exec.Command(hoistBin, append([]string{command, "--listen", addr}, args...)...)
 	p.cmd.Env = append([]string{"HOME=" + tb.TempDir(), "PATH=" + os.Getenv("PATH")}, env...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 	if err := p.cmd.Start(); err != nil {

@@ -43,6 +43,7 @@ type controllerOptions struct {
 	logFormat        string
 	logLevel         string
 	window           time.Duration
+	spread           time.Duration
 	grace            time.Duration
 	reg              registryFlags
 }
@@ -84,6 +85,7 @@ time.`,
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.DurationVar(&o.window, "commit-window", 5*time.Second, "selection changes within this window go into one commit (0: commit each change at once)")
+	f.DurationVar(&o.spread, "startup-spread", automation.DefaultStartupSpread, "first scans and runs start spread over this long (0: all at once)")
 	f.DurationVar(&o.grace, "grace-period", 25*time.Second, "how long SIGTERM waits for the commit in progress")
 	o.reg.register(f)
 	return cmd
@@ -171,13 +173,14 @@ func runController(ctx context.Context, o controllerOptions, stderr io.Writer) e
 	runner.Metrics = metrics
 	ctl, err := controller.New(mgr, controller.Options{
 		Service: automation.ServiceOptions{
-			Runner:      runner,
-			Registry:    promReg,
-			Metrics:     metrics,
-			Logger:      logger,
-			Window:      noneIfZero(o.window),
-			Parallelism: o.concurrent,
-			Grace:       o.grace,
+			Runner:        runner,
+			Registry:      promReg,
+			Metrics:       metrics,
+			Logger:        logger,
+			Window:        noneIfZero(o.window),
+			StartupSpread: noneIfZero(o.spread),
+			Parallelism:   o.concurrent,
+			Grace:         o.grace,
 		},
 		Concurrent: o.concurrent,
 		Logger:     logger,

@@ -2,9 +2,11 @@ package testenv
 
 import (
 	"fmt"
+	"github.com/go-logr/logr"
 	"os"
 	"os/exec"
 	"path/filepath"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"testing"
 	"time"
 
@@ -69,6 +71,9 @@ func StartKube(t testing.TB, scheme *runtime.Scheme, crdDirs ...string) *Kube {
 			t.Skip(msg)
 		}
 	}
+	// envtest logs through controller-runtime's root logger, which warns
+	// once a minute until it is set.
+	ctrllog.SetLogger(logr.Discard())
 	env := &envtest.Environment{
 		CRDDirectoryPaths:        crdDirs,
 		ErrorIfCRDPathMissing:    true,

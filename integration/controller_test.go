@@ -1,0 +1,176 @@
+package integration
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/hoist-dev/hoist/config/v1alpha1"
+	"github.com/hoist-dev/hoist/controller"
+	"github.com/hoist-dev/hoist/internal/testenv"
+)
+
+// TestControllerEndToEnd runs `hoist controller` against a real API
+// server: the custom resources are applied, a tag pushed to the registry
+// becomes the policy's status.latestRef, an event and a commit on the Git
+// server; a policy with a bad spec gets Ready=False naming the field; a
+// deleted policy is no longer written.
+func TestControllerEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end controller test")
+	}
+	kube := testenv.StartKube(t, controller.NewScheme(), filepath.Join("..", "config", "crd"))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := kube.Client
+
+	f := newFleet(t, fleetOptions{first: "1.0.0", semver: ">=1.0.0"})
+	const ns = "apps"
+	create(ctx, t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	create(ctx, t, c, &v1alpha1.ImageRepository{
+		ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns},
+		Spec:       v1alpha1.ImageRepositorySpec{Image: f.reg.Ref(f.image(), ""), Interval: metav1.Duration{Duration: time.Second}},
+	})
+	policy := func(name, semver string) *v1alpha1.ImagePolicy {
+		return &v1alpha1.ImagePolicy{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			Spec: v1alpha1.ImagePolicySpec{
+				ImageRepositoryRef: v1alpha1.NamespacedObjectReference{Name: "podinfo"},
+				Policy:             v1alpha1.ImagePolicyChoice{SemVer: &v1alpha1.SemVerPolicy{Range: semver}},
+			},
+		}
+	}
+	create(ctx, t, c, policy("podinfo", ">=1.0.0"))
+	// other selects from the same repository; no marker in Git names it.
+	create(ctx, t, c, policy("other", ">=1.0.0"))
+	create(ctx, t, c, &v1alpha1.ImageUpdateAutomation{
+		ObjectMeta: metav1.ObjectMeta{Name: "fleet", Namespace: ns},
+		Spec: v1alpha1.ImageUpdateAutomationSpec{
+			Interval: metav1.Duration{Duration: time.Hour},
+			Git: &v1alpha1.GitSpec{
+				URL:      f.git.RepoURL("fleet.git"),
+				Checkout: &v1alpha1.GitCheckoutSpec{Reference: v1alpha1.GitRepositoryRef{Branch: "main"}},
+				Commit:   v1alpha1.CommitSpec{Author: v1alpha1.CommitUser{Name: "hoist", Email: "hoist@example.com"}},
+			},
+			Update: &v1alpha1.UpdateStrategy{Path: "./apps", Strategy: v1alpha1.UpdateStrategySetters},
+		},
+	})
+
+	addr := freeAddr(t)
+	p := startHoistCommand(t, "controller", addr, nil,
+		"--kubeconfig", kube.KubeConfig, "--state-dir", filepath.Join(t.TempDir(), "state"),
+		"--commit-window", "0", "--startup-spread", "0", "--log-level", "debug")
+
+	// The first scan selects 1.0.0, which Git already has.
+	waitPolicy(ctx, t, c, ns, "podinfo", func(p *v1alpha1.ImagePolicy) bool {
+		return p.Status.LatestRef != nil && p.Status.LatestRef.Tag == "1.0.0" && ready(p.Status.Conditions) == metav1.ConditionTrue
+	})
+
+	// A new tag: status, event, commit.
+	head, _ := waitRef(t, f.bare, "main", f.push("1.1.0"), 60*time.Second)
+	if got := f.deployed(); !strings.Contains(got, "podinfo:1.1.0") {
+		t.Fatalf("main does not have 1.1.0:\n%s", got)
+	}
+	pol := waitPolicy(ctx, t, c, ns, "podinfo", func(p *v1alpha1.ImagePolicy) bool {
+		return p.Status.LatestRef != nil && p.Status.LatestRef.Tag == "1.1.0"
+	})
+	if pol.Status.ObservedPreviousRef == nil || pol.Status.ObservedPreviousRef.Tag != "1.0.0" || pol.Status.ObservedGeneration != pol.Generation {
+		t.Errorf("policy status: %+v", pol.Status)
+	}
+	var auto v1alpha1.ImageUpdateAutomation
+	waitFor(ctx, t, "the automation's lastPushCommit "+head, func() bool {
+		return c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "fleet"}, &auto) == nil && auto.Status.LastPushCommit == head
+	})
+	waitFor(ctx, t, "NewSelection and Pushed events", func() bool {
+		var evs eventsv1.EventList
+		if err := c.List(ctx, &evs, client.InNamespace(ns)); err != nil {
+			return false
+		}
+		seen := map[string]bool{}
+		for _, e := range evs.Items {
+			seen[e.Regarding.Name+" "+e.Reason] = true
+		}
+		return seen["podinfo "+controller.ReasonNewSelection] && seen["fleet "+controller.ReasonPushed]
+	})
+	var repo v1alpha1.ImageRepository
+	waitFor(ctx, t, "the repository's lastScanResult", func() bool {
+		return c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "podinfo"}, &repo) == nil && repo.Status.LastScanResult != nil && repo.Status.LastScanResult.TagCount == 2
+	})
+	if repo.Status.CanonicalImageName == "" {
+		t.Errorf("repository status: %+v", repo.Status)
+	}
+
+	// A bad resource: Ready=False naming the field; the rest goes on.
+	create(ctx, t, c, policy("broken", ">>"))
+	broken := waitPolicy(ctx, t, c, ns, "broken", func(p *v1alpha1.ImagePolicy) bool {
+		return ready(p.Status.Conditions) == metav1.ConditionFalse
+	})
+	if cond := apimeta.FindStatusCondition(broken.Status.Conditions, controller.ReadyCondition); !strings.Contains(cond.Message, "spec.policy.semver.range") || cond.Reason != controller.ReasonInvalid {
+		t.Errorf("the broken policy's Ready condition does not name the field: %+v", cond)
+	}
+	if !apimeta.IsStatusConditionTrue(broken.Status.Conditions, controller.StalledCondition) {
+		t.Errorf("the broken policy is not Stalled: %+v", broken.Status.Conditions)
+	}
+
+	// A deleted policy is no longer written: other sees 1.2.0, the
+	// automation runs, main stays.
+	if err := c.Delete(ctx, policy("podinfo", "")); err != nil {
+		t.Fatal(err)
+	}
+	p.waitLog("configuration applied", 10*time.Second)
+	runs := strings.Count(p.logs(), `automation=apps/fleet`)
+	f.push("1.2.0")
+	waitPolicy(ctx, t, c, ns, "other", func(p *v1alpha1.ImagePolicy) bool {
+		return p.Status.LatestRef != nil && p.Status.LatestRef.Tag == "1.2.0"
+	})
+	p.waitLogCount(`automation=apps/fleet`, runs+1, 30*time.Second)
+	if h := f.head(); h != head {
+		t.Errorf("main moved from %s to %s after the policy was deleted:\n%s", head, h, f.deployed())
+	}
+	p.stop()
+}
+
+func create(ctx context.Context, t *testing.T, c client.Client, obj client.Object) {
+	t.Helper()
+	if err := c.Create(ctx, obj); err != nil {
+		t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
+	}
+}
+
+// ready is the status of an object's Ready condition.
+func ready(conds []metav1.Condition) metav1.ConditionStatus {
+	if c := apimeta.FindStatusCondition(conds, controller.ReadyCondition); c != nil {
+		return c.Status
+	}
+	return ""
+}
+
+// waitFor waits until cond holds; it reads the API server's objects (the
+// status the controller writes is the signal).
+func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", what, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func waitPolicy(ctx context.Context, t *testing.T, c client.Client, ns, name string, cond func(*v1alpha1.ImagePolicy) bool) *v1alpha1.ImagePolicy {
+	t.Helper()
+	var p v1alpha1.ImagePolicy
+	waitFor(ctx, t, "ImagePolicy "+ns+"/"+name, func() bool {
+		return c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &p) == nil && cond(&p)
+	})
+	return &p
+}
