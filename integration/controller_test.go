@@ -34,40 +34,11 @@ func TestControllerEndToEnd(t *testing.T) {
 
 	f := newFleet(t, fleetOptions{first: "1.0.0", semver: ">=1.0.0"})
 	const ns = "apps"
-	create(ctx, t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
-	create(ctx, t, c, &v1alpha1.ImageRepository{
-		ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns},
-		Spec:       v1alpha1.ImageRepositorySpec{Image: f.reg.Ref(f.image(), ""), Interval: metav1.Duration{Duration: time.Second}},
-	})
-	policy := func(name, semver string) *v1alpha1.ImagePolicy {
-		return &v1alpha1.ImagePolicy{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-			Spec: v1alpha1.ImagePolicySpec{
-				ImageRepositoryRef: v1alpha1.NamespacedObjectReference{Name: "podinfo"},
-				Policy:             v1alpha1.ImagePolicyChoice{SemVer: &v1alpha1.SemVerPolicy{Range: semver}},
-			},
-		}
-	}
-	create(ctx, t, c, policy("podinfo", ">=1.0.0"))
+	policy := applyFleet(ctx, t, c, f, nil)
 	// other selects from the same repository; no marker in Git names it.
 	create(ctx, t, c, policy("other", ">=1.0.0"))
-	create(ctx, t, c, &v1alpha1.ImageUpdateAutomation{
-		ObjectMeta: metav1.ObjectMeta{Name: "fleet", Namespace: ns},
-		Spec: v1alpha1.ImageUpdateAutomationSpec{
-			Interval: metav1.Duration{Duration: time.Hour},
-			Git: &v1alpha1.GitSpec{
-				URL:      f.git.RepoURL("fleet.git"),
-				Checkout: &v1alpha1.GitCheckoutSpec{Reference: v1alpha1.GitRepositoryRef{Branch: "main"}},
-				Commit:   v1alpha1.CommitSpec{Author: v1alpha1.CommitUser{Name: "hoist", Email: "hoist@example.com"}},
-			},
-			Update: &v1alpha1.UpdateStrategy{Path: "./apps", Strategy: v1alpha1.UpdateStrategySetters},
-		},
-	})
 
-	addr := freeAddr(t)
-	p := startHoistCommand(t, "controller", addr, nil,
-		"--kubeconfig", kube.KubeConfig, "--state-dir", filepath.Join(t.TempDir(), "state"),
-		"--commit-window", "0", "--startup-spread", "0", "--log-level", "debug")
+	p := startController(t, kube)
 
 	// The first scan selects 1.0.0, which Git already has.
 	waitPolicy(ctx, t, c, ns, "podinfo", func(p *v1alpha1.ImagePolicy) bool {
@@ -75,7 +46,11 @@ func TestControllerEndToEnd(t *testing.T) {
 	})
 
 	// A new tag: status, event, commit.
+	initial := f.head()
 	head, _ := waitRef(t, f.bare, "main", f.push("1.1.0"), 60*time.Second)
+	if n := commits(t, f.bare, initial, head); n != 1 {
+		t.Errorf("one tag made %d commits", n)
+	}
 	if got := f.deployed(); !strings.Contains(got, "podinfo:1.1.0") {
 		t.Fatalf("main does not have 1.1.0:\n%s", got)
 	}
@@ -138,6 +113,60 @@ func TestControllerEndToEnd(t *testing.T) {
 	p.stop()
 }
 
+// applyFleet creates the namespace of f and its ImageRepository, ImagePolicy
+// and ImageUpdateAutomation (all named as in f's files, with labels), and
+// returns a builder of more policies of its repository.
+func applyFleet(ctx context.Context, t *testing.T, c client.Client, f *fleet, labels map[string]string) func(name, semver string) *v1alpha1.ImagePolicy {
+	t.Helper()
+	ns := f.namespace
+	meta := func(name string) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels}
+	}
+	create(ctx, t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	create(ctx, t, c, &v1alpha1.ImageRepository{
+		ObjectMeta: meta(f.name),
+		Spec:       v1alpha1.ImageRepositorySpec{Image: f.reg.Ref(f.image(), ""), Interval: metav1.Duration{Duration: time.Second}},
+	})
+	policy := func(name, semver string) *v1alpha1.ImagePolicy {
+		return &v1alpha1.ImagePolicy{
+			ObjectMeta: meta(name),
+			Spec: v1alpha1.ImagePolicySpec{
+				ImageRepositoryRef: v1alpha1.NamespacedObjectReference{Name: f.name},
+				Policy:             v1alpha1.ImagePolicyChoice{SemVer: &v1alpha1.SemVerPolicy{Range: semver}},
+			},
+		}
+	}
+	create(ctx, t, c, policy(f.name, f.semver))
+	create(ctx, t, c, &v1alpha1.ImageUpdateAutomation{
+		ObjectMeta: meta("fleet"),
+		Spec: v1alpha1.ImageUpdateAutomationSpec{
+			Interval: metav1.Duration{Duration: time.Hour},
+			Git: &v1alpha1.GitSpec{
+				URL:      f.git.RepoURL("fleet.git"),
+				Checkout: &v1alpha1.GitCheckoutSpec{Reference: v1alpha1.GitRepositoryRef{Branch: "main"}},
+				Commit:   v1alpha1.CommitSpec{Author: v1alpha1.CommitUser{Name: "hoist", Email: "hoist@example.com"}},
+			},
+			Update: &v1alpha1.UpdateStrategy{Path: "./apps", Strategy: v1alpha1.UpdateStrategySetters},
+		},
+	})
+	return policy
+}
+
+// startController starts hoist controller on kube with its own state
+// directory.
+func startController(t *testing.T, kube *testenv.Kube, args ...string) *hoistProcess {
+	t.Helper()
+	return startHoistCommand(t, "controller", freeAddr(t), nil, append([]string{
+		"--kubeconfig", kube.KubeConfig, "--state-dir", filepath.Join(t.TempDir(), "state"),
+		"--commit-window", "0", "--startup-spread", "0", "--log-level", "debug"}, args...)...)
+}
+
+// commits counts the commits of dir in from..to.
+func commits(t *testing.T, dir, from, to string) int {
+	t.Helper()
+	return strings.Count(testenv.GitCLI(t, dir, "rev-list", from+".."+to), "\n")
+}
+
 func create(ctx context.Context, t *testing.T, c client.Client, obj client.Object) {
 	t.Helper()
 	if err := c.Create(ctx, obj); err != nil {
@@ -173,4 +202,98 @@ func waitPolicy(ctx context.Context, t *testing.T, c client.Client, ns, name str
 		return c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &p) == nil && cond(&p)
 	})
 	return &p
+}
+
+// TestControllerLeaderElection runs two controllers with leader election:
+// one commit per change; when the leader is killed, the other takes over
+// within the lease time and commits the next change, once.
+func TestControllerLeaderElection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end controller test")
+	}
+	kube := testenv.StartKube(t, controller.NewScheme(), filepath.Join("..", "config", "crd"))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	f := newFleet(t, fleetOptions{first: "1.0.0", semver: ">=1.0.0"})
+	applyFleet(ctx, t, kube.Client, f, nil)
+	le := []string{"--leader-elect", "--leader-election-namespace", "default"}
+	a := startController(t, kube, le...)
+	b := startController(t, kube, le...)
+	const acquired = "Successfully acquired lease"
+	var leader, standby *hoistProcess
+	waitFor(ctx, t, "a leader", func() bool {
+		switch {
+		case strings.Contains(a.logs(), acquired):
+			leader, standby = a, b
+		case strings.Contains(b.logs(), acquired):
+			leader, standby = b, a
+		}
+		return leader != nil
+	})
+
+	initial := f.head()
+	head, _ := waitRef(t, f.bare, "main", f.push("1.1.0"), 60*time.Second)
+	var auto v1alpha1.ImageUpdateAutomation
+	waitFor(ctx, t, "the automation's lastPushCommit", func() bool {
+		return kube.Client.Get(ctx, client.ObjectKey{Namespace: f.namespace, Name: "fleet"}, &auto) == nil && auto.Status.LastPushCommit == head
+	})
+	if n := commits(t, f.bare, initial, head); n != 1 {
+		t.Errorf("two managers made %d commits of one tag", n)
+	}
+	if strings.Contains(standby.logs(), "automation pushed") {
+		t.Errorf("the standby pushed:\n%s", standby.logs())
+	}
+
+	// Kill the leader (no lease release): the standby takes over.
+	killed := time.Now()
+	if err := leader.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	standby.waitLog(acquired, 60*time.Second)
+	t.Logf("leader failover (lease 15s): %s", time.Since(killed).Round(time.Millisecond))
+	next, at := waitRef(t, f.bare, "main", f.push("1.2.0"), 60*time.Second)
+	t.Logf("leader killed to next commit: %s", at.Sub(killed).Round(time.Millisecond))
+	if n := commits(t, f.bare, head, next); n != 1 {
+		t.Errorf("the new leader made %d commits of one tag", n)
+	}
+	if got := f.deployed(); !strings.Contains(got, "podinfo:1.2.0") {
+		t.Errorf("main does not have 1.2.0:\n%s", got)
+	}
+	standby.stop()
+}
+
+// TestControllerShards runs two controllers, each with its own
+// --watch-label-selector: each acts on its own shard's objects only.
+func TestControllerShards(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end controller test")
+	}
+	kube := testenv.StartKube(t, controller.NewScheme(), filepath.Join("..", "config", "crd"))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	shards := []string{"shard1", "shard2"}
+	var fleets []*fleet
+	var procs []*hoistProcess
+	for _, s := range shards {
+		f := newFleet(t, fleetOptions{namespace: s, first: "1.0.0", semver: ">=1.0.0"})
+		applyFleet(ctx, t, kube.Client, f, map[string]string{"sharding.hoist.dev/key": s})
+		fleets = append(fleets, f)
+		procs = append(procs, startController(t, kube, "--watch-label-selector", "sharding.hoist.dev/key in ("+s+")"))
+	}
+	for i, f := range fleets {
+		head, _ := waitRef(t, f.bare, "main", f.push("1.1.0"), 60*time.Second)
+		if got := f.deployed(); !strings.Contains(got, "podinfo:1.1.0") {
+			t.Errorf("%s: main does not have 1.1.0 (%s):\n%s", shards[i], head, got)
+		}
+	}
+	for i, p := range procs {
+		other := shards[1-i]
+		if strings.Contains(p.logs(), other+"/") || strings.Contains(p.logs(), other+":") {
+			t.Errorf("the controller of %s acted on %s:\n%s", shards[i], other, p.logs())
+		}
+		if !strings.Contains(p.logs(), "automation="+shards[i]+"/fleet") {
+			t.Errorf("the controller of %s did not run its automation", shards[i])
+		}
+		p.stop()
+	}
 }
