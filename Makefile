@@ -20,6 +20,8 @@ IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
 TESTPKGS ?= ./...
 # Where internal/testenv/build-gitea.sh puts Gitea (see internal/testenv/gitea.go).
 GITEA_BIN = $(or $(HOIST_TEST_CACHE),$(HOME)/.cache/hoist-test)/gitea/gitea
+# Where internal/testenv/build-kube-apiserver.sh puts kube-apiserver (see internal/testenv/kube.go).
+KUBE_APISERVER_BIN = $(or $(HOIST_TEST_CACHE),$(HOME)/.cache/hoist-test)/kube-apiserver-v1.37.2/kube-apiserver
 
 .PHONY: all build test test-short test-image soak lint bench fuzz demo gitea kube-apiserver generate check-generate tidy clean release image
 
@@ -63,6 +65,9 @@ test: ## unit and integration tests, with the race detector
 	if [ ! -x "$(GITEA_BIN)" ]; then \
 	  pkgs=$$(git grep -l 'testenv.StartGitea' -- '*_test.go' | xargs -r -n1 dirname | sort -u | sed 's|^|./|' | paste -sd, - | sed 's/,/, /g'); \
 	  echo "make test: skipped the Gitea tests (in $$pkgs): no Gitea at $(GITEA_BIN); 'make gitea' builds it (about 25 minutes the first time)"; \
+	fi; \
+	if [ ! -x "$(KUBE_APISERVER_BIN)" ] || ! command -v etcd >/dev/null; then \
+	  echo "make test: skipped the controller tests (in ./integration): no kube-apiserver at $(KUBE_APISERVER_BIN) or no etcd; 'make kube-apiserver' builds it, Debian's etcd-server has etcd"; \
 	fi; \
 	exit $$rc
 
