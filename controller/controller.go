@@ -83,11 +83,14 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 		client: mgr.GetClient(),
 		rec:    mgr.GetEventRecorder("hoist"),
 		log:    o.Logger,
-		docs:   &documents{invalid: map[objectKey]*config.Error{}},
+		docs:   &documents{invalid: map[objectKey]*config.Error{}, secrets: mgr.GetAPIReader()},
 		obs:    newObservations(),
 		events: map[string]chan event.GenericEvent{},
 	}
 	so := o.Service
+	if so.Runner != nil {
+		c.docs.secretsDir = so.Runner.SecretsDir
+	}
 	so.External = true
 	so.ConfigPaths = nil
 	so.OnScan = c.onScan
@@ -113,6 +116,7 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 		{v1alpha1.ImageRepositoryKind, &v1alpha1.ImageRepository{}, c.reconcileRepository},
 		{v1alpha1.ImagePolicyKind, &v1alpha1.ImagePolicy{}, c.reconcilePolicy},
 		{v1alpha1.ImageUpdateAutomationKind, &v1alpha1.ImageUpdateAutomation{}, c.reconcileAutomation},
+		{v1alpha1.ReceiverKind, &v1alpha1.Receiver{}, c.reconcileReceiver},
 	} {
 		ch := make(chan event.GenericEvent, 1024)
 		c.events[k.kind] = ch

@@ -5,13 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"testing/fstest"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -23,6 +28,12 @@ import (
 // documents turns the objects of the cache into the service's
 // configuration.
 type documents struct {
+	// secrets reads the Secrets the objects name, from the API server
+	// (not the cache: hoist does not watch every Secret); secretsDir is
+	// where they are written for the loop, as DIR/NAME/KEY.
+	secrets    client.Reader
+	secretsDir string
+
 	mu          sync.Mutex
 	fingerprint string
 	// invalid holds the first problem of each object left out of the
@@ -55,6 +66,15 @@ func list(ctx context.Context, c client.Reader) ([]object, error) {
 	for i := range policies.Items {
 		o := policies.Items[i].DeepCopy()
 		o.APIVersion, o.Kind = v1alpha1.APIVersion, v1alpha1.ImagePolicyKind
+		out = append(out, object{objectKey{o.Kind, o.Namespace, o.Name}, o})
+	}
+	var receivers v1alpha1.ReceiverList
+	if err := c.List(ctx, &receivers); err != nil {
+		return nil, fmt.Errorf("listing Receivers: %w", err)
+	}
+	for i := range receivers.Items {
+		o := receivers.Items[i].DeepCopy()
+		o.APIVersion, o.Kind = v1alpha1.APIVersion, v1alpha1.ReceiverKind
 		out = append(out, object{objectKey{o.Kind, o.Namespace, o.Name}, o})
 	}
 	var autos v1alpha1.ImageUpdateAutomationList
@@ -172,6 +192,9 @@ func (d *documents) sync(ctx context.Context, c client.Reader, svc *automation.S
 	if err != nil {
 		return err
 	}
+	if err := d.writeSecrets(ctx, set); err != nil {
+		return err
+	}
 	if err := svc.Apply(set); err != nil {
 		return fmt.Errorf("applying the objects: %w", err)
 	}
@@ -187,4 +210,69 @@ func (d *documents) problem(k objectKey) *config.Error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.invalid[k]
+}
+
+// secretRefs are the Secrets that set's objects name, by namespace and
+// name.
+func secretRefs(set *config.Set) []types.NamespacedName {
+	seen := map[types.NamespacedName]bool{}
+	var out []types.NamespacedName
+	add := func(ns string, ref *v1alpha1.LocalObjectReference) {
+		if ref == nil || ref.Name == "" {
+			return
+		}
+		k := types.NamespacedName{Namespace: ns, Name: ref.Name}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	for _, r := range set.Repositories {
+		add(r.Namespace, r.Spec.SecretRef)
+		add(r.Namespace, r.Spec.CertSecretRef)
+		add(r.Namespace, r.Spec.ProxySecretRef)
+	}
+	for _, a := range set.Automations {
+		if g := a.Spec.Git; g != nil {
+			add(a.Namespace, g.SecretRef)
+			if g.Commit.SigningKey != nil {
+				add(a.Namespace, &g.Commit.SigningKey.SecretRef)
+			}
+		}
+	}
+	for _, rc := range set.Receivers {
+		add(rc.Namespace, &rc.Spec.SecretRef)
+	}
+	return out
+}
+
+// writeSecrets writes the Secrets that set's objects name into
+// secretsDir/NAME/KEY, where the loop reads them. A Secret that does not
+// exist is not written: what needs it fails and says so.
+func (d *documents) writeSecrets(ctx context.Context, set *config.Set) error {
+	if d.secrets == nil || d.secretsDir == "" {
+		return nil
+	}
+	for _, k := range secretRefs(set) {
+		var sec corev1.Secret
+		if err := d.secrets.Get(ctx, k, &sec); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return fmt.Errorf("reading Secret %s: %w", k, err)
+		}
+		dir := filepath.Join(d.secretsDir, k.Name)
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("writing Secret %s: %w", k, err)
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("writing Secret %s: %w", k, err)
+		}
+		for key, value := range sec.Data {
+			if err := os.WriteFile(filepath.Join(dir, key), value, 0o600); err != nil {
+				return fmt.Errorf("writing key %s of Secret %s: %w", key, k, err)
+			}
+		}
+	}
+	return nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hoist-dev/hoist/config"
 	"github.com/hoist-dev/hoist/config/v1alpha1"
+	"github.com/hoist-dev/hoist/registry/webhook"
 )
 
 // Condition types, in kstatus form.
@@ -292,4 +293,32 @@ func runFailure(run runObservation) string {
 func timePtr(t time.Time) *metav1.Time {
 	m := metav1.NewTime(t.UTC().Truncate(time.Second))
 	return &m
+}
+
+func (c *Controller) reconcileReceiver(ctx context.Context, k objectKey) error {
+	var obj v1alpha1.Receiver
+	if err := c.get(ctx, k, &obj); err != nil {
+		return err
+	}
+	if obj.Spec.Suspend {
+		return nil
+	}
+	before := obj.DeepCopy()
+	st := &obj.Status
+	st.ObservedGeneration = obj.Generation
+	var events []kevent
+	if !c.invalid(k, &st.Conditions, obj.Generation, &events) {
+		token, err := webhook.ReadToken(c.docs.secretsDir, obj.Spec.SecretRef.Name)
+		if err != nil {
+			msg := fmt.Sprintf("the token of Secret %s/%s cannot be read", obj.Namespace, obj.Spec.SecretRef.Name)
+			st.WebhookPath = ""
+			if setFailed(&st.Conditions, obj.Generation, msg) {
+				events = append(events, kevent{warning: true, reason: ReasonFailed, action: "ReadToken", note: msg})
+			}
+		} else {
+			st.WebhookPath = webhook.Path(token, obj.Name, obj.Namespace)
+			setReady(&st.Conditions, obj.Generation, "receiver initialized for path "+st.WebhookPath)
+		}
+	}
+	return c.patchStatus(ctx, before, &obj, before.Status, obj.Status, events)
 }

@@ -32,7 +32,7 @@ func TestControllerEndToEnd(t *testing.T) {
 	defer cancel()
 	c := kube.Client
 
-	f := newFleet(t, fleetOptions{first: "1.0.0", semver: ">=1.0.0"})
+	f := newFleet(t, fleetOptions{first: "1.0.0", semver: ">=1.0.0", repoInterval: "1s"})
 	const ns = "apps"
 	policy := applyFleet(ctx, t, c, f, nil)
 	// other selects from the same repository; no marker in Git names it.
@@ -119,13 +119,17 @@ func TestControllerEndToEnd(t *testing.T) {
 func applyFleet(ctx context.Context, t *testing.T, c client.Client, f *fleet, labels map[string]string) func(name, semver string) *v1alpha1.ImagePolicy {
 	t.Helper()
 	ns := f.namespace
+	interval, err := time.ParseDuration(f.repoInterval)
+	if err != nil {
+		t.Fatal(err)
+	}
 	meta := func(name string) metav1.ObjectMeta {
 		return metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels}
 	}
 	create(ctx, t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	create(ctx, t, c, &v1alpha1.ImageRepository{
 		ObjectMeta: meta(f.name),
-		Spec:       v1alpha1.ImageRepositorySpec{Image: f.reg.Ref(f.image(), ""), Interval: metav1.Duration{Duration: time.Second}},
+		Spec:       v1alpha1.ImageRepositorySpec{Image: f.reg.Ref(f.image(), ""), Interval: metav1.Duration{Duration: interval}},
 	})
 	policy := func(name, semver string) *v1alpha1.ImagePolicy {
 		return &v1alpha1.ImagePolicy{
@@ -156,7 +160,13 @@ func applyFleet(ctx context.Context, t *testing.T, c client.Client, f *fleet, la
 // directory.
 func startController(t *testing.T, kube *testenv.Kube, args ...string) *hoistProcess {
 	t.Helper()
-	return startHoistCommand(t, "controller", freeAddr(t), nil, append([]string{
+	return startControllerAt(t, kube, freeAddr(t), args...)
+}
+
+// startControllerAt is startController listening on addr.
+func startControllerAt(t *testing.T, kube *testenv.Kube, addr string, args ...string) *hoistProcess {
+	t.Helper()
+	return startHoistCommand(t, "controller", addr, nil, append([]string{
 		"--kubeconfig", kube.KubeConfig, "--state-dir", filepath.Join(t.TempDir(), "state"),
 		"--commit-window", "0", "--startup-spread", "0", "--log-level", "debug"}, args...)...)
 }
@@ -214,7 +224,7 @@ func TestControllerLeaderElection(t *testing.T) {
 	kube := testenv.StartKube(t, controller.NewScheme(), filepath.Join("..", "config", "crd"))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	f := newFleet(t, fleetOptions{first: "1.0.0", semver: ">=1.0.0"})
+	f := newFleet(t, fleetOptions{first: "1.0.0", semver: ">=1.0.0", repoInterval: "1s"})
 	applyFleet(ctx, t, kube.Client, f, nil)
 	le := []string{"--leader-elect", "--leader-election-namespace", "default"}
 	a := startController(t, kube, le...)
@@ -275,7 +285,7 @@ func TestControllerShards(t *testing.T) {
 	var fleets []*fleet
 	var procs []*hoistProcess
 	for _, s := range shards {
-		f := newFleet(t, fleetOptions{namespace: s, first: "1.0.0", semver: ">=1.0.0"})
+		f := newFleet(t, fleetOptions{namespace: s, first: "1.0.0", semver: ">=1.0.0", repoInterval: "1s"})
 		applyFleet(ctx, t, kube.Client, f, map[string]string{"sharding.hoist.dev/key": s})
 		fleets = append(fleets, f)
 		procs = append(procs, startController(t, kube, "--watch-label-selector", "sharding.hoist.dev/key in ("+s+")"))
@@ -296,4 +306,45 @@ func TestControllerShards(t *testing.T) {
 		}
 		p.stop()
 	}
+}
+
+// TestControllerReceiver: a Receiver whose token is in a Secret gets its
+// status.webhookPath; the registry's notification to that path makes the
+// commit at once (the repository's interval is an hour).
+func TestControllerReceiver(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end controller test")
+	}
+	kube := testenv.StartKube(t, controller.NewScheme(), filepath.Join("..", "config", "crd"))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := kube.Client
+	f := newFleet(t, fleetOptions{first: "1.0.0", semver: ">=1.0.0", notify: true})
+	applyFleet(ctx, t, c, f, nil)
+	create(ctx, t, c, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "hook", Namespace: f.namespace}, StringData: map[string]string{"token": hookToken}})
+	create(ctx, t, c, &v1alpha1.Receiver{
+		ObjectMeta: metav1.ObjectMeta{Name: "registry", Namespace: f.namespace},
+		Spec: v1alpha1.ReceiverSpec{
+			Type:      "distribution",
+			Resources: []v1alpha1.CrossNamespaceObjectReference{{Kind: v1alpha1.ImageRepositoryKind, Name: f.name}},
+			SecretRef: v1alpha1.LocalObjectReference{Name: "hook"},
+		},
+	})
+	p := startControllerAt(t, kube, f.addr)
+	var rc v1alpha1.Receiver
+	waitFor(ctx, t, "the receiver's webhookPath", func() bool {
+		return c.Get(ctx, client.ObjectKey{Namespace: f.namespace, Name: "registry"}, &rc) == nil && rc.Status.WebhookPath != ""
+	})
+	if want := hookPath(hookToken, "registry", f.namespace); rc.Status.WebhookPath != want {
+		t.Errorf("webhookPath %q, want %q", rc.Status.WebhookPath, want)
+	}
+	waitPolicy(ctx, t, c, f.namespace, f.name, func(p *v1alpha1.ImagePolicy) bool { return p.Status.LatestRef != nil })
+	waitRef(t, f.bare, "main", f.push("1.1.0"), 30*time.Second)
+	if got := f.deployed(); !strings.Contains(got, "podinfo:1.1.0") {
+		t.Errorf("main does not have 1.1.0:\n%s", got)
+	}
+	if strings.Contains(p.logs(), hookToken) {
+		t.Errorf("the token leaked into the logs")
+	}
+	p.stop()
 }
