@@ -223,6 +223,22 @@ func (s *Service) Apply(set *config.Set) error {
 	return s.apply(set)
 }
 
+// Rescan scans the ImageRepository NAMESPACE/NAME now, as its webhook
+// would (the Kubernetes controller's reconcile.fluxcd.io/requestedAt). It
+// reports whether the repository is scheduled.
+func (s *Service) Rescan(repository string) bool {
+	return s.sched.Trigger(repoJobPrefix + repository)
+}
+
+// RunNow runs the ImageUpdateAutomation NAMESPACE/NAME now, as its
+// interval would. It reports whether the run was queued.
+func (s *Service) RunNow(automation string) bool {
+	if s.cur.Load().automation(automation) == nil {
+		return false
+	}
+	return s.batch.AddNow(s.gitKey(automation), automation)
+}
+
 func (s *Service) reload(set *config.Set) {
 	s.logWarnings(set)
 	if err := s.apply(set); err != nil {

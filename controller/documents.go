@@ -91,7 +91,8 @@ func list(ctx context.Context, c client.Reader) ([]object, error) {
 }
 
 // fingerprint changes when anything the configuration is made of changes:
-// an object's spec (generation), labels (policy selectors) or annotations.
+// an object's spec (generation), labels (policy selectors) or annotations
+// (but for RequestedAtAnnotation, which asks for a scan instead).
 func fingerprint(objs []object) string {
 	var b strings.Builder
 	for _, o := range objs {
@@ -108,6 +109,9 @@ func fingerprint(objs []object) string {
 			}
 			sort.Strings(keys)
 			for _, k := range keys {
+				if k == RequestedAtAnnotation {
+					continue // a request, not configuration
+				}
 				b.WriteString(" " + k + "=" + kv[k])
 			}
 			b.WriteString(" |")

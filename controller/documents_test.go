@@ -104,8 +104,11 @@ func TestFingerprint(t *testing.T) {
 		{"spec", func(r *v1alpha1.ImageRepository) { r.Generation = 2 }, true},
 		{"labels", func(r *v1alpha1.ImageRepository) { r.Labels = map[string]string{"a": "b"} }, true},
 		{"annotations", func(r *v1alpha1.ImageRepository) {
-			r.Annotations = map[string]string{"reconcile.fluxcd.io/requestedAt": "now"}
+			r.Annotations = map[string]string{"image.hoist.dev/x": "y"}
 		}, true},
+		{"reconcile request", func(r *v1alpha1.ImageRepository) {
+			r.Annotations = map[string]string{RequestedAtAnnotation: "now"}
+		}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

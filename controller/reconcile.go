@@ -47,6 +47,22 @@ const (
 	ReasonPullRequest = "PullRequest"
 )
 
+// RequestedAtAnnotation asks for a scan or run now (Flux's): when its value
+// differs from status.lastHandledReconcileAt, the object's repository is
+// scanned, or its automation run, and the value recorded.
+const RequestedAtAnnotation = "reconcile.fluxcd.io/requestedAt"
+
+// requested reports whether obj's reconcile request is new, and records
+// it as handled.
+func requested(obj client.Object, lastHandled *string) bool {
+	v := obj.GetAnnotations()[RequestedAtAnnotation]
+	if v == "" || v == *lastHandled {
+		return false
+	}
+	*lastHandled = v
+	return true
+}
+
 // reconciler is the reconcile.Reconciler of one kind: sync the
 // configuration, then write one object's status.
 type reconciler struct {
@@ -183,6 +199,9 @@ func (c *Controller) reconcileRepository(ctx context.Context, k objectKey) error
 	st.ObservedGeneration = obj.Generation
 	var events []kevent
 	if !c.invalid(k, &st.Conditions, obj.Generation, &events) {
+		if requested(&obj, &st.LastHandledReconcileAt) {
+			c.svc.Rescan(k.Namespace + "/" + k.Name)
+		}
 		if ref, err := name.NewRepository(obj.Spec.Image); err == nil {
 			st.CanonicalImageName = ref.Name()
 		}
@@ -214,6 +233,13 @@ func (c *Controller) reconcilePolicy(ctx context.Context, k objectKey) error {
 	st.ObservedGeneration = obj.Generation
 	var events []kevent
 	if !c.invalid(k, &st.Conditions, obj.Generation, &events) {
+		if requested(&obj, &st.LastHandledReconcileAt) {
+			ns := obj.Spec.ImageRepositoryRef.Namespace
+			if ns == "" {
+				ns = obj.Namespace
+			}
+			c.svc.Rescan(ns + "/" + obj.Spec.ImageRepositoryRef.Name)
+		}
 		switch sel, ok := c.obs.selection(k); {
 		case !ok:
 			setProgressing(&st.Conditions, obj.Generation, "waiting for the first scan of the repository")
@@ -249,6 +275,9 @@ func (c *Controller) reconcileAutomation(ctx context.Context, k objectKey) error
 	st.ObservedGeneration = obj.Generation
 	var events []kevent
 	if !c.invalid(k, &st.Conditions, obj.Generation, &events) {
+		if requested(&obj, &st.LastHandledReconcileAt) {
+			c.svc.RunNow(k.Namespace + "/" + k.Name)
+		}
 		switch run, ok := c.obs.run(k); {
 		case !ok:
 			setProgressing(&st.Conditions, obj.Generation, "waiting for the first run")

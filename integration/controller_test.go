@@ -346,5 +346,41 @@ func TestControllerReceiver(t *testing.T) {
 	if strings.Contains(p.logs(), hookToken) {
 		t.Errorf("the token leaked into the logs")
 	}
+
+	p.stop()
+}
+
+// TestControllerRequestedAt: with an interval of an hour and no webhook, a
+// new reconcile.fluxcd.io/requestedAt on the ImageRepository makes the scan
+// and the commit, and is recorded as status.lastHandledReconcileAt.
+func TestControllerRequestedAt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end controller test")
+	}
+	kube := testenv.StartKube(t, controller.NewScheme(), filepath.Join("..", "config", "crd"))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := kube.Client
+	f := newFleet(t, fleetOptions{first: "1.0.0", semver: ">=1.0.0"})
+	applyFleet(ctx, t, c, f, nil)
+	p := startController(t, kube)
+	waitPolicy(ctx, t, c, f.namespace, f.name, func(p *v1alpha1.ImagePolicy) bool { return p.Status.LatestRef != nil })
+	head := f.push("1.1.0")
+	var repo v1alpha1.ImageRepository
+	if err := c.Get(ctx, client.ObjectKey{Namespace: f.namespace, Name: f.name}, &repo); err != nil {
+		t.Fatal(err)
+	}
+	const at = "2026-12-06T00:00:00Z"
+	repo.Annotations = map[string]string{controller.RequestedAtAnnotation: at}
+	if err := c.Update(ctx, &repo); err != nil {
+		t.Fatal(err)
+	}
+	waitRef(t, f.bare, "main", head, 30*time.Second)
+	if got := f.deployed(); !strings.Contains(got, "podinfo:1.1.0") {
+		t.Errorf("main does not have 1.1.0:\n%s", got)
+	}
+	waitFor(ctx, t, "lastHandledReconcileAt", func() bool {
+		return c.Get(ctx, client.ObjectKey{Namespace: f.namespace, Name: f.name}, &repo) == nil && repo.Status.LastHandledReconcileAt == at
+	})
 	p.stop()
 }
