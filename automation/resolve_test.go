@@ -90,7 +90,7 @@ spec:
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tc.want, gitKey(set.Automations[0])); diff != "" {
+			if diff := cmp.Diff(tc.want, GitKey(set.Automations[0])); diff != "" {
 				t.Errorf("gitKey (-want +got):\n%s", diff)
 			}
 		})

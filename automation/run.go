@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hoist-dev/hoist/automation/state"
 	"github.com/hoist-dev/hoist/config"
 	"github.com/hoist-dev/hoist/writeback"
 	"github.com/hoist-dev/hoist/writeback/git"
@@ -37,7 +38,7 @@ type Runner struct {
 	GitAuth git.Auth
 	// State, when set, records last pushes (the lease of push branches)
 	// and successes across restarts.
-	State *StateStore
+	State *state.Store
 	// Logger receives one line per decision worth knowing; nil discards.
 	Logger *slog.Logger
 	// Metrics, when set, counts commits, pushes and pull requests.
@@ -131,7 +132,7 @@ func (r *Runner) RunAll(ctx context.Context, set *config.Set) []RunResult {
 			r.logger().Info("automation suspended", "automation", a.Namespace+"/"+a.Name)
 			continue
 		}
-		key := gitKey(a)
+		key := GitKey(a)
 		if _, ok := groups[key]; !ok {
 			order = append(order, key)
 		}
@@ -209,12 +210,12 @@ func resolveGit(a *config.Automation) (gitTarget, error) {
 	return t, nil
 }
 
-// gitKey names the Git repository and branch an automation writes to, so
+// GitKey names the Git repository and branch an automation writes to, so
 // that work on one is serialised; an automation whose repository cannot be
 // resolved is keyed by its own name (it fails alone). The key is logged, so
 // it holds the URL without credentials (git.RedactURL): two automations
 // that reach one repository with different tokens share a key.
-func gitKey(a *config.Automation) string {
+func GitKey(a *config.Automation) string {
 	gt, err := resolveGit(a)
 	if err != nil {
 		return a.Namespace + "/" + a.Name
@@ -409,7 +410,7 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 		r.Metrics.Push(res.Key(), nil)
 		log.Info("commit pushed", "commit", res.Commit, "branch", res.Branch, "changes", len(res.Changes), "attempts", res.Attempts)
 		if r.State != nil {
-			if err := r.State.PutLastPush(res.Key(), PushRecord{Commit: res.Commit, Branch: res.Branch, At: r.now()}); err != nil {
+			if err := r.State.PutLastPush(res.Key(), state.PushRecord{Commit: res.Commit, Branch: res.Branch, At: r.now()}); err != nil {
 				log.Warn("recording the push in the state store", "error", err)
 			}
 		}

@@ -15,8 +15,10 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/hoist-dev/hoist/automation"
+	"github.com/hoist-dev/hoist/automation/state"
 	"github.com/hoist-dev/hoist/registry"
 	"github.com/hoist-dev/hoist/registry/webhook"
+	"github.com/hoist-dev/hoist/service"
 	"github.com/hoist-dev/hoist/writeback"
 	"github.com/hoist-dev/hoist/writeback/git"
 )
@@ -98,7 +100,7 @@ Exit status: 0 success (also nothing to do), 1 some automation or target failed,
 	f.StringVar(&o.sshHosts, "known-hosts", "", "known_hosts file for SSH repositories without a secretRef (default ~/.ssh/known_hosts)")
 	f.Int64Var(&o.maxBody, "webhook-max-body", webhook.DefaultBodyLimit, "service mode: largest webhook request body read, in bytes; a larger one is answered 413 (Flux reads up to 3 MiB)")
 	f.DurationVar(&o.window, "commit-window", 5*time.Second, "service mode: selection changes within this window go into one commit (0: commit each change at once)")
-	f.DurationVar(&o.spread, "startup-spread", automation.DefaultStartupSpread, "service mode: first scans and runs start spread over this long, so that many repositories do not all start at once (0: all at once)")
+	f.DurationVar(&o.spread, "startup-spread", service.DefaultStartupSpread, "service mode: first scans and runs start spread over this long, so that many repositories do not all start at once (0: all at once)")
 	f.DurationVar(&o.grace, "grace-period", 25*time.Second, "service mode: how long SIGTERM waits for the commit in progress")
 	o.reg.register(f)
 	return cmd
@@ -270,19 +272,19 @@ func (f *registryFlags) runner(logger *slog.Logger, stderr io.Writer, extra ...r
 	if err != nil {
 		return nil, nil, err
 	}
-	state, err := f.resolveStateDir()
+	stateDir, err := f.resolveStateDir()
 	if err != nil {
 		closeCache()
 		return nil, nil, usage(err)
 	}
-	store, err := automation.OpenStateStore(filepath.Join(state, automation.StateFile), logger)
+	store, err := state.Open(state.Path(stateDir), logger)
 	if err != nil {
 		closeCache()
 		return nil, nil, err
 	}
 	r := &automation.Runner{
 		Scanner:    scanner,
-		StateDir:   state,
+		StateDir:   stateDir,
 		SecretsDir: scanner.SecretsDir,
 		State:      store,
 		Logger:     logger,

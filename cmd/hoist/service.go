@@ -14,6 +14,7 @@ import (
 
 	"github.com/hoist-dev/hoist/automation"
 	"github.com/hoist-dev/hoist/registry"
+	"github.com/hoist-dev/hoist/service"
 )
 
 // runService is hoist run without --once.
@@ -40,7 +41,7 @@ func runService(ctx context.Context, o runOptions, _ io.Writer, stderr io.Writer
 	if runner.GitAuth, err = o.gitAuth(); err != nil {
 		return usage(err)
 	}
-	svc, err := automation.NewService(automation.ServiceOptions{
+	svc, err := service.NewService(service.ServiceOptions{
 		Runner:         runner,
 		ConfigPaths:    o.configs,
 		Registry:       promReg,

@@ -1,4 +1,4 @@
-package automation
+package service
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
@@ -18,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/hoist-dev/hoist/automation"
+	"github.com/hoist-dev/hoist/automation/state"
 	"github.com/hoist-dev/hoist/config"
 	"github.com/hoist-dev/hoist/config/v1alpha1"
 	"github.com/hoist-dev/hoist/registry/webhook"
@@ -26,7 +27,7 @@ import (
 // ServiceOptions configure a Service.
 type ServiceOptions struct {
 	// Runner runs automations; its Scanner scans registries (required).
-	Runner *Runner
+	Runner *automation.Runner
 	// ConfigPaths are the configuration's files and directories; they are
 	// watched and reloaded when they change (required).
 	ConfigPaths []string
@@ -35,7 +36,7 @@ type ServiceOptions struct {
 	// Registry collects the metrics served at /metrics (required).
 	Registry *prometheus.Registry
 	// Metrics records what the service does; nil records nothing.
-	Metrics *Metrics
+	Metrics *automation.Metrics
 	// Logger receives one line per decision worth knowing.
 	Logger *slog.Logger
 	// Window gathers selection changes into one commit. Default 5s.
@@ -528,7 +529,7 @@ func (s *Service) scanRepository(ctx context.Context, key string) error {
 		for _, a := range set.policyAutomations[p] {
 			if !queued[a] {
 				queued[a] = true
-				s.batch.Add(gitKey(a), a.Namespace+"/"+a.Name)
+				s.batch.Add(automation.GitKey(a), a.Namespace+"/"+a.Name)
 			}
 		}
 	}
@@ -537,7 +538,7 @@ func (s *Service) scanRepository(ctx context.Context, key string) error {
 
 // recordSelection stores the selection of p and reports whether it
 // changed.
-func (s *Service) recordSelection(p *config.Policy, sel Selection) bool {
+func (s *Service) recordSelection(p *config.Policy, sel automation.Selection) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// A scan that a reload overtook counts for the running documents only
@@ -553,7 +554,7 @@ func (s *Service) recordSelection(p *config.Policy, sel Selection) bool {
 	if err == nil && ok && prev.Ref == sel.Ref {
 		return false
 	}
-	if err := st.PutSelection(sel.Key(), SelectionRecord{Ref: sel.Ref, Tag: sel.Tag, Digest: sel.Digest, At: time.Now()}); err != nil {
+	if err := st.PutSelection(sel.Key(), state.SelectionRecord{Ref: sel.Ref, Tag: sel.Tag, Digest: sel.Digest, At: time.Now()}); err != nil {
 		s.log.Warn("recording a selection", "policy", sel.Key(), "error", err)
 	}
 	s.o.Metrics.SelectionChanged(sel.Key())
@@ -569,7 +570,7 @@ func (s *Service) forget(key string) {
 	delete(s.known, key)
 }
 
-// knownSelection answers Runner.RunKnown with the last scan of p, when that
+// knownSelection answers automation.Runner.RunKnown with the last scan of p, when that
 // scan was of p's documents (config.LoadOnto carries them into an
 // automation's effective set); a policy that a Git repository defines
 // itself has no scan here and is scanned by the run.
@@ -588,12 +589,12 @@ func (s *Service) knownSelection(p *config.Policy) (string, bool) {
 
 // gitKey is the batch key of an automation: its Git repository and branch,
 // so that all work on one repository is serialised.
-func (s *Service) gitKey(automation string) string {
-	a := s.cur.Load().automation(automation)
+func (s *Service) gitKey(key string) string {
+	a := s.cur.Load().automation(key)
 	if a == nil {
-		return automation
+		return key
 	}
-	return gitKey(a)
+	return automation.GitKey(a)
 }
 
 // flush runs the automations queued for one Git repository.
@@ -630,10 +631,6 @@ func (s *Service) flush(ctx context.Context, _ string, automations []string) err
 	}
 	return errors.Join(errs...)
 }
-
-// StatePath is where the service's state store lives under the state
-// directory.
-func StatePath(stateDir string) string { return filepath.Join(stateDir, StateFile) }
 
 // indexedSet is the running configuration with the lookups that scans,
 // webhooks and reloads make, by key: with walks over every object instead,
