@@ -9,7 +9,6 @@ import (
 
 	"github.com/hoist-dev/hoist/config"
 	"github.com/hoist-dev/hoist/writeback"
-	"github.com/hoist-dev/hoist/writeback/git"
 )
 
 // planner plans and writes an automation's edits in a checkout: its edit
@@ -49,7 +48,7 @@ func (r *Runner) planner(set *config.Set, a *config.Automation, known Known, log
 }
 
 // edit plans and writes the automation's changes in the clone at dir.
-func (p *planner) edit(ctx context.Context, dir string) ([]git.Change, error) {
+func (p *planner) edit(ctx context.Context, dir string) ([]writeback.Change, error) {
 	p.attempt++
 	// The update path, resolved inside the clone: a link on the way that
 	// leads out of it is refused (see docs/guarantees.md).
@@ -77,13 +76,13 @@ func (p *planner) edit(ctx context.Context, dir string) ([]git.Change, error) {
 		return nil, err
 	}
 	p.note(up, uo.Pins)
-	out := make([]git.Change, 0, len(up.Changes))
+	// The changes, with paths from the repository's root: what the
+	// commit stages and its message, the pull request and the result
+	// show.
+	var out []writeback.Change
 	for _, c := range up.Changes {
-		out = append(out, git.Change{
-			File: path.Join(rel, c.File), Line: c.Line, Field: c.Field,
-			Object:   git.ObjectIdentifier{APIVersion: c.Object.APIVersion, Kind: c.Object.Kind, Namespace: c.Object.Namespace, Name: c.Object.Name},
-			OldValue: c.Old, NewValue: c.New, Setter: c.Setter,
-		})
+		c.File = path.Join(rel, c.File)
+		out = append(out, c)
 	}
 	return out, nil
 }

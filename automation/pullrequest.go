@@ -8,7 +8,6 @@ import (
 
 	"github.com/hoist-dev/hoist/config"
 	"github.com/hoist-dev/hoist/config/v1alpha1"
-	"github.com/hoist-dev/hoist/writeback"
 	"github.com/hoist-dev/hoist/writeback/git"
 	"github.com/hoist-dev/hoist/writeback/pullrequest"
 )
@@ -75,22 +74,4 @@ func pullRequestBody(intro string, res RunResult) string {
 		fmt.Fprintf(&body, "| `%s` | %d | `%s` | `%s` | `%s` |\n", c.File, c.Line, c.Old, c.New, c.Setter)
 	}
 	return body.String()
-}
-
-// fromGit converts the changes of a Git edit back to writeback's.
-func fromGit(changes []git.Change) []writeback.Change {
-	var out []writeback.Change
-	for _, c := range changes {
-		out = append(out, writeback.Change{File: c.File, Line: c.Line, Old: c.OldValue, New: c.NewValue, Policy: setterPolicy(c.Setter), Setter: c.Setter, Field: c.Field,
-			Object: writeback.Object{APIVersion: c.Object.APIVersion, Kind: c.Object.Kind, Namespace: c.Object.Namespace, Name: c.Object.Name}})
-	}
-	return out
-}
-
-func setterPolicy(setter string) string {
-	parts := strings.SplitN(setter, ":", 3)
-	if len(parts) >= 2 && !strings.HasPrefix(setter, "inline:") {
-		return parts[0] + ":" + parts[1]
-	}
-	return setter
 }

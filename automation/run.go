@@ -98,7 +98,7 @@ func (r *Runner) commitOptions(a *config.Automation) (git.CommitOptions, error) 
 // and their diff, and write nothing.
 func (r *Runner) preview(ctx context.Context, co *git.Checkout, p *planner, pub publish, res RunResult) RunResult {
 	changes, err := p.edit(ctx, co.Dir())
-	res.DryRun, res.Errors, res.Warnings, res.Changes = true, p.errors, p.warnings, fromGit(changes)
+	res.DryRun, res.Errors, res.Warnings, res.Changes = true, p.errors, p.warnings, changes
 	res.NothingToDo = len(changes) == 0
 	res.Branch = cmp.Or(pub.push.Branch, pub.base)
 	if err != nil {
@@ -120,7 +120,7 @@ func (r *Runner) commitAndPush(ctx context.Context, co *git.Checkout, p *planner
 	outcome, err := co.Update(ctx, p.edit, git.UpdateOptions{Commit: pub.commit, Push: pub.push})
 	res.Errors, res.Warnings = p.errors, p.warnings
 	res.Commit, res.Branch, res.Pushed, res.NothingToDo, res.Attempts = outcome.Commit, outcome.Branch, outcome.Pushed, outcome.NothingToDo, outcome.Attempts
-	res.Changes = fromGit(outcome.Changes)
+	res.Changes = outcome.Changes
 	for i := 1; i < outcome.Attempts; i++ {
 		r.Metrics.PushRetry(res.Key())
 	}
