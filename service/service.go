@@ -29,8 +29,14 @@ type ServiceOptions struct {
 	// Runner runs automations; its Scanner scans registries (required).
 	Runner *automation.Runner
 	// ConfigPaths are the configuration's files and directories; they are
-	// watched and reloaded when they change (required).
+	// watched and reloaded when they change (required without Source).
 	ConfigPaths []string
+	// Source, when set, delivers the configuration instead of
+	// ConfigPaths' files: the Kubernetes controller's documents, say.
+	Source Source
+	// Observer, when set, receives each repository's scan and each
+	// automation's run as they end.
+	Observer Observer
 	// WatchInterval is how often the configuration is looked at. Default 2s.
 	WatchInterval time.Duration
 	// Registry collects the metrics served at /metrics (required).
@@ -71,15 +77,15 @@ const DefaultWebhookRecheck = 500 * time.Millisecond
 // when a policy it uses changed selection and on its own interval, and
 // serves /hook/, /status, /metrics, /healthz and /readyz.
 type Service struct {
-	o     ServiceOptions
-	log   *slog.Logger
-	watch *ConfigWatcher
-	sched *Scheduler
-	batch *Batcher[string]
-	cur   atomic.Pointer[indexedSet] // the running configuration
-	hooks atomic.Pointer[webhook.Handler]
-	ready atomic.Bool
-	mu    sync.Mutex // guards selection comparison and known
+	o      ServiceOptions
+	log    *slog.Logger
+	source Source
+	sched  *Scheduler
+	batch  *Batcher[string]
+	cur    atomic.Pointer[indexedSet] // the running configuration
+	hooks  atomic.Pointer[webhook.Handler]
+	ready  atomic.Bool
+	mu     sync.Mutex // guards selection comparison and known
 	// known holds each policy's last successful scan, by policy key, so
 	// that automation runs write it instead of scanning again.
 	known map[string]knownSelection
@@ -108,8 +114,8 @@ type recheck struct{ timer Timer }
 
 // NewService builds a Service from the configuration the watcher loaded.
 func NewService(o ServiceOptions) (*Service, error) {
-	if o.Runner == nil || len(o.ConfigPaths) == 0 || o.Registry == nil {
-		return nil, errors.New("service: Runner, ConfigPaths and Registry are required")
+	if o.Runner == nil || (len(o.ConfigPaths) == 0 && o.Source == nil) || o.Registry == nil {
+		return nil, errors.New("service: Runner, ConfigPaths (or Source) and Registry are required")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -121,14 +127,16 @@ func NewService(o ServiceOptions) (*Service, error) {
 		o.WebhookRecheck = DefaultWebhookRecheck
 	}
 	s := &Service{o: o, log: o.Logger, rechecks: map[string]*recheck{}, known: map[string]knownSelection{}, errs: map[string]string{}, scanned: map[string]time.Time{}}
-	s.watch = NewConfigWatcher(o.ConfigPaths, ConfigWatcherOptions{
-		Interval: o.WatchInterval,
-		Clock:    o.Clock,
-		OnChange: s.reload,
-		OnError: func(err error) {
-			s.log.Error("configuration is invalid; the last good one keeps running", "error", err)
-		},
-	})
+	s.source = o.Source
+	if s.source == nil {
+		s.source = &fileSource{paths: o.ConfigPaths, o: ConfigWatcherOptions{
+			Interval: o.WatchInterval,
+			Clock:    o.Clock,
+			OnError: func(err error) {
+				s.log.Error("configuration is invalid; the last good one keeps running", "error", err)
+			},
+		}}
+	}
 	s.sched = NewScheduler(SchedulerOptions{Clock: o.Clock, Logger: o.Logger, Parallelism: o.Parallelism, StartupSpread: o.StartupSpread, Grace: o.Grace})
 	s.batch = NewBatcher(s.flush, BatcherOptions{Window: o.Window, Clock: o.Clock, Logger: o.Logger, Parallelism: o.Parallelism, Grace: o.Grace})
 	return s, nil
@@ -190,7 +198,7 @@ func (s *Service) routeHooks(mux *http.ServeMux) {
 // Load loads the configuration for the first time; an invalid one is an
 // error (hoist run exits 2).
 func (s *Service) Load() (*config.Set, error) {
-	set, err := s.watch.Load()
+	set, err := s.source.Load()
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +232,8 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
-	for _, run := range []func(context.Context) error{s.sched.Run, s.batch.Run, s.watch.Run} {
+	watch := func(ctx context.Context) error { return s.source.Run(ctx, s.reload) }
+	for _, run := range []func(context.Context) error{s.sched.Run, s.batch.Run, watch} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -499,6 +508,9 @@ func (s *Service) scanRepository(ctx context.Context, key string) error {
 		}
 	}
 	s.o.Metrics.ScanDone(key, repo.Spec.Image, time.Since(start), scanErr)
+	if s.o.Observer != nil {
+		s.o.Observer.Scanned(key, sels)
+	}
 	s.mu.Lock()
 	s.scanned[key] = time.Now()
 	// apply forgets the gauge of a repository that left the configuration
@@ -617,6 +629,9 @@ func (s *Service) flush(ctx context.Context, _ string, automations []string) err
 		}
 		res := s.o.Runner.RunKnown(ctx, set.Set, a, s.knownSelection)
 		s.noteError("automation "+k, runError(res))
+		if s.o.Observer != nil {
+			s.o.Observer.Ran(res)
+		}
 		switch {
 		case res.Err != nil:
 			errs = append(errs, res.Err)
