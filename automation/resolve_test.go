@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/hoist-dev/hoist/config"
+	"github.com/hoist-dev/hoist/writeback/git"
 )
 
 // TestResolveGit finds where an automation writes: the GitRepository's URL
@@ -17,23 +18,23 @@ import (
 func TestResolveGit(t *testing.T) {
 	tests := map[string]struct {
 		repoRef, checkout string // YAML of the GitRepository's spec.ref and the automation's spec.git.checkout.ref
-		want              gitTarget
+		want              Target
 		err               string
 	}{
-		"branch":               {repoRef: "{branch: main}", want: gitTarget{url: "https://git.example.com/fleet.git", branch: "main", timeout: config.DefaultTimeout}},
-		"full reference name":  {repoRef: "{name: refs/heads/release}", want: gitTarget{url: "https://git.example.com/fleet.git", branch: "release", timeout: config.DefaultTimeout}},
-		"checkout overrides":   {repoRef: "{branch: main}", checkout: "{branch: staging}", want: gitTarget{url: "https://git.example.com/fleet.git", branch: "staging", timeout: config.DefaultTimeout}},
-		"checkout by its name": {repoRef: "{tag: v1.0.0}", checkout: "{name: refs/heads/main}", want: gitTarget{url: "https://git.example.com/fleet.git", branch: "main", timeout: config.DefaultTimeout}},
+		"branch":               {repoRef: "{branch: main}", want: Target{URL: "https://git.example.com/fleet.git", Branch: "main", Timeout: config.DefaultTimeout}},
+		"full reference name":  {repoRef: "{name: refs/heads/release}", want: Target{URL: "https://git.example.com/fleet.git", Branch: "release", Timeout: config.DefaultTimeout}},
+		"checkout overrides":   {repoRef: "{branch: main}", checkout: "{branch: staging}", want: Target{URL: "https://git.example.com/fleet.git", Branch: "staging", Timeout: config.DefaultTimeout}},
+		"checkout by its name": {repoRef: "{tag: v1.0.0}", checkout: "{name: refs/heads/main}", want: Target{URL: "https://git.example.com/fleet.git", Branch: "main", Timeout: config.DefaultTimeout}},
 		"a tag only":           {repoRef: "{tag: v1.0.0}", err: "a tag, semver or commit cannot be pushed to"},
 		"a tag by its name":    {repoRef: "{name: refs/tags/v1.0.0}", err: "no branch to check out"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			git := ""
+			gitSpec := ""
 			if tc.checkout != "" {
-				git = fmt.Sprintf("  git:\n    checkout: {ref: %s}\n    commit: {author: {email: hoist@example.com}}\n", tc.checkout)
+				gitSpec = fmt.Sprintf("  git:\n    checkout: {ref: %s}\n    commit: {author: {email: hoist@example.com}}\n", tc.checkout)
 			} else {
-				git = "  git:\n    commit: {author: {email: hoist@example.com}}\n"
+				gitSpec = "  git:\n    commit: {author: {email: hoist@example.com}}\n"
 			}
 			set, err := config.Parse("hoist.yaml", []byte(fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1
 kind: GitRepository
@@ -45,7 +46,7 @@ kind: ImageUpdateAutomation
 metadata: {name: fleet}
 spec:
   sourceRef: {kind: GitRepository, name: fleet}
-%s`, tc.repoRef, git)))
+%s`, tc.repoRef, gitSpec)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,7 +60,7 @@ spec:
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(gitTarget{})); diff != "" {
+			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(git.RemoteURL{})); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
@@ -90,7 +91,7 @@ spec:
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tc.want, gitKey(set.Automations[0])); diff != "" {
+			if diff := cmp.Diff(tc.want, GitKey(set.Automations[0])); diff != "" {
 				t.Errorf("gitKey (-want +got):\n%s", diff)
 			}
 		})

@@ -26,6 +26,9 @@ type Scanner struct {
 	// Concurrency bounds repositories scanned at once (the registry
 	// client's per-host limits apply beneath it). Zero means 8.
 	Concurrency int
+
+	// close releases what NewScanner opened (the registry cache).
+	close func()
 }
 
 // Selection is the outcome of one policy.

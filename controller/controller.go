@@ -1,10 +1,11 @@
 // Package controller runs hoist as a Kubernetes controller: the
 // ImageRepository, ImagePolicy and ImageUpdateAutomation custom resources
 // (hoist.dev/v1alpha1) are the documents, and their status is where the
-// results go. It is a source of documents and a sink for status around the
-// same loop as the service (package automation): the reconcilers read the
-// objects from the manager's cache into a *config.Set, hand it to an
-// automation.Service, and write what the service's scans and runs observed
+// results go. It drives the loop through the service's seam (package
+// service): the reconcilers read the objects from the manager's cache into
+// a *config.Set, which the controller's service.Source delivers to a
+// service.Service (its schedules, batches and webhooks); the controller is
+// that Service's service.Observer, and writes what its scans and runs saw
 // back to each object's status, patched once per reconcile, with
 // Kubernetes events on a new selection, a push and a failure.
 //
@@ -16,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -29,11 +31,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
-	"sigs.k8s.io/controller-runtime/pkg/source"
+	crsource "sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/hoist-dev/hoist/automation"
 	"github.com/hoist-dev/hoist/config"
 	"github.com/hoist-dev/hoist/config/v1alpha1"
+	"github.com/hoist-dev/hoist/service"
 )
 
 // NewScheme is a scheme with Kubernetes' built-in types and hoist's.
@@ -47,8 +50,8 @@ func NewScheme() *runtime.Scheme {
 // Options configure a Controller.
 type Options struct {
 	// Service configures the loop: Runner and Registry are required;
-	// External, OnScan and OnRun are set by New.
-	Service automation.ServiceOptions
+	// Source and Observer are set by New (ConfigPaths is not used).
+	Service service.ServiceOptions
 	// Concurrent is the number of objects of one kind reconciled at once.
 	// Default 1.
 	Concurrent int
@@ -59,7 +62,8 @@ type Options struct {
 // Controller is hoist's reconcilers and the service they feed.
 type Controller struct {
 	client client.Client
-	svc    *automation.Service
+	svc    *service.Service
+	src    *source
 	rec    recorder.EventRecorder
 	log    *slog.Logger
 	docs   *documents
@@ -85,24 +89,26 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 		log:    o.Logger,
 		docs:   &documents{invalid: map[objectKey]*config.Error{}, secrets: mgr.GetAPIReader()},
 		obs:    newObservations(),
+		src:    newSource(),
 		events: map[string]chan event.GenericEvent{},
 	}
 	so := o.Service
 	if so.Runner != nil {
 		c.docs.secretsDir = so.Runner.SecretsDir
 	}
-	so.External = true
 	so.ConfigPaths = nil
-	so.OnScan = c.onScan
-	so.OnRun = c.onRun
+	so.Source = c.src
+	so.Observer = (*observer)(c)
 	if so.Logger == nil {
 		so.Logger = o.Logger
 	}
-	svc, err := automation.NewService(so)
+	svc, err := service.NewService(so)
 	if err != nil {
 		return nil, fmt.Errorf("controller: %w", err)
 	}
-	if err := svc.Apply(&config.Set{}); err != nil {
+	// The first configuration is empty: the objects come once the
+	// reconcilers read the cache.
+	if _, err := svc.Load(); err != nil {
 		return nil, fmt.Errorf("controller: %w", err)
 	}
 	c.svc = svc
@@ -124,7 +130,7 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 		err := builder.ControllerManagedBy(mgr).
 			Named(k.kind).
 			For(k.obj, changed).
-			WatchesRawSource(source.Channel(ch, &handler.EnqueueRequestForObject{})).
+			WatchesRawSource(crsource.Channel(ch, &handler.EnqueueRequestForObject{})).
 			WithOptions(crcontroller.Options{MaxConcurrentReconciles: o.Concurrent}).
 			Complete(r)
 		if err != nil {
@@ -139,7 +145,7 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 
 // Service is the loop the controller drives: its HookHandler serves the
 // Receivers' webhooks, its OpsHandler /status and hoist's metrics.
-func (c *Controller) Service() *automation.Service { return c.svc }
+func (c *Controller) Service() *service.Service { return c.svc }
 
 // notify wakes the reconciler of kind for one object, without blocking the
 // service.
@@ -153,12 +159,21 @@ func (c *Controller) notify(kind string, obj client.Object) {
 	}
 }
 
-// onScan records a repository's scan and wakes the reconcilers of the
+// observer is the Controller as the service's Observer: it records what
+// the service saw, and wakes the reconcilers that write it to status.
+type observer Controller
+
+var _ service.Observer = (*observer)(nil)
+
+// Scanned records a repository's scan and wakes the reconcilers of the
 // repository and its policies.
-func (c *Controller) onScan(repo *config.Repository, sels []automation.Selection) {
-	now := time.Now()
-	c.obs.scanned(repo, sels, now)
-	c.notify(v1alpha1.ImageRepositoryKind, repo.ImageRepository)
+func (o *observer) Scanned(repository string, sels []automation.Selection) {
+	c := (*Controller)(o)
+	ns, name, _ := strings.Cut(repository, "/")
+	c.obs.scanned(ns, name, sels, time.Now())
+	r := &v1alpha1.ImageRepository{}
+	r.Namespace, r.Name = ns, name
+	c.notify(v1alpha1.ImageRepositoryKind, r)
 	for _, s := range sels {
 		p := &v1alpha1.ImagePolicy{}
 		p.Namespace, p.Name = s.Namespace, s.Name
@@ -166,16 +181,19 @@ func (c *Controller) onScan(repo *config.Repository, sels []automation.Selection
 	}
 }
 
-// onRun records an automation's run and wakes its reconciler.
-func (c *Controller) onRun(a *config.Automation, res automation.RunResult) {
-	c.obs.ran(a, res, time.Now())
-	c.notify(v1alpha1.ImageUpdateAutomationKind, a.ImageUpdateAutomation)
+// Ran records an automation's run and wakes its reconciler.
+func (o *observer) Ran(res automation.RunResult) {
+	c := (*Controller)(o)
+	c.obs.ran(res, time.Now())
+	a := &v1alpha1.ImageUpdateAutomation{}
+	a.Namespace, a.Name = res.Namespace, res.Name
+	c.notify(v1alpha1.ImageUpdateAutomationKind, a)
 }
 
 // sync makes the objects in the cache the service's configuration, when
-// they changed since the last sync.
+// they changed since the last sync, and waits until the service applied it.
 func (c *Controller) sync(ctx context.Context) error {
-	return c.docs.sync(ctx, c.client, c.svc, c.log)
+	return c.docs.sync(ctx, c.client, c.src, c.log)
 }
 
 // errNotFound says that the object of a reconcile is gone.

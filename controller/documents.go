@@ -20,7 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/hoist-dev/hoist/automation"
 	"github.com/hoist-dev/hoist/config"
 	"github.com/hoist-dev/hoist/config/v1alpha1"
 )
@@ -36,6 +35,9 @@ type documents struct {
 
 	mu          sync.Mutex
 	fingerprint string
+	// applied is closed once the service applied the last configuration
+	// published; nil before the first.
+	applied <-chan struct{}
 	// invalid holds the first problem of each object left out of the
 	// configuration, with the field it names.
 	invalid map[objectKey]*config.Error
@@ -179,33 +181,50 @@ func build(objs []object) (*config.Set, map[objectKey]*config.Error, error) {
 	return nil, nil, errors.New("controller: the objects do not converge to a valid configuration")
 }
 
-// sync applies the cache's objects to svc when they changed since the last
-// sync.
-func (d *documents) sync(ctx context.Context, c client.Reader, svc *automation.Service, log *slog.Logger) error {
+// sync publishes the cache's objects to src when they changed since the
+// last sync, then waits until the service applied what was published last.
+func (d *documents) sync(ctx context.Context, c client.Reader, src *source, log *slog.Logger) error {
 	objs, err := list(ctx, c)
 	if err != nil {
 		return err
 	}
-	fp := fingerprint(objs)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if fp == d.fingerprint {
-		return nil
-	}
-	set, invalid, err := build(objs)
+	applied, counts, err := d.publish(ctx, objs, src)
 	if err != nil {
 		return err
 	}
+	select {
+	case <-applied:
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the service to apply the objects: %w", ctx.Err())
+	}
+	if counts != nil {
+		log.Info("configuration applied", counts...)
+	}
+	return nil
+}
+
+// publish builds the configuration of objs and publishes it to src, when
+// they changed since the last sync. It returns the channel of the last
+// publish, and the counts of what it published itself (nil when nothing).
+func (d *documents) publish(ctx context.Context, objs []object, src *source) (applied <-chan struct{}, counts []any, err error) {
+	fp := fingerprint(objs)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if fp == d.fingerprint && d.applied != nil {
+		return d.applied, nil, nil
+	}
+	set, invalid, err := build(objs)
+	if err != nil {
+		return nil, nil, err
+	}
 	if err := d.writeSecrets(ctx, set); err != nil {
-		return err
+		return nil, nil, err
 	}
-	if err := svc.Apply(set); err != nil {
-		return fmt.Errorf("applying the objects: %w", err)
-	}
+	d.applied = src.publish(set)
 	d.fingerprint = fp
 	d.invalid = invalid
-	log.Info("configuration applied", "repositories", len(set.Repositories), "policies", len(set.Policies), "automations", len(set.Automations), "invalid", len(invalid))
-	return nil
+	counts = []any{"repositories", len(set.Repositories), "policies", len(set.Policies), "automations", len(set.Automations), "invalid", len(invalid)}
+	return d.applied, counts, nil
 }
 
 // problem is the problem that kept an object out of the configuration, or

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/automation"
-	"github.com/hoist-dev/hoist/config"
 )
 
 // observations are what the service's scans and runs saw, by object, until
@@ -41,7 +40,7 @@ func newObservations() *observations {
 	}
 }
 
-func (o *observations) scanned(repo *config.Repository, sels []automation.Selection, at time.Time) {
+func (o *observations) scanned(namespace, name string, sels []automation.Selection, at time.Time) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	s := scanObservation{at: at}
@@ -54,13 +53,13 @@ func (o *observations) scanned(repo *config.Repository, sels []automation.Select
 		}
 		o.sels[objectKey{"ImagePolicy", sel.Namespace, sel.Name}] = sel
 	}
-	o.scans[objectKey{"ImageRepository", repo.Namespace, repo.Name}] = s
+	o.scans[objectKey{"ImageRepository", namespace, name}] = s
 }
 
-func (o *observations) ran(a *config.Automation, res automation.RunResult, at time.Time) {
+func (o *observations) ran(res automation.RunResult, at time.Time) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	k := objectKey{"ImageUpdateAutomation", a.Namespace, a.Name}
+	k := objectKey{"ImageUpdateAutomation", res.Namespace, res.Name}
 	r := o.runs[k]
 	r.at, r.res = at, res
 	if res.Pushed {

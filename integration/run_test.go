@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/hoist-dev/hoist/internal/testenv"
 )
 
@@ -91,7 +93,7 @@ spec:
 		Automations []struct {
 			Commit, Branch string
 			Pushed         bool
-			Changes        []struct{ Old, New string }
+			Changes        []runChangeJSON
 		}
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
@@ -99,6 +101,17 @@ spec:
 	}
 	if len(out.Automations) != 1 || !out.Automations[0].Pushed || len(out.Automations[0].Changes) != 1 {
 		t.Fatalf("unexpected result: %s", r.stdout)
+	}
+	// The change as planned, the column included, with its path from the
+	// repository's root.
+	wantChange := runChangeJSON{
+		File: "clusters/prod/podinfo.yaml", Line: 9, Column: 18,
+		Old: reg.Host + "/apps/podinfo:6.0.0", New: reg.Host + "/apps/podinfo:6.1.0",
+		Policy: "apps:podinfo", Setter: "apps:podinfo", Field: "spec.template.spec.containers[name=app].image",
+		Object: map[string]string{"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "apps", "name": "podinfo"},
+	}
+	if diff := cmp.Diff(wantChange, out.Automations[0].Changes[0]); diff != "" {
+		t.Errorf("change (-want +got):\n%s", diff)
 	}
 	head := testenv.GitHead(t, bare, "main")
 	if head != out.Automations[0].Commit {
@@ -136,4 +149,17 @@ spec:
 	if parent != other {
 		t.Errorf("hoist's commit is not on top of the other writer's: parent %s, want %s", parent, other)
 	}
+}
+
+// runChangeJSON is a change as hoist run -o json prints it.
+type runChangeJSON struct {
+	File   string            `json:"file"`
+	Line   int               `json:"line"`
+	Column int               `json:"column"`
+	Old    string            `json:"old"`
+	New    string            `json:"new"`
+	Policy string            `json:"policy"`
+	Setter string            `json:"setter"`
+	Object map[string]string `json:"object"`
+	Field  string            `json:"field"`
 }

@@ -21,7 +21,11 @@ type Selection struct {
 // markers, inline keys for annotated workloads) to what each selected.
 type Selections map[string]Selection
 
-// Change is one planned edit: the scalar at Span in File becomes New.
+// Change is one planned edit: the scalar at Span in File becomes New. It is
+// hoist's one change type: planned here, it is what package git commits and
+// renders into the commit message (with Flux's template names OldValue,
+// NewValue and Setter), what the pull request lists and what the JSON
+// output prints.
 type Change struct {
 	File   string `json:"file"`
 	Line   int    `json:"line"`
@@ -195,3 +199,9 @@ func planFile(ts []Target, sel Selections, refs map[string]refResult) ([]Change,
 	}
 	return changes, errs
 }
+
+// OldValue is Old, under the name of Flux's commit message templates.
+func (c Change) OldValue() string { return c.Old }
+
+// NewValue is New, under the name of Flux's commit message templates.
+func (c Change) NewValue() string { return c.New }

@@ -65,16 +65,14 @@ type Object struct {
 	Name       string `json:"name,omitempty"`
 }
 
-// String returns KIND/NAMESPACE/NAME, KIND/NAME without namespace, or "" for
-// the zero Object.
+// String returns "KIND NAMESPACE/NAME", "KIND NAME" without a namespace,
+// or "" for the zero Object: how the default commit message names it.
 func (o Object) String() string {
-	var parts []string
-	for _, s := range []string{o.Kind, o.Namespace, o.Name} {
-		if s != "" {
-			parts = append(parts, s)
-		}
+	name := o.Name
+	if o.Namespace != "" {
+		name = o.Namespace + "/" + o.Name
 	}
-	return strings.Join(parts, "/")
+	return strings.TrimSpace(o.Kind + " " + name)
 }
 
 // Inline describes the policy an annotated workload sets for one of its

@@ -26,7 +26,7 @@ import (
 
 	"github.com/hoist-dev/hoist/automation"
 	"github.com/hoist-dev/hoist/controller"
-	"github.com/hoist-dev/hoist/registry"
+	"github.com/hoist-dev/hoist/service"
 )
 
 // controllerOptions are the flags of hoist controller.
@@ -85,7 +85,7 @@ time.`,
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.DurationVar(&o.window, "commit-window", 5*time.Second, "selection changes within this window go into one commit (0: commit each change at once)")
-	f.DurationVar(&o.spread, "startup-spread", automation.DefaultStartupSpread, "first scans and runs start spread over this long (0: all at once)")
+	f.DurationVar(&o.spread, "startup-spread", service.DefaultStartupSpread, "first scans and runs start spread over this long (0: all at once)")
 	f.DurationVar(&o.grace, "grace-period", 25*time.Second, "how long SIGTERM waits for the commit in progress")
 	o.reg.register(f)
 	return cmd
@@ -165,14 +165,15 @@ func runController(ctx context.Context, o controllerOptions, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	runner, closeFn, err := o.reg.runner(logger, stderr, registry.WithRequestObserver(metrics.ObserveRequest), registry.WithWaitObserver(metrics.RateLimitWait))
+	loop := o.reg.options(logger, stderr)
+	loop.Metrics = metrics
+	runner, err := automation.New(loop)
 	if err != nil {
-		return err
+		return usage(err)
 	}
-	defer closeFn()
-	runner.Metrics = metrics
+	defer runner.Close()
 	ctl, err := controller.New(mgr, controller.Options{
-		Service: automation.ServiceOptions{
+		Service: service.ServiceOptions{
 			Runner:        runner,
 			Registry:      promReg,
 			Metrics:       metrics,
@@ -230,7 +231,7 @@ func runController(ctx context.Context, o controllerOptions, stderr io.Writer) e
 			}
 			return usage(fmt.Errorf("%s %s: %w", l.flag, l.addr, err))
 		}
-		srv := newHTTPServer(l.handler, defaultServerLimits())
+		srv := service.NewHTTPServer(l.handler)
 		servers = append(servers, srv)
 		go func() { serveErr <- srv.Serve(ln) }()
 		logger.Info("listening", "address", ln.Addr().String(), "paths", l.paths)

@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/hoist-dev/hoist/automation"
 	"github.com/hoist-dev/hoist/registry/webhook"
 )
 
@@ -63,13 +63,9 @@ func runReceivers(configs []string, reg registryFlags, output string, stdout, st
 	if err != nil {
 		return err
 	}
-	secrets := reg.secretsDir
-	if secrets == "" {
-		state, err := reg.resolveStateDir()
-		if err != nil {
-			return usage(err)
-		}
-		secrets = filepath.Join(state, "secrets")
+	secrets, err := automation.Options{StateDir: reg.stateDir, SecretsDir: reg.secretsDir}.ResolveSecretsDir()
+	if err != nil {
+		return usage(err)
 	}
 	out := receiversJSON{Receivers: []receiverJSON{}}
 	failures := 0

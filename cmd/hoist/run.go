@@ -7,18 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/hoist-dev/hoist/automation"
-	"github.com/hoist-dev/hoist/registry"
 	"github.com/hoist-dev/hoist/registry/webhook"
+	"github.com/hoist-dev/hoist/service"
 	"github.com/hoist-dev/hoist/writeback"
-	"github.com/hoist-dev/hoist/writeback/git"
 )
 
 type runOptions struct {
@@ -98,7 +94,7 @@ Exit status: 0 success (also nothing to do), 1 some automation or target failed,
 	f.StringVar(&o.sshHosts, "known-hosts", "", "known_hosts file for SSH repositories without a secretRef (default ~/.ssh/known_hosts)")
 	f.Int64Var(&o.maxBody, "webhook-max-body", webhook.DefaultBodyLimit, "service mode: largest webhook request body read, in bytes; a larger one is answered 413 (Flux reads up to 3 MiB)")
 	f.DurationVar(&o.window, "commit-window", 5*time.Second, "service mode: selection changes within this window go into one commit (0: commit each change at once)")
-	f.DurationVar(&o.spread, "startup-spread", automation.DefaultStartupSpread, "service mode: first scans and runs start spread over this long, so that many repositories do not all start at once (0: all at once)")
+	f.DurationVar(&o.spread, "startup-spread", service.DefaultStartupSpread, "service mode: first scans and runs start spread over this long, so that many repositories do not all start at once (0: all at once)")
 	f.DurationVar(&o.grace, "grace-period", 25*time.Second, "service mode: how long SIGTERM waits for the commit in progress")
 	o.reg.register(f)
 	return cmd
@@ -176,16 +172,10 @@ func runOnce(ctx context.Context, o runOptions, stdout, stderr io.Writer) error 
 	if len(set.Automations) == 0 {
 		return usage(errors.New("no ImageUpdateAutomation in the configuration"))
 	}
-	runner, closeFn, err := o.reg.runner(logger, stderr)
+	results, err := automation.RunOnce(ctx, o.loopOptions(logger, stderr), set)
 	if err != nil {
-		return err
-	}
-	defer closeFn()
-	if runner.GitAuth, err = o.gitAuth(); err != nil {
 		return usage(err)
 	}
-	runner.DryRun = o.dryRun
-	results := runner.RunAll(ctx, set)
 	failures := 0
 	for _, r := range results {
 		if r.Failed() {
@@ -264,70 +254,10 @@ func short(sha string) string {
 	return sha
 }
 
-// runner builds the Runner of hoist run, sharing the registry client.
-func (f *registryFlags) runner(logger *slog.Logger, stderr io.Writer, extra ...registry.Option) (*automation.Runner, func(), error) {
-	scanner, closeCache, err := f.scanner(stderr, extra...)
-	if err != nil {
-		return nil, nil, err
-	}
-	state, err := f.resolveStateDir()
-	if err != nil {
-		closeCache()
-		return nil, nil, usage(err)
-	}
-	store, err := automation.OpenStateStore(filepath.Join(state, automation.StateFile), logger)
-	if err != nil {
-		closeCache()
-		return nil, nil, err
-	}
-	r := &automation.Runner{
-		Scanner:    scanner,
-		StateDir:   state,
-		SecretsDir: scanner.SecretsDir,
-		State:      store,
-		Logger:     logger,
-	}
-	return r, func() { _ = store.Close(); closeCache() }, nil
-}
-
-// gitAuth builds the Git credentials of repositories without a secretRef:
-// the token of --git-token-file or --git-token-env for HTTPS, and for SSH
-// the user's own setup (ssh-agent, ~/.ssh) or --ssh-key and --known-hosts.
-func (o runOptions) gitAuth() (git.Auth, error) {
-	var (
-		tok string
-		err error
-	)
-	switch {
-	case o.tokenFile != "" && o.tokenEnv != "":
-		return git.Auth{}, errors.New("give --git-token-file or --git-token-env, not both")
-	case o.tokenFile != "":
-		tok, err = git.ReadTokenFile(o.tokenFile)
-	case o.tokenEnv != "":
-		tok, err = git.TokenFromEnv(os.LookupEnv, o.tokenEnv)
-	}
-	if err != nil {
-		return git.Auth{}, err
-	}
-	var auth git.Auth
-	if home, err := os.UserHomeDir(); err == nil {
-		if auth, err = git.UserSSH(filepath.Join(home, ".ssh"), os.Getenv("SSH_AUTH_SOCK")); err != nil {
-			return git.Auth{}, err
-		}
-	}
-	auth.Password = tok
-	if o.sshKey != "" {
-		if auth.Identity, err = os.ReadFile(o.sshKey); err != nil {
-			return git.Auth{}, fmt.Errorf("--ssh-key: %w", err)
-		}
-		if _, err := ssh.ParsePrivateKey(auth.Identity); err != nil {
-			return git.Auth{}, fmt.Errorf("--ssh-key %s: %w (an encrypted key goes into ssh-agent)", o.sshKey, err)
-		}
-	}
-	if o.sshHosts != "" {
-		if auth.KnownHosts, err = os.ReadFile(o.sshHosts); err != nil {
-			return git.Auth{}, fmt.Errorf("--known-hosts: %w", err)
-		}
-	}
-	return auth, nil
+// loopOptions are the loop's options of hoist run's flags.
+func (o runOptions) loopOptions(logger *slog.Logger, stderr io.Writer) automation.Options {
+	opts := o.reg.options(logger, stderr)
+	opts.Git = automation.GitOptions{TokenFile: o.tokenFile, TokenEnv: o.tokenEnv, SSHKey: o.sshKey, KnownHosts: o.sshHosts}
+	opts.DryRun = o.dryRun
+	return opts
 }

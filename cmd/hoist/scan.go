@@ -86,11 +86,11 @@ func runScan(ctx context.Context, o scanOptions, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	scanner, closeCache, err := o.reg.scanner(stderr)
+	scanner, err := o.reg.scanner(stderr)
 	if err != nil {
 		return err
 	}
-	defer closeCache()
+	defer scanner.Close()
 	stop := progress(stderr, "scanning "+count(len(set.Policies), "policy", "policies"))
 	sels := scanner.Scan(ctx, set)
 	stop()

@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hoist-dev/hoist/automation"
+	"github.com/hoist-dev/hoist/service"
 )
 
 func newStatusCommand() *cobra.Command {
@@ -63,7 +63,7 @@ func runStatus(ctx context.Context, server, output string, stdout io.Writer) err
 	if resp.StatusCode != http.StatusOK {
 		return failed(fmt.Errorf("asking the hoist service at %s: %s", server, resp.Status))
 	}
-	var st automation.Status
+	var st service.Status
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err == nil {
 		err = json.Unmarshal(body, &st)
@@ -95,7 +95,7 @@ func runStatus(ctx context.Context, server, output string, stdout io.Writer) err
 	return nil
 }
 
-func printStatus(w io.Writer, st automation.Status) error {
+func printStatus(w io.Writer, st service.Status) error {
 	when := func(t *time.Time) string {
 		if t == nil {
 			return "-"

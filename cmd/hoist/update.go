@@ -136,11 +136,11 @@ func runUpdate(ctx context.Context, dir string, o updateOptions, stdout, stderr 
 	}
 	uo := automation.UpdateOptions{Root: dir, Files: o.files, Pins: pins, DryRun: o.dryRun, Set: set}
 	if !o.noScan {
-		scanner, closeCache, err := o.reg.scanner(stderr)
+		scanner, err := o.reg.scanner(stderr)
 		if err != nil {
 			return err
 		}
-		defer closeCache()
+		defer scanner.Close()
 		uo.Scanner = scanner
 	}
 	res, err := automation.Update(ctx, uo)

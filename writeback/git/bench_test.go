@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/internal/testenv"
+	"github.com/hoist-dev/hoist/writeback"
 	"github.com/hoist-dev/hoist/writeback/git"
 )
 
@@ -88,7 +89,7 @@ func (r *benchRepo) syncOptions(cache string) git.SyncOptions {
 
 // bumpOne is an edit that changes the image of one file per call.
 func bumpOne(r *benchRepo, n *int) git.EditFunc {
-	return func(ctx context.Context, dir string) ([]git.Change, error) {
+	return func(ctx context.Context, dir string) ([]writeback.Change, error) {
 		*n++
 		i := (*n * 31) % r.files
 		p := filepath.Join(dir, filepath.FromSlash(benchFile(i)))
@@ -100,7 +101,7 @@ func bumpOne(r *benchRepo, n *int) git.EditFunc {
 		if err := os.WriteFile(tmp, []byte(benchContent(i, 200000+*n)), 0o644); err != nil {
 			return nil, err
 		}
-		return []git.Change{{File: benchFile(i), OldValue: string(old[:10]), NewValue: "new"}}, os.Rename(tmp, p)
+		return []writeback.Change{{File: benchFile(i), Old: string(old[:10]), New: "new"}}, os.Rename(tmp, p)
 	}
 }
 
@@ -178,7 +179,7 @@ func BenchmarkSync(b *testing.B) {
 					if err != nil || len(marks) != 1 {
 						b.Fatalf("clean mark: %v %v", marks, err)
 					}
-					noop := func(context.Context, string) ([]git.Change, error) { return nil, nil }
+					noop := func(context.Context, string) ([]writeback.Change, error) { return nil, nil }
 					for b.Loop() {
 						if mode == "walk" {
 							b.StopTimer()

@@ -54,10 +54,7 @@ func Sync(ctx context.Context, opts SyncOptions) (*Checkout, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	remote, err := ParseRemoteURL(opts.URL)
-	if err != nil {
-		return nil, err
-	}
+	remote := opts.remote
 	auth, err := opts.Auth.method(remote)
 	if err != nil {
 		return nil, redactError(err, opts.secrets()...)

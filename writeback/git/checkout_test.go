@@ -180,19 +180,32 @@ func TestSyncErrors(t *testing.T) {
 
 func TestSyncCredentialsInURL(t *testing.T) {
 	f := newFixture(t)
-	opts := f.syncOptions(t)
-	opts.Auth = git.Auth{}
-	opts.URL = strings.Replace(f.url, "http://", "http://"+testUser+":"+testPassword+"@", 1)
-	co := mustSync(t, opts)
-	if co.URL() != f.url {
-		t.Errorf("URL() = %q, want %q", co.URL(), f.url)
-	}
-	cfg, err := os.ReadFile(filepath.Join(co.Dir(), ".git", "config"))
+	url := strings.Replace(f.url, "http://", "http://"+testUser+":"+testPassword+"@", 1)
+	remote, err := git.ParseRemoteURL(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(cfg), testPassword) {
-		t.Errorf(".git/config contains the password:\n%s", cfg)
+	// The URL as written, or parsed once by the caller (SyncOptions.Remote).
+	for name, set := range map[string]func(*git.SyncOptions){
+		"URL":    func(o *git.SyncOptions) { o.URL = url },
+		"Remote": func(o *git.SyncOptions) { o.URL, o.Remote = "", remote },
+	} {
+		t.Run(name, func(t *testing.T) {
+			opts := f.syncOptions(t)
+			opts.Auth = git.Auth{}
+			set(&opts)
+			co := mustSync(t, opts)
+			if co.URL() != f.url {
+				t.Errorf("URL() = %q, want %q", co.URL(), f.url)
+			}
+			cfg, err := os.ReadFile(filepath.Join(co.Dir(), ".git", "config"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(cfg), testPassword) {
+				t.Errorf(".git/config contains the password:\n%s", cfg)
+			}
+		})
 	}
 }
 

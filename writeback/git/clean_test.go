@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/hoist-dev/hoist/internal/testenv"
+	"github.com/hoist-dev/hoist/writeback"
 	"github.com/hoist-dev/hoist/writeback/git"
 )
 
@@ -51,7 +52,7 @@ func run(t *testing.T, opts git.SyncOptions, edit git.EditFunc) git.Outcome {
 	return out
 }
 
-func nothing(context.Context, string) ([]git.Change, error) { return nil, nil }
+func nothing(context.Context, string) ([]writeback.Change, error) { return nil, nil }
 
 func TestCleanMarkSkipsOnlyUntouchedWorktrees(t *testing.T) {
 	f := newFixture(t)
@@ -68,7 +69,7 @@ func TestCleanMarkSkipsOnlyUntouchedWorktrees(t *testing.T) {
 	}
 
 	// The edit runs without the mark, so a crash in it leaves none.
-	out := run(t, opts, func(ctx context.Context, d string) ([]git.Change, error) {
+	out := run(t, opts, func(ctx context.Context, d string) ([]writeback.Change, error) {
 		if _, err := os.Stat(mark); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("the clean mark is there while the worktree is edited: %v", err)
 		}
@@ -131,7 +132,7 @@ func TestCleanMarkDistrusted(t *testing.T) {
 		},
 		// An edit that fails is reset at once.
 		"failed edit": func(t *testing.T, co *git.Checkout, dir string) {
-			_, err := co.Update(context.Background(), func(ctx context.Context, d string) ([]git.Change, error) {
+			_, err := co.Update(context.Background(), func(ctx context.Context, d string) ([]writeback.Change, error) {
 				if err := os.WriteFile(filepath.Join(d, manifest), []byte("half-written\n"), 0o644); err != nil {
 					t.Fatal(err)
 				}

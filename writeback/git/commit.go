@@ -11,6 +11,8 @@ import (
 
 	gogit "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/hoist-dev/hoist/writeback"
 )
 
 // Commit stages the files of changes, or, when changes is empty, every
@@ -20,7 +22,7 @@ import (
 // changes. It returns the new commit's SHA, or ErrNothingToCommit when the
 // worktree has no change. A message that contains one of Auth's secrets is
 // refused with ErrCredentialInMessage.
-func (c *Checkout) Commit(ctx context.Context, changes []Change, opts CommitOptions) (string, error) {
+func (c *Checkout) Commit(ctx context.Context, changes []writeback.Change, opts CommitOptions) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
@@ -86,7 +88,7 @@ func (c *Checkout) Commit(ctx context.Context, changes []Change, opts CommitOpti
 // toStage lists the paths to stage, sorted, and which of them are deleted:
 // the files of changes when there are any (no walk of the worktree), else
 // every path the worktree status shows changed.
-func (c *Checkout) toStage(wt *gogit.Worktree, changes []Change) ([]string, map[string]bool, error) {
+func (c *Checkout) toStage(wt *gogit.Worktree, changes []writeback.Change) ([]string, map[string]bool, error) {
 	deleted := map[string]bool{}
 	if len(changes) > 0 {
 		seen := map[string]bool{}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/hoist-dev/hoist/writeback"
 	"github.com/hoist-dev/hoist/writeback/git"
 )
 
@@ -30,7 +31,7 @@ func ExampleSync() {
 	}
 	defer co.Close()
 
-	edit := func(ctx context.Context, dir string) ([]git.Change, error) {
+	edit := func(ctx context.Context, dir string) ([]writeback.Change, error) {
 		// Plan and write the manifest edits under dir; return them.
 		return nil, nil
 	}
@@ -57,9 +58,9 @@ func ExampleRenderMessage() {
 - {{ .OldValue }} -> {{ .NewValue }} by {{ .Setter }}
 {{ end -}}`, git.TemplateData{
 		AutomationObject: git.NamespacedName{Namespace: "apps", Name: "prod"},
-		Changed: git.NewResult([]git.Change{{
+		Changed: git.NewResult([]writeback.Change{{
 			File: "apps/podinfo.yaml", Line: 11,
-			OldValue: "ghcr.io/stefanprodan/podinfo:6.0.0", NewValue: "ghcr.io/stefanprodan/podinfo:6.1.0",
+			Old: "ghcr.io/stefanprodan/podinfo:6.0.0", New: "ghcr.io/stefanprodan/podinfo:6.1.0",
 			Setter: "apps:podinfo",
 		}}),
 	})
@@ -75,10 +76,10 @@ func ExampleRenderMessage() {
 
 func ExampleRenderMessage_default() {
 	msg, err := git.RenderMessage("", git.TemplateData{
-		Changed: git.NewResult([]git.Change{{
+		Changed: git.NewResult([]writeback.Change{{
 			File: "apps/podinfo.yaml", Line: 11,
-			Object:   git.ObjectIdentifier{Kind: "Deployment", Namespace: "apps", Name: "podinfo"},
-			OldValue: "ghcr.io/stefanprodan/podinfo:6.0.0", NewValue: "ghcr.io/stefanprodan/podinfo:6.1.0",
+			Object: writeback.Object{Kind: "Deployment", Namespace: "apps", Name: "podinfo"},
+			Old:    "ghcr.io/stefanprodan/podinfo:6.0.0", New: "ghcr.io/stefanprodan/podinfo:6.1.0",
 		}}),
 	})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hoist-dev/hoist/internal/testenv"
+	"github.com/hoist-dev/hoist/writeback"
 	"github.com/hoist-dev/hoist/writeback/git"
 )
 
@@ -96,23 +97,23 @@ func commitOptions() git.CommitOptions {
 // whatever image:tag of podinfo the manifest has with newImage, writing the
 // file with temp+rename like the manifest writer.
 // imageChange is the change setImage makes to the manifest's one image.
-func imageChange(oldImage, newImage string) git.Change {
-	return git.Change{
+func imageChange(oldImage, newImage string) writeback.Change {
+	return writeback.Change{
 		File: manifest, Line: 11,
-		Object:   git.ObjectIdentifier{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "apps", Name: "podinfo"},
-		Field:    "spec.template.spec.containers[name=app].image",
-		OldValue: oldImage, NewValue: newImage, Setter: "apps:podinfo",
+		Object: writeback.Object{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "apps", Name: "podinfo"},
+		Field:  "spec.template.spec.containers[name=app].image",
+		Old:    oldImage, New: newImage, Setter: "apps:podinfo",
 	}
 }
 
 func setImage(newImage string) git.EditFunc {
-	return func(ctx context.Context, dir string) ([]git.Change, error) {
+	return func(ctx context.Context, dir string) ([]writeback.Change, error) {
 		p := filepath.Join(dir, filepath.FromSlash(manifest))
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return nil, err
 		}
-		var changes []git.Change
+		var changes []writeback.Change
 		lines := strings.Split(string(b), "\n")
 		for i, l := range lines {
 			before, rest, ok := strings.Cut(l, "image: ")
@@ -124,11 +125,11 @@ func setImage(newImage string) git.EditFunc {
 				continue
 			}
 			lines[i] = before + "image: " + newImage + " " + comment
-			changes = append(changes, git.Change{
+			changes = append(changes, writeback.Change{
 				File: manifest, Line: i + 1,
-				Object:   git.ObjectIdentifier{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "apps", Name: "podinfo"},
-				Field:    "spec.template.spec.containers[name=app].image",
-				OldValue: old, NewValue: newImage, Setter: "apps:podinfo",
+				Object: writeback.Object{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "apps", Name: "podinfo"},
+				Field:  "spec.template.spec.containers[name=app].image",
+				Old:    old, New: newImage, Setter: "apps:podinfo",
 			})
 		}
 		if len(changes) == 0 {

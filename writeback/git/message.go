@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"text/template"
+
+	"github.com/hoist-dev/hoist/writeback"
 )
 
 // NamespacedName names an object, such as the automation. Its String form is
@@ -17,47 +19,13 @@ type NamespacedName struct {
 // String returns "namespace/name".
 func (n NamespacedName) String() string { return n.Namespace + "/" + n.Name }
 
-// ObjectIdentifier names the object in a file whose values changed, with the
-// field names of Flux's template data ($obj.Kind, $obj.Name, ...).
-type ObjectIdentifier struct {
-	APIVersion string
-	Kind       string
-	Namespace  string
-	Name       string
-}
-
-// String returns "Kind namespace/name" (or "Kind name" without a
-// namespace).
-func (o ObjectIdentifier) String() string {
-	name := o.Name
-	if o.Namespace != "" {
-		name = o.Namespace + "/" + o.Name
-	}
-	return strings.TrimSpace(o.Kind + " " + name)
-}
-
-// Change is one value that hoist rewrote. OldValue, NewValue and Setter are
-// the names of Flux's template data; the other fields are hoist's.
-type Change struct {
-	// File is the path of the file, relative to the repository root, with
-	// forward slashes.
-	File string
-	// Line is the 1-based line of the value, or 0 when unknown.
-	Line int
-	// Object is the object in File that holds the value.
-	Object ObjectIdentifier
-	// Field is the path of the value in the object, for example
-	// "spec.template.spec.containers[name=app].image".
-	Field string
-	// OldValue and NewValue are the scalar before and after the change.
-	OldValue string
-	NewValue string
-	// Setter is the policy that chose the value, "namespace:name".
-	Setter string
-}
+// The changes of a commit are writeback's: the planning's Change flows
+// unchanged into the message, the pull request and the JSON output. Its
+// OldValue and NewValue methods, and its Setter, are the names of Flux's
+// template data; its Object has Flux's $obj.Kind, $obj.Name, ...
 
 // ObjectChanges maps each object of a file to its changes.
-type ObjectChanges map[ObjectIdentifier][]Change
+type ObjectChanges map[writeback.Object][]writeback.Change
 
 // Result is what changed, grouped by file and object, as Flux's
 // update.ResultV2 (the .Changed of the template data).
@@ -67,7 +35,7 @@ type Result struct {
 }
 
 // NewResult groups changes by file and object. It does not modify changes.
-func NewResult(changes []Change) Result {
+func NewResult(changes []writeback.Change) Result {
 	r := Result{FileChanges: map[string]ObjectChanges{}}
 	for _, c := range changes {
 		oc := r.FileChanges[c.File]
@@ -81,8 +49,8 @@ func NewResult(changes []Change) Result {
 }
 
 // Changes returns every change, ordered by file, line, object and field.
-func (r Result) Changes() []Change {
-	var out []Change
+func (r Result) Changes() []writeback.Change {
+	var out []writeback.Change
 	for _, oc := range r.FileChanges {
 		for _, cs := range oc {
 			out = append(out, cs...)
@@ -94,15 +62,15 @@ func (r Result) Changes() []Change {
 
 // Objects returns the changes of every object across files, as Flux's
 // ResultV2.Objects.
-func (r Result) Objects() map[ObjectIdentifier][]Change {
-	out := map[ObjectIdentifier][]Change{}
+func (r Result) Objects() map[writeback.Object][]writeback.Change {
+	out := map[writeback.Object][]writeback.Change{}
 	for _, c := range r.Changes() {
 		out[c.Object] = append(out[c.Object], c)
 	}
 	return out
 }
 
-func sortChanges(cs []Change) {
+func sortChanges(cs []writeback.Change) {
 	sort.SliceStable(cs, func(i, j int) bool {
 		a, b := cs[i], cs[j]
 		if a.File != b.File {

@@ -11,25 +11,26 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/hoist-dev/hoist/writeback"
 	"github.com/hoist-dev/hoist/writeback/git"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
 var (
-	deployment = git.ObjectIdentifier{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "apps", Name: "podinfo"}
-	cronjob    = git.ObjectIdentifier{APIVersion: "batch/v1", Kind: "CronJob", Namespace: "apps", Name: "Backup"}
+	deployment = writeback.Object{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "apps", Name: "podinfo"}
+	cronjob    = writeback.Object{APIVersion: "batch/v1", Kind: "CronJob", Namespace: "apps", Name: "Backup"}
 )
 
 // sampleChanges are three changes in two files, out of order.
-func sampleChanges() []git.Change {
-	return []git.Change{
+func sampleChanges() []writeback.Change {
+	return []writeback.Change{
 		{File: "jobs/backup.yaml", Line: 14, Object: cronjob, Field: "spec.jobTemplate.spec.template.spec.containers[name=backup].image",
-			OldValue: "ghcr.io/acme/backup:1.0.0", NewValue: "ghcr.io/acme/backup:1.1.0", Setter: "apps:backup"},
+			Old: "ghcr.io/acme/backup:1.0.0", New: "ghcr.io/acme/backup:1.1.0", Setter: "apps:backup"},
 		{File: "apps/podinfo.yaml", Line: 22, Object: deployment, Field: "spec.template.spec.initContainers[name=init].image",
-			OldValue: "ghcr.io/stefanprodan/podinfo:6.0.0", NewValue: "ghcr.io/stefanprodan/podinfo:6.1.0", Setter: "apps:podinfo"},
+			Old: "ghcr.io/stefanprodan/podinfo:6.0.0", New: "ghcr.io/stefanprodan/podinfo:6.1.0", Setter: "apps:podinfo"},
 		{File: "apps/podinfo.yaml", Line: 11, Object: deployment, Field: "spec.template.spec.containers[name=app].image",
-			OldValue: "ghcr.io/stefanprodan/podinfo:6.0.0", NewValue: "ghcr.io/stefanprodan/podinfo:6.1.0", Setter: "apps:podinfo"},
+			Old: "ghcr.io/stefanprodan/podinfo:6.0.0", New: "ghcr.io/stefanprodan/podinfo:6.1.0", Setter: "apps:podinfo"},
 	}
 }
 
@@ -167,9 +168,9 @@ func TestResultChangesIsSortedAndDoesNotModifyInput(t *testing.T) {
 // ErrMessageTooLarge naming the template and the cap, before it fills
 // memory.
 func TestRenderMessageTooLarge(t *testing.T) {
-	many := make([]git.Change, 2000)
+	many := make([]writeback.Change, 2000)
 	for i := range many {
-		many[i] = git.Change{File: fmt.Sprintf("apps/app%04d.yaml", i), OldValue: "ghcr.io/example/app:1.0.0", NewValue: "ghcr.io/example/app:1.0.1", Setter: "apps:app"}
+		many[i] = writeback.Change{File: fmt.Sprintf("apps/app%04d.yaml", i), Old: "ghcr.io/example/app:1.0.0", New: "ghcr.io/example/app:1.0.1", Setter: "apps:app"}
 	}
 	tests := map[string]struct {
 		tmpl string

@@ -16,7 +16,11 @@ type SyncOptions struct {
 	// URL is the remote: https://, http://, ssh://, scp-like
 	// user@host:path, or file://. Required. Credentials in an HTTP(S) URL
 	// are moved into Auth (when Auth has none) and never written to disk.
+	// Required unless Remote is set.
 	URL string
+	// Remote is the remote already parsed (ParseRemoteURL), for a caller
+	// that parsed it once for several uses; when set, URL is ignored.
+	Remote RemoteURL
 	// Branch is the branch to check out. Required.
 	Branch string
 	// CacheDir is the directory under the state directory that holds
@@ -53,6 +57,9 @@ type SyncOptions struct {
 	// urlUser is the user name of an HTTP(S) URL without a password,
 	// treated as a secret (set by Validate).
 	urlUser string
+	// remote is the remote as URL now names it, without credentials
+	// (set by Validate).
+	remote RemoteURL
 }
 
 // secrets lists the values to redact from errors and to refuse in commit
@@ -66,9 +73,11 @@ const DefaultTimeout = 60 * time.Second
 
 // Validate checks the options and fills defaults.
 func (o *SyncOptions) Validate() error {
-	remote, err := ParseRemoteURL(o.URL)
-	if err != nil {
-		return err
+	remote, err := o.Remote, error(nil)
+	if remote.Scheme == "" {
+		if remote, err = ParseRemoteURL(o.URL); err != nil {
+			return err
+		}
 	}
 	if remote.password != "" && !remote.IsHTTP() {
 		return fmt.Errorf("%w: remote %s: a password in the URL is only supported for HTTP(S); use an identity for SSH", ErrInvalidOptions, remote)
@@ -85,6 +94,7 @@ func (o *SyncOptions) Validate() error {
 		o.urlUser = remote.User
 	}
 	o.URL = remote.String()
+	o.remote = remote.withoutCredentials()
 	if err := validateBranch(o.Branch); err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/hoist-dev/hoist/internal/testenv"
+	"github.com/hoist-dev/hoist/writeback"
 	"github.com/hoist-dev/hoist/writeback/git"
 )
 
@@ -36,7 +37,7 @@ func TestUpdatePushBranch(t *testing.T) {
 		t.Fatalf("Update: %v", err)
 	}
 	first := testenv.GitHead(t, f.bare, pushBranch)
-	want := git.Outcome{Commit: first, Branch: pushBranch, Pushed: true, Attempts: 1, Changes: []git.Change{imageChange(oldImage, newImage)}}
+	want := git.Outcome{Commit: first, Branch: pushBranch, Pushed: true, Attempts: 1, Changes: []writeback.Change{imageChange(oldImage, newImage)}}
 	if diff := cmp.Diff(want, out); diff != "" {
 		t.Errorf("outcome (-want +got):\n%s", diff)
 	}
@@ -62,7 +63,7 @@ func TestUpdatePushBranch(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second Update: %v", err)
 	}
-	want = git.Outcome{Commit: first, Branch: pushBranch, Attempts: 1, NothingToDo: true, Changes: []git.Change{imageChange(oldImage, newImage)}}
+	want = git.Outcome{Commit: first, Branch: pushBranch, Attempts: 1, NothingToDo: true, Changes: []writeback.Change{imageChange(oldImage, newImage)}}
 	if diff := cmp.Diff(want, out); diff != "" {
 		t.Errorf("second outcome (-want +got):\n%s", diff)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/hoist-dev/hoist/writeback"
 )
 
 // EditFunc edits files in the worktree at dir, which is at the head of the
@@ -13,7 +15,7 @@ import (
 // change must have written nothing. It is called again, on the new head,
 // when a push loses a race, so it must plan its edits from the files as
 // they are rather than replay earlier ones.
-type EditFunc func(ctx context.Context, dir string) ([]Change, error)
+type EditFunc func(ctx context.Context, dir string) ([]writeback.Change, error)
 
 // Outcome is what Update did.
 type Outcome struct {
@@ -31,7 +33,7 @@ type Outcome struct {
 	// branch already held the same change.
 	NothingToDo bool
 	// Changes are the changes of the last edit.
-	Changes []Change
+	Changes []writeback.Change
 }
 
 // Update edits, commits and pushes, re-planning when another writer wins a
@@ -104,7 +106,7 @@ func (c *Checkout) Update(ctx context.Context, edit EditFunc, opts UpdateOptions
 
 // attempt runs one edit, commit and push. Unless it pushed to the checkout
 // branch (whose head is then hoist's commit), the worktree is reset to Head.
-func (c *Checkout) attempt(ctx context.Context, edit EditFunc, opts UpdateOptions) (res PushResult, changes []Change, err error) {
+func (c *Checkout) attempt(ctx context.Context, edit EditFunc, opts UpdateOptions) (res PushResult, changes []writeback.Change, err error) {
 	wasClean := !c.exposed && c.cleanAt() == c.head
 	if err := c.markDirty(); err != nil {
 		return PushResult{}, nil, err

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/hoist-dev/hoist/internal/testenv"
+	"github.com/hoist-dev/hoist/writeback"
 	"github.com/hoist-dev/hoist/writeback/git"
 )
 
@@ -57,7 +58,7 @@ func TestUpdatePushesToCheckoutBranch(t *testing.T) {
 		t.Fatalf("Update: %v", err)
 	}
 	head := testenv.GitHead(t, f.bare, "main")
-	want := git.Outcome{Commit: head, Branch: "main", Pushed: true, Attempts: 1, Changes: []git.Change{imageChange(oldImage, newImage)}}
+	want := git.Outcome{Commit: head, Branch: "main", Pushed: true, Attempts: 1, Changes: []writeback.Change{imageChange(oldImage, newImage)}}
 	if diff := cmp.Diff(want, out); diff != "" {
 		t.Errorf("outcome (-want +got):\n%s", diff)
 	}
@@ -135,7 +136,7 @@ func TestUpdateRace(t *testing.T) {
 			co := mustSync(t, f.syncOptions(t))
 			var other string
 			calls := 0
-			edit := func(ctx context.Context, dir string) ([]git.Change, error) {
+			edit := func(ctx context.Context, dir string) ([]writeback.Change, error) {
 				calls++
 				if calls == 1 {
 					other = testenv.GitCommitFiles(t, f.bare, "main", "A person's change", tc.other)
@@ -175,7 +176,7 @@ func TestUpdateRace(t *testing.T) {
 			if got := show(t, f.bare, "main", manifest); got != manifestWith(newImage) {
 				t.Errorf("manifest:\n%s", got)
 			}
-			if len(out.Changes) != 1 || out.Changes[0].OldValue != tc.wantOld {
+			if len(out.Changes) != 1 || out.Changes[0].Old != tc.wantOld {
 				t.Errorf("changes = %+v, want one from %s", out.Changes, tc.wantOld)
 			}
 			if msg := testenv.GitCLI(t, f.bare, "log", "-1", "--format=%B", "main"); !strings.Contains(msg, tc.wantOld+" → "+newImage) {
@@ -224,7 +225,7 @@ func TestUpdateGivesUpWhenRemoteKeepsMoving(t *testing.T) {
 	f := newFixture(t)
 	co := mustSync(t, f.syncOptions(t))
 	n := 0
-	edit := func(ctx context.Context, dir string) ([]git.Change, error) {
+	edit := func(ctx context.Context, dir string) ([]writeback.Change, error) {
 		n++
 		testenv.GitCommitFiles(t, f.bare, "main", "busy", map[string]string{"busy.txt": strings.Repeat("x", n)})
 		return setImage(newImage)(ctx, dir)
@@ -295,7 +296,7 @@ func TestUpdateFailures(t *testing.T) {
 			tc.before(t, f)
 			edit := setImage(newImage)
 			if name == "edit fails" {
-				edit = func(ctx context.Context, dir string) ([]git.Change, error) {
+				edit = func(ctx context.Context, dir string) ([]writeback.Change, error) {
 					if _, err := setImage(newImage)(ctx, dir); err != nil {
 						return nil, err
 					}
@@ -347,12 +348,12 @@ func TestUpdateNetworkCut(t *testing.T) {
 	if _, err := rand.Read(big); err != nil {
 		t.Fatal(err)
 	}
-	edit := func(ctx context.Context, dir string) ([]git.Change, error) {
+	edit := func(ctx context.Context, dir string) ([]writeback.Change, error) {
 		if err := os.WriteFile(filepath.Join(dir, "apps", "blob.bin"), big, 0o644); err != nil {
 			return nil, err
 		}
 		changes, err := setImage(newImage)(ctx, dir)
-		return append(changes, git.Change{File: "apps/blob.bin", NewValue: "blob"}), err
+		return append(changes, writeback.Change{File: "apps/blob.bin", New: "blob"}), err
 	}
 	proxy.CutAfter(64 << 10)
 	var waits []time.Duration

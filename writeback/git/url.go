@@ -89,6 +89,16 @@ func (r RemoteURL) String() string {
 	return u.String()
 }
 
+// withoutCredentials is r as its String form parses back: without the
+// password, and for HTTP(S) and file URLs without the user name.
+func (r RemoteURL) withoutCredentials() RemoteURL {
+	r.password = ""
+	if !r.SCP && r.Scheme != "ssh" {
+		r.User = ""
+	}
+	return r
+}
+
 // Hostname is Host without the port.
 func (r RemoteURL) Hostname() string {
 	if r.SCP {

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/hoist-dev/hoist/internal/testenv"
+	"github.com/hoist-dev/hoist/writeback"
 	"github.com/hoist-dev/hoist/writeback/git"
 	"github.com/hoist-dev/hoist/writeback/pullrequest"
 )
@@ -26,12 +27,12 @@ func pushToBranch(t *testing.T, url string, auth git.Auth, cache, branch, image 
 		t.Fatalf("Sync: %v", err)
 	}
 	defer co.Close()
-	edit := func(ctx context.Context, dir string) ([]git.Change, error) {
+	edit := func(ctx context.Context, dir string) ([]writeback.Change, error) {
 		p := filepath.Join(dir, "apps", "app.yaml")
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return nil, err
 		}
-		return []git.Change{{File: "apps/app.yaml", NewValue: image}}, os.WriteFile(p, []byte("image: "+image+"\n"), 0o644)
+		return []writeback.Change{{File: "apps/app.yaml", New: image}}, os.WriteFile(p, []byte("image: "+image+"\n"), 0o644)
 	}
 	out, err := co.Update(ctx, edit, git.UpdateOptions{
 		Commit: git.CommitOptions{Author: git.Signature{Name: "hoist", Email: "hoist@example.com"}},

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/hoist-dev/hoist/writeback/git"
 )
 
 func TestNew(t *testing.T) {
@@ -44,27 +46,37 @@ func TestNew(t *testing.T) {
 		},
 	}
 	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			p, err := New(tc.opts)
-			if err != nil {
-				t.Fatalf("New: %v", err)
-			}
-			var got string
-			switch p := p.(type) {
-			case *gitHub:
-				got = "github " + p.client.BaseURL.String() + " " + p.owner + "/" + p.name
-			case *gitLab:
-				got = "gitlab " + tc.opts.APIURL + " " + p.project
-				if tc.opts.APIURL == "" {
-					got = "gitlab " + p.client.BaseURL().String() + " " + p.project
+		// The remote parsed by the caller (Options.Remote) makes the
+		// same provider as its URL.
+		remote, err := git.ParseRemoteURL(tc.opts.RepoURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parsed := tc.opts
+		parsed.RepoURL, parsed.Remote = "", remote
+		for variant, opts := range map[string]Options{"RepoURL": tc.opts, "Remote": parsed} {
+			t.Run(name+"/"+variant, func(t *testing.T) {
+				p, err := New(opts)
+				if err != nil {
+					t.Fatalf("New: %v", err)
 				}
-			case *giteaProvider:
-				got = "gitea " + p.apiURL + " " + p.owner + "/" + p.name
-			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
-				t.Errorf("(-want +got):\n%s", diff)
-			}
-		})
+				var got string
+				switch p := p.(type) {
+				case *gitHub:
+					got = "github " + p.client.BaseURL.String() + " " + p.owner + "/" + p.name
+				case *gitLab:
+					got = "gitlab " + tc.opts.APIURL + " " + p.project
+					if tc.opts.APIURL == "" {
+						got = "gitlab " + p.client.BaseURL().String() + " " + p.project
+					}
+				case *giteaProvider:
+					got = "gitea " + p.apiURL + " " + p.owner + "/" + p.name
+				}
+				if diff := cmp.Diff(tc.want, got); diff != "" {
+					t.Errorf("(-want +got):\n%s", diff)
+				}
+			})
+		}
 	}
 }
 

@@ -98,8 +98,11 @@ func KindFromHost(host string) Kind {
 // Options configures New.
 type Options struct {
 	// RepoURL is the Git remote URL of the repository (any form that
-	// git.ParseRemoteURL accepts). Required.
+	// git.ParseRemoteURL accepts). Required unless Remote is set.
 	RepoURL string
+	// Remote is the remote already parsed, for a caller that parsed it
+	// once for several uses; when set, RepoURL is ignored.
+	Remote git.RemoteURL
 	// Kind is the forge. Default: from RepoURL's host (see KindFromHost).
 	Kind Kind
 	// APIURL is the API's base URL, for self-hosted forges. Default:
@@ -140,11 +143,14 @@ func (r repo) ownerName() (owner, name string) {
 	return r.path[:i], r.path[i+1:]
 }
 
-// New returns the Provider for opts.RepoURL.
+// New returns the Provider for opts.Remote, or opts.RepoURL.
 func New(opts Options) (Provider, error) {
-	remote, err := git.ParseRemoteURL(opts.RepoURL)
-	if err != nil {
-		return nil, err
+	remote := opts.Remote
+	if remote.Scheme == "" {
+		var err error
+		if remote, err = git.ParseRemoteURL(opts.RepoURL); err != nil {
+			return nil, err
+		}
 	}
 	if opts.Token == "" {
 		return nil, fmt.Errorf("%w: an API token is required", ErrInvalidOptions)

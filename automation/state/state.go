@@ -1,10 +1,11 @@
-package automation
+package state
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -13,21 +14,21 @@ import (
 	"github.com/hoist-dev/hoist/internal/boltfile"
 )
 
-// StateFile is the name of the state store's file in the state directory.
-const StateFile = "state.db"
+// File is the name of the state store's file in the state directory.
+const File = "state.db"
 
-// ErrStateLocked is returned (wrapped) by OpenStateStore when another
+// ErrLocked is returned (wrapped) by Open when another
 // process holds the state file open.
-var ErrStateLocked = errors.New("state file is locked by another process")
+var ErrLocked = errors.New("state file is locked by another process")
 
-// ErrStateClosed is returned (wrapped) by the methods of a closed StateStore.
-var ErrStateClosed = errors.New("state store is closed")
+// ErrClosed is returned (wrapped) by the methods of a closed Store.
+var ErrClosed = errors.New("state store is closed")
 
 // stateSchema identifies a hoist state file; a bbolt file without it is
 // foreign and set aside.
 const stateSchema = "hoist.dev/state/v1"
 
-// stateLockTimeout is how long OpenStateStore waits for another process's
+// stateLockTimeout is how long Open waits for another process's
 // lock before giving up.
 const stateLockTimeout = 2 * time.Second
 
@@ -56,26 +57,26 @@ type PushRecord struct {
 	At     time.Time `json:"at"`
 }
 
-// StateStore keeps what the service must remember across restarts, in one
+// Store keeps what the service must remember across restarts, in one
 // bbolt file under the state directory: the last selection per policy, the
 // last pushed commit per automation and the last successful run per
 // automation. Keys are the caller's; the service uses Selection.Key()
 // (NAMESPACE:NAME) for policies and NAMESPACE/NAME for automations. It is
 // safe for concurrent use by one process; each write is synced to disk
 // before it returns.
-type StateStore struct {
+type Store struct {
 	db   *bolt.DB
 	path string
 }
 
-// OpenStateStore opens or creates the state file at path (usually
-// StateFile in the state directory), creating its directory. A file that is
+// Open opens or creates the state file at path (usually
+// File in the state directory), creating its directory. A file that is
 // not a hoist state file (corrupt, truncated, or another program's) is
 // renamed to path+".corrupt-TIME" with a warning and a fresh store is
 // created: the service then re-reads the selections and the commits from
 // the registries and Git. A file locked by another process is an error
-// (ErrStateLocked) after a short wait. A nil logger discards.
-func OpenStateStore(path string, logger *slog.Logger) (*StateStore, error) {
+// (ErrLocked) after a short wait. A nil logger discards.
+func Open(path string, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -86,19 +87,19 @@ func OpenStateStore(path string, logger *slog.Logger) (*StateStore, error) {
 		LockTimeout: stateLockTimeout,
 	}, logger)
 	if errors.Is(err, boltfile.ErrLocked) {
-		return nil, fmt.Errorf("opening state store %s: %w", path, ErrStateLocked)
+		return nil, fmt.Errorf("opening state store %s: %w", path, ErrLocked)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &StateStore{db: db, path: path}, nil
+	return &Store{db: db, path: path}, nil
 }
 
 // Path returns the file of the store.
-func (s *StateStore) Path() string { return s.path }
+func (s *Store) Path() string { return s.path }
 
-// Close closes the file. Later calls of other methods return ErrStateClosed.
-func (s *StateStore) Close() error {
+// Close closes the file. Later calls of other methods return ErrClosed.
+func (s *Store) Close() error {
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("closing state store %s: %w", s.path, err)
 	}
@@ -107,14 +108,14 @@ func (s *StateStore) Close() error {
 
 // Selection returns the last selection of the policy key; false when there
 // is none.
-func (s *StateStore) Selection(key string) (SelectionRecord, bool, error) {
+func (s *Store) Selection(key string) (SelectionRecord, bool, error) {
 	var r SelectionRecord
 	ok, err := s.get("selection", stateBucketSelections, key, &r)
 	return r, ok, err
 }
 
 // Selections returns every stored selection by policy key.
-func (s *StateStore) Selections() (map[string]SelectionRecord, error) {
+func (s *Store) Selections() (map[string]SelectionRecord, error) {
 	out := map[string]SelectionRecord{}
 	err := s.view("reading selections", func(tx *bolt.Tx) error {
 		return tx.Bucket(stateBucketSelections).ForEach(func(k, v []byte) error {
@@ -133,12 +134,12 @@ func (s *StateStore) Selections() (map[string]SelectionRecord, error) {
 }
 
 // PutSelection stores the last selection of the policy key.
-func (s *StateStore) PutSelection(key string, r SelectionRecord) error {
+func (s *Store) PutSelection(key string, r SelectionRecord) error {
 	return s.PutSelections(map[string]SelectionRecord{key: r})
 }
 
 // PutSelections stores several selections in one write, as after a scan.
-func (s *StateStore) PutSelections(records map[string]SelectionRecord) error {
+func (s *Store) PutSelections(records map[string]SelectionRecord) error {
 	return s.update("storing selections", func(tx *bolt.Tx) error {
 		b := tx.Bucket(stateBucketSelections)
 		for k, r := range records {
@@ -152,7 +153,7 @@ func (s *StateStore) PutSelections(records map[string]SelectionRecord) error {
 
 // DeleteSelection forgets the selection of the policy key, as when the
 // policy was removed. Forgetting a key that is not stored is not an error.
-func (s *StateStore) DeleteSelection(key string) error {
+func (s *Store) DeleteSelection(key string) error {
 	return s.update("deleting selection", func(tx *bolt.Tx) error {
 		return tx.Bucket(stateBucketSelections).Delete([]byte(key))
 	})
@@ -160,14 +161,14 @@ func (s *StateStore) DeleteSelection(key string) error {
 
 // LastPush returns the last commit pushed by the automation key; false when
 // there is none.
-func (s *StateStore) LastPush(key string) (PushRecord, bool, error) {
+func (s *Store) LastPush(key string) (PushRecord, bool, error) {
 	var r PushRecord
 	ok, err := s.get("last push", stateBucketPushes, key, &r)
 	return r, ok, err
 }
 
 // PutLastPush stores the last commit pushed by the automation key.
-func (s *StateStore) PutLastPush(key string, r PushRecord) error {
+func (s *Store) PutLastPush(key string, r PushRecord) error {
 	return s.update("storing last push", func(tx *bolt.Tx) error {
 		return putJSON(tx.Bucket(stateBucketPushes), key, r)
 	})
@@ -175,14 +176,14 @@ func (s *StateStore) PutLastPush(key string, r PushRecord) error {
 
 // LastSuccess returns when the automation key last ran without error;
 // false when it never did.
-func (s *StateStore) LastSuccess(key string) (time.Time, bool, error) {
+func (s *Store) LastSuccess(key string) (time.Time, bool, error) {
 	var t time.Time
 	ok, err := s.get("last success", stateBucketSuccesses, key, &t)
 	return t, ok, err
 }
 
 // PutLastSuccess stores when the automation key last ran without error.
-func (s *StateStore) PutLastSuccess(key string, t time.Time) error {
+func (s *Store) PutLastSuccess(key string, t time.Time) error {
 	return s.update("storing last success", func(tx *bolt.Tx) error {
 		return putJSON(tx.Bucket(stateBucketSuccesses), key, t)
 	})
@@ -199,7 +200,7 @@ func putJSON(b *bolt.Bucket, key string, v any) error {
 	return b.Put([]byte(key), data)
 }
 
-func (s *StateStore) get(what string, bucket []byte, key string, v any) (found bool, err error) {
+func (s *Store) get(what string, bucket []byte, key string, v any) (found bool, err error) {
 	err = s.view("reading "+what, func(tx *bolt.Tx) error {
 		data := tx.Bucket(bucket).Get([]byte(key))
 		if data == nil {
@@ -214,17 +215,17 @@ func (s *StateStore) get(what string, bucket []byte, key string, v any) (found b
 	return found && err == nil, err
 }
 
-func (s *StateStore) view(what string, fn func(*bolt.Tx) error) error {
+func (s *Store) view(what string, fn func(*bolt.Tx) error) error {
 	return s.tx(false, what, fn)
 }
 
-func (s *StateStore) update(what string, fn func(*bolt.Tx) error) error {
+func (s *Store) update(what string, fn func(*bolt.Tx) error) error {
 	return s.tx(true, what, fn)
 }
 
 // tx runs fn in a transaction; errors, and panics of bbolt on a damaged
 // file, are returned naming the operation and the file.
-func (s *StateStore) tx(write bool, what string, fn func(*bolt.Tx) error) (err error) {
+func (s *Store) tx(write bool, what string, fn func(*bolt.Tx) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%s in state store %s: damaged file: %v", what, s.path, r)
@@ -236,10 +237,13 @@ func (s *StateStore) tx(write bool, what string, fn func(*bolt.Tx) error) (err e
 		err = s.db.View(fn)
 	}
 	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
-		err = ErrStateClosed
+		err = ErrClosed
 	}
 	if err != nil {
 		return fmt.Errorf("%s in state store %s: %w", what, s.path, err)
 	}
 	return nil
 }
+
+// Path is where the state store lives under the state directory.
+func Path(stateDir string) string { return filepath.Join(stateDir, File) }

@@ -1,4 +1,4 @@
-package automation
+package service
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
@@ -18,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/hoist-dev/hoist/automation"
+	"github.com/hoist-dev/hoist/automation/state"
 	"github.com/hoist-dev/hoist/config"
 	"github.com/hoist-dev/hoist/config/v1alpha1"
 	"github.com/hoist-dev/hoist/registry/webhook"
@@ -26,26 +27,22 @@ import (
 // ServiceOptions configure a Service.
 type ServiceOptions struct {
 	// Runner runs automations; its Scanner scans registries (required).
-	Runner *Runner
+	Runner *automation.Runner
 	// ConfigPaths are the configuration's files and directories; they are
-	// watched and reloaded when they change (required unless External).
+	// watched and reloaded when they change (required without Source).
 	ConfigPaths []string
-	// External says that the documents come from the caller through Apply
-	// (the Kubernetes controller), not from ConfigPaths.
-	External bool
-	// OnScan, when set, is called after each scan of a repository with the
-	// selections of its policies (the Kubernetes controller writes them
-	// to status). It must not block.
-	OnScan func(repo *config.Repository, sels []Selection)
-	// OnRun, when set, is called after each automation run. It must not
-	// block.
-	OnRun func(a *config.Automation, res RunResult)
+	// Source, when set, delivers the configuration instead of
+	// ConfigPaths' files: the Kubernetes controller's documents, say.
+	Source Source
+	// Observer, when set, receives each repository's scan and each
+	// automation's run as they end.
+	Observer Observer
 	// WatchInterval is how often the configuration is looked at. Default 2s.
 	WatchInterval time.Duration
 	// Registry collects the metrics served at /metrics (required).
 	Registry *prometheus.Registry
 	// Metrics records what the service does; nil records nothing.
-	Metrics *Metrics
+	Metrics *automation.Metrics
 	// Logger receives one line per decision worth knowing.
 	Logger *slog.Logger
 	// Window gathers selection changes into one commit. Default 5s.
@@ -80,15 +77,15 @@ const DefaultWebhookRecheck = 500 * time.Millisecond
 // when a policy it uses changed selection and on its own interval, and
 // serves /hook/, /status, /metrics, /healthz and /readyz.
 type Service struct {
-	o     ServiceOptions
-	log   *slog.Logger
-	watch *ConfigWatcher
-	sched *Scheduler
-	batch *Batcher[string]
-	cur   atomic.Pointer[indexedSet] // the running configuration
-	hooks atomic.Pointer[webhook.Handler]
-	ready atomic.Bool
-	mu    sync.Mutex // guards selection comparison and known
+	o      ServiceOptions
+	log    *slog.Logger
+	source Source
+	sched  *Scheduler
+	batch  *Batcher[string]
+	cur    atomic.Pointer[indexedSet] // the running configuration
+	hooks  atomic.Pointer[webhook.Handler]
+	ready  atomic.Bool
+	mu     sync.Mutex // guards selection comparison and known
 	// known holds each policy's last successful scan, by policy key, so
 	// that automation runs write it instead of scanning again.
 	known map[string]knownSelection
@@ -117,8 +114,8 @@ type recheck struct{ timer Timer }
 
 // NewService builds a Service from the configuration the watcher loaded.
 func NewService(o ServiceOptions) (*Service, error) {
-	if o.Runner == nil || (len(o.ConfigPaths) == 0 && !o.External) || o.Registry == nil {
-		return nil, errors.New("service: Runner, ConfigPaths and Registry are required")
+	if o.Runner == nil || (len(o.ConfigPaths) == 0 && o.Source == nil) || o.Registry == nil {
+		return nil, errors.New("service: Runner, ConfigPaths (or Source) and Registry are required")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -130,14 +127,16 @@ func NewService(o ServiceOptions) (*Service, error) {
 		o.WebhookRecheck = DefaultWebhookRecheck
 	}
 	s := &Service{o: o, log: o.Logger, rechecks: map[string]*recheck{}, known: map[string]knownSelection{}, errs: map[string]string{}, scanned: map[string]time.Time{}}
-	s.watch = NewConfigWatcher(o.ConfigPaths, ConfigWatcherOptions{
-		Interval: o.WatchInterval,
-		Clock:    o.Clock,
-		OnChange: s.reload,
-		OnError: func(err error) {
-			s.log.Error("configuration is invalid; the last good one keeps running", "error", err)
-		},
-	})
+	s.source = o.Source
+	if s.source == nil {
+		s.source = &fileSource{paths: o.ConfigPaths, o: ConfigWatcherOptions{
+			Interval: o.WatchInterval,
+			Clock:    o.Clock,
+			OnError: func(err error) {
+				s.log.Error("configuration is invalid; the last good one keeps running", "error", err)
+			},
+		}}
+	}
 	s.sched = NewScheduler(SchedulerOptions{Clock: o.Clock, Logger: o.Logger, Parallelism: o.Parallelism, StartupSpread: o.StartupSpread, Grace: o.Grace})
 	s.batch = NewBatcher(s.flush, BatcherOptions{Window: o.Window, Clock: o.Clock, Logger: o.Logger, Parallelism: o.Parallelism, Grace: o.Grace})
 	return s, nil
@@ -199,7 +198,7 @@ func (s *Service) routeHooks(mux *http.ServeMux) {
 // Load loads the configuration for the first time; an invalid one is an
 // error (hoist run exits 2).
 func (s *Service) Load() (*config.Set, error) {
-	set, err := s.watch.Load()
+	set, err := s.source.Load()
 	if err != nil {
 		return nil, err
 	}
@@ -215,14 +214,6 @@ func (s *Service) logWarnings(set *config.Set) {
 	}
 }
 
-// Apply makes set the running configuration, as a reload does: the
-// Kubernetes controller's documents (ServiceOptions.External) come this way.
-// Call it once before Run.
-func (s *Service) Apply(set *config.Set) error {
-	s.logWarnings(set)
-	return s.apply(set)
-}
-
 // Rescan scans the ImageRepository NAMESPACE/NAME now, as its webhook
 // would (the Kubernetes controller's reconcile.fluxcd.io/requestedAt). It
 // reports whether the repository is scheduled.
@@ -232,11 +223,11 @@ func (s *Service) Rescan(repository string) bool {
 
 // RunNow runs the ImageUpdateAutomation NAMESPACE/NAME now, as its
 // interval would. It reports whether the run was queued.
-func (s *Service) RunNow(automation string) bool {
-	if s.cur.Load().automation(automation) == nil {
+func (s *Service) RunNow(key string) bool {
+	if s.cur.Load().automation(key) == nil {
 		return false
 	}
-	return s.batch.AddNow(s.gitKey(automation), automation)
+	return s.batch.AddNow(s.gitKey(key), key)
 }
 
 func (s *Service) reload(set *config.Set) {
@@ -257,11 +248,8 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
-	runs := []func(context.Context) error{s.sched.Run, s.batch.Run}
-	if !s.o.External {
-		runs = append(runs, s.watch.Run)
-	}
-	for _, run := range runs {
+	watch := func(ctx context.Context) error { return s.source.Run(ctx, s.reload) }
+	for _, run := range []func(context.Context) error{s.sched.Run, s.batch.Run, watch} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -536,8 +524,8 @@ func (s *Service) scanRepository(ctx context.Context, key string) error {
 		}
 	}
 	s.o.Metrics.ScanDone(key, repo.Spec.Image, time.Since(start), scanErr)
-	if s.o.OnScan != nil {
-		s.o.OnScan(repo, sels)
+	if s.o.Observer != nil {
+		s.o.Observer.Scanned(key, sels)
 	}
 	s.mu.Lock()
 	s.scanned[key] = time.Now()
@@ -569,7 +557,7 @@ func (s *Service) scanRepository(ctx context.Context, key string) error {
 		for _, a := range set.policyAutomations[p] {
 			if !queued[a] {
 				queued[a] = true
-				s.batch.Add(gitKey(a), a.Namespace+"/"+a.Name)
+				s.batch.Add(automation.GitKey(a), a.Namespace+"/"+a.Name)
 			}
 		}
 	}
@@ -578,7 +566,7 @@ func (s *Service) scanRepository(ctx context.Context, key string) error {
 
 // recordSelection stores the selection of p and reports whether it
 // changed.
-func (s *Service) recordSelection(p *config.Policy, sel Selection) bool {
+func (s *Service) recordSelection(p *config.Policy, sel automation.Selection) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// A scan that a reload overtook counts for the running documents only
@@ -594,7 +582,7 @@ func (s *Service) recordSelection(p *config.Policy, sel Selection) bool {
 	if err == nil && ok && prev.Ref == sel.Ref {
 		return false
 	}
-	if err := st.PutSelection(sel.Key(), SelectionRecord{Ref: sel.Ref, Tag: sel.Tag, Digest: sel.Digest, At: time.Now()}); err != nil {
+	if err := st.PutSelection(sel.Key(), state.SelectionRecord{Ref: sel.Ref, Tag: sel.Tag, Digest: sel.Digest, At: time.Now()}); err != nil {
 		s.log.Warn("recording a selection", "policy", sel.Key(), "error", err)
 	}
 	s.o.Metrics.SelectionChanged(sel.Key())
@@ -610,7 +598,7 @@ func (s *Service) forget(key string) {
 	delete(s.known, key)
 }
 
-// knownSelection answers Runner.RunKnown with the last scan of p, when that
+// knownSelection answers automation.Runner.RunKnown with the last scan of p, when that
 // scan was of p's documents (config.LoadOnto carries them into an
 // automation's effective set); a policy that a Git repository defines
 // itself has no scan here and is scanned by the run.
@@ -629,12 +617,12 @@ func (s *Service) knownSelection(p *config.Policy) (string, bool) {
 
 // gitKey is the batch key of an automation: its Git repository and branch,
 // so that all work on one repository is serialised.
-func (s *Service) gitKey(automation string) string {
-	a := s.cur.Load().automation(automation)
+func (s *Service) gitKey(key string) string {
+	a := s.cur.Load().automation(key)
 	if a == nil {
-		return automation
+		return key
 	}
-	return gitKey(a)
+	return automation.GitKey(a)
 }
 
 // flush runs the automations queued for one Git repository.
@@ -656,10 +644,10 @@ func (s *Service) flush(ctx context.Context, _ string, automations []string) err
 			continue
 		}
 		res := s.o.Runner.RunKnown(ctx, set.Set, a, s.knownSelection)
-		if s.o.OnRun != nil {
-			s.o.OnRun(a, res)
-		}
 		s.noteError("automation "+k, runError(res))
+		if s.o.Observer != nil {
+			s.o.Observer.Ran(res)
+		}
 		switch {
 		case res.Err != nil:
 			errs = append(errs, res.Err)
@@ -674,10 +662,6 @@ func (s *Service) flush(ctx context.Context, _ string, automations []string) err
 	}
 	return errors.Join(errs...)
 }
-
-// StatePath is where the service's state store lives under the state
-// directory.
-func StatePath(stateDir string) string { return filepath.Join(stateDir, StateFile) }
 
 // indexedSet is the running configuration with the lookups that scans,
 // webhooks and reloads make, by key: with walks over every object instead,

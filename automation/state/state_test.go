@@ -1,8 +1,9 @@
-package automation_test
+package state_test
 
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,12 +13,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/hoist-dev/hoist/automation"
+	"github.com/hoist-dev/hoist/automation/state"
 )
 
-func openState(t *testing.T, path string) *automation.StateStore {
+func openState(t *testing.T, path string) *state.Store {
 	t.Helper()
-	s, err := automation.OpenStateStore(path, nil)
+	s, err := state.Open(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,22 +27,22 @@ func openState(t *testing.T, path string) *automation.StateStore {
 
 // stateContents is everything a test reads back from a store.
 type stateContents struct {
-	Selections  map[string]automation.SelectionRecord
-	Pushes      map[string]automation.PushRecord
+	Selections  map[string]state.SelectionRecord
+	Pushes      map[string]state.PushRecord
 	Successes   map[string]time.Time
 	MissingSel  bool
 	MissingPush bool
 	MissingSucc bool
 }
 
-func readState(t *testing.T, s *automation.StateStore, automations ...string) stateContents {
+func readState(t *testing.T, s *state.Store, automations ...string) stateContents {
 	t.Helper()
 	var c stateContents
 	var err error
 	if c.Selections, err = s.Selections(); err != nil {
 		t.Fatal(err)
 	}
-	c.Pushes, c.Successes = map[string]automation.PushRecord{}, map[string]time.Time{}
+	c.Pushes, c.Successes = map[string]state.PushRecord{}, map[string]time.Time{}
 	for _, a := range automations {
 		p, ok, err := s.LastPush(a)
 		if err != nil {
@@ -69,49 +70,49 @@ func readState(t *testing.T, s *automation.StateStore, automations ...string) st
 
 func TestStateStoreSurvivesRestart(t *testing.T) {
 	at := time.Date(2026, 3, 4, 5, 6, 7, 8, time.UTC)
-	podinfo := automation.SelectionRecord{Ref: "ghcr.io/stefanprodan/podinfo:6.7.1", Tag: "6.7.1", At: at}
-	nginx := automation.SelectionRecord{Ref: "nginx:1.27@sha256:" + strings.Repeat("a", 64), Tag: "1.27", Digest: "sha256:" + strings.Repeat("a", 64), At: at.Add(time.Minute)}
-	push := automation.PushRecord{Commit: strings.Repeat("c", 40), Branch: "main", At: at.Add(2 * time.Minute)}
+	podinfo := state.SelectionRecord{Ref: "ghcr.io/stefanprodan/podinfo:6.7.1", Tag: "6.7.1", At: at}
+	nginx := state.SelectionRecord{Ref: "nginx:1.27@sha256:" + strings.Repeat("a", 64), Tag: "1.27", Digest: "sha256:" + strings.Repeat("a", 64), At: at.Add(time.Minute)}
+	push := state.PushRecord{Commit: strings.Repeat("c", 40), Branch: "main", At: at.Add(2 * time.Minute)}
 
 	tests := map[string]struct {
-		write func(t *testing.T, s *automation.StateStore)
+		write func(t *testing.T, s *state.Store)
 		want  stateContents
 	}{
 		"empty": {
-			write: func(*testing.T, *automation.StateStore) {},
-			want:  stateContents{Selections: map[string]automation.SelectionRecord{}},
+			write: func(*testing.T, *state.Store) {},
+			want:  stateContents{Selections: map[string]state.SelectionRecord{}},
 		},
 		"everything": {
-			write: func(t *testing.T, s *automation.StateStore) {
+			write: func(t *testing.T, s *state.Store) {
 				check(t, s.PutSelection("apps:podinfo", podinfo))
-				check(t, s.PutSelections(map[string]automation.SelectionRecord{"apps:nginx": nginx, "apps:gone": podinfo}))
+				check(t, s.PutSelections(map[string]state.SelectionRecord{"apps:nginx": nginx, "apps:gone": podinfo}))
 				check(t, s.DeleteSelection("apps:gone"))
 				check(t, s.DeleteSelection("apps:never-stored"))
 				check(t, s.PutLastPush("apps/prod", push))
 				check(t, s.PutLastSuccess("apps/prod", at.Add(3*time.Minute)))
 			},
 			want: stateContents{
-				Selections: map[string]automation.SelectionRecord{"apps:podinfo": podinfo, "apps:nginx": nginx},
-				Pushes:     map[string]automation.PushRecord{"apps/prod": push},
+				Selections: map[string]state.SelectionRecord{"apps:podinfo": podinfo, "apps:nginx": nginx},
+				Pushes:     map[string]state.PushRecord{"apps/prod": push},
 				Successes:  map[string]time.Time{"apps/prod": at.Add(3 * time.Minute)},
 			},
 		},
 		"a later write replaces": {
-			write: func(t *testing.T, s *automation.StateStore) {
+			write: func(t *testing.T, s *state.Store) {
 				check(t, s.PutSelection("apps:podinfo", nginx))
 				check(t, s.PutSelection("apps:podinfo", podinfo))
-				check(t, s.PutLastPush("apps/prod", automation.PushRecord{Commit: "old"}))
+				check(t, s.PutLastPush("apps/prod", state.PushRecord{Commit: "old"}))
 				check(t, s.PutLastPush("apps/prod", push))
 			},
 			want: stateContents{
-				Selections: map[string]automation.SelectionRecord{"apps:podinfo": podinfo},
-				Pushes:     map[string]automation.PushRecord{"apps/prod": push},
+				Selections: map[string]state.SelectionRecord{"apps:podinfo": podinfo},
+				Pushes:     map[string]state.PushRecord{"apps/prod": push},
 			},
 		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "state", automation.StateFile)
+			path := filepath.Join(t.TempDir(), "state", state.File)
 			s := openState(t, path)
 			tc.write(t, s)
 			check(t, s.Close())
@@ -120,7 +121,7 @@ func TestStateStoreSurvivesRestart(t *testing.T) {
 			defer func() { check(t, s.Close()) }()
 			tc.want.MissingSel, tc.want.MissingPush, tc.want.MissingSucc = true, true, true
 			if tc.want.Pushes == nil {
-				tc.want.Pushes = map[string]automation.PushRecord{}
+				tc.want.Pushes = map[string]state.PushRecord{}
 			}
 			if tc.want.Successes == nil {
 				tc.want.Successes = map[string]time.Time{}
@@ -150,7 +151,7 @@ func TestOpenStateStoreSetsAsideBadFiles(t *testing.T) {
 		},
 		"truncated": func(t *testing.T, path string) {
 			s := openState(t, path)
-			check(t, s.PutSelection("apps:podinfo", automation.SelectionRecord{Ref: "podinfo:1"}))
+			check(t, s.PutSelection("apps:podinfo", state.SelectionRecord{Ref: "podinfo:1"}))
 			check(t, s.Close())
 			data, err := os.ReadFile(path)
 			check(t, err)
@@ -181,10 +182,11 @@ func TestOpenStateStoreSetsAsideBadFiles(t *testing.T) {
 	for name, prepare := range tests {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
-			path := filepath.Join(dir, automation.StateFile)
+			path := filepath.Join(dir, state.File)
 			prepare(t, path)
-			logger, logs := newTestLogger()
-			s, err := automation.OpenStateStore(path, logger)
+			var logs bytes.Buffer
+			logger := slog.New(slog.NewTextHandler(&logs, nil))
+			s, err := state.Open(path, logger)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -194,13 +196,13 @@ func TestOpenStateStoreSetsAsideBadFiles(t *testing.T) {
 			if len(sels) != 0 {
 				t.Errorf("a fresh store has selections: %v", sels)
 			}
-			check(t, s.PutSelection("apps:podinfo", automation.SelectionRecord{Ref: "podinfo:2"}))
+			check(t, s.PutSelection("apps:podinfo", state.SelectionRecord{Ref: "podinfo:2"}))
 			aside, _ := filepath.Glob(path + ".corrupt-*")
 			if len(aside) != 1 {
 				t.Errorf("set-aside files %v, want one", aside)
 			}
 			if !strings.Contains(logs.String(), `level=WARN msg="state store unreadable, set aside and started afresh"`) {
-				t.Errorf("no warning logged:\n%s", logs)
+				t.Errorf("no warning logged:\n%s", logs.String())
 			}
 		})
 	}
@@ -209,14 +211,14 @@ func TestOpenStateStoreSetsAsideBadFiles(t *testing.T) {
 func TestStateStoreErrors(t *testing.T) {
 	t.Parallel() // the lock test waits for bbolt's timeout
 	dir := t.TempDir()
-	path := filepath.Join(dir, automation.StateFile)
+	path := filepath.Join(dir, state.File)
 	s := openState(t, path)
 
 	t.Run("locked by another holder", func(t *testing.T) {
 		start := time.Now()
-		_, err := automation.OpenStateStore(path, nil)
-		if !errors.Is(err, automation.ErrStateLocked) {
-			t.Errorf("second open: %v, want ErrStateLocked", err)
+		_, err := state.Open(path, nil)
+		if !errors.Is(err, state.ErrLocked) {
+			t.Errorf("second open: %v, want ErrLocked", err)
 		}
 		if d := time.Since(start); d > 10*time.Second {
 			t.Errorf("second open took %v", d)
@@ -230,26 +232,26 @@ func TestStateStoreErrors(t *testing.T) {
 	tests := map[string]func() error{
 		"Selection":       func() error { _, _, err := s.Selection("a:b"); return err },
 		"Selections":      func() error { _, err := s.Selections(); return err },
-		"PutSelection":    func() error { return s.PutSelection("a:b", automation.SelectionRecord{}) },
+		"PutSelection":    func() error { return s.PutSelection("a:b", state.SelectionRecord{}) },
 		"DeleteSelection": func() error { return s.DeleteSelection("a:b") },
 		"LastPush":        func() error { _, _, err := s.LastPush("a/b"); return err },
-		"PutLastPush":     func() error { return s.PutLastPush("a/b", automation.PushRecord{}) },
+		"PutLastPush":     func() error { return s.PutLastPush("a/b", state.PushRecord{}) },
 		"LastSuccess":     func() error { _, _, err := s.LastSuccess("a/b"); return err },
 		"PutLastSuccess":  func() error { return s.PutLastSuccess("a/b", time.Now()) },
 	}
 	for name, call := range tests {
 		t.Run(name+" after Close", func(t *testing.T) {
 			err := call()
-			if !errors.Is(err, automation.ErrStateClosed) || !strings.Contains(err.Error(), path) {
-				t.Errorf("%s: %v, want ErrStateClosed naming %s", name, err, path)
+			if !errors.Is(err, state.ErrClosed) || !strings.Contains(err.Error(), path) {
+				t.Errorf("%s: %v, want ErrClosed naming %s", name, err, path)
 			}
 		})
 	}
 
 	t.Run("empty key", func(t *testing.T) {
-		s := openState(t, filepath.Join(t.TempDir(), automation.StateFile))
+		s := openState(t, filepath.Join(t.TempDir(), state.File))
 		defer func() { check(t, s.Close()) }()
-		if err := s.PutSelection("", automation.SelectionRecord{}); err == nil {
+		if err := s.PutSelection("", state.SelectionRecord{}); err == nil {
 			t.Error("PutSelection with an empty key: no error")
 		}
 	})

@@ -1,4 +1,4 @@
-package automation
+package service
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/hoist-dev/hoist/automation"
 	"github.com/hoist-dev/hoist/config"
 )
 
@@ -32,9 +33,9 @@ spec:
 		}
 		return set
 	}
-	sel := Selection{Namespace: "apps", Name: "app", Ref: "ghcr.io/org/app:1.2.0"}
+	sel := automation.Selection{Namespace: "apps", Name: "app", Ref: "ghcr.io/org/app:1.2.0"}
 	newService := func(set *config.Set) *Service {
-		s := &Service{o: ServiceOptions{Runner: &Runner{}}, known: map[string]knownSelection{}}
+		s := &Service{o: ServiceOptions{Runner: &automation.Runner{}}, known: map[string]knownSelection{}}
 		s.cur.Store(indexSet(set))
 		return s
 	}

@@ -1,21 +1,21 @@
-package automation_test
+package service_test
 
 import (
 	"context"
 	"fmt"
 	"time"
 
-	"github.com/hoist-dev/hoist/automation"
+	"github.com/hoist-dev/hoist/service"
 )
 
 // Selections that change together make one run, and one commit, per Git
 // repository.
 func ExampleBatcher() {
 	flushed := make(chan string)
-	b := automation.NewBatcher(func(ctx context.Context, gitRepo string, policies []string) error {
+	b := service.NewBatcher(func(ctx context.Context, gitRepo string, policies []string) error {
 		flushed <- fmt.Sprintf("one commit to %s for %v", gitRepo, policies)
 		return nil
-	}, automation.BatcherOptions{Window: 50 * time.Millisecond})
+	}, service.BatcherOptions{Window: 50 * time.Millisecond})
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- b.Run(ctx) }()

@@ -1,19 +1,19 @@
-package automation_test
+package service_test
 
 import (
 	"context"
 	"fmt"
 	"time"
 
-	"github.com/hoist-dev/hoist/automation"
+	"github.com/hoist-dev/hoist/service"
 )
 
 // A Scheduler scans each repository on its interval; a webhook triggers a
 // scan at once.
 func ExampleScheduler() {
-	s := automation.NewScheduler(automation.SchedulerOptions{Parallelism: 4})
+	s := service.NewScheduler(service.SchedulerOptions{Parallelism: 4})
 	scanned := make(chan string, 1)
-	err := s.Update([]automation.Job{{
+	err := s.Update([]service.Job{{
 		Key:      "apps/podinfo",
 		Interval: 5 * time.Minute,
 		Run: func(ctx context.Context) error {

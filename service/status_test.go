@@ -1,4 +1,4 @@
-package automation
+package service
 
 import (
 	"errors"
@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/hoist-dev/hoist/automation"
+	"github.com/hoist-dev/hoist/automation/state"
 	"github.com/hoist-dev/hoist/config"
 	"github.com/hoist-dev/hoist/writeback"
 )
@@ -49,19 +51,19 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := OpenStateStore(filepath.Join(t.TempDir(), StateFile), nil)
+	store, err := state.Open(filepath.Join(t.TempDir(), state.File), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = store.Close() }()
 	at := time.Date(2026, 11, 26, 6, 0, 0, 0, time.UTC)
-	if err := store.PutSelection("apps:app", SelectionRecord{Ref: "ghcr.io/org/app:1.2.0", At: at}); err != nil {
+	if err := store.PutSelection("apps:app", state.SelectionRecord{Ref: "ghcr.io/org/app:1.2.0", At: at}); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.PutLastPush("apps/fleet", PushRecord{Commit: "abc", Branch: "main", At: at}); err != nil {
+	if err := store.PutLastPush("apps/fleet", state.PushRecord{Commit: "abc", Branch: "main", At: at}); err != nil {
 		t.Fatal(err)
 	}
-	s := &Service{o: ServiceOptions{Runner: &Runner{State: store}}, known: map[string]knownSelection{}, errs: map[string]string{}, scanned: map[string]time.Time{"apps/app": at}}
+	s := &Service{o: ServiceOptions{Runner: &automation.Runner{State: store}}, known: map[string]knownSelection{}, errs: map[string]string{}, scanned: map[string]time.Time{"apps/app": at}}
 	s.cur.Store(indexSet(set))
 	s.noteError("policy apps:broken", errors.New("no tag matches"))
 	s.noteError("policy apps:app", errors.New("an old error"))
@@ -69,7 +71,7 @@ spec:
 	s.noteWarning("apps:app", "registry failed transiently, using the tag list cached at 2026-11-26T06:00:00Z: 503")
 	s.noteWarning("apps:broken", "an old warning")
 	s.noteWarning("apps:broken", "") // the next scan had a fresh list
-	s.noteError("automation apps/fleet", runError(RunResult{Errors: []*writeback.FileError{{File: "a.yaml", Line: 3, Err: errors.New("refused")}}}))
+	s.noteError("automation apps/fleet", runError(automation.RunResult{Errors: []*writeback.FileError{{File: "a.yaml", Line: 3, Err: errors.New("refused")}}}))
 
 	want := Status{
 		Policies: []PolicyStatus{
@@ -78,7 +80,7 @@ spec:
 			{Namespace: "apps", Name: "broken", Image: "ghcr.io/org/app", ScannedAt: &at, Error: "no tag matches"},
 		},
 		Automations: []AutomationStatus{
-			{Namespace: "apps", Name: "fleet", Suspended: true, LastPush: &PushRecord{Commit: "abc", Branch: "main", At: at}, Error: "a.yaml:3: refused"},
+			{Namespace: "apps", Name: "fleet", Suspended: true, LastPush: &state.PushRecord{Commit: "abc", Branch: "main", At: at}, Error: "a.yaml:3: refused"},
 		},
 	}
 	got := s.Status()

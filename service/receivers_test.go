@@ -1,4 +1,4 @@
-package automation_test
+package service_test
 
 import (
 	"bytes"
@@ -25,6 +25,7 @@ import (
 
 	"github.com/hoist-dev/hoist/automation"
 	"github.com/hoist-dev/hoist/registry/webhook"
+	"github.com/hoist-dev/hoist/service"
 )
 
 const receiversToken = "receivers-test-token-0123456789"
@@ -33,7 +34,7 @@ const receiversToken = "receivers-test-token-0123456789"
 // serves its webhooks on 127.0.0.1. The service is not run: a request's
 // rescans are decided and logged ("webhook: rescanning") before its answer
 // is written, so the answer is the signal that the log is complete.
-func receiverService(t *testing.T, opts ...func(*automation.ServiceOptions)) (*httptest.Server, *syncBuffer) {
+func receiverService(t *testing.T, opts ...func(*service.ServiceOptions)) (*httptest.Server, *syncBuffer) {
 	t.Helper()
 	secrets := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(secrets, "hook-token"), 0o700); err != nil {
@@ -52,7 +53,7 @@ func receiverService(t *testing.T, opts ...func(*automation.ServiceOptions)) (*h
 		}
 	}
 	logger, logs := newJSONLogger()
-	o := automation.ServiceOptions{
+	o := service.ServiceOptions{
 		Runner:      &automation.Runner{Scanner: &automation.Scanner{}, StateDir: t.TempDir(), SecretsDir: secrets},
 		ConfigPaths: []string{filepath.Join("testdata", "receivers", "config.yaml")},
 		Registry:    prometheus.NewRegistry(),
@@ -61,7 +62,7 @@ func receiverService(t *testing.T, opts ...func(*automation.ServiceOptions)) (*h
 	for _, opt := range opts {
 		opt(&o)
 	}
-	svc, err := automation.NewService(o)
+	svc, err := service.NewService(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +121,7 @@ func readFixture(t *testing.T, name string) []byte {
 // with label selection, resources across namespaces and resourceFilter.
 func TestServiceReceivers(t *testing.T) {
 	google := newIDTokenIssuer(t)
-	srv, logs := receiverService(t, func(o *automation.ServiceOptions) { o.IDTokenKeys = google.keys })
+	srv, logs := receiverService(t, func(o *service.ServiceOptions) { o.IDTokenKeys = google.keys })
 	fx := func(name string) []byte { return readFixture(t, name) }
 	github := fx("github-package-published.json")
 	type headers func(body []byte) http.Header
@@ -331,7 +332,7 @@ func TestServiceReceivers(t *testing.T) {
 // TestServiceWebhookMaxBody: the body limit is the service's option
 // (--webhook-max-body); a body over it is answered 413.
 func TestServiceWebhookMaxBody(t *testing.T) {
-	srv, logs := receiverService(t, func(o *automation.ServiceOptions) { o.WebhookMaxBody = 64 })
+	srv, logs := receiverService(t, func(o *service.ServiceOptions) { o.WebhookMaxBody = 64 })
 	for _, tc := range []struct {
 		size int
 		want int

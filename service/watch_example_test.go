@@ -1,4 +1,4 @@
-package automation_test
+package service_test
 
 import (
 	"context"
@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/hoist-dev/hoist/automation"
 	"github.com/hoist-dev/hoist/config"
+	"github.com/hoist-dev/hoist/service"
 )
 
 // The watcher reloads edited configuration; a broken edit is reported and
@@ -33,7 +33,7 @@ func ExampleConfigWatcher() {
 
 	changed := make(chan *config.Set)
 	failed := make(chan error)
-	w := automation.NewConfigWatcher([]string{dir}, automation.ConfigWatcherOptions{
+	w := service.NewConfigWatcher([]string{dir}, service.ConfigWatcherOptions{
 		Interval: 10 * time.Millisecond, // default 2s
 		Debounce: 10 * time.Millisecond, // default 500ms
 		OnChange: func(set *config.Set) { changed <- set },

@@ -1,4 +1,4 @@
-package automation_test
+package service_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/hoist-dev/hoist/automation"
+	"github.com/hoist-dev/hoist/service"
 )
 
 // recorder makes jobs that record their runs. With gate set, each run
@@ -39,8 +39,8 @@ func newRecorder(clock *fakeClock) *recorder {
 	return &recorder{clock: clock, start: clock.Now()}
 }
 
-func (r *recorder) job(key string, interval time.Duration) automation.Job {
-	return automation.Job{Key: key, Interval: interval, Run: func(ctx context.Context) error {
+func (r *recorder) job(key string, interval time.Duration) service.Job {
+	return service.Job{Key: key, Interval: interval, Run: func(ctx context.Context) error {
 		r.mu.Lock()
 		r.runs = append(r.runs, run{key, r.clock.Now().Sub(r.start)})
 		r.running++
@@ -92,7 +92,7 @@ func startRun(t *testing.T, fn func(context.Context) error) (cancel func(), wait
 	return cancelCtx, func() error { return <-errc }
 }
 
-func mustUpdate(t *testing.T, s *automation.Scheduler, jobs ...automation.Job) {
+func mustUpdate(t *testing.T, s *service.Scheduler, jobs ...service.Job) {
 	t.Helper()
 	if err := s.Update(jobs); err != nil {
 		t.Fatal(err)
@@ -104,7 +104,7 @@ func TestSchedulerFirstRunsAreSpread(t *testing.T) {
 		interval, spread time.Duration
 		bound            time.Duration // every first run is before start+bound
 	}{
-		"default spread below the interval": {interval: time.Hour, bound: automation.DefaultStartupSpread},
+		"default spread below the interval": {interval: time.Hour, bound: service.DefaultStartupSpread},
 		"interval below the spread":         {interval: 10 * time.Second, spread: time.Minute, bound: 10 * time.Second},
 		"configured spread":                 {interval: time.Hour, spread: 5 * time.Minute, bound: 5 * time.Minute},
 		"no spread":                         {interval: time.Hour, spread: -1, bound: time.Nanosecond},
@@ -114,8 +114,8 @@ func TestSchedulerFirstRunsAreSpread(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				clock := newFakeClock()
 				rec := newRecorder(clock)
-				s := automation.NewScheduler(automation.SchedulerOptions{Clock: clock, StartupSpread: tc.spread, Jitter: -1, Parallelism: 100})
-				var jobs []automation.Job
+				s := service.NewScheduler(service.SchedulerOptions{Clock: clock, StartupSpread: tc.spread, Jitter: -1, Parallelism: 100})
+				var jobs []service.Job
 				for i := range 20 {
 					jobs = append(jobs, rec.job(fmt.Sprintf("apps/repo-%d", i), tc.interval))
 				}
@@ -156,7 +156,7 @@ func TestSchedulerFirstOffsetIsStable(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			clock := newFakeClock()
 			rec := newRecorder(clock)
-			s := automation.NewScheduler(automation.SchedulerOptions{Clock: clock})
+			s := service.NewScheduler(service.SchedulerOptions{Clock: clock})
 			mustUpdate(t, s, rec.job("a", time.Hour), rec.job("b", time.Hour))
 			cancel, wait := startRun(t, s.Run)
 			for _, k := range []string{"a", "b"} {
@@ -198,7 +198,7 @@ func TestSchedulerRunsOnInterval(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				clock := newFakeClock()
 				rec := newRecorder(clock)
-				s := automation.NewScheduler(automation.SchedulerOptions{Clock: clock, Jitter: tc.jitter, StartupSpread: -1})
+				s := service.NewScheduler(service.SchedulerOptions{Clock: clock, Jitter: tc.jitter, StartupSpread: -1})
 				mustUpdate(t, s, rec.job("a", time.Minute))
 				cancel, wait := startRun(t, s.Run)
 				clock.Advance(0)
@@ -237,7 +237,7 @@ func TestSchedulerTriggerCoalesces(t *testing.T) {
 				clock := newFakeClock()
 				rec := newRecorder(clock)
 				rec.gate = make(chan struct{})
-				s := automation.NewScheduler(automation.SchedulerOptions{Clock: clock})
+				s := service.NewScheduler(service.SchedulerOptions{Clock: clock})
 				mustUpdate(t, s, rec.job("apps/podinfo", 0))
 				cancel, wait := startRun(t, s.Run)
 				if !s.Trigger("apps/podinfo") {
@@ -268,7 +268,7 @@ func TestSchedulerTrigger(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		clock := newFakeClock()
 		rec := newRecorder(clock)
-		s := automation.NewScheduler(automation.SchedulerOptions{Clock: clock})
+		s := service.NewScheduler(service.SchedulerOptions{Clock: clock})
 		mustUpdate(t, s, rec.job("a", time.Hour), rec.job("b", 0))
 		if s.Trigger("unknown") {
 			t.Error("Trigger of an unknown key returned true")
@@ -303,7 +303,7 @@ func TestSchedulerTrigger(t *testing.T) {
 		if s.Trigger("a") {
 			t.Error("Trigger after shutdown returned true")
 		}
-		if err := s.Run(t.Context()); !errors.Is(err, automation.ErrAlreadyRunning) {
+		if err := s.Run(t.Context()); !errors.Is(err, service.ErrAlreadyRunning) {
 			t.Errorf("second Run: %v, want ErrAlreadyRunning", err)
 		}
 	})
@@ -324,8 +324,8 @@ func TestSchedulerParallelism(t *testing.T) {
 				clock := newFakeClock()
 				rec := newRecorder(clock)
 				rec.gate = make(chan struct{})
-				s := automation.NewScheduler(automation.SchedulerOptions{Clock: clock, Parallelism: tc.parallelism})
-				var jobs []automation.Job
+				s := service.NewScheduler(service.SchedulerOptions{Clock: clock, Parallelism: tc.parallelism})
+				var jobs []service.Job
 				var want []string
 				for i := range tc.jobs {
 					jobs = append(jobs, rec.job(fmt.Sprintf("job-%d", i), 0))
@@ -367,7 +367,7 @@ func TestSchedulerUpdate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		clock := newFakeClock()
 		rec := newRecorder(clock)
-		s := automation.NewScheduler(automation.SchedulerOptions{Clock: clock, Jitter: -1})
+		s := service.NewScheduler(service.SchedulerOptions{Clock: clock, Jitter: -1})
 		mustUpdate(t, s,
 			rec.job("same", time.Minute),
 			rec.job("longer", time.Minute),
@@ -424,7 +424,7 @@ func TestSchedulerUpdate(t *testing.T) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("next runs after Update (-want +got):\n%s", diff)
 		}
-		if at, ok := nextOf("added"); !ok || at < 70*time.Second || at >= 70*time.Second+automation.DefaultStartupSpread {
+		if at, ok := nextOf("added"); !ok || at < 70*time.Second || at >= 70*time.Second+service.DefaultStartupSpread {
 			t.Errorf("first run of the added job at +%v (%v), want within the start-up spread of the update at +70s", at, ok)
 		}
 		if s.Trigger("removed") {
@@ -444,18 +444,18 @@ func TestSchedulerUpdate(t *testing.T) {
 func TestSchedulerUpdateRejectsInvalidJobs(t *testing.T) {
 	run := func(context.Context) error { return nil }
 	tests := map[string]struct {
-		jobs []automation.Job
+		jobs []service.Job
 		want string
 	}{
-		"empty key":         {[]automation.Job{{Run: run}}, "job 0 has an empty key"},
-		"repeated key":      {[]automation.Job{{Key: "a", Run: run}, {Key: "a", Run: run}}, `job "a" is listed twice`},
-		"no Run":            {[]automation.Job{{Key: "a"}}, `job "a" has no Run`},
-		"negative interval": {[]automation.Job{{Key: "a", Run: run, Interval: -time.Second}}, `job "a" has a negative interval -1s`},
+		"empty key":         {[]service.Job{{Run: run}}, "job 0 has an empty key"},
+		"repeated key":      {[]service.Job{{Key: "a", Run: run}, {Key: "a", Run: run}}, `job "a" is listed twice`},
+		"no Run":            {[]service.Job{{Key: "a"}}, `job "a" has no Run`},
+		"negative interval": {[]service.Job{{Key: "a", Run: run, Interval: -time.Second}}, `job "a" has a negative interval -1s`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			s := automation.NewScheduler(automation.SchedulerOptions{})
-			if err := s.Update([]automation.Job{{Key: "kept", Run: run}}); err != nil {
+			s := service.NewScheduler(service.SchedulerOptions{})
+			if err := s.Update([]service.Job{{Key: "kept", Run: run}}); err != nil {
 				t.Fatal(err)
 			}
 			err := s.Update(tc.jobs)
@@ -476,7 +476,7 @@ func TestSchedulerShutdown(t *testing.T) {
 		wantCtxErr  error // ctx.Err() seen by the run
 	}{
 		"run finishes within the grace period": {finishAfter: 10 * time.Second, wantCtxErr: nil},
-		"run outlives the grace period":        {wantErr: automation.ErrGraceExpired, wantCtxErr: context.Canceled},
+		"run outlives the grace period":        {wantErr: service.ErrGraceExpired, wantCtxErr: context.Canceled},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -484,7 +484,7 @@ func TestSchedulerShutdown(t *testing.T) {
 				clock := newFakeClock()
 				rec := newRecorder(clock)
 				rec.gate = make(chan struct{})
-				s := automation.NewScheduler(automation.SchedulerOptions{Clock: clock, Grace: 20 * time.Second})
+				s := service.NewScheduler(service.SchedulerOptions{Clock: clock, Grace: 20 * time.Second})
 				mustUpdate(t, s, rec.job("apps/prod", time.Minute), rec.job("apps/waiting", 0))
 				cancel, wait := startRun(t, s.Run)
 				s.Trigger("apps/prod")
@@ -527,14 +527,14 @@ func TestSchedulerLogsFailures(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		clock := newFakeClock()
 		logger, logs := newTestLogger()
-		s := automation.NewScheduler(automation.SchedulerOptions{Clock: clock, Logger: logger})
+		s := service.NewScheduler(service.SchedulerOptions{Clock: clock, Logger: logger})
 		var runs int
 		mustUpdate(t, s,
-			automation.Job{Key: "fails", Run: func(context.Context) error {
+			service.Job{Key: "fails", Run: func(context.Context) error {
 				runs++
 				return errors.New("registry unreachable")
 			}},
-			automation.Job{Key: "panics", Run: func(context.Context) error {
+			service.Job{Key: "panics", Run: func(context.Context) error {
 				runs++
 				panic("boom")
 			}},

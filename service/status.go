@@ -1,4 +1,4 @@
-package automation
+package service
 
 import (
 	"encoding/json"
@@ -8,6 +8,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/hoist-dev/hoist/automation"
+	"github.com/hoist-dev/hoist/automation/state"
 )
 
 // Status is what the service answers at /status: each policy of the
@@ -42,11 +45,11 @@ type PolicyStatus struct {
 
 // AutomationStatus is one automation's last runs.
 type AutomationStatus struct {
-	Namespace   string      `json:"namespace"`
-	Name        string      `json:"name"`
-	LastPush    *PushRecord `json:"lastPush,omitempty"`
-	LastSuccess *time.Time  `json:"lastSuccess,omitempty"`
-	Suspended   bool        `json:"suspended,omitempty"`
+	Namespace   string            `json:"namespace"`
+	Name        string            `json:"name"`
+	LastPush    *state.PushRecord `json:"lastPush,omitempty"`
+	LastSuccess *time.Time        `json:"lastSuccess,omitempty"`
+	Suspended   bool              `json:"suspended,omitempty"`
 	// Error is why the last run failed, or which of its targets did.
 	Error string `json:"error,omitempty"`
 }
@@ -98,7 +101,7 @@ func (s *Service) Status() Status {
 		scanned[k] = v
 	}
 	s.mu.Unlock()
-	var selections map[string]SelectionRecord
+	var selections map[string]state.SelectionRecord
 	if st != nil {
 		selections, _ = st.Selections() // unreadable: shown without
 	}
@@ -154,7 +157,7 @@ func (s *Service) serveStatus(w http.ResponseWriter, r *http.Request) {
 
 // runError sums up a run's failure for the status: the run's error, or
 // its failed targets.
-func runError(res RunResult) error {
+func runError(res automation.RunResult) error {
 	if res.Err != nil {
 		return res.Err
 	}

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"net/http"
@@ -40,4 +40,10 @@ func newHTTPServer(h http.Handler, l serverLimits) *http.Server {
 		IdleTimeout:       l.Idle,
 		MaxHeaderBytes:    l.MaxHeaderBytes,
 	}
+}
+
+// NewHTTPServer returns a server of h with the limits of hoist run's
+// listeners: for another driver's listeners, such as hoist controller's.
+func NewHTTPServer(h http.Handler) *http.Server {
+	return newHTTPServer(h, defaultServerLimits())
 }

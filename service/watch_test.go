@@ -1,4 +1,4 @@
-package automation_test
+package service_test
 
 import (
 	"fmt"
@@ -12,8 +12,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/hoist-dev/hoist/automation"
 	"github.com/hoist-dev/hoist/config"
+	"github.com/hoist-dev/hoist/service"
 )
 
 func repoDoc(name string) string {
@@ -95,7 +95,7 @@ func TestConfigWatcher(t *testing.T) {
 
 		clock := newFakeClock()
 		ev := &events{}
-		w := automation.NewConfigWatcher([]string{dir, filepath.Join(root, "extra.yaml")}, automation.ConfigWatcherOptions{
+		w := service.NewConfigWatcher([]string{dir, filepath.Join(root, "extra.yaml")}, service.ConfigWatcherOptions{
 			Clock: clock, OnChange: ev.onChange, OnError: ev.onError,
 		})
 		set, err := w.Load()
@@ -136,8 +136,8 @@ func TestConfigWatcher(t *testing.T) {
 		}
 		for _, step := range steps {
 			step.edit()
-			clock.Advance(automation.DefaultPollInterval + automation.DefaultDebounce)
-			clock.Advance(10 * automation.DefaultPollInterval) // no more reloads
+			clock.Advance(service.DefaultPollInterval + service.DefaultDebounce)
+			clock.Advance(10 * service.DefaultPollInterval) // no more reloads
 			got := ev.take()
 			for i := range min(len(got), len(step.want)) {
 				if strings.HasPrefix(step.want[i], "error ") && strings.HasPrefix(got[i], step.want[i]) {
@@ -174,18 +174,18 @@ func TestConfigWatcherDebounces(t *testing.T) {
 				f.write("a.yaml", repoDoc("a"))
 				clock := newFakeClock()
 				ev := &events{}
-				w := automation.NewConfigWatcher([]string{dir}, automation.ConfigWatcherOptions{
+				w := service.NewConfigWatcher([]string{dir}, service.ConfigWatcherOptions{
 					Clock: clock, OnChange: ev.onChange, OnError: ev.onError, Debounce: tc.debounce,
 				})
 				cancel, wait := startRun(t, w.Run) // Run without Load: the files now are the baseline
 				// A burst: the watcher sees a change, and another at each
 				// look while it waits for the files to settle.
 				f.write("b.yaml", repoDoc("b"))
-				clock.Advance(automation.DefaultPollInterval)
+				clock.Advance(service.DefaultPollInterval)
 				f.write("c.yaml", repoDoc("c"))
-				clock.Advance(automation.DefaultDebounce)
+				clock.Advance(service.DefaultDebounce)
 				f.write("d.yaml", repoDoc("d"))
-				clock.Advance(automation.DefaultDebounce)
+				clock.Advance(service.DefaultDebounce)
 				clock.Advance(time.Minute)
 				got := ev.take()
 				if len(got) != tc.want {
@@ -203,5 +203,12 @@ func TestConfigWatcherDebounces(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+func check(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,18 +1,18 @@
-package automation_test
+package service_test
 
 import (
 	"context"
 	"testing"
 
-	"github.com/hoist-dev/hoist/automation"
+	"github.com/hoist-dev/hoist/service"
 )
 
 // BenchmarkSchedulerTrigger is a webhook's path through the Scheduler:
 // trigger a job and wait for its run.
 func BenchmarkSchedulerTrigger(b *testing.B) {
-	s := automation.NewScheduler(automation.SchedulerOptions{})
+	s := service.NewScheduler(service.SchedulerOptions{})
 	ran := make(chan struct{})
-	if err := s.Update([]automation.Job{{Key: "apps/podinfo", Run: func(context.Context) error {
+	if err := s.Update([]service.Job{{Key: "apps/podinfo", Run: func(context.Context) error {
 		ran <- struct{}{}
 		return nil
 	}}}); err != nil {

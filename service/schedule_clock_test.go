@@ -1,4 +1,4 @@
-package automation_test
+package service_test
 
 import (
 	"bytes"
@@ -7,10 +7,10 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/hoist-dev/hoist/automation"
+	"github.com/hoist-dev/hoist/service"
 )
 
-// fakeClock is an automation.Clock whose time moves only by Advance. It is
+// fakeClock is an service.Clock whose time moves only by Advance. It is
 // used inside synctest bubbles: Advance waits, after each timer it fires,
 // until every other goroutine of the bubble is blocked, so a test sees the
 // effects of each firing (runs started, timers re-armed) deterministically.
@@ -21,7 +21,7 @@ type fakeClock struct {
 	timers map[*fakeTimer]bool
 }
 
-var _ automation.Clock = (*fakeClock)(nil)
+var _ service.Clock = (*fakeClock)(nil)
 
 func newFakeClock() *fakeClock {
 	return &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), timers: map[*fakeTimer]bool{}}
@@ -41,11 +41,11 @@ func (c *fakeClock) Now() time.Time {
 	return c.now
 }
 
-func (c *fakeClock) NewTimer(d time.Duration) automation.Timer {
+func (c *fakeClock) NewTimer(d time.Duration) service.Timer {
 	return c.add(d, &fakeTimer{ch: make(chan time.Time, 1)})
 }
 
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) automation.Timer {
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) service.Timer {
 	return c.add(d, &fakeTimer{f: f})
 }
 

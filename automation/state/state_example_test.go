@@ -1,4 +1,4 @@
-package automation_test
+package state_test
 
 import (
 	"fmt"
@@ -7,49 +7,49 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/hoist-dev/hoist/automation"
+	"github.com/hoist-dev/hoist/automation/state"
 )
 
 // The state store keeps the last selections and pushes across restarts.
-func ExampleStateStore() {
+func Example() {
 	stateDir, err := os.MkdirTemp("", "hoist-state")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer func() { _ = os.RemoveAll(stateDir) }()
-	path := filepath.Join(stateDir, automation.StateFile)
+	path := filepath.Join(stateDir, state.File)
 	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
-	state, err := automation.OpenStateStore(path, slog.Default())
+	store, err := state.Open(path, slog.Default())
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	if err := state.PutSelection("apps:podinfo", automation.SelectionRecord{
+	if err := store.PutSelection("apps:podinfo", state.SelectionRecord{
 		Ref: "ghcr.io/stefanprodan/podinfo:6.7.1", Tag: "6.7.1", At: at,
 	}); err != nil {
 		fmt.Println(err)
 	}
-	if err := state.PutLastPush("apps/prod", automation.PushRecord{Commit: "4b825dc", Branch: "main", At: at}); err != nil {
+	if err := store.PutLastPush("apps/prod", state.PushRecord{Commit: "4b825dc", Branch: "main", At: at}); err != nil {
 		fmt.Println(err)
 	}
-	if err := state.Close(); err != nil {
+	if err := store.Close(); err != nil {
 		fmt.Println(err)
 	}
 
 	// After a restart:
-	state, err = automation.OpenStateStore(path, slog.Default())
+	store, err = state.Open(path, slog.Default())
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer func() { _ = state.Close() }() // read only from here on
-	sel, ok, err := state.Selection("apps:podinfo")
+	defer func() { _ = store.Close() }() // read only from here on
+	sel, ok, err := store.Selection("apps:podinfo")
 	fmt.Println(sel.Ref, ok, err)
-	push, ok, err := state.LastPush("apps/prod")
+	push, ok, err := store.LastPush("apps/prod")
 	fmt.Println(push.Commit, push.Branch, ok, err)
-	_, ok, err = state.LastSuccess("apps/prod")
+	_, ok, err = store.LastSuccess("apps/prod")
 	fmt.Println(ok, err)
 	// Output:
 	// ghcr.io/stefanprodan/podinfo:6.7.1 true <nil>

@@ -1,4 +1,4 @@
-package automation_test
+package service_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/hoist-dev/hoist/automation"
+	"github.com/hoist-dev/hoist/service"
 )
 
 // flushes records the flushes of a Batcher[string]. With gate set, each
@@ -73,7 +73,7 @@ func TestBatcher50AddsInOneSecondMakeOneFlush(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		clock := newFakeClock()
 		rec := newFlushes(clock)
-		b := automation.NewBatcher(rec.flush, automation.BatcherOptions{Clock: clock})
+		b := service.NewBatcher(rec.flush, service.BatcherOptions{Clock: clock})
 		cancel, wait := startRun(t, b.Run)
 		var want []string
 		for i := range 50 {
@@ -84,8 +84,8 @@ func TestBatcher50AddsInOneSecondMakeOneFlush(t *testing.T) {
 			}
 			clock.Advance(20 * time.Millisecond)
 		}
-		clock.Advance(automation.DefaultWindow)
-		wantFlushes := []flush{{Key: "https://git.example.com/fleet.git", At: 49*20*time.Millisecond + automation.DefaultWindow, Items: want}}
+		clock.Advance(service.DefaultWindow)
+		wantFlushes := []flush{{Key: "https://git.example.com/fleet.git", At: 49*20*time.Millisecond + service.DefaultWindow, Items: want}}
 		if diff := cmp.Diff(wantFlushes, rec.Got()); diff != "" {
 			t.Errorf("flushes (-want +got):\n%s", diff)
 		}
@@ -103,7 +103,7 @@ func TestBatcherWindow(t *testing.T) {
 		Now  bool // AddNow
 	}
 	tests := map[string]struct {
-		opts automation.BatcherOptions
+		opts service.BatcherOptions
 		adds []add
 		want []flush
 	}{
@@ -116,7 +116,7 @@ func TestBatcherWindow(t *testing.T) {
 			want: []flush{{"repo", 11 * time.Second, []string{"a", "b", "c"}}},
 		},
 		"max wait caps a steady trickle": {
-			opts: automation.BatcherOptions{MaxWait: 12 * time.Second},
+			opts: service.BatcherOptions{MaxWait: 12 * time.Second},
 			adds: []add{{0, "a", false}, {4 * time.Second, "b", false}, {8 * time.Second, "c", false}, {11 * time.Second, "d", false}, {13 * time.Second, "e", false}},
 			want: []flush{
 				{"repo", 12 * time.Second, []string{"a", "b", "c", "d"}},
@@ -124,7 +124,7 @@ func TestBatcherWindow(t *testing.T) {
 			},
 		},
 		"max wait equal to the window counts from the first item": {
-			opts: automation.BatcherOptions{Window: 5 * time.Second, MaxWait: 5 * time.Second},
+			opts: service.BatcherOptions{Window: 5 * time.Second, MaxWait: 5 * time.Second},
 			adds: []add{{0, "a", false}, {3 * time.Second, "b", false}, {6 * time.Second, "c", false}},
 			want: []flush{
 				{"repo", 5 * time.Second, []string{"a", "b"}},
@@ -132,12 +132,12 @@ func TestBatcherWindow(t *testing.T) {
 			},
 		},
 		"configured window": {
-			opts: automation.BatcherOptions{Window: time.Second},
+			opts: service.BatcherOptions{Window: time.Second},
 			adds: []add{{0, "a", false}, {500 * time.Millisecond, "b", false}},
 			want: []flush{{"repo", 1500 * time.Millisecond, []string{"a", "b"}}},
 		},
 		"negative window flushes at once": {
-			opts: automation.BatcherOptions{Window: -1},
+			opts: service.BatcherOptions{Window: -1},
 			adds: []add{{0, "a", false}, {time.Second, "b", false}},
 			want: []flush{{"repo", 0, []string{"a"}}, {"repo", time.Second, []string{"b"}}},
 		},
@@ -152,7 +152,7 @@ func TestBatcherWindow(t *testing.T) {
 				clock := newFakeClock()
 				rec := newFlushes(clock)
 				tc.opts.Clock = clock
-				b := automation.NewBatcher(rec.flush, tc.opts)
+				b := service.NewBatcher(rec.flush, tc.opts)
 				cancel, wait := startRun(t, b.Run)
 				for _, a := range tc.adds {
 					clock.Advance(a.At - clock.Now().Sub(rec.start))
@@ -191,12 +191,12 @@ func TestBatcherSerialisesEachKey(t *testing.T) {
 				clock := newFakeClock()
 				rec := newFlushes(clock)
 				rec.gate = make(chan struct{})
-				b := automation.NewBatcher(rec.flush, automation.BatcherOptions{Clock: clock, Parallelism: tc.parallelism})
+				b := service.NewBatcher(rec.flush, service.BatcherOptions{Clock: clock, Parallelism: tc.parallelism})
 				cancel, wait := startRun(t, b.Run)
 				for _, k := range tc.keys {
 					b.Add(k, k+"-1")
 				}
-				clock.Advance(automation.DefaultWindow)
+				clock.Advance(service.DefaultWindow)
 				// Items added during a flush of their key wait for it,
 				// even when their window has passed.
 				for _, k := range tc.keys {
@@ -247,7 +247,7 @@ func TestBatcherShutdown(t *testing.T) {
 		wantErr error
 	}{
 		"flush finishes within the grace period": {release: true},
-		"flush outlives the grace period":        {wantErr: automation.ErrGraceExpired},
+		"flush outlives the grace period":        {wantErr: service.ErrGraceExpired},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -256,7 +256,7 @@ func TestBatcherShutdown(t *testing.T) {
 				rec := newFlushes(clock)
 				rec.gate = make(chan struct{})
 				logger, logs := newTestLogger()
-				b := automation.NewBatcher(rec.flush, automation.BatcherOptions{Clock: clock, Logger: logger, Grace: 10 * time.Second})
+				b := service.NewBatcher(rec.flush, service.BatcherOptions{Clock: clock, Logger: logger, Grace: 10 * time.Second})
 				cancel, wait := startRun(t, b.Run)
 				b.AddNow("fleet", "a")
 				b.Add("fleet", "b") // waits behind the flush of a: dropped
@@ -298,19 +298,19 @@ func TestBatcherLogsFailedFlush(t *testing.T) {
 		clock := newFakeClock()
 		logger, logs := newTestLogger()
 		var calls int
-		b := automation.NewBatcher(func(_ context.Context, key string, items []int) error {
+		b := service.NewBatcher(func(_ context.Context, key string, items []int) error {
 			calls++
 			if calls == 1 {
 				return fmt.Errorf("pushing to %s: remote moved", key)
 			}
 			return nil
-		}, automation.BatcherOptions{Clock: clock, Logger: logger})
+		}, service.BatcherOptions{Clock: clock, Logger: logger})
 		b.Add("fleet", 1) // before Run: kept until Run starts
 		b.Add("fleet", 2)
 		cancel, wait := startRun(t, b.Run)
-		clock.Advance(automation.DefaultWindow)
+		clock.Advance(service.DefaultWindow)
 		b.Add("fleet", 3)
-		clock.Advance(automation.DefaultWindow)
+		clock.Advance(service.DefaultWindow)
 		cancel()
 		if err := wait(); err != nil {
 			t.Fatal(err)
@@ -322,7 +322,7 @@ func TestBatcherLogsFailedFlush(t *testing.T) {
 		if diff := cmp.Diff(want, logs.String()); diff != "" {
 			t.Errorf("logs (-want +got):\n%s", diff)
 		}
-		if err := b.Run(t.Context()); !errors.Is(err, automation.ErrAlreadyRunning) {
+		if err := b.Run(t.Context()); !errors.Is(err, service.ErrAlreadyRunning) {
 			t.Errorf("second Run: %v, want ErrAlreadyRunning", err)
 		}
 	})

@@ -1,0 +1,150 @@
+package automation
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"path"
+
+	"github.com/hoist-dev/hoist/config"
+	"github.com/hoist-dev/hoist/writeback"
+)
+
+// planner plans and writes an automation's edits in a checkout: its edit
+// is what git's Update calls, once, and again on the new head after each
+// race lost to another writer. It keeps what the attempts share (the
+// selections of the first, so that a re-plan writes the same ones) and
+// what the last one found.
+type planner struct {
+	r     *Runner
+	set   *config.Set
+	a     *config.Automation
+	known Known
+	log   *slog.Logger
+	// updatePath is the automation's update.path, as written.
+	updatePath string
+
+	attempt int
+	// pins are the selections of the first attempt, by policy key; nil
+	// before it.
+	pins map[string]string
+
+	// What the last attempt found: the update path in the clone, links
+	// resolved; the files written; the targets that failed and the files
+	// skipped with a warning.
+	rel      string
+	files    []writeback.FileResult
+	errors   []*writeback.FileError
+	warnings []*writeback.FileError
+}
+
+func (r *Runner) planner(set *config.Set, a *config.Automation, known Known, log *slog.Logger) *planner {
+	p := &planner{r: r, set: set, a: a, known: known, log: log, updatePath: config.DefaultPath}
+	if a.Spec.Update != nil && a.Spec.Update.Path != "" {
+		p.updatePath = a.Spec.Update.Path
+	}
+	return p
+}
+
+// edit plans and writes the automation's changes in the clone at dir.
+func (p *planner) edit(ctx context.Context, dir string) ([]writeback.Change, error) {
+	p.attempt++
+	// The update path, resolved inside the clone: a link on the way that
+	// leads out of it is refused (see docs/guarantees.md).
+	root, rel, err := writeback.ResolveIn(dir, p.updatePath)
+	if err != nil {
+		return nil, fmt.Errorf("update.path %s: %w", p.updatePath, err)
+	}
+	p.rel = rel
+	effective, selected, err := p.policies(dir, rel)
+	if err != nil {
+		return nil, err
+	}
+	keys := map[string]bool{}
+	for _, pol := range selected {
+		keys[pol.Namespace+":"+pol.Name] = true
+	}
+	uo := UpdateOptions{Root: root, Set: effective, Scanner: p.r.Scanner, Pins: p.pinsFor(selected), Policies: keys, DryRun: p.r.DryRun}
+	if p.attempt == 1 {
+		// A re-plan after a lost race reads every file afresh: the
+		// fetch may have rewritten files within one mtime tick.
+		uo.Index = p.r.index(root)
+	}
+	up, err := Update(ctx, uo)
+	if err != nil {
+		return nil, err
+	}
+	p.note(up, uo.Pins)
+	// The changes, with paths from the repository's root: what the
+	// commit stages and its message, the pull request and the result
+	// show.
+	var out []writeback.Change
+	for _, c := range up.Changes {
+		c.File = path.Join(rel, c.File)
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// policies are the automation's policies: the configuration's and the
+// repository's own documents under the update path (rel in the clone dir),
+// read through the clone opened as a root.
+func (p *planner) policies(dir, rel string) (*config.Set, []*config.Policy, error) {
+	effective, err := loadRepoDocuments(p.set, dir, rel)
+	if err != nil {
+		return nil, nil, fmt.Errorf("loading the repository's documents under %s: %w", p.updatePath, err)
+	}
+	auto := effective.Automation(p.a.Namespace, p.a.Name)
+	if auto == nil {
+		auto = p.a
+	}
+	selected, err := effective.PoliciesFor(auto)
+	if err != nil {
+		return nil, nil, err
+	}
+	return effective, selected, nil
+}
+
+// pinsFor returns the selections an attempt writes without scanning: the
+// first attempt's after a lost race, else those the caller knows.
+func (p *planner) pinsFor(selected []*config.Policy) map[string]string {
+	if p.pins != nil || p.known == nil {
+		return p.pins
+	}
+	pins := map[string]string{}
+	for _, pol := range selected {
+		if ref, ok := p.known(pol); ok {
+			pins[pol.Namespace+":"+pol.Name] = ref
+		}
+	}
+	return pins
+}
+
+// note keeps what an attempt found, logs the first one's warnings, and
+// pins the first one's selections for the attempts after it.
+func (p *planner) note(up UpdateResult, pinned map[string]string) {
+	if p.attempt == 1 {
+		for _, s := range up.Selections {
+			if s.Warning != "" {
+				p.log.Warn("registry failed transiently; using the cached tag list", "policy", s.Key(), "warning", s.Warning)
+			}
+		}
+	}
+	if p.pins == nil {
+		p.pins = map[string]string{}
+		maps.Copy(p.pins, pinned)
+		for _, s := range up.Selections {
+			if s.Err == nil && s.Namespace != "inline" {
+				p.pins[s.Key()] = s.Ref
+			}
+		}
+	}
+	p.errors, p.files = up.Errors, up.Files
+	if p.attempt == 1 {
+		for _, w := range up.Warnings {
+			p.log.Warn("skipped", "file", path.Join(p.rel, w.File), "reason", w.Err.Error())
+		}
+	}
+	p.warnings = up.Warnings
+}

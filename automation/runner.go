@@ -1,0 +1,160 @@
+package automation
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hoist-dev/hoist/automation/state"
+	"github.com/hoist-dev/hoist/config"
+	"github.com/hoist-dev/hoist/writeback"
+	"github.com/hoist-dev/hoist/writeback/git"
+)
+
+// Runner runs ImageUpdateAutomations: sync the Git repository, load the
+// policies the automation selects (from the configuration and from the
+// repository itself), scan, plan, write, commit, push, and open or update a
+// pull request. The command line (hoist run --once) and the service drive
+// automations through it. Build it with New, or fill it by hand.
+type Runner struct {
+	// Scanner scans registries (required).
+	Scanner *Scanner
+	// StateDir holds the Git cache (StateDir/git) (required).
+	StateDir string
+	// SecretsDir holds secrets named by secretRef (DIR/NAME/KEY).
+	SecretsDir string
+	// GitAuth is used for automations whose Git repository names no
+	// secretRef (a token from a file or an environment variable).
+	GitAuth git.Auth
+	// State, when set, records last pushes (the lease of push branches)
+	// and successes across restarts.
+	State *state.Store
+	// Logger receives one line per decision worth knowing; nil discards.
+	Logger *slog.Logger
+	// Metrics, when set, counts commits, pushes and pull requests.
+	Metrics *Metrics
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// DryRun syncs, scans and plans, and reports the changes and their
+	// diff, but writes, commits and pushes nothing.
+	DryRun bool
+
+	// indexes remember, per worktree update path, which files hold
+	// targets, so that a later run reads only files that changed.
+	indexes sync.Map // string -> *writeback.Index
+}
+
+// index returns the target index of root, made on first use.
+func (r *Runner) index(root string) *writeback.Index {
+	if x, ok := r.indexes.Load(root); ok {
+		return x.(*writeback.Index)
+	}
+	x, _ := r.indexes.LoadOrStore(root, writeback.NewIndex(root, writeback.ScanOptions{}))
+	return x.(*writeback.Index)
+}
+
+func (r *Runner) logger() *slog.Logger {
+	if r.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return r.Logger
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// RunAllParallelism bounds the Git repositories RunAll works on at once.
+const RunAllParallelism = 4
+
+// RunAll runs every automation of set that is not suspended and returns one
+// result each, in document order. Automations that write to the same Git
+// repository and branch run one after another, in document order; the
+// others run in parallel, up to RunAllParallelism repositories at once.
+func (r *Runner) RunAll(ctx context.Context, set *config.Set) []RunResult {
+	var (
+		active []*config.Automation
+		groups = map[string][]int{} // GitKey → indexes into active
+		order  []string
+	)
+	for _, a := range set.Automations {
+		if a.Spec.Suspend {
+			r.logger().Info("automation suspended", "automation", a.Namespace+"/"+a.Name)
+			continue
+		}
+		key := GitKey(a)
+		if _, ok := groups[key]; !ok {
+			order = append(order, key)
+		}
+		groups[key] = append(groups[key], len(active))
+		active = append(active, a)
+	}
+	out := make([]RunResult, len(active))
+	sem := make(chan struct{}, RunAllParallelism)
+	var wg sync.WaitGroup
+	for _, key := range order {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(idx []int) {
+			defer func() { <-sem; wg.Done() }()
+			for _, i := range idx {
+				out[i] = r.Run(ctx, set, active[i])
+			}
+		}(groups[key])
+	}
+	wg.Wait()
+	return out
+}
+
+// Known reports a selection the caller already holds for a policy, such as
+// the service's last scan of it, so that a run need not scan it again. It
+// must answer only for the very policy it scanned (the same documents).
+type Known func(p *config.Policy) (ref string, ok bool)
+
+// Run runs one automation, scanning every policy it uses.
+func (r *Runner) Run(ctx context.Context, set *config.Set, a *config.Automation) RunResult {
+	return r.RunKnown(ctx, set, a, nil)
+}
+
+// RunKnown runs one automation, taking the selections known answers for
+// instead of scanning those policies; the others are scanned. It is the
+// loop, step by step (see the package documentation): resolve the target,
+// sync, plan and write (the edit that Update calls, again after a lost
+// race), commit and push, open the pull request, record.
+func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automation, known Known) RunResult {
+	res := RunResult{Namespace: a.Namespace, Name: a.Name}
+	log := r.logger().With("automation", res.Key())
+	t, err := r.resolve(a)
+	if err != nil {
+		return res.fail(err)
+	}
+	co, err := r.sync(ctx, t, log)
+	if err != nil {
+		return res.fail(err)
+	}
+	defer co.Close()
+	pub, err := r.publishing(a, t, res.Key())
+	if err != nil {
+		return res.fail(err)
+	}
+	p := r.planner(set, a, known, log)
+	if r.DryRun {
+		return r.preview(ctx, co, p, pub, res)
+	}
+	res, err = r.commitAndPush(ctx, co, p, pub, res, log)
+	if err != nil {
+		return res.fail(err)
+	}
+	r.recordPush(res, log)
+	if pub.wantsPullRequest(res) {
+		if res.PullRequest, err = r.pullRequest(ctx, a, t, pub.push.Branch, res, log); err != nil {
+			return res.fail(err)
+		}
+	}
+	r.recordSuccess(res)
+	return res
+}
