@@ -290,14 +290,19 @@ func (s *Service) apply(set *config.Set) error {
 	return nil
 }
 
-// forgetRepositories removes the metrics of old's repositories that set no
-// longer has.
+// forgetRepositories removes the metrics of old's repositories and
+// automations that set no longer has.
 func (s *Service) forgetRepositories(old, set *indexedSet) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, r := range old.Repositories {
 		if set.repository(r.Namespace+"/"+r.Name) == nil {
 			s.o.Metrics.ForgetRepository(r.Namespace + "/" + r.Name)
+		}
+	}
+	for _, a := range old.Automations {
+		if key := a.Namespace + "/" + a.Name; set.automations[key] == nil {
+			s.o.Metrics.ForgetAutomation(key)
 		}
 	}
 }
