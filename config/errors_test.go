@@ -90,10 +90,16 @@ func TestParseInvalid(t *testing.T) {
 			`testdata/invalid/receiver-resources.yaml:22: spec.resources[3].matchLabels: required with name "*"`,
 			`testdata/invalid/receiver-resources.yaml:25: spec.resources[4].name: no ImagePolicy "web" in namespace "apps" in the files read (a request would fail with 500)`,
 		},
+		"receiver-oidc.yaml": {
+			`testdata/invalid/receiver-oidc.yaml:11: spec.secretRef: must not be set for type generic-oidc (requests are authenticated by their ID token)`,
+			`testdata/invalid/receiver-oidc.yaml:12: spec.oidcProviders: invalid oidcProvider: oidcProviders[0] (issuer "https://token.actions.githubusercontent.com"): at least one validation is required: without one, anyone the issuer signs a token for could trigger the receiver`,
+			"testdata/invalid/receiver-oidc.yaml:20: spec.oidcProviders: required for type generic-oidc: at least one provider",
+			"testdata/invalid/receiver-oidc.yaml:31: spec.oidcProviders: only for type generic-oidc",
+		},
 		"bad-enum.yaml": {
 			`testdata/invalid/bad-enum.yaml:6: spec.provider: "docker": want generic, aws, azure or gcp`,
 			`testdata/invalid/bad-enum.yaml:14: spec.digestReflectionPolicy: "Sometimes": want Never, IfNotPresent or Always`,
-			`testdata/invalid/bad-enum.yaml:20: spec.type: "jenkins": want dockerhub, harbor, quay, github, gitlab, bitbucket, acr, nexus, cdevents, gcr, generic, generic-hmac or distribution`,
+			`testdata/invalid/bad-enum.yaml:20: spec.type: "jenkins": want dockerhub, harbor, quay, github, gitlab, bitbucket, acr, nexus, cdevents, gcr, generic, generic-hmac, generic-oidc or distribution`,
 			`testdata/invalid/bad-enum.yaml:21: spec.resources[1].kind: "Deployment": want ImageRepository, ImagePolicy, ImageUpdateAutomation or GitRepository`,
 		},
 		"syntax.yaml": {

@@ -339,8 +339,43 @@ func (d *document) receiver(o *v1alpha1.Receiver) bool {
 			d.fail("spec.resourceFilter", err)
 		}
 	}
-	d.localRef("spec.secretRef", &s.SecretRef)
+	if s.Type == v1alpha1.ReceiverGenericOIDC {
+		// As Flux: the requests carry ID tokens; there is no token, and
+		// the path is that of an empty one.
+		if s.SecretRef.Name != "" {
+			d.errorf("spec.secretRef", "must not be set for type generic-oidc (requests are authenticated by their ID token)")
+		}
+		if len(s.OIDCProviders) == 0 {
+			d.errorf("spec.oidcProviders", "required for type generic-oidc: at least one provider")
+		} else if err := webhook.CompileOIDCProviders(OIDCProviders(s.OIDCProviders)); err != nil {
+			d.fail("spec.oidcProviders", err)
+		}
+		return true
+	}
+	if len(s.OIDCProviders) > 0 {
+		d.errorf("spec.oidcProviders", "only for type generic-oidc")
+	}
+	if s.SecretRef.Name == "" {
+		d.required("spec.secretRef.name")
+	}
 	return true
+}
+
+// OIDCProviders converts a generic-oidc Receiver's providers into what the
+// webhook package verifies tokens with.
+func OIDCProviders(ps []v1alpha1.OIDCProvider) []webhook.OIDCProvider {
+	out := make([]webhook.OIDCProvider, 0, len(ps))
+	for _, p := range ps {
+		wp := webhook.OIDCProvider{IssuerURL: p.IssuerURL, Audience: p.Audience}
+		for _, v := range p.Variables {
+			wp.Variables = append(wp.Variables, webhook.OIDCVariable{Name: v.Name, Expression: v.Expression})
+		}
+		for _, v := range p.Validations {
+			wp.Validations = append(wp.Validations, webhook.OIDCValidation{Expression: v.Expression, Message: v.Message})
+		}
+		out = append(out, wp)
+	}
+	return out
 }
 
 // resolve links objects to the objects they name and compiles policies.

@@ -57,8 +57,8 @@ func New(opts ...Option) (*Client, error) {
 	limits := newHostLimits(o)
 	return &Client{
 		o:        o,
-		secure:   newTransport(o, secureBase, limits),
-		insecure: newTransport(o, insecureBase, limits),
+		secure:   newPingTransport(newTransport(o, secureBase, limits), o.clock),
+		insecure: newPingTransport(newTransport(o, insecureBase, limits), o.clock),
 		conns:    make(map[string]*conn),
 	}, nil
 }
@@ -90,8 +90,9 @@ func withTimeout(ctx context.Context, d time.Duration) (context.Context, context
 }
 
 // connect returns the authenticated client for ref, reusing the one made by
-// an earlier call with the same credentials (one ping and one token per
-// repository, not per call).
+// an earlier call with the same credentials (one token per repository, not
+// per call; the ping is shared by the repositories of a host, see
+// pingTransport).
 func (c *Client) connect(ctx context.Context, ref name.Repository, r Repo) (*conn, error) {
 	auth, err := c.authenticator(ctx, ref, r)
 	if err != nil {

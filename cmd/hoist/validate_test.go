@@ -163,14 +163,16 @@ func TestReceivers(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := webhook.Path("s3cret", "ghcr", "apps")
+	oidcPath := webhook.Path("", "ci", "apps") // generic-oidc: no token, as in Flux
 	missing := `reading webhook secret "no-such-secret": ` + filepath.Join(secrets, "no-such-secret", "token") + " does not exist: open " +
 		filepath.Join(secrets, "no-such-secret", "token") + ": no such file or directory"
 
 	got := runCLI(t, nil, "", "receivers", "-c", "testdata/receivers.yaml", "--secrets-dir", secrets)
 	want := cli{
-		stdout: "RECEIVER   TYPE     PATH\n" +
-			"apps/ghcr  generic  " + path + "\n" +
-			"apps/quay  quay     (error: " + missing + ")\n",
+		stdout: "RECEIVER   TYPE          PATH\n" +
+			"apps/ghcr  generic       " + path + "\n" +
+			"apps/quay  quay          (error: " + missing + ")\n" +
+			"apps/ci    generic-oidc  " + oidcPath + "\n",
 		stderr: "hoist: 1 receiver has no readable token\n",
 		code:   1,
 	}
@@ -186,6 +188,7 @@ func TestReceivers(t *testing.T) {
 	wantJSON := receiversJSON{Receivers: []receiverJSON{
 		{Namespace: "apps", Name: "ghcr", Type: "generic", Path: path},
 		{Namespace: "apps", Name: "quay", Type: "quay", Error: missing},
+		{Namespace: "apps", Name: "ci", Type: "generic-oidc", Path: oidcPath},
 	}}
 	if diff := cmp.Diff(wantJSON, out); diff != "" || got.code != 1 {
 		t.Errorf("hoist receivers -o json: exit %d (-want +got):\n%s", got.code, diff)
