@@ -26,12 +26,12 @@ func TestPrivateRealm(t *testing.T) {
 		password   string
 		wantErr    error
 	}{
-		"realm on the registry's own host":            {host: reg.Host},
-		"registry by name, realm not trusted":         {host: "localhost" + port, wantErr: registry.ErrRealmRefused},
+		"realm on the registry's own host":             {host: reg.Host},
+		"registry by name, realm not trusted":          {host: "localhost" + port, wantErr: registry.ErrRealmRefused},
 		"registry by name, realm trusted as host:port": {host: "localhost" + port, realmHosts: []string{realmHost}},
-		"registry by name, realm trusted as host":     {host: "localhost" + port, realmHosts: []string{"127.0.0.1"}},
-		"registry by name, other host trusted":        {host: "localhost" + port, realmHosts: []string{"10.0.0.1"}, wantErr: registry.ErrRealmRefused},
-		"trusted realm, wrong password":               {host: reg.Host, password: "wrong", wantErr: registry.ErrUnauthorized},
+		"registry by name, realm trusted as host":      {host: "localhost" + port, realmHosts: []string{"127.0.0.1"}},
+		"registry by name, other host trusted":         {host: "localhost" + port, realmHosts: []string{"10.0.0.1"}, wantErr: registry.ErrRealmRefused},
+		"trusted realm, wrong password":                {host: reg.Host, password: "wrong", wantErr: registry.ErrUnauthorized},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
