@@ -229,7 +229,11 @@ func (a *cloudAuth) acrToken(ctx context.Context, reg name.Registry, base http.R
 	if a.hc != nil {
 		copts.Transport = a.hc
 	}
-	cred, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: copts})
+	// Instance discovery asks login.microsoftonline.com about any authority
+	// it does not know; a moved authority (a sovereign or private cloud)
+	// answers for itself.
+	disco := os.Getenv("AZURE_AUTHORITY_HOST") != ""
+	cred, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: copts, DisableInstanceDiscovery: disco})
 	if err != nil {
 		return cloudToken{}, err
 	}
