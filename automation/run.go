@@ -160,6 +160,7 @@ type gitTarget struct {
 	url, branch string
 	secret      string        // secretRef name, "" for none
 	timeout     time.Duration // of each network operation; 0: git's default
+	githubApp   bool          // GitRepository spec.provider github: the secret is a GitHub App's
 }
 
 func resolveGit(a *config.Automation) (gitTarget, error) {
@@ -169,6 +170,7 @@ func resolveGit(a *config.Automation) (gitTarget, error) {
 		if g.Spec.SecretRef != nil {
 			t.secret = g.Spec.SecretRef.Name
 		}
+		t.githubApp = g.Spec.Provider == "github"
 		if ref := g.Spec.Reference; ref != nil {
 			t.branch = ref.Branch
 			if t.branch == "" {
@@ -252,6 +254,11 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 		}
 		if auth, err = git.AuthFromSecretDir(filepath.Join(r.SecretsDir, gt.secret)); err != nil {
 			return fail(err)
+		}
+		if gt.githubApp {
+			if auth.GitHubApp, err = git.AppFromSecretDir(filepath.Join(r.SecretsDir, gt.secret)); err != nil {
+				return fail(err)
+			}
 		}
 	}
 	co, err := git.Sync(ctx, git.SyncOptions{
@@ -478,11 +485,12 @@ type pullRequestOptions struct {
 func (r *Runner) pullRequest(ctx context.Context, a *config.Automation, gt gitTarget, auth git.Auth, head string, changes []writeback.Change) (string, error) {
 	o := pullRequestSpec(a)
 	provider, err := pullrequest.New(pullrequest.Options{
-		RepoURL:  gt.url,
-		Kind:     pullrequest.Kind(o.provider),
-		APIURL:   o.apiURL,
-		Token:    pullrequest.TokenFromAuth(auth),
-		CABundle: auth.CABundle,
+		RepoURL:   gt.url,
+		Kind:      pullrequest.Kind(o.provider),
+		APIURL:    o.apiURL,
+		Token:     pullrequest.TokenFromAuth(auth),
+		GitHubApp: auth.GitHubApp,
+		CABundle:  auth.CABundle,
 	})
 	if err != nil {
 		return "", fmt.Errorf("pull request: %w", err)
