@@ -81,6 +81,7 @@ func New(opts ...Option) (*Client, error) {
 // conn is an authenticated HTTP client for one repository (pull scope).
 type conn struct {
 	ref    name.Repository
+	fp     [32]byte // of the credentials it was made with
 	client *http.Client
 }
 
@@ -116,11 +117,13 @@ func (c *Client) connect(ctx context.Context, ref name.Repository, r Repo) (*con
 	if err != nil {
 		return nil, fmt.Errorf("reading credentials for %s: %w", ref.RegistryStr(), err)
 	}
-	key := fmt.Sprintf("%s|%t|%x", ref.Name(), r.Insecure, fp)
+	// One connection per repository: new credentials (a rotated secret, a
+	// refreshed cloud token) replace the old connection rather than pile up.
+	key := fmt.Sprintf("%s|%t|%s", ref.Name(), r.Insecure, strings.Join(r.RealmHosts, ","))
 	c.mu.Lock()
 	cn, ok := c.conns[key]
 	c.mu.Unlock()
-	if ok {
+	if ok && cn.fp == fp {
 		return cn, nil
 	}
 	base := c.secure
@@ -135,7 +138,7 @@ func (c *Client) connect(ctx context.Context, ref name.Repository, r Repo) (*con
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", ref.RegistryStr(), classify(err))
 	}
-	cn = &conn{ref: ref, client: &http.Client{Transport: rt, CheckRedirect: checkRedirect}}
+	cn = &conn{ref: ref, fp: fp, client: &http.Client{Transport: rt, CheckRedirect: checkRedirect}}
 	c.mu.Lock()
 	c.conns[key] = cn
 	c.mu.Unlock()
