@@ -50,6 +50,10 @@ type Repo struct {
 	// Keychain, when it has credentials for the repository, still comes
 	// first. "" or ProviderGeneric: no cloud login.
 	Provider string
+	// Identity, with a Provider, logs in as this workload identity (a
+	// Kubernetes ServiceAccount's) instead of the process's own. Nil: the
+	// process's.
+	Identity *CloudIdentity
 	// RealmHosts names token services (host, or host:port) that may sit on
 	// a private or loopback IP address. By default a registry's token realm
 	// on such an address is refused (go-containerregistry's guard against a
@@ -175,7 +179,7 @@ func (c *Client) authenticator(ctx context.Context, ref name.Repository, r Repo)
 		if r.Insecure {
 			base = c.insecure
 		}
-		return c.cloud.authenticator(ctx, r.Provider, ref, base)
+		return c.cloud.authenticator(ctx, r.Provider, r.Identity, ref, base)
 	}
 	a, err := authn.Resolve(ctx, c.o.keychain, ref)
 	if err != nil {

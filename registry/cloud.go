@@ -20,7 +20,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"golang.org/x/oauth2/google"
@@ -56,6 +58,36 @@ const (
 	gcpScope   = "https://www.googleapis.com/auth/cloud-platform"
 )
 
+// Audiences of the tokens a CloudIdentity is asked for, as EKS and AKS
+// workload identity request them.
+const (
+	AWSIdentityAudience   = "sts.amazonaws.com"
+	AzureIdentityAudience = "api://AzureADTokenExchange"
+)
+
+// CloudIdentity is a workload identity other than the process's own, such as
+// a Kubernetes ServiceAccount's (an ImageRepository's serviceAccountName in
+// the controller): its token is exchanged with the cloud as EKS (IRSA) and
+// AKS workload identity do. Google Cloud is not supported: with provider gcp
+// the process's identity is used.
+type CloudIdentity struct {
+	// Name identifies the identity in the token cache and in errors, for
+	// example "NAMESPACE/SERVICEACCOUNT". Required.
+	Name string
+	// Token returns a fresh token of the identity for audience
+	// (AWSIdentityAudience or AzureIdentityAudience), typically from a
+	// Kubernetes TokenRequest. Required.
+	Token func(ctx context.Context, audience string) (string, error)
+	// AWSRoleARN is the IAM role assumed with the token (the
+	// ServiceAccount's eks.amazonaws.com/role-arn).
+	AWSRoleARN string
+	// AzureClientID is the Entra application or managed identity federated
+	// with the identity (azure.workload.identity/client-id); AzureTenantID
+	// its tenant (azure.workload.identity/tenant-id; default
+	// AZURE_TENANT_ID).
+	AzureClientID, AzureTenantID string
+}
+
 // cloudToken is a registry credential minted from a cloud identity.
 type cloudToken struct {
 	user, password string
@@ -85,32 +117,47 @@ func newCloudAuth(clock Clock, hc *http.Client) *cloudAuth {
 	return &cloudAuth{clock: clock, hc: hc, entries: make(map[string]*cloudEntry)}
 }
 
-// authenticator returns the credentials of provider for ref's registry;
-// base is the transport to the registry (ACR's token exchange goes there).
-func (a *cloudAuth) authenticator(ctx context.Context, provider string, ref name.Repository, base http.RoundTripper) (authn.Authenticator, error) {
+// authenticator returns the credentials of provider for ref's registry,
+// with the process's identity or id; base is the transport to the registry
+// (ACR's token exchange goes there).
+func (a *cloudAuth) authenticator(ctx context.Context, provider string, id *CloudIdentity, ref name.Repository, base http.RoundTripper) (authn.Authenticator, error) {
 	host := ref.RegistryStr()
 	if err := cloudhost.Check(provider, host); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCloudLogin, err)
+	}
+	idKey := ""
+	if id != nil {
+		if id.Name == "" || id.Token == nil {
+			return nil, fmt.Errorf("%w: %s login for %s: the workload identity needs a name and a token source", ErrCloudLogin, provider, host)
+		}
+		idKey = "/" + id.Name + "/" + id.AWSRoleARN + "/" + id.AzureClientID + "/" + id.AzureTenantID
 	}
 	var key string
 	var fetch func(context.Context) (cloudToken, error)
 	switch provider {
 	case ProviderAWS:
 		e, _ := cloudhost.ParseECR(host)
-		key = "aws/" + e.Account + "/" + e.Region
-		fetch = func(ctx context.Context) (cloudToken, error) { return a.ecrToken(ctx, e) }
+		key = "aws/" + e.Account + "/" + e.Region + idKey
+		fetch = func(ctx context.Context) (cloudToken, error) { return a.ecrToken(ctx, e, id) }
 	case ProviderGCP:
+		if id != nil {
+			return nil, fmt.Errorf("%w: gcp login for %s: the identity of %s cannot be used; hoist logs in to Google with its own (the pod's) identity", ErrCloudLogin, host, id.Name)
+		}
 		key = "gcp"
 		fetch = a.gcpToken
 	case ProviderAzure:
-		key = "azure/" + host
-		fetch = func(ctx context.Context) (cloudToken, error) { return a.acrToken(ctx, ref.Registry, base) }
+		key = "azure/" + host + idKey
+		fetch = func(ctx context.Context) (cloudToken, error) { return a.acrToken(ctx, ref.Registry, base, id) }
 	default:
 		return nil, fmt.Errorf("%w: unknown provider %q", ErrCloudLogin, provider)
 	}
 	tok, err := a.token(ctx, key, fetch)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s login for %s: %w", ErrCloudLogin, provider, host, err)
+		as := ""
+		if id != nil {
+			as = " as " + id.Name
+		}
+		return nil, fmt.Errorf("%w: %s login for %s%s: %w", ErrCloudLogin, provider, host, as, err)
 	}
 	return authn.FromConfig(authn.AuthConfig{Username: tok.user, Password: tok.password}), nil
 }
@@ -142,7 +189,7 @@ func (a *cloudAuth) token(ctx context.Context, key string, fetch func(context.Co
 // the default AWS credential chain (environment, shared config, web
 // identity / IRSA, EKS Pod Identity, instance metadata). The endpoint
 // follows AWS_ENDPOINT_URL_ECR when set, as every AWS SDK does.
-func (a *cloudAuth) ecrToken(ctx context.Context, e cloudhost.ECR) (cloudToken, error) {
+func (a *cloudAuth) ecrToken(ctx context.Context, e cloudhost.ECR, id *CloudIdentity) (cloudToken, error) {
 	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(e.Region)}
 	if a.hc != nil {
 		opts = append(opts, awsconfig.WithHTTPClient(a.hc))
@@ -150,6 +197,14 @@ func (a *cloudAuth) ecrToken(ctx context.Context, e cloudhost.ECR) (cloudToken, 
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return cloudToken{}, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	if id != nil {
+		if id.AWSRoleARN == "" {
+			return cloudToken{}, fmt.Errorf("the identity %s names no IAM role (eks.amazonaws.com/role-arn)", id.Name)
+		}
+		// IRSA with the identity's token instead of the pod's file.
+		retriever := identityToken{ctx: ctx, id: id}
+		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewWebIdentityRoleProvider(sts.NewFromConfig(cfg), id.AWSRoleARN, retriever))
 	}
 	out, err := ecr.NewFromConfig(cfg).GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
 	if err != nil {
@@ -172,6 +227,21 @@ func (a *cloudAuth) ecrToken(ctx context.Context, e cloudhost.ECR) (cloudToken, 
 		exp = *d.ExpiresAt
 	}
 	return cloudToken{user: user, password: pass, expires: exp}, nil
+}
+
+// identityToken adapts a CloudIdentity to the AWS SDK's token retriever,
+// which takes no context: it is built per call with the call's.
+type identityToken struct {
+	ctx context.Context //nolint:containedctx // the SDK's interface has no context; this value lives for one call
+	id  *CloudIdentity
+}
+
+func (t identityToken) GetIdentityToken() ([]byte, error) {
+	tok, err := t.id.Token(t.ctx, AWSIdentityAudience)
+	if err != nil {
+		return nil, fmt.Errorf("token of %s: %w", t.id.Name, err)
+	}
+	return []byte(tok), nil
 }
 
 // gcpToken gets an OAuth2 access token of the workload's Google identity:
@@ -224,7 +294,7 @@ func (a *cloudAuth) gcpMetadataToken(ctx context.Context, mc *metadata.Client) (
 // AZURE_TOKEN_CREDENTIALS narrows it, AZURE_AUTHORITY_HOST moves it) and
 // exchanges it at the registry's /oauth2/exchange for an ACR refresh
 // token, which the registry's token service then accepts as a password.
-func (a *cloudAuth) acrToken(ctx context.Context, reg name.Registry, base http.RoundTripper) (cloudToken, error) {
+func (a *cloudAuth) acrToken(ctx context.Context, reg name.Registry, base http.RoundTripper, id *CloudIdentity) (cloudToken, error) {
 	var copts azcore.ClientOptions
 	if a.hc != nil {
 		copts.Transport = a.hc
@@ -233,7 +303,25 @@ func (a *cloudAuth) acrToken(ctx context.Context, reg name.Registry, base http.R
 	// it does not know; a moved authority (a sovereign or private cloud)
 	// answers for itself.
 	disco := os.Getenv("AZURE_AUTHORITY_HOST") != ""
-	cred, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: copts, DisableInstanceDiscovery: disco})
+	var cred azcore.TokenCredential
+	var err error
+	if id != nil {
+		tenant := id.AzureTenantID
+		if tenant == "" {
+			tenant = os.Getenv("AZURE_TENANT_ID")
+		}
+		if id.AzureClientID == "" || tenant == "" {
+			return cloudToken{}, fmt.Errorf("the identity %s names no Entra client and tenant (azure.workload.identity/client-id, tenant-id)", id.Name)
+		}
+		if h := os.Getenv("AZURE_AUTHORITY_HOST"); h != "" {
+			copts.Cloud.ActiveDirectoryAuthorityHost = h
+		}
+		assertion := func(ctx context.Context) (string, error) { return id.Token(ctx, AzureIdentityAudience) }
+		cred, err = azidentity.NewClientAssertionCredential(tenant, id.AzureClientID, assertion,
+			&azidentity.ClientAssertionCredentialOptions{ClientOptions: copts, DisableInstanceDiscovery: disco})
+	} else {
+		cred, err = azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: copts, DisableInstanceDiscovery: disco})
+	}
 	if err != nil {
 		return cloudToken{}, err
 	}

@@ -291,3 +291,117 @@ func TestCloudProviderHostMismatch(t *testing.T) {
 		t.Fatalf("ListTags error = %v, want a provider/host mismatch", err)
 	}
 }
+
+// TestCloudIdentity logs in as a workload identity other than the
+// process's (a Kubernetes ServiceAccount's, whose token the controller
+// requests): its token, asked for with the cloud's audience, is exchanged
+// for the role or application the ServiceAccount names.
+func TestCloudIdentity(t *testing.T) {
+	type setup struct {
+		fake cloudFake
+		id   *registry.CloudIdentity
+	}
+	tests := map[string]struct {
+		provider, host string
+		setup          func(t *testing.T, clock *fakeClock, audiences *[]string) setup
+		wantInError    string // "" : the scan succeeds
+	}{
+		"aws role of the service account": {
+			provider: registry.ProviderAWS, host: "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+			setup: func(t *testing.T, clock *fakeClock, audiences *[]string) setup {
+				f := testenv.NewFakeAWS(t, clock.Now)
+				t.Setenv("AWS_ENDPOINT_URL_ECR", f.URL)
+				t.Setenv("AWS_ENDPOINT_URL_STS", f.URL)
+				return setup{
+					fake: cloudFake{accept: f.Accept, calls: f.STS.Calls},
+					id: &registry.CloudIdentity{Name: "apps/puller", AWSRoleARN: f.RoleARN, Token: func(_ context.Context, aud string) (string, error) {
+						*audiences = append(*audiences, aud)
+						return f.WebIdentityToken, nil
+					}},
+				}
+			},
+		},
+		"aws role the token may not assume": {
+			provider: registry.ProviderAWS, host: "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+			setup: func(t *testing.T, clock *fakeClock, _ *[]string) setup {
+				f := testenv.NewFakeAWS(t, clock.Now)
+				t.Setenv("AWS_ENDPOINT_URL_ECR", f.URL)
+				t.Setenv("AWS_ENDPOINT_URL_STS", f.URL)
+				return setup{
+					fake: cloudFake{accept: f.Accept, calls: f.STS.Calls},
+					id: &registry.CloudIdentity{Name: "apps/puller", AWSRoleARN: "arn:aws:iam::123456789012:role/admin", Token: func(context.Context, string) (string, error) {
+						return f.WebIdentityToken, nil
+					}},
+				}
+			},
+			wantInError: "AccessDenied: Not authorized to perform sts:AssumeRoleWithWebIdentity",
+		},
+		"azure application of the service account": {
+			provider: registry.ProviderAzure, host: "hoisttest.azurecr.io",
+			setup: func(t *testing.T, clock *fakeClock, audiences *[]string) setup {
+				f := testenv.NewFakeEntra(t, clock.Now)
+				t.Setenv("AZURE_AUTHORITY_HOST", f.URL)
+				return setup{
+					fake: cloudFake{accept: f.Accept, hc: f.Client, calls: f.Tokens.Calls,
+						fault: &testenv.Fault{Method: http.MethodPost, Path: `^/oauth2/exchange$`, Do: f.ACRExchange()}},
+					id: &registry.CloudIdentity{Name: "apps/puller", AzureClientID: f.ClientID, AzureTenantID: f.TenantID, Token: func(_ context.Context, aud string) (string, error) {
+						*audiences = append(*audiences, aud)
+						return f.FederatedToken, nil
+					}},
+				}
+			},
+		},
+		"gcp refuses another identity": {
+			provider: registry.ProviderGCP, host: "gcr.io",
+			setup: func(*testing.T, *fakeClock, *[]string) setup {
+				return setup{
+					fake: cloudFake{accept: func(string, string) bool { return false }, calls: func() int { return 0 }},
+					id:   &registry.CloudIdentity{Name: "apps/puller", Token: func(context.Context, string) (string, error) { return "", nil }},
+				}
+			},
+			wantInError: "the identity of apps/puller cannot be used",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			cloudEnv(t)
+			clock := newFakeClock()
+			var audiences []string
+			s := tc.setup(t, clock, &audiences)
+			reg := cloudRegistry(t, s.fake.accept)
+			if s.fake.fault != nil {
+				reg.Faults.Add(*s.fake.fault)
+			}
+			_, port, _ := net.SplitHostPort(reg.Host)
+			opts := []registry.Option{registry.WithTransport(loopbackTransport()), registry.WithMaxRetries(0)}
+			if s.fake.hc != nil {
+				opts = append(opts, registry.WithCloudHTTPClient(s.fake.hc))
+			}
+			c := newClient(t, clock, opts...)
+			repo := registry.Repo{Image: tc.host + ":" + port + "/team/app", Insecure: true, Provider: tc.provider, Identity: s.id}
+			got, err := c.ListTags(t.Context(), repo)
+			if tc.wantInError != "" {
+				if !errors.Is(err, registry.ErrCloudLogin) || !strings.Contains(err.Error(), tc.wantInError) {
+					t.Fatalf("ListTags error = %v, want ErrCloudLogin with %q", err, tc.wantInError)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]string{"v1.0.0", "v1.1.0"}, got.Tags); diff != "" {
+				t.Errorf("tags (-want +got):\n%s", diff)
+			}
+			want := registry.AWSIdentityAudience
+			if tc.provider == registry.ProviderAzure {
+				want = registry.AzureIdentityAudience
+			}
+			if len(audiences) == 0 || audiences[0] != want {
+				t.Errorf("token audiences = %q, want %q", audiences, want)
+			}
+			if n := s.fake.calls(); n != 1 {
+				t.Errorf("identity exchanges = %d, want 1", n)
+			}
+		})
+	}
+}
