@@ -96,6 +96,13 @@ func TestParseInvalid(t *testing.T) {
 			"testdata/invalid/receiver-oidc.yaml:20: spec.oidcProviders: required for type generic-oidc: at least one provider",
 			"testdata/invalid/receiver-oidc.yaml:31: spec.oidcProviders: only for type generic-oidc",
 		},
+		"provider-host.yaml": {
+			`testdata/invalid/provider-host.yaml:6: spec.provider: registry host does not belong to the provider: "ghcr.io" is not a aws registry (want ACCOUNT.dkr.ecr.REGION.amazonaws.com)`,
+			`testdata/invalid/provider-host.yaml:13: spec.provider: registry host does not belong to the provider: "123456789012.dkr.ecr.eu-west-1.amazonaws.com" is not a gcp registry (want LOCATION-docker.pkg.dev or [REGION.]gcr.io)`,
+			`testdata/invalid/provider-host.yaml:20: spec.provider: registry host does not belong to the provider: "europe-docker.pkg.dev" is not a azure registry (want NAME.azurecr.io)`,
+			`testdata/invalid/provider-host.yaml:21: spec.tokenRealmHosts[1]: "https://10.0.0.8/token": want a host or host:port, without scheme or path`,
+			`testdata/invalid/provider-host.yaml:26: spec.secretRef: required with spec.provider github: a Secret with githubAppID, githubAppInstallationID and githubAppPrivateKey`,
+		},
 		"bad-enum.yaml": {
 			`testdata/invalid/bad-enum.yaml:6: spec.provider: "docker": want generic, aws, azure or gcp`,
 			`testdata/invalid/bad-enum.yaml:14: spec.digestReflectionPolicy: "Sometimes": want Never, IfNotPresent or Always`,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hoist-dev/hoist/config/v1alpha1"
 	"github.com/hoist-dev/hoist/policy"
+	"github.com/hoist-dev/hoist/registry/cloudhost"
 	"github.com/hoist-dev/hoist/registry/webhook"
 )
 
@@ -98,8 +99,17 @@ func (d *document) imageRepository(o *v1alpha1.ImageRepository) {
 		s.Provider = DefaultProvider
 	} else {
 		d.oneOf("spec.provider", s.Provider, "generic", "aws", "azure", "gcp")
-		if s.Provider != DefaultProvider && contains([]string{"aws", "azure", "gcp"}, s.Provider) {
-			d.warnf("spec.provider", "%q: hoist does not log in to clouds itself; credentials come from spec.secretRef or Docker's config.json, where a credential helper (docker-credential-ecr-login, docker-credential-gcr, docker-credential-acr-env) does it", s.Provider)
+		if s.Image != "" && !d.failed["spec.image"] && !d.failed["spec.provider"] {
+			if ref, err := name.NewRepository(s.Image); err == nil {
+				if err := cloudhost.Check(s.Provider, ref.RegistryStr()); err != nil {
+					d.fail("spec.provider", err)
+				}
+			}
+		}
+	}
+	for i, h := range s.TokenRealmHosts {
+		if err := checkRealmHost(h); err != nil {
+			d.fail(fmt.Sprintf("spec.tokenRealmHosts[%d]", i), err)
 		}
 	}
 	d.localRef("spec.secretRef", s.SecretRef)
@@ -256,6 +266,9 @@ func (d *document) gitRepository(o *v1alpha1.GitRepository) {
 	}
 	if s.Provider != "" {
 		d.oneOf("spec.provider", s.Provider, "generic", "aws", "azure", "github")
+	}
+	if s.Provider == "github" && s.SecretRef == nil {
+		d.errorf("spec.secretRef", "required with spec.provider github: a Secret with githubAppID, githubAppInstallationID and githubAppPrivateKey")
 	}
 	d.localRef("spec.secretRef", s.SecretRef)
 	if s.Reference != nil {
@@ -656,4 +669,14 @@ func isCommitHash(s string) bool {
 		}
 	}
 	return true
+}
+
+// checkRealmHost accepts a host name or IP address, with an optional port:
+// what spec.tokenRealmHosts names.
+func checkRealmHost(h string) error {
+	u, err := url.Parse("https://" + h)
+	if err != nil || h == "" || u.Host != h || u.Hostname() == "" {
+		return fmt.Errorf("%q: want a host or host:port, without scheme or path", h)
+	}
+	return nil
 }

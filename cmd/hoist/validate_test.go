@@ -30,7 +30,7 @@ func TestValidate(t *testing.T) {
 		},
 		"warning on stdout": {
 			args: []string{"validate", "-c", warning},
-			want: cli{stdout: "warning: " + warning + `:8: spec.provider: "aws": hoist does not log in to clouds itself; credentials come from spec.secretRef or Docker's config.json, where a credential helper (docker-credential-ecr-login, docker-credential-gcr, docker-credential-acr-env) does it` + "\n" +
+			want: cli{stdout: "warning: " + warning + `:8: spec.serviceAccountName: field of Flux's API that hoist does not act on; ignored` + "\n" +
 				"ok: 1 image repository, 0 policies, 0 automations, 0 Git repositories and 0 receivers in " + warning + "\n"},
 		},
 		"errors": {
@@ -93,8 +93,8 @@ func TestValidateJSON(t *testing.T) {
 				Objects: validateObjects{ImageRepositories: 2, ImagePolicies: 1},
 				Errors:  []problemJSON{},
 				Warnings: []problemJSON{{
-					File: "testdata/validate/warning.yaml", Line: 8, Column: 3, Field: "spec.provider",
-					Message: `"aws": hoist does not log in to clouds itself; credentials come from spec.secretRef or Docker's config.json, where a credential helper (docker-credential-ecr-login, docker-credential-gcr, docker-credential-acr-env) does it`,
+					File: "testdata/validate/warning.yaml", Line: 8, Column: 3, Field: "spec.serviceAccountName",
+					Message: `field of Flux's API that hoist does not act on; ignored`,
 				}},
 			},
 		},
