@@ -41,11 +41,12 @@ func (r *Runner) pullRequest(ctx context.Context, a *config.Automation, t Target
 func (r *Runner) ensurePullRequest(ctx context.Context, a *config.Automation, t Target, head string, res RunResult) (string, error) {
 	spec := pullRequestSpec(a)
 	provider, err := pullrequest.New(pullrequest.Options{
-		Remote:   t.Remote,
-		Kind:     t.Forge,
-		APIURL:   spec.APIURL,
-		Token:    pullrequest.TokenFromAuth(t.Auth),
-		CABundle: t.Auth.CABundle,
+		Remote:    t.Remote,
+		Kind:      t.Forge,
+		APIURL:    spec.APIURL,
+		Token:     pullrequest.TokenFromAuth(t.Auth),
+		GitHubApp: t.Auth.GitHubApp,
+		CABundle:  t.Auth.CABundle,
 	})
 	if err != nil {
 		return "", fmt.Errorf("pull request: %w", err)

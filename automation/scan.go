@@ -123,7 +123,7 @@ func (s *Scanner) Scan(ctx context.Context, set *config.Set) []Selection {
 
 // repoOf maps an ImageRepository to what the registry client needs.
 func (s *Scanner) repoOf(r *v1alpha1.ImageRepository) (registry.Repo, error) {
-	repo := registry.Repo{Image: r.Spec.Image, Insecure: r.Spec.Insecure}
+	repo := registry.Repo{Image: r.Spec.Image, Insecure: r.Spec.Insecure, Provider: r.Spec.Provider, RealmHosts: r.Spec.TokenRealmHosts}
 	if r.Spec.Timeout != nil {
 		repo.Timeout = r.Spec.Timeout.Duration
 	}

@@ -28,6 +28,9 @@ type Target struct {
 	Secret string
 	// Timeout bounds each network operation; 0: git's default.
 	Timeout time.Duration
+	// GitHubApp reports a GitRepository with spec.provider github: its
+	// secret holds a GitHub App's credentials.
+	GitHubApp bool
 	// Auth are the credentials: the secret's, else the Runner's GitAuth.
 	Auth git.Auth
 	// Forge is the kind of forge of pull requests: the automation's
@@ -51,6 +54,11 @@ func (r *Runner) resolve(a *config.Automation) (Target, error) {
 		}
 		if t.Auth, err = git.AuthFromSecretDir(filepath.Join(r.SecretsDir, t.Secret)); err != nil {
 			return t, err
+		}
+		if t.GitHubApp {
+			if t.Auth.GitHubApp, err = git.AppFromSecretDir(filepath.Join(r.SecretsDir, t.Secret)); err != nil {
+				return t, err
+			}
 		}
 	}
 	if t.Remote, err = git.ParseRemoteURL(t.URL); err != nil {
@@ -79,6 +87,7 @@ func resolveGit(a *config.Automation) (Target, error) {
 		if g.Spec.SecretRef != nil {
 			t.Secret = g.Spec.SecretRef.Name
 		}
+		t.GitHubApp = g.Spec.Provider == "github"
 		if ref := g.Spec.Reference; ref != nil {
 			t.Branch = ref.Branch
 			if t.Branch == "" {

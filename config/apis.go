@@ -108,8 +108,6 @@ func fluxOnlyField(kind, path string) bool {
 	case v1alpha1.GitRepositoryKind:
 		// accessFrom and gitImplementation (deprecated) are of v1beta2.
 		return path == "spec.accessFrom" || path == "spec.gitImplementation"
-	case v1alpha1.ReceiverKind:
-		return path == "spec.oidcProviders"
 	}
 	return false
 }
@@ -121,15 +119,13 @@ func receiverType(t string) (ok, flux bool) {
 	case v1alpha1.ReceiverDockerHub, v1alpha1.ReceiverHarbor, v1alpha1.ReceiverQuay, v1alpha1.ReceiverGitHub,
 		v1alpha1.ReceiverGeneric, v1alpha1.ReceiverGenericHMAC, v1alpha1.ReceiverDistribution,
 		v1alpha1.ReceiverGitLab, v1alpha1.ReceiverBitbucket, v1alpha1.ReceiverACR, v1alpha1.ReceiverNexus,
-		v1alpha1.ReceiverCDEvents, v1alpha1.ReceiverGCR:
+		v1alpha1.ReceiverCDEvents, v1alpha1.ReceiverGCR, v1alpha1.ReceiverGenericOIDC:
 		return true, false
-	case "generic-oidc":
-		return false, true
 	}
 	return false, false
 }
 
-const receiverTypeList = "dockerhub, harbor, quay, github, gitlab, bitbucket, acr, nexus, cdevents, gcr, generic, generic-hmac or distribution"
+const receiverTypeList = "dockerhub, harbor, quay, github, gitlab, bitbucket, acr, nexus, cdevents, gcr, generic, generic-hmac, generic-oidc or distribution"
 
 // receiverKind says whether a Receiver may notify objects of a kind: ours
 // (ok), or one of Flux's that hoist has nothing to do with (flux).

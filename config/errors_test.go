@@ -90,10 +90,23 @@ func TestParseInvalid(t *testing.T) {
 			`testdata/invalid/receiver-resources.yaml:22: spec.resources[3].matchLabels: required with name "*"`,
 			`testdata/invalid/receiver-resources.yaml:25: spec.resources[4].name: no ImagePolicy "web" in namespace "apps" in the files read (a request would fail with 500)`,
 		},
+		"receiver-oidc.yaml": {
+			`testdata/invalid/receiver-oidc.yaml:11: spec.secretRef: must not be set for type generic-oidc (requests are authenticated by their ID token)`,
+			`testdata/invalid/receiver-oidc.yaml:12: spec.oidcProviders: invalid oidcProvider: oidcProviders[0] (issuer "https://token.actions.githubusercontent.com"): at least one validation is required: without one, anyone the issuer signs a token for could trigger the receiver`,
+			"testdata/invalid/receiver-oidc.yaml:20: spec.oidcProviders: required for type generic-oidc: at least one provider",
+			"testdata/invalid/receiver-oidc.yaml:31: spec.oidcProviders: only for type generic-oidc",
+		},
+		"provider-host.yaml": {
+			`testdata/invalid/provider-host.yaml:6: spec.provider: registry host does not belong to the provider: "ghcr.io" is not a aws registry (want ACCOUNT.dkr.ecr.REGION.amazonaws.com)`,
+			`testdata/invalid/provider-host.yaml:13: spec.provider: registry host does not belong to the provider: "123456789012.dkr.ecr.eu-west-1.amazonaws.com" is not a gcp registry (want LOCATION-docker.pkg.dev or [REGION.]gcr.io)`,
+			`testdata/invalid/provider-host.yaml:20: spec.provider: registry host does not belong to the provider: "europe-docker.pkg.dev" is not a azure registry (want NAME.azurecr.io)`,
+			`testdata/invalid/provider-host.yaml:21: spec.tokenRealmHosts[1]: "https://10.0.0.8/token": want a host or host:port, without scheme or path`,
+			`testdata/invalid/provider-host.yaml:26: spec.secretRef: required with spec.provider github: a Secret with githubAppID, githubAppInstallationID and githubAppPrivateKey`,
+		},
 		"bad-enum.yaml": {
 			`testdata/invalid/bad-enum.yaml:6: spec.provider: "docker": want generic, aws, azure or gcp`,
 			`testdata/invalid/bad-enum.yaml:14: spec.digestReflectionPolicy: "Sometimes": want Never, IfNotPresent or Always`,
-			`testdata/invalid/bad-enum.yaml:20: spec.type: "jenkins": want dockerhub, harbor, quay, github, gitlab, bitbucket, acr, nexus, cdevents, gcr, generic, generic-hmac or distribution`,
+			`testdata/invalid/bad-enum.yaml:20: spec.type: "jenkins": want dockerhub, harbor, quay, github, gitlab, bitbucket, acr, nexus, cdevents, gcr, generic, generic-hmac, generic-oidc or distribution`,
 			`testdata/invalid/bad-enum.yaml:21: spec.resources[1].kind: "Deployment": want ImageRepository, ImagePolicy, ImageUpdateAutomation or GitRepository`,
 		},
 		"syntax.yaml": {

@@ -398,6 +398,7 @@ func (l *loader) finish() (*Set, error) {
 		return nil, l.errs
 	}
 	l.set.Warnings = l.warns
+	l.set.buildIndex()
 	return l.set, nil
 }
 

@@ -345,7 +345,6 @@ spec:
 		`test.yaml:6: spec.accessFrom: field of Flux's API that hoist does not act on; ignored`,
 		`test.yaml:15: spec.policy.digest.tag: unquoted 1.10 is read as "1.1" by Kubernetes tools; quote it to keep it as written`,
 		`test.yaml:22: spec.policy.digest.tag: unquoted yes is read as "true" by Kubernetes tools; quote it to keep it as written`,
-		`test.yaml:36: spec.provider: "aws": hoist does not log in to clouds itself; credentials come from spec.secretRef or Docker's config.json, where a credential helper (docker-credential-ecr-login, docker-credential-gcr, docker-credential-acr-env) does it`,
 		`test.yaml:48: spec.git.push.pullRequest.autoMerge: not acted on: hoist opens and updates the pull request but never merges it; turn on auto-merge on the forge`,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -69,6 +69,12 @@ type Receiver struct {
 // Set is the valid result of Load or Parse. Each slice holds the objects of
 // one kind in the order they were read. Defaults are filled in; objects with
 // spec.suspend are included (callers honour suspend).
+//
+// A Set from Load or Parse is indexed once, when it is loaded: its lookups
+// by name (Repository, Policy, ...), PoliciesFor and ReceiverRepositories
+// cost a map access, not a walk of every object. Do not change its slices
+// afterwards (the index would not see it); a Set built by hand has no index,
+// and its lookups walk the slices.
 type Set struct {
 	Repositories    []*Repository
 	Policies        []*Policy
@@ -77,6 +83,74 @@ type Set struct {
 	Receivers       []*Receiver
 	// Warnings name fields that were accepted but are not acted on.
 	Warnings []Warning
+
+	index *setIndex
+}
+
+// objectKey is an object's namespace and name.
+type objectKey struct{ namespace, name string }
+
+// setIndex is a Set's objects by key, and its repositories and policies by
+// namespace, in the order they were read.
+type setIndex struct {
+	repos       map[objectKey]*Repository
+	policies    map[objectKey]*Policy
+	automations map[objectKey]*Automation
+	gitRepos    map[objectKey]*GitRepository
+	receivers   map[objectKey]*Receiver
+	nsRepos     map[string][]*Repository
+	nsPolicies  map[string][]*Policy
+}
+
+// buildIndex indexes s; the first of two objects with one key wins, as the
+// walks find it (Load refuses such duplicates anyway).
+func (s *Set) buildIndex() {
+	ix := &setIndex{
+		repos:       make(map[objectKey]*Repository, len(s.Repositories)),
+		policies:    make(map[objectKey]*Policy, len(s.Policies)),
+		automations: make(map[objectKey]*Automation, len(s.Automations)),
+		gitRepos:    make(map[objectKey]*GitRepository, len(s.GitRepositories)),
+		receivers:   make(map[objectKey]*Receiver, len(s.Receivers)),
+		nsRepos:     map[string][]*Repository{},
+		nsPolicies:  map[string][]*Policy{},
+	}
+	for _, o := range s.Repositories {
+		putFirst(ix.repos, o.ObjectMeta, o)
+		ix.nsRepos[o.Namespace] = append(ix.nsRepos[o.Namespace], o)
+	}
+	for _, o := range s.Policies {
+		putFirst(ix.policies, o.ObjectMeta, o)
+		ix.nsPolicies[o.Namespace] = append(ix.nsPolicies[o.Namespace], o)
+	}
+	for _, o := range s.Automations {
+		putFirst(ix.automations, o.ObjectMeta, o)
+	}
+	for _, o := range s.GitRepositories {
+		putFirst(ix.gitRepos, o.ObjectMeta, o)
+	}
+	for _, o := range s.Receivers {
+		putFirst(ix.receivers, o.ObjectMeta, o)
+	}
+	s.index = ix
+}
+
+func putFirst[T any](m map[objectKey]T, meta metav1.ObjectMeta, o T) {
+	k := objectKey{meta.Namespace, meta.Name}
+	if _, ok := m[k]; !ok {
+		m[k] = o
+	}
+}
+
+// find looks an object up in the index m when the Set has one (ok), else
+// reports that the caller must walk.
+func find[T any](ix *setIndex, m func(*setIndex) map[objectKey]T, namespace, name string) (o T, ok bool) {
+	if ix == nil {
+		return o, false
+	}
+	if namespace == "" {
+		namespace = DefaultNamespace
+	}
+	return m(ix)[objectKey{namespace, name}], true
 }
 
 // empty reports whether s holds no object and no warning.
@@ -94,6 +168,9 @@ func sameObject(m metav1.ObjectMeta, namespace, name string) bool {
 // Repository returns the ImageRepository namespace/name, or nil. An empty
 // namespace means DefaultNamespace; the same holds for the other lookups.
 func (s *Set) Repository(namespace, name string) *Repository {
+	if o, ok := find(s.index, func(ix *setIndex) map[objectKey]*Repository { return ix.repos }, namespace, name); ok {
+		return o
+	}
 	for _, o := range s.Repositories {
 		if sameObject(o.ObjectMeta, namespace, name) {
 			return o
@@ -104,6 +181,9 @@ func (s *Set) Repository(namespace, name string) *Repository {
 
 // Policy returns the ImagePolicy namespace/name, or nil.
 func (s *Set) Policy(namespace, name string) *Policy {
+	if o, ok := find(s.index, func(ix *setIndex) map[objectKey]*Policy { return ix.policies }, namespace, name); ok {
+		return o
+	}
 	for _, o := range s.Policies {
 		if sameObject(o.ObjectMeta, namespace, name) {
 			return o
@@ -114,6 +194,9 @@ func (s *Set) Policy(namespace, name string) *Policy {
 
 // Automation returns the ImageUpdateAutomation namespace/name, or nil.
 func (s *Set) Automation(namespace, name string) *Automation {
+	if o, ok := find(s.index, func(ix *setIndex) map[objectKey]*Automation { return ix.automations }, namespace, name); ok {
+		return o
+	}
 	for _, o := range s.Automations {
 		if sameObject(o.ObjectMeta, namespace, name) {
 			return o
@@ -124,6 +207,9 @@ func (s *Set) Automation(namespace, name string) *Automation {
 
 // GitRepository returns the GitRepository namespace/name, or nil.
 func (s *Set) GitRepository(namespace, name string) *GitRepository {
+	if o, ok := find(s.index, func(ix *setIndex) map[objectKey]*GitRepository { return ix.gitRepos }, namespace, name); ok {
+		return o
+	}
 	for _, o := range s.GitRepositories {
 		if sameObject(o.ObjectMeta, namespace, name) {
 			return o
@@ -134,6 +220,9 @@ func (s *Set) GitRepository(namespace, name string) *GitRepository {
 
 // Receiver returns the Receiver namespace/name, or nil.
 func (s *Set) Receiver(namespace, name string) *Receiver {
+	if o, ok := find(s.index, func(ix *setIndex) map[objectKey]*Receiver { return ix.receivers }, namespace, name); ok {
+		return o
+	}
 	for _, o := range s.Receivers {
 		if sameObject(o.ObjectMeta, namespace, name) {
 			return o
@@ -150,8 +239,12 @@ func (s *Set) PoliciesFor(a *Automation) ([]*Policy, error) {
 	if err != nil {
 		return nil, err
 	}
+	policies := s.Policies
+	if s.index != nil {
+		policies = s.index.nsPolicies[a.Namespace]
+	}
 	var out []*Policy
-	for _, p := range s.Policies {
+	for _, p := range policies {
 		if p.Namespace == a.Namespace && sel.Matches(labels.Set(p.Labels)) {
 			out = append(out, p)
 		}
@@ -207,7 +300,11 @@ func (s *Set) ReceiverRepositories(rc *Receiver) ([]*Repository, error) {
 				continue
 			}
 			sel := labels.SelectorFromSet(ref.MatchLabels)
-			for _, r := range s.Repositories {
+			repos := s.Repositories
+			if s.index != nil && ns != "*" {
+				repos = s.index.nsRepos[ns]
+			}
+			for _, r := range repos {
 				if (ns == "*" || r.Namespace == ns) && sel.Matches(labels.Set(r.Labels)) {
 					add(r)
 				}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hoist-dev/hoist/config/v1alpha1"
 	"github.com/hoist-dev/hoist/policy"
+	"github.com/hoist-dev/hoist/registry/cloudhost"
 	"github.com/hoist-dev/hoist/registry/webhook"
 )
 
@@ -98,8 +99,17 @@ func (d *document) imageRepository(o *v1alpha1.ImageRepository) {
 		s.Provider = DefaultProvider
 	} else {
 		d.oneOf("spec.provider", s.Provider, "generic", "aws", "azure", "gcp")
-		if s.Provider != DefaultProvider && contains([]string{"aws", "azure", "gcp"}, s.Provider) {
-			d.warnf("spec.provider", "%q: hoist does not log in to clouds itself; credentials come from spec.secretRef or Docker's config.json, where a credential helper (docker-credential-ecr-login, docker-credential-gcr, docker-credential-acr-env) does it", s.Provider)
+		if s.Image != "" && !d.failed["spec.image"] && !d.failed["spec.provider"] {
+			if ref, err := name.NewRepository(s.Image); err == nil {
+				if err := cloudhost.Check(s.Provider, ref.RegistryStr()); err != nil {
+					d.fail("spec.provider", err)
+				}
+			}
+		}
+	}
+	for i, h := range s.TokenRealmHosts {
+		if err := checkRealmHost(h); err != nil {
+			d.fail(fmt.Sprintf("spec.tokenRealmHosts[%d]", i), err)
 		}
 	}
 	d.localRef("spec.secretRef", s.SecretRef)
@@ -257,6 +267,9 @@ func (d *document) gitRepository(o *v1alpha1.GitRepository) {
 	if s.Provider != "" {
 		d.oneOf("spec.provider", s.Provider, "generic", "aws", "azure", "github")
 	}
+	if s.Provider == "github" && s.SecretRef == nil {
+		d.errorf("spec.secretRef", "required with spec.provider github: a Secret with githubAppID, githubAppInstallationID and githubAppPrivateKey")
+	}
 	d.localRef("spec.secretRef", s.SecretRef)
 	if s.Reference != nil {
 		d.gitRef("spec.ref", s.Reference)
@@ -339,8 +352,43 @@ func (d *document) receiver(o *v1alpha1.Receiver) bool {
 			d.fail("spec.resourceFilter", err)
 		}
 	}
-	d.localRef("spec.secretRef", &s.SecretRef)
+	if s.Type == v1alpha1.ReceiverGenericOIDC {
+		// As Flux: the requests carry ID tokens; there is no token, and
+		// the path is that of an empty one.
+		if s.SecretRef.Name != "" {
+			d.errorf("spec.secretRef", "must not be set for type generic-oidc (requests are authenticated by their ID token)")
+		}
+		if len(s.OIDCProviders) == 0 {
+			d.errorf("spec.oidcProviders", "required for type generic-oidc: at least one provider")
+		} else if err := webhook.CompileOIDCProviders(OIDCProviders(s.OIDCProviders)); err != nil {
+			d.fail("spec.oidcProviders", err)
+		}
+		return true
+	}
+	if len(s.OIDCProviders) > 0 {
+		d.errorf("spec.oidcProviders", "only for type generic-oidc")
+	}
+	if s.SecretRef.Name == "" {
+		d.required("spec.secretRef.name")
+	}
 	return true
+}
+
+// OIDCProviders converts a generic-oidc Receiver's providers into what the
+// webhook package verifies tokens with.
+func OIDCProviders(ps []v1alpha1.OIDCProvider) []webhook.OIDCProvider {
+	out := make([]webhook.OIDCProvider, 0, len(ps))
+	for _, p := range ps {
+		wp := webhook.OIDCProvider{IssuerURL: p.IssuerURL, Audience: p.Audience}
+		for _, v := range p.Variables {
+			wp.Variables = append(wp.Variables, webhook.OIDCVariable{Name: v.Name, Expression: v.Expression})
+		}
+		for _, v := range p.Validations {
+			wp.Validations = append(wp.Validations, webhook.OIDCValidation{Expression: v.Expression, Message: v.Message})
+		}
+		out = append(out, wp)
+	}
+	return out
 }
 
 // resolve links objects to the objects they name and compiles policies.
@@ -621,4 +669,14 @@ func isCommitHash(s string) bool {
 		}
 	}
 	return true
+}
+
+// checkRealmHost accepts a host name or IP address, with an optional port:
+// what spec.tokenRealmHosts names.
+func checkRealmHost(h string) error {
+	u, err := url.Parse("https://" + h)
+	if err != nil || h == "" || u.Host != h || u.Hostname() == "" {
+		return fmt.Errorf("%q: want a host or host:port, without scheme or path", h)
+	}
+	return nil
 }

@@ -23,6 +23,8 @@ type Client struct {
 	o                *options
 	secure, insecure http.RoundTripper
 
+	cloud *cloudAuth
+
 	mu    sync.Mutex
 	conns map[string]*conn
 }
@@ -42,6 +44,22 @@ type Repo struct {
 	// Timeout bounds each call for this repository (all pages, retries and
 	// waits included). Zero: the context's deadline only.
 	Timeout time.Duration
+	// Provider logs in with a cloud identity instead of the Client's
+	// keychain: ProviderAWS (ECR), ProviderGCP (Artifact Registry, GCR),
+	// ProviderAzure (ACR). The registry host must belong to the cloud.
+	// Keychain, when it has credentials for the repository, still comes
+	// first. "" or ProviderGeneric: no cloud login.
+	Provider string
+	// Identity, with a Provider, logs in as this workload identity (a
+	// Kubernetes ServiceAccount's) instead of the process's own. Nil: the
+	// process's.
+	Identity *CloudIdentity
+	// RealmHosts names token services (host, or host:port) that may sit on
+	// a private or loopback IP address. By default a registry's token realm
+	// on such an address is refused (go-containerregistry's guard against a
+	// registry sending credentials to an internal service), unless it is on
+	// the registry's own host.
+	RealmHosts []string
 }
 
 // New builds a Client. See the With* options for the defaults.
@@ -57,8 +75,9 @@ func New(opts ...Option) (*Client, error) {
 	limits := newHostLimits(o)
 	return &Client{
 		o:        o,
-		secure:   newTransport(o, secureBase, limits),
-		insecure: newTransport(o, insecureBase, limits),
+		secure:   newPingTransport(newTransport(o, secureBase, limits), o.clock),
+		insecure: newPingTransport(newTransport(o, insecureBase, limits), o.clock),
+		cloud:    newCloudAuth(o.clock, o.cloudHTTP),
 		conns:    make(map[string]*conn),
 	}, nil
 }
@@ -66,6 +85,7 @@ func New(opts ...Option) (*Client, error) {
 // conn is an authenticated HTTP client for one repository (pull scope).
 type conn struct {
 	ref    name.Repository
+	fp     [32]byte // of the credentials it was made with
 	client *http.Client
 }
 
@@ -90,8 +110,9 @@ func withTimeout(ctx context.Context, d time.Duration) (context.Context, context
 }
 
 // connect returns the authenticated client for ref, reusing the one made by
-// an earlier call with the same credentials (one ping and one token per
-// repository, not per call).
+// an earlier call with the same credentials (one token per repository, not
+// per call; the ping is shared by the repositories of a host, see
+// pingTransport).
 func (c *Client) connect(ctx context.Context, ref name.Repository, r Repo) (*conn, error) {
 	auth, err := c.authenticator(ctx, ref, r)
 	if err != nil {
@@ -101,22 +122,28 @@ func (c *Client) connect(ctx context.Context, ref name.Repository, r Repo) (*con
 	if err != nil {
 		return nil, fmt.Errorf("reading credentials for %s: %w", ref.RegistryStr(), err)
 	}
-	key := fmt.Sprintf("%s|%t|%x", ref.Name(), r.Insecure, fp)
+	// One connection per repository: new credentials (a rotated secret, a
+	// refreshed cloud token) replace the old connection rather than pile up.
+	key := fmt.Sprintf("%s|%t|%s", ref.Name(), r.Insecure, strings.Join(r.RealmHosts, ","))
 	c.mu.Lock()
 	cn, ok := c.conns[key]
 	c.mu.Unlock()
-	if ok {
+	if ok && cn.fp == fp {
 		return cn, nil
 	}
 	base := c.secure
 	if r.Insecure {
 		base = c.insecure
 	}
-	rt, err := transport.NewWithContext(ctx, ref.Registry, auth, base, []string{ref.Scope(transport.PullScope)})
+	scopes := []string{ref.Scope(transport.PullScope)}
+	rt, err := transport.NewWithContext(ctx, ref.Registry, auth, base, scopes)
+	if err != nil && isRealmRefused(err) {
+		rt, err = privateRealmTransport(ctx, ref, auth, base, scopes, r.RealmHosts, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", ref.RegistryStr(), classify(err))
 	}
-	cn = &conn{ref: ref, client: &http.Client{Transport: rt, CheckRedirect: checkRedirect}}
+	cn = &conn{ref: ref, fp: fp, client: &http.Client{Transport: rt, CheckRedirect: checkRedirect}}
 	c.mu.Lock()
 	c.conns[key] = cn
 	c.mu.Unlock()
@@ -135,8 +162,9 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 	return nil
 }
 
-// authenticator picks credentials: the Repo's keychain, else the Client's
-// (Docker's config.json), else anonymous.
+// authenticator picks credentials: the Repo's keychain, else its cloud
+// provider's identity, else the Client's keychain (Docker's config.json),
+// else anonymous.
 func (c *Client) authenticator(ctx context.Context, ref name.Repository, r Repo) (authn.Authenticator, error) {
 	if r.Keychain != nil {
 		a, err := authn.Resolve(ctx, r.Keychain, ref)
@@ -146,6 +174,13 @@ func (c *Client) authenticator(ctx context.Context, ref name.Repository, r Repo)
 		if a != authn.Anonymous {
 			return a, nil
 		}
+	}
+	if r.Provider != "" && r.Provider != ProviderGeneric {
+		base := c.secure
+		if r.Insecure {
+			base = c.insecure
+		}
+		return c.cloud.authenticator(ctx, r.Provider, r.Identity, ref, base)
 	}
 	a, err := authn.Resolve(ctx, c.o.keychain, ref)
 	if err != nil {

@@ -49,6 +49,7 @@ type options struct {
 	maxPages       int
 	backoffBase    time.Duration
 	backoffMax     time.Duration
+	cloudHTTP      *http.Client
 }
 
 // Defaults, as documented on each option.
@@ -309,6 +310,18 @@ func WithTagTTL(d time.Duration) Option {
 			return fmt.Errorf("registry: WithTagTTL: %v is negative", d)
 		}
 		o.tagTTL = d
+		return nil
+	}
+}
+
+// WithCloudHTTPClient sets the HTTP client that talks to the clouds'
+// identity services (AWS STS and ECR, Google's metadata server and OAuth2,
+// Microsoft Entra) for Repos with a Provider. Their addresses follow each
+// SDK's environment variables (AWS_ENDPOINT_URL_ECR, GCE_METADATA_HOST,
+// AZURE_AUTHORITY_HOST). Default: each SDK's own client.
+func WithCloudHTTPClient(hc *http.Client) Option {
+	return func(o *options) error {
+		o.cloudHTTP = hc
 		return nil
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 // newTransport assembles the HTTP stack of a Client, outermost first:
 //
+//	ping        answers GET /v2/ from the host's first answer (pingTransport)
 //	userAgent   sets User-Agent
 //	retry       backoff with jitter on 429, 5xx, cut or stalled responses
 //	limiter     per-host token bucket, concurrency cap, ratelimit-remaining

@@ -121,7 +121,11 @@ func readFixture(t *testing.T, name string) []byte {
 // with label selection, resources across namespaces and resourceFilter.
 func TestServiceReceivers(t *testing.T) {
 	google := newIDTokenIssuer(t)
-	srv, logs := receiverService(t, func(o *service.ServiceOptions) { o.IDTokenKeys = google.keys })
+	issuer := newOIDCIssuer(t)
+	srv, logs := receiverService(t, func(o *service.ServiceOptions) {
+		o.IDTokenKeys = google.keys
+		o.ConfigPaths = append(o.ConfigPaths, oidcReceiver(t, issuer.url))
+	})
 	fx := func(name string) []byte { return readFixture(t, name) }
 	github := fx("github-package-published.json")
 	type headers func(body []byte) http.Header
@@ -282,6 +286,29 @@ func TestServiceReceivers(t *testing.T) {
 		"gcr email not verified": {receiver: "gcr", body: gcrPush("INSERT", "europe-docker.pkg.dev/acme/images/web:1"), header: google.bearer(func(c *idClaims) { c.EmailVerified = false }),
 			wantStatus: 401},
 
+		// generic-oidc: Flux's TestValidateGenericOIDC cases. The path has
+		// no token; the bearer ID token is verified against the issuer's
+		// discovery document and JWKS on 127.0.0.1, then its claims
+		// against the provider's validations.
+		"generic-oidc": {receiver: "generic-oidc", body: []byte(`{}`), header: issuer.bearer(nil),
+			wantStatus: 202, wantRescans: []string{"apps/api", "apps/web"}},
+		"generic-oidc resourceFilter": {receiver: "generic-oidc", body: []byte(`{"only": "api"}`), header: issuer.bearer(nil),
+			wantStatus: 202, wantRescans: []string{"apps/api"}},
+		"generic-oidc missing token": {receiver: "generic-oidc", body: []byte(`{}`), header: none,
+			wantStatus: 401},
+		"generic-oidc malformed token": {receiver: "generic-oidc", body: []byte(`{}`), header: with("Authorization", "Bearer not-a-jwt"),
+			wantStatus: 401},
+		"generic-oidc unknown issuer": {receiver: "generic-oidc", body: []byte(`{}`), header: issuer.bearer(func(c map[string]any) { c["iss"] = "https://token.actions.githubusercontent.com" }),
+			wantStatus: 401},
+		"generic-oidc wrong audience": {receiver: "generic-oidc", body: []byte(`{}`), header: issuer.bearer(func(c map[string]any) { c["aud"] = "notification-controller" }),
+			wantStatus: 401},
+		"generic-oidc expired": {receiver: "generic-oidc", body: []byte(`{}`), header: issuer.bearer(func(c map[string]any) { c["exp"] = time.Now().Add(-time.Hour).Unix() }),
+			wantStatus: 401},
+		"generic-oidc bad signature": {receiver: "generic-oidc", body: []byte(`{}`), header: issuer.bearer(func(c map[string]any) { c["-key"] = true }),
+			wantStatus: 401},
+		"generic-oidc failed validations": {receiver: "generic-oidc", body: []byte(`{}`), header: issuer.bearer(func(c map[string]any) { c["repository"], c["ref"] = "evil/repo", "refs/heads/x" }),
+			wantStatus: 401},
+
 		// Deliberate differences from Flux.
 		"GET":      {receiver: "dockerhub", header: none, wantStatus: 405},
 		"not JSON": {receiver: "quay", body: []byte(`{}`), contentType: "text/plain", header: none, wantStatus: 415},
@@ -292,7 +319,11 @@ func TestServiceReceivers(t *testing.T) {
 			if name == "GET" {
 				method = http.MethodGet
 			}
-			req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+webhook.Path(receiversToken, tc.receiver, "apps"), bytes.NewReader(tc.body))
+			token := receiversToken
+			if tc.receiver == "generic-oidc" {
+				token = "" // as in Flux: the path of a receiver without a secret
+			}
+			req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+webhook.Path(token, tc.receiver, "apps"), bytes.NewReader(tc.body))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -316,14 +316,19 @@ func (s *Service) apply(set *config.Set) error {
 	return nil
 }
 
-// forgetRepositories removes the metrics of old's repositories that set no
-// longer has.
+// forgetRepositories removes the metrics of old's repositories and
+// automations that set no longer has.
 func (s *Service) forgetRepositories(old, set *indexedSet) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, r := range old.Repositories {
 		if set.repository(r.Namespace+"/"+r.Name) == nil {
 			s.o.Metrics.ForgetRepository(r.Namespace + "/" + r.Name)
+		}
+	}
+	for _, a := range old.Automations {
+		if key := a.Namespace + "/" + a.Name; set.automations[key] == nil {
+			s.o.Metrics.ForgetAutomation(key)
 		}
 	}
 }
@@ -378,10 +383,13 @@ func (s *Service) receivers(set *config.Set) (*webhook.Handler, error) {
 	var rs []webhook.Receiver
 	byID := make(map[string]*config.Receiver, len(set.Receivers))
 	for _, r := range set.Receivers {
-		token, err := webhook.ReadToken(s.o.Runner.SecretsDir, r.Spec.SecretRef.Name)
-		if err != nil {
-			s.log.Error("receiver disabled: its token cannot be read", "receiver", r.Namespace+"/"+r.Name, "error", err)
-			continue
+		var token string
+		if r.Spec.Type != webhook.TypeGenericOIDC { // no token: its requests carry ID tokens
+			var err error
+			if token, err = webhook.ReadToken(s.o.Runner.SecretsDir, r.Spec.SecretRef.Name); err != nil {
+				s.log.Error("receiver disabled: its token cannot be read", "receiver", r.Namespace+"/"+r.Name, "error", err)
+				continue
+			}
 		}
 		var resources []string
 		for _, res := range r.Spec.Resources {
@@ -392,7 +400,8 @@ func (s *Service) receivers(set *config.Set) (*webhook.Handler, error) {
 			resources = append(resources, ns+"/"+res.Name)
 		}
 		wr := webhook.Receiver{Name: r.Name, Namespace: r.Namespace, Type: r.Spec.Type, Token: token,
-			Events: r.Spec.Events, Resources: resources, ResourceFilter: r.Spec.ResourceFilter, Suspended: r.Spec.Suspend}
+			Events: r.Spec.Events, Resources: resources, ResourceFilter: r.Spec.ResourceFilter, Suspended: r.Spec.Suspend,
+			OIDCProviders: config.OIDCProviders(r.Spec.OIDCProviders)}
 		if r.Spec.Type == webhook.TypeGCR {
 			// Flux's optional keys: the ID token's audience and email.
 			aud, errA := webhook.ReadSecretKey(s.o.Runner.SecretsDir, r.Spec.SecretRef.Name, "audience")

@@ -71,7 +71,10 @@ func runReceivers(configs []string, reg registryFlags, output string, stdout, st
 	failures := 0
 	for _, r := range set.Receivers {
 		j := receiverJSON{Namespace: r.Namespace, Name: r.Name, Type: r.Spec.Type}
-		if token, err := webhook.ReadToken(secrets, r.Spec.SecretRef.Name); err != nil {
+		if r.Spec.Type == webhook.TypeGenericOIDC {
+			// No token: the path is that of an empty one, as in Flux.
+			j.Path = webhook.Path("", r.Name, r.Namespace)
+		} else if token, err := webhook.ReadToken(secrets, r.Spec.SecretRef.Name); err != nil {
 			failures++
 			j.Error = err.Error()
 		} else {

@@ -30,7 +30,7 @@ func TestValidate(t *testing.T) {
 		},
 		"warning on stdout": {
 			args: []string{"validate", "-c", warning},
-			want: cli{stdout: "warning: " + warning + `:8: spec.provider: "aws": hoist does not log in to clouds itself; credentials come from spec.secretRef or Docker's config.json, where a credential helper (docker-credential-ecr-login, docker-credential-gcr, docker-credential-acr-env) does it` + "\n" +
+			want: cli{stdout: "warning: " + warning + `:8: spec.serviceAccountName: field of Flux's API that hoist does not act on; ignored` + "\n" +
 				"ok: 1 image repository, 0 policies, 0 automations, 0 Git repositories and 0 receivers in " + warning + "\n"},
 		},
 		"errors": {
@@ -93,8 +93,8 @@ func TestValidateJSON(t *testing.T) {
 				Objects: validateObjects{ImageRepositories: 2, ImagePolicies: 1},
 				Errors:  []problemJSON{},
 				Warnings: []problemJSON{{
-					File: "testdata/validate/warning.yaml", Line: 8, Column: 3, Field: "spec.provider",
-					Message: `"aws": hoist does not log in to clouds itself; credentials come from spec.secretRef or Docker's config.json, where a credential helper (docker-credential-ecr-login, docker-credential-gcr, docker-credential-acr-env) does it`,
+					File: "testdata/validate/warning.yaml", Line: 8, Column: 3, Field: "spec.serviceAccountName",
+					Message: `field of Flux's API that hoist does not act on; ignored`,
 				}},
 			},
 		},
@@ -163,14 +163,16 @@ func TestReceivers(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := webhook.Path("s3cret", "ghcr", "apps")
+	oidcPath := webhook.Path("", "ci", "apps") // generic-oidc: no token, as in Flux
 	missing := `reading webhook secret "no-such-secret": ` + filepath.Join(secrets, "no-such-secret", "token") + " does not exist: open " +
 		filepath.Join(secrets, "no-such-secret", "token") + ": no such file or directory"
 
 	got := runCLI(t, nil, "", "receivers", "-c", "testdata/receivers.yaml", "--secrets-dir", secrets)
 	want := cli{
-		stdout: "RECEIVER   TYPE     PATH\n" +
-			"apps/ghcr  generic  " + path + "\n" +
-			"apps/quay  quay     (error: " + missing + ")\n",
+		stdout: "RECEIVER   TYPE          PATH\n" +
+			"apps/ghcr  generic       " + path + "\n" +
+			"apps/quay  quay          (error: " + missing + ")\n" +
+			"apps/ci    generic-oidc  " + oidcPath + "\n",
 		stderr: "hoist: 1 receiver has no readable token\n",
 		code:   1,
 	}
@@ -186,6 +188,7 @@ func TestReceivers(t *testing.T) {
 	wantJSON := receiversJSON{Receivers: []receiverJSON{
 		{Namespace: "apps", Name: "ghcr", Type: "generic", Path: path},
 		{Namespace: "apps", Name: "quay", Type: "quay", Error: missing},
+		{Namespace: "apps", Name: "ci", Type: "generic-oidc", Path: oidcPath},
 	}}
 	if diff := cmp.Diff(wantJSON, out); diff != "" || got.code != 1 {
 		t.Errorf("hoist receivers -o json: exit %d (-want +got):\n%s", got.code, diff)

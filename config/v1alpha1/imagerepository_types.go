@@ -64,7 +64,9 @@ type ImageRepositorySpec struct {
 	ExclusionList []string `json:"exclusionList,omitempty"`
 
 	// Provider says how to authenticate: generic (credentials from
-	// SecretRef or Docker's configuration), or the cloud's own mechanism.
+	// SecretRef or Docker's configuration), or the workload's identity in
+	// the cloud the registry belongs to: aws (ECR), gcp (Artifact Registry,
+	// GCR), azure (ACR). A registry host of another cloud is an error.
 	// +kubebuilder:validation:Enum=generic;aws;azure;gcp
 	// +kubebuilder:default=generic
 	// +optional
@@ -73,6 +75,14 @@ type ImageRepositorySpec struct {
 	// Insecure allows plain HTTP and unverified TLS.
 	// +optional
 	Insecure bool `json:"insecure,omitempty"`
+
+	// TokenRealmHosts names token services (host, or host:port) that may
+	// sit on a private, loopback or link-local IP address, as in-cluster
+	// registries' do. A realm on such an address is refused unless it is on
+	// the registry's own host or named here (hoist extension).
+	// +kubebuilder:validation:MaxItems=10
+	// +optional
+	TokenRealmHosts []string `json:"tokenRealmHosts,omitempty"`
 }
 
 // ScanResult describes the last scan of an image repository.

@@ -19,13 +19,19 @@ const (
 	ReceiverNexus        = "nexus"
 	ReceiverCDEvents     = "cdevents"
 	ReceiverGCR          = "gcr"
+	ReceiverGenericOIDC  = "generic-oidc"
 )
+
+// DefaultOIDCAudience is the audience (the aud claim) the ID tokens of a
+// generic-oidc Receiver must be issued for when a provider names none, as in
+// Flux.
+const DefaultOIDCAudience = "notification-controller"
 
 // ReceiverSpec says which webhook requests trigger which rescans.
 type ReceiverSpec struct {
 	// Type of the sender, which decides how a request is authenticated and
 	// read.
-	// +kubebuilder:validation:Enum=dockerhub;harbor;quay;github;generic;generic-hmac;distribution;gitlab;bitbucket;acr;nexus;cdevents
+	// +kubebuilder:validation:Enum=dockerhub;harbor;quay;github;generic;generic-hmac;generic-oidc;distribution;gitlab;bitbucket;acr;nexus;cdevents;gcr
 	// +required
 	Type string `json:"type"`
 
@@ -52,13 +58,65 @@ type ReceiverSpec struct {
 	ResourceFilter string `json:"resourceFilter,omitempty"`
 
 	// SecretRef names the Secret whose key token authenticates requests and
-	// is part of the webhook's path.
-	// +required
-	SecretRef LocalObjectReference `json:"secretRef"`
+	// is part of the webhook's path. Required for every type but
+	// generic-oidc, which must not set it.
+	// +optional
+	SecretRef LocalObjectReference `json:"secretRef,omitzero"`
+
+	// OIDCProviders authenticate the requests of a generic-oidc Receiver:
+	// each carries an OIDC ID token as a bearer token, verified by the
+	// provider whose issuerURL is the token's iss claim. Set only for
+	// generic-oidc, which needs at least one.
+	// +optional
+	OIDCProviders []OIDCProvider `json:"oidcProviders,omitempty"`
 
 	// Suspend stops handling requests.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+}
+
+// OIDCProvider is an OIDC issuer whose ID tokens a generic-oidc Receiver
+// accepts, as in Flux.
+type OIDCProvider struct {
+	// IssuerURL is the issuer: its discovery document is served at
+	// IssuerURL/.well-known/openid-configuration, and it must be the iss
+	// claim of the tokens.
+	// +kubebuilder:validation:Pattern="^https?://"
+	// +required
+	IssuerURL string `json:"issuerURL"`
+
+	// Audience is the aud claim the tokens must carry; default
+	// "notification-controller".
+	// +optional
+	Audience string `json:"audience,omitempty"`
+
+	// Variables are named CEL expressions over the token's claims (claims)
+	// and the variables before them (vars), evaluated in order.
+	// +optional
+	Variables []OIDCVariable `json:"variables,omitempty"`
+
+	// Validations are CEL expressions over claims and vars that must all
+	// be true for a request to be accepted.
+	// +kubebuilder:validation:MinItems=1
+	// +required
+	Validations []OIDCValidation `json:"validations"`
+}
+
+// OIDCVariable is a named CEL expression of an OIDCProvider.
+type OIDCVariable struct {
+	// +required
+	Name string `json:"name"`
+	// +required
+	Expression string `json:"expression"`
+}
+
+// OIDCValidation is a CEL expression of an OIDCProvider that must be true;
+// Message says why a request is refused when it is not.
+type OIDCValidation struct {
+	// +required
+	Expression string `json:"expression"`
+	// +required
+	Message string `json:"message"`
 }
 
 // ReceiverStatus is the observed state of a Receiver.

@@ -58,6 +58,15 @@ type RegistryOptions struct {
 	// on every request. Default: no notifications.
 	NotifyURL     string
 	NotifyHeaders http.Header
+	// Accept, when set, decides which basic credentials the token server
+	// of AuthToken accepts instead of Username and Password: a fake cloud
+	// login passes the tokens it issued. Default: Username and Password.
+	Accept func(user, password string) bool
+	// RealmOnIP names the token server's realm by its address 127.0.0.1
+	// rather than "localhost", so that clients see a realm on a loopback IP
+	// literal (which go-containerregistry refuses unless it is the
+	// registry's own host:port). Default: "localhost".
+	RealmOnIP bool
 }
 
 // Registry is a CNCF Distribution registry (distribution/v3, in-process,
@@ -123,7 +132,7 @@ func NewRegistry(t testing.TB, opts RegistryOptions) *Registry {
 		}
 		cfg.Auth = configuration.Auth{"htpasswd": configuration.Parameters{"realm": "hoist-test", "path": htpasswd}}
 	case AuthToken:
-		r.Token = newTokenServer(t, dir, r.Username, r.Password, opts.AnonymousPull)
+		r.Token = newTokenServer(t, dir, r.Username, r.Password, opts.AnonymousPull, opts.Accept, opts.RealmOnIP)
 		cfg.Auth = configuration.Auth{"token": r.Token.accessControllerParameters()}
 	}
 

@@ -33,6 +33,8 @@ type TokenServer struct {
 	user      string
 	password  string
 	anonymous bool
+	accept    func(user, password string) bool
+	onIP      bool
 	requests  atomic.Int64
 	refused   atomic.Int64
 }
@@ -43,13 +45,13 @@ const (
 	tokenKeyID   = "hoist-test-key"
 )
 
-func newTokenServer(t testing.TB, dir, user, password string, anonymous bool) *TokenServer {
+func newTokenServer(t testing.TB, dir, user, password string, anonymous bool, accept func(user, password string) bool, realmOnIP bool) *TokenServer {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &TokenServer{key: key, user: user, password: password, anonymous: anonymous}
+	ts := &TokenServer{key: key, user: user, password: password, anonymous: anonymous, accept: accept}
 	pub, err := key.PublicKey.ECDH()
 	if err != nil {
 		t.Fatal(err)
@@ -73,6 +75,10 @@ func newTokenServer(t testing.TB, dir, user, password string, anonymous bool) *T
 	// refuses a realm on a private IP literal other than the registry's own
 	// host:port (SSRF guard), but not a host name.
 	ts.URL = strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
+	if realmOnIP {
+		ts.URL = srv.URL
+		ts.onIP = true
+	}
 	return ts
 }
 
@@ -101,6 +107,9 @@ func (ts *TokenServer) serve(w http.ResponseWriter, r *http.Request) {
 	authenticated := hasAuth &&
 		subtle.ConstantTimeCompare([]byte(user), []byte(ts.user)) == 1 &&
 		subtle.ConstantTimeCompare([]byte(pass), []byte(ts.password)) == 1
+	if hasAuth && ts.accept != nil {
+		authenticated = ts.accept(user, pass)
+	}
 	if (hasAuth && !authenticated) || (!hasAuth && !ts.anonymous) {
 		ts.refused.Add(1)
 		w.Header().Set("WWW-Authenticate", `Basic realm="hoist-test-token"`)
@@ -183,4 +192,36 @@ func tokenRandomBytes(n int) []byte {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return b
+}
+
+// mintTransport sends every request with a token for its repository
+// (pull and push), signed by the token server: pushes of the test setup
+// that do not go through the realm.
+type mintTransport struct {
+	inner http.RoundTripper
+	ts    *TokenServer
+}
+
+func (m *mintTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	var granted []map[string]any
+	if rest, ok := strings.CutPrefix(req.URL.Path, "/v2/"); ok {
+		for _, kind := range []string{"/manifests/", "/blobs/", "/tags/"} {
+			if i := strings.Index(rest, kind); i > 0 {
+				granted = append(granted, map[string]any{"type": "repository", "name": rest[:i], "actions": []string{"pull", "push"}})
+				break
+			}
+		}
+	}
+	now := time.Now()
+	token, err := m.ts.sign(map[string]any{
+		"iss": tokenIssuer, "sub": "testenv", "aud": tokenService,
+		"exp": now.Add(5 * time.Minute).Unix(), "nbf": now.Add(-time.Minute).Unix(), "iat": now.Unix(),
+		"jti": base64.RawURLEncoding.EncodeToString(tokenRandomBytes(12)), "access": granted,
+	})
+	if err != nil {
+		return nil, err
+	}
+	r := req.Clone(req.Context())
+	r.Header.Set("Authorization", "Bearer "+token)
+	return m.inner.RoundTrip(r)
 }

@@ -25,6 +25,10 @@ type GitServerOptions struct {
 	// basic auth on every request. Default: no authentication.
 	Username string
 	Password string
+	// Accept, when set, decides which basic credentials are accepted
+	// instead of Username and Password (a fake GitHub App passes the
+	// installation tokens it issued). Default: Username and Password.
+	Accept func(user, password string) bool
 	// TLS serves HTTPS with a certificate for 127.0.0.1 signed by a test CA
 	// (httptest's self-signed certificate, see GitServer.CACert). Default:
 	// plain HTTP.
@@ -48,6 +52,7 @@ type GitServer struct {
 	CACert []byte
 
 	backend  string
+	accept   func(user, password string) bool
 	requests atomic.Int64
 	bytesIn  atomic.Int64
 	bytesOut atomic.Int64
@@ -74,6 +79,7 @@ func NewGitServer(t testing.TB, opts GitServerOptions) *GitServer {
 		Root:     t.TempDir(),
 		Username: opts.Username,
 		Password: opts.Password,
+		accept:   opts.Accept,
 		backend:  gitHTTPBackend(t),
 	}
 	var srv *httptest.Server
@@ -145,7 +151,13 @@ func (s *GitServer) CreateRepo(t testing.TB, name, branch string) string {
 // ServeHTTP implements http.Handler.
 func (s *GitServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.requests.Add(1)
-	if s.Username != "" {
+	if s.accept != nil {
+		if u, p, ok := r.BasicAuth(); !ok || !s.accept(u, p) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
+			http.Error(w, "authentication required", http.StatusUnauthorized)
+			return
+		}
+	} else if s.Username != "" {
 		u, p, ok := r.BasicAuth()
 		if !ok || subtle.ConstantTimeCompare([]byte(u), []byte(s.Username)) != 1 ||
 			subtle.ConstantTimeCompare([]byte(p), []byte(s.Password)) != 1 {

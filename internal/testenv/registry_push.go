@@ -35,6 +35,11 @@ type ImageOptions struct {
 
 // remoteOptions are the go-containerregistry options to push to r.
 func (r *Registry) remoteOptions(ctx context.Context) []remote.Option {
+	if r.Token != nil && r.Token.onIP {
+		// go-containerregistry refuses this realm (a loopback IP literal
+		// on another port); push with tokens minted here instead.
+		return []remote.Option{remote.WithContext(ctx), remote.WithTransport(&mintTransport{inner: r.client.Transport, ts: r.Token})}
+	}
 	opts := []remote.Option{remote.WithContext(ctx), remote.WithTransport(r.client.Transport)}
 	if r.Username != "" {
 		opts = append(opts, remote.WithAuth(&authn.Basic{Username: r.Username, Password: r.Password}))

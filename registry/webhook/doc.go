@@ -15,8 +15,8 @@
 //
 // # Authentication
 //
-// The path is secret for every type (it is derived from the token). On top of
-// it, each type checks what its sender can send:
+// The path is secret for every type but generic-oidc (it is derived from the
+// token). On top of it, each type checks what its sender can send:
 //   - dockerhub, quay, generic: nothing more; Docker Hub and Quay cannot sign.
 //   - github: X-Hub-Signature-256: sha256=HEX, the HMAC-SHA256 of the body
 //     keyed with the token; GitHub's legacy SHA-1 X-Hub-Signature only when
@@ -29,6 +29,12 @@
 //     subscription's), verified against the key set of WithIDTokenKeys:
 //     signature, expiry, issuer accounts.google.com, email_verified, and
 //     the receiver's Audience and Email when set.
+//   - generic-oidc: no token (its path is Path("", name, namespace), as in
+//     Flux); Authorization: "Bearer " + an OIDC ID token from the issuer of
+//     one of the receiver's OIDCProviders, verified against the key set its
+//     discovery document names (fetched with WithOIDCClient's client, then
+//     cached): signature, expiry, audience, and the provider's CEL
+//     validations over its claims, which resourceFilter then sees.
 //   - generic-hmac: X-Signature: ALG=HEX, the HMAC of the body keyed with the
 //     token, ALG being sha256, sha512 or sha1, as Flux accepts.
 //   - harbor: Authorization: the token, as Flux checks it (Harbor's "Auth
@@ -37,7 +43,7 @@
 //     endpoint in Distribution's notifications configuration), or the token
 //     alone.
 //
-// generic and generic-hmac take any content type and ignore the body; github
+// generic, generic-hmac and generic-oidc take any content type and ignore the body; github
 // takes JSON or a form with a payload field; the others take JSON
 // (application/json or application/*+json). A request without Content-Type
 // is read as JSON.
@@ -78,7 +84,7 @@
 // push event of a manifest or index with a tag, request.host (else the host of
 // target.url) + "/" + target.repository. acr: request.host + "/" +
 // target.repository. gcr: the repository of the tag (else the digest) of
-// message.data, base64 JSON, of an INSERT. The generic types, gitlab, bitbucket, nexus, cdevents and
+// message.data, base64 JSON, of an INSERT. The generic types (generic-oidc too), gitlab, bitbucket, nexus, cdevents and
 // payloads without a repository name none: the trigger gets nil, meaning
 // every resource of the receiver.
 //

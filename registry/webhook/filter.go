@@ -27,7 +27,9 @@ var ErrInvalidFilter = errors.New("invalid resourceFilter")
 //     it, as some of Flux's examples write it;
 //   - res: the resource, as its document: res.apiVersion, res.kind,
 //     res.metadata.name, res.metadata.namespace, res.metadata.labels,
-//     res.metadata.annotations, res.spec.
+//     res.metadata.annotations, res.spec;
+//   - claims: the verified claims of the ID token of a generic-oidc
+//     request, as in Flux; {} for the other types.
 //
 // False excludes the resource from the rescan. A Filter is safe for
 // concurrent use.
@@ -44,6 +46,7 @@ func CompileFilter(expr string) (*Filter, error) {
 		cel.Variable("req", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable("request", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable("res", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("claims", cel.MapType(cel.StringType, cel.DynType)),
 		ext.Strings(), ext.Encoders(), ext.Lists(), ext.Sets(),
 	)
 	if err != nil {
@@ -73,7 +76,15 @@ func (f *Filter) String() string { return f.expr }
 // evaluation error (a missing key, a type error) is returned, and the
 // caller answers 500 as Flux does.
 func (f *Filter) Eval(ctx context.Context, req, res map[string]any) (bool, error) {
-	out, _, err := f.prg.ContextEval(ctx, map[string]any{"req": req, "request": req, "res": res})
+	return f.eval(ctx, req, nil, res)
+}
+
+// eval is Eval with the claims of a generic-oidc request (nil: none).
+func (f *Filter) eval(ctx context.Context, req, claims, res map[string]any) (bool, error) {
+	if claims == nil {
+		claims = map[string]any{}
+	}
+	out, _, err := f.prg.ContextEval(ctx, map[string]any{"req": req, "request": req, "res": res, "claims": claims})
 	if err != nil {
 		return false, fmt.Errorf("resourceFilter %q: %w", truncate(f.expr), err)
 	}

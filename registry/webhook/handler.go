@@ -44,6 +44,7 @@ type Request struct {
 	// and filterReq its req variable.
 	filter    *Filter
 	filterReq map[string]any
+	claims    map[string]any
 }
 
 // Keep evaluates the receiver's ResourceFilter for one resource, given as
@@ -53,7 +54,7 @@ func (r Request) Keep(ctx context.Context, res map[string]any) (bool, error) {
 	if r.filter == nil {
 		return true, nil
 	}
-	return r.filter.Eval(ctx, r.filterReq, res)
+	return r.filter.eval(ctx, r.filterReq, r.claims, res)
 }
 
 // Handler serves webhook receivers; build it with NewHandler. It is safe for
@@ -63,6 +64,7 @@ type Handler struct {
 	receivers map[[sha256.Size]byte]*served
 	trigger   Trigger
 	opts      options
+	issuers   *oidcIssuers
 }
 
 // served is a receiver with what the Handler derives from it once.
@@ -71,6 +73,7 @@ type served struct {
 	id       string
 	tokenSum [sha256.Size]byte
 	filter   *Filter
+	oidc     []compiledProvider
 }
 
 // NewHandler returns a Handler serving each receiver at its Path. The
@@ -85,7 +88,8 @@ func NewHandler(receivers []Receiver, trigger Trigger, opts ...Option) (*Handler
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{receivers: make(map[[sha256.Size]byte]*served, len(receivers)), trigger: trigger, opts: o}
+	h := &Handler{receivers: make(map[[sha256.Size]byte]*served, len(receivers)), trigger: trigger, opts: o,
+		issuers: newOIDCIssuers(o.oidc, o.now)}
 	for _, r := range receivers {
 		if err := r.validate(); err != nil {
 			return nil, err
@@ -103,6 +107,13 @@ func NewHandler(receivers []Receiver, trigger Trigger, opts ...Option) (*Handler
 				return nil, fmt.Errorf("receiver %s: %w: %w", r, ErrInvalidReceiver, err)
 			}
 			sv.filter = f
+		}
+		if r.Type == TypeGenericOIDC {
+			ps, err := compileProviders(r.OIDCProviders)
+			if err != nil {
+				return nil, fmt.Errorf("receiver %s: %w: %w", r, ErrInvalidReceiver, err)
+			}
+			sv.oidc = ps
 		}
 		h.receivers[key] = sv
 	}
@@ -142,6 +153,7 @@ func (h *Handler) serve(w http.ResponseWriter, req *http.Request, rc *served) re
 		return result{status: http.StatusServiceUnavailable, outcome: OutcomeSuspended, message: "receiver suspended"}
 	}
 	// A header that authenticates is checked before the body is read.
+	var claims map[string]any
 	switch rc.Type {
 	case TypeHarbor, TypeDistribution:
 		if !validAuthorization(req.Header.Get("Authorization"), rc.tokenSum) {
@@ -155,6 +167,12 @@ func (h *Handler) serve(w http.ResponseWriter, req *http.Request, rc *served) re
 		if err := verifyGoogleIDToken(req.Context(), h.opts.idKeys, h.opts.now(), req.Header.Get("Authorization"), rc.Audience, rc.Email); err != nil {
 			return unauthorized(err.Error())
 		}
+	case TypeGenericOIDC:
+		c, err := verifyOIDCToken(req.Context(), h.issuers, rc.oidc, h.opts.now(), req.Header.Get("Authorization"))
+		if err != nil {
+			return unauthorized(err.Error())
+		}
+		claims = c
 	}
 	body, res, ok := h.readBody(w, req)
 	if !ok {
@@ -191,7 +209,7 @@ func (h *Handler) serve(w http.ResponseWriter, req *http.Request, rc *served) re
 		tr.Images = nil
 	}
 	if rc.filter != nil {
-		tr.filter, tr.filterReq = rc.filter, FilterRequest(req.Header, body)
+		tr.filter, tr.filterReq, tr.claims = rc.filter, FilterRequest(req.Header, body), claims
 	}
 	if err := h.trigger(req.Context(), rc.Receiver, tr); err != nil {
 		return result{status: http.StatusInternalServerError, outcome: OutcomeFailed, message: err.Error(), err: err, event: ev}
@@ -284,7 +302,7 @@ func (h *Handler) readBody(w http.ResponseWriter, req *http.Request) ([]byte, re
 // application/*+json) for the others, and form-encoded for github. A missing
 // Content-Type is accepted, and the body must then parse.
 func acceptsMediaType(typ, contentType string) (string, bool) {
-	if typ == TypeGeneric || typ == TypeGenericHMAC || contentType == "" {
+	if typ == TypeGeneric || typ == TypeGenericHMAC || typ == TypeGenericOIDC || contentType == "" {
 		return "", true
 	}
 	mt := mediaType(contentType)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 )
 
@@ -20,6 +21,7 @@ type options struct {
 	observe   func(receiver, outcome string)
 	idKeys    *JWKS
 	now       func() time.Time
+	oidc      *http.Client
 }
 
 func makeOptions(opts []Option) (options, error) {
@@ -28,6 +30,7 @@ func makeOptions(opts []Option) (options, error) {
 		bodyLimit: DefaultBodyLimit,
 		observe:   func(string, string) {},
 		now:       time.Now,
+		oidc:      http.DefaultClient,
 	}
 	for _, opt := range opts {
 		if opt == nil {
@@ -94,6 +97,20 @@ func WithIDTokenKeys(keys *JWKS, now func() time.Time) Option {
 		if now != nil {
 			o.now = now
 		}
+		return nil
+	}
+}
+
+// WithOIDCClient sets the HTTP client that fetches the discovery documents
+// and key sets of the issuers of generic-oidc receivers, each from its
+// IssuerURL and the jwks_uri that names, and nowhere else. Default:
+// http.DefaultClient.
+func WithOIDCClient(c *http.Client) Option {
+	return func(o *options) error {
+		if c == nil {
+			return errors.New("webhook: WithOIDCClient: nil client")
+		}
+		o.oidc = c
 		return nil
 	}
 }

@@ -44,7 +44,7 @@ type Event struct {
 // is the Handler's job, before it parses.
 func Parse(typ string, header http.Header, body []byte) (Event, error) {
 	switch typ {
-	case TypeGeneric, TypeGenericHMAC, TypeGitLab, TypeBitbucket, TypeNexus:
+	case TypeGeneric, TypeGenericHMAC, TypeGenericOIDC, TypeGitLab, TypeBitbucket, TypeNexus:
 		return Event{AllResources: true}, nil
 	case TypeACR:
 		return parseACR(body)

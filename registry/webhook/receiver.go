@@ -27,6 +27,7 @@ const (
 	TypeNexus        = "nexus"
 	TypeCDEvents     = "cdevents"
 	TypeGCR          = "gcr" // Artifact Registry / Container Registry via a Pub/Sub push subscription
+	TypeGenericOIDC  = "generic-oidc"
 )
 
 // PathPrefix starts the path of every receiver, as in Flux.
@@ -57,7 +58,8 @@ type Receiver struct {
 	// Type is one of the Type constants.
 	Type string
 	// Token is the secret: part of the path, and the key of signatures and
-	// Authorization headers.
+	// Authorization headers. A generic-oidc receiver has none (its path is
+	// Path("", Name, Namespace), as in Flux): its requests carry ID tokens.
 	Token string
 	// Events lists the event types handled, compared case-insensitively
 	// with X-GitHub-Event (github), X-Gitlab-Event (gitlab), X-Event-Key
@@ -77,6 +79,9 @@ type Receiver struct {
 	// issued for and to (the secret's audience and email keys, as in
 	// Flux); empty: not checked.
 	Audience, Email string
+	// OIDCProviders are the issuers whose ID tokens a generic-oidc
+	// receiver accepts (see OIDCProvider); other types ignore them.
+	OIDCProviders []OIDCProvider
 	// Suspended receivers answer 503 and trigger nothing.
 	Suspended bool
 }
@@ -142,12 +147,14 @@ func (r Receiver) validate() error {
 		return fmt.Errorf("receiver %s: %w: empty name", r, ErrInvalidReceiver)
 	case r.Namespace == "":
 		return fmt.Errorf("receiver %s: %w: empty namespace (the path depends on it)", r, ErrInvalidReceiver)
-	case strings.TrimSpace(r.Token) == "":
+	case r.Type == TypeGenericOIDC && r.Token != "":
+		return fmt.Errorf("receiver %s: %w: a generic-oidc receiver has no token (its requests carry ID tokens)", r, ErrInvalidReceiver)
+	case r.Type != TypeGenericOIDC && strings.TrimSpace(r.Token) == "":
 		return fmt.Errorf("receiver %s: %w: empty token", r, ErrInvalidReceiver)
 	}
 	switch r.Type {
 	case TypeDockerHub, TypeHarbor, TypeQuay, TypeGitHub, TypeGeneric, TypeGenericHMAC, TypeDistribution,
-		TypeGitLab, TypeBitbucket, TypeACR, TypeNexus, TypeCDEvents, TypeGCR:
+		TypeGitLab, TypeBitbucket, TypeACR, TypeNexus, TypeCDEvents, TypeGCR, TypeGenericOIDC:
 		return nil
 	}
 	return fmt.Errorf("receiver %s: %w: unknown type %q", r, ErrInvalidReceiver, r.Type)

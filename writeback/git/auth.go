@@ -49,6 +49,11 @@ type Auth struct {
 	// CABundle holds PEM certificates trusted for HTTPS in addition to the
 	// system's.
 	CABundle []byte
+	// GitHubApp, when set, authenticates over HTTP(S) with the app's
+	// installation tokens, minted and refreshed as needed; it takes
+	// precedence over BearerToken and Password (GitRepository
+	// spec.provider github).
+	GitHubApp *GitHubApp
 }
 
 // Secret key names, as in Flux's GitRepository secrets.
@@ -155,6 +160,9 @@ func (a Auth) String() string {
 	set("agent", a.AgentSocket != "")
 	set("known_hosts", len(a.KnownHosts) > 0)
 	set("ca.crt", len(a.CABundle) > 0)
+	if a.GitHubApp != nil {
+		parts = append(parts, "githubApp="+a.GitHubApp.AppID)
+	}
 	if a.InsecureIgnoreHostKey {
 		parts = append(parts, "insecureIgnoreHostKey")
 	}
@@ -170,7 +178,37 @@ func (a Auth) LogValue() slog.Value { return slog.StringValue(a.String()) }
 // secrets lists the values to redact from errors and to refuse in commit
 // messages.
 func (a Auth) secrets() []string {
-	return []string{a.Password, a.BearerToken}
+	s := []string{a.Password, a.BearerToken}
+	if a.GitHubApp != nil {
+		s = append(s, a.GitHubApp.current())
+	}
+	return s
+}
+
+// AppFromSecretDir reads the GitHub App keys of a Git secret (Flux's key
+// names: githubAppID, githubAppInstallationID, githubAppPrivateKey, and
+// githubAppBaseURL for GitHub Enterprise Server) from dir, laid out as
+// AuthFromSecretDir reads it. A missing required key is an error naming it.
+func AppFromSecretDir(dir string) (*GitHubApp, error) {
+	vals := map[string][]byte{}
+	for _, key := range []string{KeyGitHubAppID, KeyGitHubAppInstallationID, KeyGitHubAppPrivateKey, KeyGitHubAppBaseURL} {
+		b, err := os.ReadFile(filepath.Join(dir, key))
+		if errors.Is(err, fs.ErrNotExist) {
+			if key != KeyGitHubAppBaseURL {
+				return nil, fmt.Errorf("reading git secret %q: %w: key %s is missing", dir, ErrGitHubApp, key)
+			}
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading git secret %q key %q: %w", dir, key, err)
+		}
+		vals[key] = b
+	}
+	app, err := NewGitHubApp(string(vals[KeyGitHubAppID]), string(vals[KeyGitHubAppInstallationID]), vals[KeyGitHubAppPrivateKey], string(vals[KeyGitHubAppBaseURL]))
+	if err != nil {
+		return nil, fmt.Errorf("reading git secret %q: %w", dir, err)
+	}
+	return app, nil
 }
 
 // method builds go-git's auth method for the remote.
@@ -178,6 +216,8 @@ func (a Auth) method(remote RemoteURL) (transport.AuthMethod, error) {
 	switch {
 	case remote.IsHTTP():
 		switch {
+		case a.GitHubApp != nil:
+			return &gitHubAppAuth{app: a.GitHubApp}, nil
 		case a.BearerToken != "":
 			return &githttp.TokenAuth{Token: a.BearerToken}, nil
 		case a.Password != "":

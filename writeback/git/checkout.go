@@ -55,6 +55,13 @@ func Sync(ctx context.Context, opts SyncOptions) (*Checkout, error) {
 		return nil, err
 	}
 	remote := opts.remote
+	if app := opts.Auth.GitHubApp; app != nil && remote.IsHTTP() {
+		// Mint (or reuse) the installation token now, so that a refused
+		// app fails with GitHub's answer rather than a bare 401.
+		if _, err := app.Token(ctx); err != nil {
+			return nil, fmt.Errorf("syncing %s: %w", remote, err)
+		}
+	}
 	auth, err := opts.Auth.method(remote)
 	if err != nil {
 		return nil, redactError(err, opts.secrets()...)

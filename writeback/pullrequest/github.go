@@ -7,6 +7,8 @@ import (
 	"net/url"
 
 	"github.com/google/go-github/v72/github"
+
+	"github.com/hoist-dev/hoist/writeback/git"
 )
 
 type gitHub struct {
@@ -15,7 +17,39 @@ type gitHub struct {
 }
 
 func newGitHub(r repo, token string, hc *http.Client) (Provider, error) {
-	c := github.NewClient(hc).WithAuthToken(token)
+	return newGitHubClient(r, github.NewClient(hc).WithAuthToken(token))
+}
+
+// newGitHubApp authenticates each API request with the app's current
+// installation token.
+func newGitHubApp(r repo, app *git.GitHubApp, hc *http.Client) (Provider, error) {
+	inner := hc.Transport
+	if inner == nil {
+		inner = http.DefaultTransport
+	}
+	c := *hc
+	c.Transport = &appTransport{inner: inner, app: app}
+	return newGitHubClient(r, github.NewClient(&c))
+}
+
+// appTransport sets "Authorization: Bearer TOKEN" with a GitHub App's
+// installation token.
+type appTransport struct {
+	inner http.RoundTripper
+	app   *git.GitHubApp
+}
+
+func (t *appTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	tok, err := t.app.Token(req.Context())
+	if err != nil {
+		return nil, err
+	}
+	r := req.Clone(req.Context())
+	r.Header.Set("Authorization", "Bearer "+tok)
+	return t.inner.RoundTrip(r)
+}
+
+func newGitHubClient(r repo, c *github.Client) (Provider, error) {
 	if r.apiURL != "https://api.github.com/" {
 		base, err := url.Parse(r.apiURL)
 		if err != nil {

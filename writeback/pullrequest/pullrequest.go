@@ -110,9 +110,14 @@ type Options struct {
 	// https://HOST/api/v3/; GitLab: https://HOST/api/v4/; Gitea:
 	// https://HOST/ (http when RepoURL is http).
 	APIURL string
-	// Token authenticates to the API. Required. Use TokenFromAuth to take
-	// it from the Git secret.
+	// Token authenticates to the API. Required unless GitHubApp is set.
+	// Use TokenFromAuth to take it from the Git secret.
 	Token string
+	// GitHubApp authenticates to GitHub's API with the app's installation
+	// tokens, minted and refreshed as needed (the Git secret's GitHub App,
+	// see git.AppFromSecretDir). GitHub only; it takes precedence over
+	// Token.
+	GitHubApp *git.GitHubApp
 	// HTTPClient sends the API requests. Default: a client with a 30s
 	// timeout that trusts the system's roots and CABundle.
 	HTTPClient *http.Client
@@ -152,7 +157,7 @@ func New(opts Options) (Provider, error) {
 			return nil, err
 		}
 	}
-	if opts.Token == "" {
+	if opts.Token == "" && opts.GitHubApp == nil {
 		return nil, fmt.Errorf("%w: an API token is required", ErrInvalidOptions)
 	}
 	kind := opts.Kind
@@ -161,6 +166,9 @@ func New(opts Options) (Provider, error) {
 	}
 	if kind == "" {
 		return nil, fmt.Errorf("%w: %s", ErrUnknownForge, remote)
+	}
+	if opts.GitHubApp != nil && kind != GitHub {
+		return nil, fmt.Errorf("%w: a GitHub App authenticates to GitHub only, not %s", ErrInvalidOptions, kind)
 	}
 	path := strings.TrimSuffix(strings.Trim(remote.Path, "/"), ".git")
 	segments := strings.Split(path, "/")
@@ -196,6 +204,9 @@ func New(opts Options) (Provider, error) {
 	case GitHub:
 		if len(segments) != 2 {
 			return nil, fmt.Errorf("%w: remote %s: GitHub paths are owner/repository", ErrInvalidOptions, remote)
+		}
+		if opts.GitHubApp != nil {
+			return newGitHubApp(r, opts.GitHubApp, hc)
 		}
 		return newGitHub(r, opts.Token, hc)
 	case GitLab:
