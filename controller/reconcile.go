@@ -337,7 +337,11 @@ func (c *Controller) reconcileReceiver(ctx context.Context, k objectKey) error {
 	st.ObservedGeneration = obj.Generation
 	var events []kevent
 	if !c.invalid(k, &st.Conditions, obj.Generation, &events) {
-		token, err := webhook.ReadToken(c.docs.secretsDir, obj.Spec.SecretRef.Name)
+		var token string // none for generic-oidc: its requests carry ID tokens
+		var err error
+		if obj.Spec.Type != webhook.TypeGenericOIDC {
+			token, err = webhook.ReadToken(c.docs.secretsDir, obj.Spec.SecretRef.Name)
+		}
 		if err != nil {
 			msg := fmt.Sprintf("the token of Secret %s/%s cannot be read", obj.Namespace, obj.Spec.SecretRef.Name)
 			st.WebhookPath = ""

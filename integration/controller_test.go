@@ -97,10 +97,11 @@ func TestControllerEndToEnd(t *testing.T) {
 
 	// A deleted policy is no longer written: other sees 1.2.0, the
 	// automation runs, main stays.
+	applied := strings.Count(p.logs(), "configuration applied")
 	if err := c.Delete(ctx, policy("podinfo", "")); err != nil {
 		t.Fatal(err)
 	}
-	p.waitLog("configuration applied", 10*time.Second)
+	p.waitLogCount("configuration applied", applied+1, 10*time.Second)
 	runs := strings.Count(p.logs(), `automation=apps/fleet`)
 	f.push("1.2.0")
 	waitPolicy(ctx, t, c, ns, "other", func(p *v1alpha1.ImagePolicy) bool {
@@ -330,13 +331,25 @@ func TestControllerReceiver(t *testing.T) {
 			SecretRef: v1alpha1.LocalObjectReference{Name: "hook"},
 		},
 	})
-	p := startControllerAt(t, kube, f.addr)
-	var rc v1alpha1.Receiver
-	waitFor(ctx, t, "the receiver's webhookPath", func() bool {
-		return c.Get(ctx, client.ObjectKey{Namespace: f.namespace, Name: "registry"}, &rc) == nil && rc.Status.WebhookPath != ""
+	// generic-oidc has no Secret: its path has no token, as in Flux.
+	create(ctx, t, c, &v1alpha1.Receiver{
+		ObjectMeta: metav1.ObjectMeta{Name: "oidc", Namespace: f.namespace},
+		Spec: v1alpha1.ReceiverSpec{
+			Type:      "generic-oidc",
+			Resources: []v1alpha1.CrossNamespaceObjectReference{{Kind: v1alpha1.ImageRepositoryKind, Name: f.name}},
+			OIDCProviders: []v1alpha1.OIDCProvider{{IssuerURL: "https://issuer.example.com",
+				Validations: []v1alpha1.OIDCValidation{{Expression: "claims.sub == 'acme'", Message: "not acme"}}}},
+		},
 	})
-	if want := hookPath(hookToken, "registry", f.namespace); rc.Status.WebhookPath != want {
-		t.Errorf("webhookPath %q, want %q", rc.Status.WebhookPath, want)
+	p := startControllerAt(t, kube, f.addr)
+	for name, token := range map[string]string{"registry": hookToken, "oidc": ""} {
+		var rc v1alpha1.Receiver
+		waitFor(ctx, t, "the webhookPath of receiver "+name, func() bool {
+			return c.Get(ctx, client.ObjectKey{Namespace: f.namespace, Name: name}, &rc) == nil && rc.Status.WebhookPath != ""
+		})
+		if want := hookPath(token, name, f.namespace); rc.Status.WebhookPath != want {
+			t.Errorf("receiver %s: webhookPath %q, want %q", name, rc.Status.WebhookPath, want)
+		}
 	}
 	waitPolicy(ctx, t, c, f.namespace, f.name, func(p *v1alpha1.ImagePolicy) bool { return p.Status.LatestRef != nil })
 	waitRef(t, f.bare, "main", f.push("1.1.0"), 30*time.Second)
