@@ -2,9 +2,9 @@
 // ImageUpdateAutomation does, from its documents to its push. The drivers
 // that decide when runs happen live elsewhere: the command line's one-shot
 // run (RunOnce, from cmd/hoist), the long-running service (package service:
-// schedules, batches, configuration watching, webhooks, HTTP) and, later,
-// the Kubernetes controller, a Source of documents and an Observer of
-// results for the service's scheduling. Each behaviour of a run lives here,
+// schedules, batches, configuration watching, webhooks, HTTP) and the
+// Kubernetes controller (package controller), a Source of documents and
+// an Observer of results for the service's scheduling. Each behaviour of a run lives here,
 // once.
 //
 // The story of a run (Runner.RunKnown, one short function): resolve the
@@ -24,7 +24,7 @@
 // Then the push is recorded (automation/state), the pull request opened or
 // updated with a table of those changes, and the success recorded. The
 // RunResult carries the same changes to the driver: the JSON of hoist run,
-// the service's status and, later, the controller's.
+// the service's status and the controller's.
 //
 // Options is what a driver knows from its flags; New builds the Runner
 // (registry client and cache, state store, Git credentials) in one place.
@@ -37,6 +37,7 @@
 //	    │            │            ├────────► automation/state           (memory across restarts)
 //	    │            │            └────────► policy                     (select: pure)
 //	    │            └──────────► registry/webhook
+//	    ├──► controller ──► service (Source of the API server's documents, Observer of results)
 //	    └──► automation (run --once, scan, update); all of them ──► config ──► policy
 //
 // writeback/git and writeback/pullrequest take writeback's Change; writeback

@@ -5,15 +5,15 @@
 //
 //   - a Source delivers the configuration: by default the files of
 //     ServiceOptions.ConfigPaths, which a ConfigWatcher reloads when they
-//     change; the Kubernetes controller will be a Source of the API
-//     server's documents;
+//     change; the Kubernetes controller (package controller) is a Source of
+//     the API server's documents;
 //   - a Scheduler scans each ImageRepository on its interval, and runs each
 //     automation on its own;
 //   - registry webhooks (package registry/webhook) trigger rescans;
 //   - a Batcher gathers the selection changes of one Git repository and
 //     branch into one run, so that they make one commit;
 //   - an Observer, when set, receives each scan's selections and each run's
-//     result (the controller will write them into its documents' status);
+//     result (the controller writes them into its documents' status);
 //   - Handler serves /hook/, /metrics, /status, /healthz and /readyz.
 //
 // Start and Server.Serve are hoist run's service as a whole: metrics, the
