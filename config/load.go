@@ -138,6 +138,10 @@ type loader struct {
 	compiledFor map[*Policy]*v1alpha1.ImageRepository
 	// compiler shares compiled patterns between the policies.
 	compiler policy.Compiler
+	// argoApps and argoUpdaters are Argo CD's documents read, converted
+	// once every file is (see convertArgo).
+	argoApps     []*argoApp
+	argoUpdaters []*argoUpdater
 }
 
 func newLoader() *loader {
@@ -364,6 +368,8 @@ func (l *loader) parseDocument(file string, base int, n *yaml.Node) {
 				l.set.GitRepositories = append(l.set.GitRepositories, &GitRepository{GitRepository: o, Source: d.source()})
 			}
 		}
+	case ApplicationKind, ImageUpdaterKind:
+		l.parseArgo(d, root)
 	case v1alpha1.ReceiverKind:
 		o := &v1alpha1.Receiver{}
 		if d.decode(root, o) && d.receiver(o) {
@@ -392,6 +398,7 @@ func (l *loader) register(d *document, m *metav1.ObjectMeta) bool {
 // finish resolves references between objects and returns the Set, or every
 // error found.
 func (l *loader) finish() (*Set, error) {
+	l.convertArgo()
 	l.resolve()
 	l.sortByPosition()
 	if len(l.errs) > 0 {
