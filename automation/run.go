@@ -332,6 +332,22 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 				}
 			}
 		}
+		if a.ArgoCD != nil {
+			out, handled, err := r.argoEdit(ctx, dir, a.ArgoCD, selected, uo.Pins)
+			if handled {
+				if pins == nil {
+					pins = map[string]string{}
+					maps.Copy(pins, uo.Pins)
+					for _, s := range out.selections {
+						if s.Err == nil {
+							pins[s.Key()] = s.Ref
+						}
+					}
+				}
+				lastErrs, lastFiles, resolved = out.errs, out.files, ""
+				return out.changes, err
+			}
+		}
 		if attempt == 1 {
 			// A re-plan after a lost race reads every file afresh: the
 			// fetch may have rewritten files within one mtime tick.
@@ -523,6 +539,9 @@ func (r *Runner) commitOptions(a *config.Automation) (git.CommitOptions, error) 
 	}
 	o.MessageTemplate = c.MessageTemplate
 	o.Values = c.MessageTemplateValues
+	if a.ArgoCD != nil {
+		o.App = git.NamespacedName{Namespace: a.ArgoCD.AppNamespace, Name: a.ArgoCD.App}
+	}
 	if c.SigningKey != nil {
 		if r.SecretsDir == "" {
 			return o, fmt.Errorf("signingKey secretRef %q needs --secrets-dir", c.SigningKey.SecretRef.Name)

@@ -5,6 +5,9 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -801,4 +804,92 @@ func verifyArgo(data []byte, kind ArgoFile, want []argoWant) error {
 		}
 	}
 	return nil
+}
+
+// WriteArgo writes the new bytes of a plan to file (a slash path relative
+// to root), as Write does: the file must still hold plan.Old (or still
+// not exist when plan.Old is nil), no symbolic link may be on the way or
+// be the file, and the new bytes replace the file by a rename. A new file
+// gets mode 0644; the directory must exist.
+func WriteArgo(root, file string, plan ArgoPlan) error {
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return fmt.Errorf("opening root %q: %w", root, err)
+	}
+	defer func() { _ = r.Close() }() // files written through r are closed by replace
+	name := filepath.FromSlash(file)
+	if !filepath.IsLocal(name) {
+		return &FileError{File: file, Err: ErrOutsideRoot}
+	}
+	for dir := filepath.Dir(name); dir != "."; dir = filepath.Dir(dir) {
+		if fi, err := r.Lstat(dir); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return &FileError{File: file, Err: fmt.Errorf("%w: %s", ErrSymlink, filepath.ToSlash(dir))}
+		}
+	}
+	perm := fs.FileMode(0o644)
+	fi, err := r.Lstat(name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if plan.Old != nil {
+			return &FileError{File: file, Err: fmt.Errorf("%w: the file is gone", ErrStale)}
+		}
+	case err != nil:
+		return &FileError{File: file, Err: err}
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return &FileError{File: file, Err: ErrSymlink}
+	case !fi.Mode().IsRegular():
+		return &FileError{File: file, Err: fmt.Errorf("%w: not a regular file", ErrUnsupported)}
+	default:
+		old, err := r.ReadFile(name)
+		if err != nil {
+			return &FileError{File: file, Err: err}
+		}
+		if plan.Old == nil || !bytes.Equal(old, plan.Old) {
+			return &FileError{File: file, Err: ErrStale}
+		}
+		perm = fi.Mode().Perm()
+	}
+	if err := replace(r, name, plan.New, perm); err != nil {
+		return &FileError{File: file, Err: err}
+	}
+	return nil
+}
+
+// ReadArgo reads file (a slash path relative to root) for PlanArgo: nil
+// when it does not exist. A symbolic link on the way or as the file is
+// refused, as Write refuses it.
+func ReadArgo(root, file string) ([]byte, error) {
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, fmt.Errorf("opening root %q: %w", root, err)
+	}
+	defer func() { _ = r.Close() }() // read only
+	name := filepath.FromSlash(file)
+	if !filepath.IsLocal(name) {
+		return nil, &FileError{File: file, Err: ErrOutsideRoot}
+	}
+	for dir := filepath.Dir(name); dir != "."; dir = filepath.Dir(dir) {
+		if fi, err := r.Lstat(dir); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return nil, &FileError{File: file, Err: fmt.Errorf("%w: %s", ErrSymlink, filepath.ToSlash(dir))}
+		}
+	}
+	fi, err := r.Lstat(name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, &FileError{File: file, Err: err}
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return nil, &FileError{File: file, Err: ErrSymlink}
+	case !fi.Mode().IsRegular():
+		return nil, &FileError{File: file, Err: fmt.Errorf("%w: not a regular file", ErrUnsupported)}
+	}
+	data, err := r.ReadFile(name)
+	if err != nil {
+		return nil, &FileError{File: file, Err: err}
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	return data, nil
 }

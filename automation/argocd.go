@@ -1,0 +1,237 @@
+package automation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/hoist-dev/hoist/config"
+	"github.com/hoist-dev/hoist/writeback"
+	"github.com/hoist-dev/hoist/writeback/git"
+)
+
+// argoOutcome is what the write-back of an Argo CD Application did.
+type argoOutcome struct {
+	changes    []git.Change
+	errs       []*writeback.FileError
+	files      []writeback.FileResult // paths relative to the repository
+	selections []Selection
+}
+
+// ErrArgoType is the error of an Application whose source type cannot take
+// Argo CD parameters.
+var ErrArgoType = errors.New("Argo CD application type")
+
+// argoDetect returns the type of the Application's source as Argo CD
+// detects it: the type the Application names, else Kustomize when the
+// source path holds a kustomization file, Helm when it holds Chart.yaml,
+// else a plain directory.
+func argoDetect(dir string, ac *config.ArgoCD) (string, error) {
+	if ac.Type != "" {
+		return ac.Type, nil
+	}
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = r.Close() }() // read only
+	for _, name := range []string{"kustomization.yaml", "kustomization.yml", "Kustomization"} {
+		if _, err := r.Stat(path.Join(ac.SourcePath, name)); err == nil {
+			return config.ArgoTypeKustomize, nil
+		}
+	}
+	if _, err := r.Stat(path.Join(ac.SourcePath, "Chart.yaml")); err == nil {
+		return config.ArgoTypeHelm, nil
+	}
+	return config.ArgoTypeDirectory, nil
+}
+
+// argoTarget returns the file of the repository written for the
+// Application, and how. handled is false for a plain directory written to
+// .argocd-source (Argo CD has no parameters for one): its images are
+// written through markers instead.
+func argoTarget(dir string, ac *config.ArgoCD) (file string, kind writeback.ArgoFile, handled bool, err error) {
+	rel := func(p, dflt string) (string, error) {
+		if p == "" {
+			p = dflt
+		}
+		var joined string
+		if strings.HasPrefix(p, "/") {
+			joined = path.Clean(p)[1:]
+		} else {
+			joined = path.Clean(path.Join(ac.SourcePath, p))
+		}
+		if joined == ".." || strings.HasPrefix(joined, "../") {
+			return "", fmt.Errorf("write-back target %q: %w", p, writeback.ErrOutsideRoot)
+		}
+		if joined == "" {
+			joined = "."
+		}
+		return joined, nil
+	}
+	switch ac.Target {
+	case config.ArgoTargetKustomization:
+		p, err := rel(ac.TargetPath, ".")
+		if err != nil {
+			return "", "", true, err
+		}
+		if !isDir(dir, p) {
+			return p, writeback.ArgoKustomization, true, nil
+		}
+		for _, name := range []string{"kustomization.yaml", "kustomization.yml", "Kustomization"} {
+			if f := path.Join(p, name); fileExists(dir, f) {
+				return f, writeback.ArgoKustomization, true, nil
+			}
+		}
+		return "", "", true, fmt.Errorf("write-back target kustomization: no kustomization file in %s", p)
+	case config.ArgoTargetHelmValues:
+		p, err := rel(ac.TargetPath, "values.yaml")
+		return p, writeback.ArgoHelmValues, true, err
+	}
+	typ, err := argoDetect(dir, ac)
+	if err != nil {
+		return "", "", true, err
+	}
+	file = path.Join(ac.SourcePath, ac.SourceFile())
+	switch typ {
+	case config.ArgoTypeHelm:
+		return file, writeback.ArgoSourceHelm, true, nil
+	case config.ArgoTypeKustomize:
+		return file, writeback.ArgoSourceKustomize, true, nil
+	}
+	return "", "", false, nil
+}
+
+func isDir(dir, p string) bool {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return false
+	}
+	defer func() { _ = r.Close() }() // read only
+	fi, err := r.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
+func fileExists(dir, p string) bool {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return false
+	}
+	defer func() { _ = r.Close() }() // read only
+	fi, err := r.Lstat(p)
+	return err == nil && fi.Mode().Type()&fs.ModeType == 0
+}
+
+// argoEdit writes an Argo CD Application's images where Argo CD reads
+// them, in the clone at dir. pins are selections already made (a re-plan
+// after a lost race, or the service's known ones); the other policies are
+// scanned. handled is false when the Application's images are written
+// through markers instead (see argoTarget).
+func (r *Runner) argoEdit(ctx context.Context, dir string, ac *config.ArgoCD, policies []*config.Policy, pins map[string]string) (argoOutcome, bool, error) {
+	var out argoOutcome
+	file, kind, handled, err := argoTarget(dir, ac)
+	if !handled || err != nil {
+		return out, handled, err
+	}
+	sel := map[string]string{}
+	var scan []*config.Policy
+	for _, p := range policies {
+		key := p.Namespace + ":" + p.Name
+		if ref, ok := pins[key]; ok {
+			sel[key] = ref
+			continue
+		}
+		if p.Spec.Suspend || (p.Repository != nil && p.Repository.Spec.Suspend) {
+			continue
+		}
+		scan = append(scan, p)
+	}
+	if len(scan) > 0 {
+		for _, s := range r.Scanner.Scan(ctx, &config.Set{Policies: scan}) {
+			out.selections = append(out.selections, s)
+			if s.Err != nil {
+				out.errs = append(out.errs, &writeback.FileError{File: file, Policy: s.Key(), Err: s.Err})
+				continue
+			}
+			sel[s.Key()] = s.Ref
+		}
+	}
+	images := make([]writeback.ArgoImage, 0, len(ac.Images))
+	imageOf := map[string]config.ArgoCDImage{}
+	for _, im := range ac.Images {
+		imageOf[im.Policy] = im
+		images = append(images, writeback.ArgoImage{
+			Policy: im.Policy, Ref: sel[im.Policy],
+			HelmName: im.HelmName, HelmTag: im.HelmTag, HelmSpec: im.HelmSpec,
+			KustomizeName: im.KustomizeName,
+		})
+	}
+	data, err := writeback.ReadArgo(dir, file)
+	if err != nil {
+		return out, true, err
+	}
+	plan, err := writeback.PlanArgo(file, data, kind, images)
+	if err != nil {
+		var fe *writeback.FileError
+		if !errors.As(err, &fe) {
+			fe = &writeback.FileError{File: file, Err: err}
+		}
+		out.errs = append(out.errs, fe)
+		return out, true, nil
+	}
+	if len(plan.Changes) == 0 {
+		return out, true, nil
+	}
+	if !r.DryRun {
+		if err := writeback.WriteArgo(dir, file, plan); err != nil {
+			return out, true, err
+		}
+	}
+	out.files = []writeback.FileResult{{Path: file, Changes: plan.Changes, Old: plan.Old, New: plan.New}}
+	// Image Updater's .AppChanges: one entry per image, its tags.
+	type tags struct{ old, new string }
+	byPolicy := map[string]tags{}
+	for _, c := range plan.Changes {
+		t := byPolicy[c.Policy]
+		t.new = refTag(sel[c.Policy])
+		im := imageOf[c.Policy]
+		key := c.Field
+		if k, ok := strings.CutPrefix(key, "helm.parameters[name="); ok {
+			key = strings.TrimSuffix(k, "].value")
+		}
+		switch {
+		case key == im.HelmTag || strings.HasSuffix(key, ".newTag"):
+			t.old, _, _ = strings.Cut(c.Old, "@")
+		case key == im.HelmName || strings.HasSuffix(key, ".newName") || strings.HasSuffix(key, ".digest"):
+		default:
+			t.old = refTag(c.Old)
+		}
+		byPolicy[c.Policy] = t
+	}
+	for _, c := range plan.Changes {
+		t := byPolicy[c.Policy]
+		out.changes = append(out.changes, git.Change{
+			File: c.File, Line: c.Line, Field: c.Field,
+			OldValue: c.Old, NewValue: c.New, Setter: c.Setter,
+			Image: imageOf[c.Policy].Image, OldTag: t.old, NewTag: t.new,
+		})
+	}
+	return out, true, nil
+}
+
+// refTag is the tag of a reference ([OLD=]NAME:TAG[@DIGEST]), "" when it
+// has none.
+func refTag(v string) string {
+	if _, after, ok := strings.Cut(v, "="); ok {
+		v = after
+	}
+	v, _, _ = strings.Cut(v, "@")
+	if i := strings.LastIndexByte(v, ':'); i > strings.LastIndexByte(v, '/') {
+		return v[i+1:]
+	}
+	return ""
+}
