@@ -235,3 +235,25 @@ func refTag(v string) string {
 	}
 	return ""
 }
+
+// argoMarkerChanges fills Image Updater's template data (.AppChanges) of
+// the changes an Application's images made through markers (a plain
+// directory).
+func argoMarkerChanges(ac *config.ArgoCD, changes []git.Change) {
+	image := map[string]string{}
+	for _, im := range ac.Images {
+		image[im.Policy] = im.Image
+	}
+	for i := range changes {
+		c := &changes[i]
+		name, ok := image[setterPolicy(c.Setter)]
+		if !ok {
+			continue
+		}
+		c.Image = name
+		c.OldTag, c.NewTag = refTag(c.OldValue), refTag(c.NewValue)
+		if !strings.ContainsAny(c.OldValue, ":/") {
+			c.OldTag, c.NewTag = c.OldValue, c.NewValue
+		}
+	}
+}

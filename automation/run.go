@@ -388,6 +388,9 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 				OldValue: c.Old, NewValue: c.New, Setter: c.Setter,
 			})
 		}
+		if a.ArgoCD != nil {
+			argoMarkerChanges(a.ArgoCD, out)
+		}
 		return out, nil
 	}
 	if r.DryRun {

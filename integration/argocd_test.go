@@ -1,0 +1,110 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/hoist-dev/hoist/internal/testenv"
+)
+
+// TestArgoCDGolden runs hoist run --once on repositories set up for Argo CD
+// and Argo CD Image Updater (testdata/argocd/CASE: config.yaml, the
+// repository's input/ tree and the expected/ tree after the run), against a
+// real registry and git http-backend, and compares every file of the
+// branch with expected/ byte for byte. REGISTRY and GITURL in the files
+// stand for the servers' addresses.
+func TestArgoCDGolden(t *testing.T) {
+	reg := testenv.NewRegistry(t, testenv.RegistryOptions{})
+	day := func(d int) testenv.ImageOptions {
+		return testenv.ImageOptions{Created: time.Date(2026, 10, d, 0, 0, 0, 0, time.UTC)}
+	}
+	web := reg.PushImage(t, "apps/web", "1.2.0", day(1))
+	reg.Tag(t, "apps/web", web, "1.2.5", "1.3.0", "1.4.0-rc1", "2.0.0", "20240101")
+	reg.PushImage(t, "apps/side", "build-1", day(1))
+	reg.PushImage(t, "apps/side", "build-2", day(2))
+	reg.PushImage(t, "apps/side", "build-3-rc1", day(3)) // ignored: ignoreTags *-rc*
+
+	gitSrv := testenv.NewGitServer(t, testenv.GitServerOptions{})
+	cases, err := os.ReadDir(filepath.Join("testdata", "argocd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		t.Run(c.Name(), func(t *testing.T) {
+			caseDir := filepath.Join("testdata", "argocd", c.Name())
+			bare := gitSrv.RepoDir(c.Name() + ".git")
+			testenv.GitInitBare(t, bare, "main")
+			subst := strings.NewReplacer("REGISTRY", reg.Host, "GITURL", gitSrv.RepoURL(c.Name()+".git"))
+			input := readTree(t, filepath.Join(caseDir, "input"), subst)
+			testenv.GitCommitFiles(t, bare, "main", "initial", input)
+
+			dir := t.TempDir()
+			cfg, err := os.ReadFile(filepath.Join(caseDir, "config.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, filepath.Join(dir, "config", "config.yaml"), subst.Replace(string(cfg)))
+			secrets := filepath.Join(dir, "secrets")
+			writeFile(t, filepath.Join(secrets, "fleet-auth", "username"), "hoist")
+			writeFile(t, filepath.Join(secrets, "fleet-auth", "password"), "unused")
+			env := []string{"HOIST_STATE_DIR=" + filepath.Join(dir, "state")}
+			r := hoist(t, env, "run", "--once", "-c", filepath.Join(dir, "config"), "--secrets-dir", secrets)
+			if r.code != 0 {
+				t.Fatalf("run: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+			}
+			want := readTree(t, filepath.Join(caseDir, "expected"), subst)
+			got := map[string]string{}
+			for _, f := range strings.Fields(testenv.GitCLI(t, bare, "ls-tree", "-r", "--name-only", "main")) {
+				got[f] = testenv.GitCLI(t, bare, "show", "main:"+f)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("branch main after the run (-want +got):\n%s", diff)
+			}
+			msg := testenv.GitCLI(t, bare, "log", "-1", "--format=%an <%ae>%n%B", "main")
+			if !strings.Contains(msg, "build: automatic update of ") || !strings.Contains(msg, "updates image ") {
+				t.Errorf("commit message is not Image Updater's default:\n%s", msg)
+			}
+			// Nothing new: a second run does nothing.
+			head := testenv.GitHead(t, bare, "main")
+			r = hoist(t, env, "run", "--once", "-c", filepath.Join(dir, "config"), "--secrets-dir", secrets)
+			if r.code != 0 || testenv.GitHead(t, bare, "main") != head {
+				t.Errorf("second run: exit %d, main moved: %v\n%s\n%s", r.code, testenv.GitHead(t, bare, "main") != head, r.stdout, r.stderr)
+			}
+		})
+	}
+}
+
+// readTree reads the files under dir, slash paths relative to it, with
+// subst applied to their contents.
+func readTree(t *testing.T, dir string, subst *strings.Replacer) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	var names []string
+	err := filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		names = append(names, rel)
+		out[filepath.ToSlash(rel)] = subst.Replace(string(data))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(names)
+	return out
+}
