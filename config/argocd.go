@@ -238,8 +238,10 @@ func (l *loader) parseArgo(d *document, root *yaml.Node) {
 // convertArgo turns the Applications and ImageUpdaters read into
 // ImageRepositories, ImagePolicies and ImageUpdateAutomations: an
 // Application selected by an ImageUpdater takes its images and settings
-// from there (from its annotations with useAnnotations), an Application
-// that no ImageUpdater selects from its annotations (Image Updater v0.x).
+// from there (from its annotations with useAnnotations). Without any
+// ImageUpdater, every Application is read from its annotations (Image
+// Updater v0.x); with one, an Application no ImageUpdater selects is left
+// alone (v1.x).
 func (l *loader) convertArgo() {
 	claimed := map[*argoApp]*argoUpdater{}
 	for _, u := range l.argoUpdaters {
@@ -288,16 +290,19 @@ func (l *loader) convertArgo() {
 				for _, p := range probs {
 					u.d.fail(p.field, p.err)
 				}
-				if len(probs) == 0 {
+				if len(images) > 0 {
 					l.argoAutomation(a, images, wb, u.d)
 				}
 			}
 		}
 	}
+	if len(l.argoUpdaters) > 0 {
+		// Image Updater v1.x: Applications are read through ImageUpdaters
+		// only; their annotations count with useAnnotations alone.
+		return
+	}
 	for _, a := range l.argoApps {
-		if claimed[a] == nil {
-			l.argoFromAnnotations(a)
-		}
+		l.argoFromAnnotations(a)
 	}
 }
 
@@ -306,7 +311,7 @@ func (l *loader) argoFromAnnotations(a *argoApp) {
 	for _, p := range probs {
 		a.d.fail(p.field, p.err)
 	}
-	if len(images) > 0 && len(probs) == 0 {
+	if len(images) > 0 {
 		l.argoAutomation(a, images, wb, a.d)
 	}
 }
