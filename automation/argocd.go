@@ -7,7 +7,10 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/hoist-dev/hoist/config"
 	"github.com/hoist-dev/hoist/writeback"
@@ -257,3 +260,54 @@ func argoMarkerChanges(ac *config.ArgoCD, changes []git.Change) {
 		}
 	}
 }
+
+// argoKeychain returns the credentials of an Argo CD Image Updater pull
+// secret in the forms secret:NS/NAME#FIELD (the file FIELD of the secret
+// NAME in the secrets directory) and env:VAR, each holding
+// USERNAME:PASSWORD.
+func (s *Scanner) argoKeychain(v string) (authn.Keychain, error) {
+	name, field, env, err := config.ArgoPullSecret(v)
+	if err != nil {
+		return nil, err
+	}
+	var cred string
+	switch {
+	case env != "":
+		lookup := s.LookupEnv
+		if lookup == nil {
+			lookup = os.LookupEnv
+		}
+		val, ok := lookup(env)
+		if !ok {
+			return nil, fmt.Errorf("pull secret env:%s: the variable is not set", env)
+		}
+		cred = val
+	default:
+		if s.SecretsDir == "" {
+			return nil, fmt.Errorf("pull secret secret:%s#%s needs --secrets-dir", name, field)
+		}
+		if !filepathLocal(name) || !filepathLocal(field) {
+			return nil, fmt.Errorf("pull secret %q: the name and field must be plain names", v)
+		}
+		data, err := os.ReadFile(filepath.Join(s.SecretsDir, name, field))
+		if err != nil {
+			return nil, fmt.Errorf("pull secret secret:%s#%s: %w", name, field, err)
+		}
+		cred = string(data)
+	}
+	user, pass, ok := strings.Cut(strings.TrimSpace(cred), ":")
+	if !ok || user == "" {
+		// The value is not quoted: it is a credential.
+		return nil, fmt.Errorf("pull secret %s: want USERNAME:PASSWORD", strings.SplitN(v, "#", 2)[0])
+	}
+	return staticKeychain{authn.FromConfig(authn.AuthConfig{Username: user, Password: pass})}, nil
+}
+
+func filepathLocal(name string) bool {
+	return name != "" && filepath.IsLocal(name) && !strings.ContainsAny(name, `/\`)
+}
+
+// staticKeychain answers every registry with one credential.
+type staticKeychain struct{ a authn.Authenticator }
+
+func (k staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) { return k.a, nil }

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"sort"
@@ -107,4 +108,51 @@ func readTree(t *testing.T, dir string, subst *strings.Replacer) map[string]stri
 	}
 	sort.Strings(names)
 	return out
+}
+
+// TestArgoCDPullSecrets scans a registry that asks for credentials with
+// Image Updater's pull secret forms: secret:NS/NAME#FIELD from the secrets
+// directory and env:VAR.
+func TestArgoCDPullSecrets(t *testing.T) {
+	reg := testenv.NewRegistry(t, testenv.RegistryOptions{Auth: testenv.AuthBasic, Username: "puller", Password: "pull-pw-1"})
+	reg.PushImage(t, "apps/web", "1.0.0", testenv.ImageOptions{})
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	app := func(name, secret string) string {
+		return `apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: ` + name + `
+  annotations:
+    argocd-image-updater.argoproj.io/image-list: web=` + reg.Host + `/apps/web
+    argocd-image-updater.argoproj.io/web.pull-secret: ` + secret + `
+    argocd-image-updater.argoproj.io/write-back-method: git
+spec:
+  source: {repoURL: https://git.example.com/r.git, targetRevision: main, path: .}
+`
+	}
+	writeFile(t, cfg, app("by-secret", "secret:argocd/regcreds#creds")+"---\n"+app("by-env", "env:REG_CREDS")+"---\n"+app("wrong", "env:REG_WRONG"))
+	secrets := filepath.Join(dir, "secrets")
+	writeFile(t, filepath.Join(secrets, "regcreds", "creds"), "puller:pull-pw-1\n")
+	r := hoist(t, []string{"REG_CREDS=puller:pull-pw-1", "REG_WRONG=puller:nope"}, "scan", "-c", cfg, "--secrets-dir", secrets, "-o", "json")
+	var out struct {
+		Policies []struct{ Name, Tag, Error string }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, r.stdout, r.stderr)
+	}
+	got := map[string]string{}
+	for _, p := range out.Policies {
+		got[p.Name] = p.Tag
+		if p.Error != "" {
+			got[p.Name] = "error"
+		}
+	}
+	want := map[string]string{"by-secret-web": "1.0.0", "by-env-web": "1.0.0", "wrong-web": "error"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("scan (-want +got):\n%s\n%s", diff, r.stdout)
+	}
+	if strings.Contains(r.stdout+r.stderr, "pull-pw-1") || strings.Contains(r.stdout+r.stderr, "nope") {
+		t.Errorf("a password leaked into the output:\n%s\n%s", r.stdout, r.stderr)
+	}
 }
