@@ -142,6 +142,9 @@ type loader struct {
 	// once every file is (see convertArgo).
 	argoApps     []*argoApp
 	argoUpdaters []*argoUpdater
+	// skipArgo skips Argo CD's documents: those of a repository's update
+	// path describe other automations, not policies of this one.
+	skipArgo bool
 }
 
 func newLoader() *loader {
@@ -369,7 +372,9 @@ func (l *loader) parseDocument(file string, base int, n *yaml.Node) {
 			}
 		}
 	case ApplicationKind, ImageUpdaterKind:
-		l.parseArgo(d, root)
+		if !l.skipArgo {
+			l.parseArgo(d, root)
+		}
 	case v1alpha1.ReceiverKind:
 		o := &v1alpha1.Receiver{}
 		if d.decode(root, o) && d.receiver(o) {
@@ -523,7 +528,8 @@ func (l *loader) seed(base *Set) {
 
 // LoadOntoFS is LoadOnto for the documents under dir in fsys (such as a
 // clone opened as an os.Root, whose FS follows no symbolic link out of
-// it). File names in errors and sources are dir's slash paths. A symbolic
+// it), except Argo CD's Applications and ImageUpdaters, which describe
+// automations of their own (see docs/argocd.md). File names in errors and sources are dir's slash paths. A symbolic
 // link that cannot be read through fsys (a dangling one, or one that leads
 // out of it) is skipped: it holds no document of the repository.
 //
@@ -567,6 +573,7 @@ func LoadOntoFS(base *Set, fsys fs.FS, dir string) (*Set, error) {
 		// The files alone first: if they hold nothing (and nothing wrong),
 		// base is the answer.
 		l := newLoader()
+		l.skipArgo = true
 		for _, f := range files {
 			l.parseFile(f.path, f.data)
 		}
@@ -575,6 +582,7 @@ func LoadOntoFS(base *Set, fsys fs.FS, dir string) (*Set, error) {
 		}
 	}
 	l := newLoader()
+	l.skipArgo = true
 	if base != nil {
 		l.seed(base)
 	}
