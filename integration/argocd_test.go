@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -154,5 +155,86 @@ spec:
 	}
 	if strings.Contains(r.stdout+r.stderr, "pull-pw-1") || strings.Contains(r.stdout+r.stderr, "nope") {
 		t.Errorf("a password leaked into the output:\n%s\n%s", r.stdout, r.stderr)
+	}
+}
+
+// TestArgoCDPullRequestGitea: an ImageUpdater asking for a pull request
+// (gitConfig.pullRequest, branch BASE:TARGET) opens one on a real Gitea,
+// from the target branch, with the kustomization written there.
+func TestArgoCDPullRequestGitea(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Gitea")
+	}
+	g := testenv.StartGitea(t) // skips without the binary, unless CI=true
+	cloneURL := g.CreateRepo(t, "fleet")
+	reg := testenv.NewRegistry(t, testenv.RegistryOptions{})
+	d := reg.PushImage(t, "apps/web", "1.0.0", testenv.ImageOptions{})
+	reg.Tag(t, "apps/web", d, "1.1.0")
+	kustomization := "resources: [deploy.yaml]\nimages:\n- name: web\n  newName: " + reg.Host + "/apps/web\n  newTag: 1.0.0\n"
+	g.API(t, "POST", "repos/"+g.AdminUser+"/fleet/contents/apps/web/kustomization.yaml", map[string]any{
+		"content": base64.StdEncoding.EncodeToString([]byte(kustomization)), "message": "add web", "branch": "main",
+	}, nil)
+
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	secrets := filepath.Join(dir, "secrets")
+	writeFile(t, filepath.Join(secrets, "gitea", "username"), g.AdminUser)
+	writeFile(t, filepath.Join(secrets, "gitea", "password"), g.Token)
+	writeFile(t, cfg, `apiVersion: argocd-image-updater.argoproj.io/v1alpha1
+kind: ImageUpdater
+metadata: {name: web, namespace: argocd}
+spec:
+  writeBackConfig:
+    method: git:secret:argocd/gitea
+    gitConfig:
+      branch: main:image-updater-{{ .AppName }}
+      writeBackTarget: kustomization
+      pullRequest: {gitea: {}, labels: [images]}
+  applicationRefs:
+  - namePattern: web
+  images:
+  - alias: web
+    imageName: `+reg.Host+`/apps/web:1.x
+    manifestTargets: {kustomize: {name: web}}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: web, namespace: argocd}
+spec:
+  source: {repoURL: `+cloneURL+`, targetRevision: main, path: apps/web}
+`)
+	env := []string{"HOIST_STATE_DIR=" + filepath.Join(dir, "state"), "HOIST_SECRETS_DIR=" + secrets}
+	r := hoist(t, env, "run", "--once", "-c", cfg, "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("run: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	var out struct {
+		Automations []struct {
+			Pushed      bool
+			Branch      string
+			PullRequest string
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("%v\n%s", err, r.stdout)
+	}
+	if len(out.Automations) != 1 || !out.Automations[0].Pushed || out.Automations[0].Branch != "image-updater-web" || out.Automations[0].PullRequest == "" {
+		t.Fatalf("run: %s", r.stdout)
+	}
+	var prs []struct {
+		Title  string
+		Head   struct{ Ref string }
+		Base   struct{ Ref string }
+		Labels []struct{ Name string }
+	}
+	g.API(t, "GET", "repos/"+g.AdminUser+"/fleet/pulls?state=open", nil, &prs)
+	if len(prs) != 1 || prs[0].Head.Ref != "image-updater-web" || prs[0].Base.Ref != "main" || len(prs[0].Labels) != 1 || prs[0].Labels[0].Name != "images" {
+		t.Fatalf("open pull requests: %+v", prs)
+	}
+	var file struct{ Content string }
+	g.API(t, "GET", "repos/"+g.AdminUser+"/fleet/contents/apps/web/kustomization.yaml?ref=image-updater-web", nil, &file)
+	got, _ := base64.StdEncoding.DecodeString(file.Content)
+	if want := strings.Replace(kustomization, "newTag: 1.0.0", "newTag: 1.1.0", 1); string(got) != want {
+		t.Errorf("kustomization on the pull request's branch:\n%s\nwant:\n%s", got, want)
 	}
 }
