@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/hoist-dev/hoist/config"
+	"github.com/hoist-dev/hoist/policy"
 	"github.com/hoist-dev/hoist/writeback"
 	"github.com/hoist-dev/hoist/writeback/git"
 )
@@ -177,14 +178,39 @@ func (r *Runner) argoEdit(ctx context.Context, dir string, ac *config.ArgoCD, po
 	if err != nil {
 		return out, true, err
 	}
-	plan, err := writeback.PlanArgo(file, data, kind, images)
-	if err != nil {
-		var fe *writeback.FileError
-		if !errors.As(err, &fe) {
-			fe = &writeback.FileError{File: file, Err: err}
+	rules := map[string]*policy.Policy{}
+	for _, p := range policies {
+		rules[p.Namespace+":"+p.Name] = p.Compiled
+	}
+	var (
+		plan     writeback.ArgoPlan
+		byPolicy map[string]argoTags
+	)
+	for {
+		plan, err = writeback.PlanArgo(file, data, kind, images)
+		if err != nil {
+			var fe *writeback.FileError
+			if !errors.As(err, &fe) {
+				fe = &writeback.FileError{File: file, Err: err}
+			}
+			out.errs = append(out.errs, fe)
+			return out, true, nil
 		}
-		out.errs = append(out.errs, fe)
-		return out, true, nil
+		byPolicy = argoChangeTags(plan.Changes, sel, imageOf)
+		// A semver policy never writes a version older than the file's
+		// (see docs/guarantees.md): such an image is left alone.
+		again := false
+		for i := range images {
+			t, ok := byPolicy[images[i].Policy]
+			if rule := rules[images[i].Policy]; ok && rule != nil && rule.Rule() == policy.RuleSemver && older(t.new, t.old) {
+				r.logger().Warn("not writing an older version than the file has", "file", file, "policy", images[i].Policy, "file_tag", t.old, "selected", t.new)
+				images[i].Ref = ""
+				again = true
+			}
+		}
+		if !again {
+			break
+		}
 	}
 	if len(plan.Changes) == 0 {
 		return out, true, nil
@@ -195,10 +221,26 @@ func (r *Runner) argoEdit(ctx context.Context, dir string, ac *config.ArgoCD, po
 		}
 	}
 	out.files = []writeback.FileResult{{Path: file, Changes: plan.Changes, Old: plan.Old, New: plan.New}}
-	// Image Updater's .AppChanges: one entry per image, its tags.
-	type tags struct{ old, new string }
-	byPolicy := map[string]tags{}
 	for _, c := range plan.Changes {
+		t := byPolicy[c.Policy]
+		out.changes = append(out.changes, git.Change{
+			File: c.File, Line: c.Line, Field: c.Field,
+			OldValue: c.Old, NewValue: c.New, Setter: c.Setter,
+			Image: imageOf[c.Policy].Image, OldTag: t.old, NewTag: t.new,
+		})
+	}
+	return out, true, nil
+}
+
+// argoTags are an image's tags before and after, Image Updater's OldTag
+// and NewTag.
+type argoTags struct{ old, new string }
+
+// argoChangeTags returns the tags of each image (by policy key) that the
+// changes of a plan write.
+func argoChangeTags(changes []writeback.Change, sel map[string]string, imageOf map[string]config.ArgoCDImage) map[string]argoTags {
+	byPolicy := map[string]argoTags{}
+	for _, c := range changes {
 		t := byPolicy[c.Policy]
 		t.new = refTag(sel[c.Policy])
 		im := imageOf[c.Policy]
@@ -215,15 +257,7 @@ func (r *Runner) argoEdit(ctx context.Context, dir string, ac *config.ArgoCD, po
 		}
 		byPolicy[c.Policy] = t
 	}
-	for _, c := range plan.Changes {
-		t := byPolicy[c.Policy]
-		out.changes = append(out.changes, git.Change{
-			File: c.File, Line: c.Line, Field: c.Field,
-			OldValue: c.Old, NewValue: c.New, Setter: c.Setter,
-			Image: imageOf[c.Policy].Image, OldTag: t.old, NewTag: t.new,
-		})
-	}
-	return out, true, nil
+	return byPolicy
 }
 
 // refTag is the tag of a reference ([OLD=]NAME:TAG[@DIGEST]), "" when it

@@ -69,7 +69,11 @@ func TestArgoCDGolden(t *testing.T) {
 				t.Errorf("branch main after the run (-want +got):\n%s", diff)
 			}
 			msg := testenv.GitCLI(t, bare, "log", "-1", "--format=%an <%ae>%n%B", "main")
-			if !strings.Contains(msg, "build: automatic update of ") || !strings.Contains(msg, "updates image ") {
+			if cmp.Equal(want, input) {
+				if !strings.Contains(msg, "initial") {
+					t.Errorf("nothing to write, but a commit was made:\n%s", msg)
+				}
+			} else if !strings.Contains(msg, "build: automatic update of ") || !strings.Contains(msg, "updates image ") {
 				t.Errorf("commit message is not Image Updater's default:\n%s", msg)
 			}
 			// Nothing new: a second run does nothing.
