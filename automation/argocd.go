@@ -26,10 +26,6 @@ type argoOutcome struct {
 	selections []Selection
 }
 
-// ErrArgoType is the error of an Application whose source type cannot take
-// Argo CD parameters.
-var ErrArgoType = errors.New("Argo CD application type")
-
 // argoDetect returns the type of the Application's source as Argo CD
 // detects it: the type the Application names, else Kustomize when the
 // source path holds a kustomization file, Helm when it holds Chart.yaml,

@@ -284,7 +284,7 @@ type argoPullSecret struct {
 
 // ErrExtCredentials refuses Image Updater's ext: credentials: a script
 // named by a document, which hoist does not run.
-var ErrExtCredentials = errors.New("ext: credential scripts run a program named by the document; hoist does not run them: use pullsecret:, secret: or env:")
+var ErrExtCredentials = errors.New("ext: credential scripts run a program named by the document; hoist does not run them (use pullsecret, secret or env)")
 
 func parseArgoPullSecret(s string) (argoPullSecret, error) {
 	kind, rest, ok := strings.Cut(s, ":")

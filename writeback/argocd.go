@@ -389,7 +389,7 @@ func (e *argoEditor) listAt(root *yaml.Node, keys ...string) (seq *yaml.Node, of
 	// keys[depth:] are missing under parent (root when nil).
 	if parent == nil || len(parent.Content) == 0 {
 		o, nl := e.atEnd()
-		off, ind = o, 0
+		off = o
 		var b strings.Builder
 		b.WriteString(nl)
 		for i, k := range keys[depth:] {
