@@ -190,6 +190,58 @@ type argoWriteConfig struct {
 	} `json:"gitConfig,omitempty"`
 }
 
+// ArgoConfigMapName is the ConfigMap of Argo CD Image Updater's settings,
+// of which the commit settings are read.
+const ArgoConfigMapName = "argocd-image-updater-config"
+
+// argoConfigMap is the part of Image Updater's ConfigMap that is read.
+type argoConfigMap struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+	Data              map[string]string `json:"data,omitempty"`
+	d                 *document
+}
+
+// parseArgoConfigMap reads Image Updater's ConfigMap (argocd-image-updater-
+// config): git.user, git.email and git.commit-message-template apply to
+// every automation converted from an Application. Other ConfigMaps are
+// skipped.
+func (l *loader) parseArgoConfigMap(d *document, root *yaml.Node) {
+	name := ""
+	if m := mapGet(root, "metadata"); m != nil {
+		if n := mapGet(m, "name"); n != nil {
+			name = n.Value
+		}
+	}
+	if name != ArgoConfigMapName {
+		return
+	}
+	o := &argoConfigMap{}
+	d.lenient = true
+	if !d.decode(root, o) {
+		return
+	}
+	o.d = d
+	if prev := l.argoConfig; prev != nil {
+		d.errorf("metadata.name", "ConfigMap %s is also defined at %s:%d", ArgoConfigMapName, prev.d.file, prev.d.start.line)
+		return
+	}
+	l.argoConfig = o
+}
+
+// mapGet returns the value of key in the mapping n, or nil.
+func mapGet(n *yaml.Node, key string) *yaml.Node {
+	if n = resolve(n); n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := resolve(n.Content[i]); k != nil && k.Value == key {
+			return resolve(n.Content[i+1])
+		}
+	}
+	return nil
+}
+
 // argoApp is an Application read, with its document.
 type argoApp struct {
 	app *argoApplication
@@ -609,6 +661,17 @@ func (l *loader) argoAutomation(a *argoApp, images []argoImage, wb argoWriteBack
 			Author:          v1alpha1.CommitUser{Name: "argocd-image-updater", Email: "noreply@argoproj.io"},
 			MessageTemplate: ArgoCDDefaultMessageTemplate,
 		},
+	}
+	if c := l.argoConfig; c != nil {
+		if v := c.Data["git.user"]; v != "" {
+			auto.Spec.Git.Commit.Author.Name = v
+		}
+		if v := c.Data["git.email"]; v != "" {
+			auto.Spec.Git.Commit.Author.Email = v
+		}
+		if v := c.Data["git.commit-message-template"]; v != "" {
+			auto.Spec.Git.Commit.MessageTemplate = v
+		}
 	}
 	if sec, ok := strings.CutPrefix(wb.method.value, "git:secret:"); ok {
 		_, name, found := strings.Cut(sec, "/")

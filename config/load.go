@@ -142,6 +142,7 @@ type loader struct {
 	// once every file is (see convertArgo).
 	argoApps     []*argoApp
 	argoUpdaters []*argoUpdater
+	argoConfig   *argoConfigMap
 	// skipArgo skips Argo CD's documents: those of a repository's update
 	// path describe other automations, not policies of this one.
 	skipArgo bool
@@ -326,6 +327,11 @@ func (l *loader) parseDocument(file string, base int, n *yaml.Node) {
 			kind = v.Value
 			d.pos["kind"] = d.position(k)
 		}
+	}
+	if apiVersion == "v1" && kind == "ConfigMap" && l.kinds[file] == nil && !l.skipArgo {
+		d.apiVersion, d.kind = apiVersion, kind
+		l.parseArgoConfigMap(d, root)
+		return
 	}
 	ours, flux, field, err := classify(apiVersion, kind)
 	if err != nil {

@@ -69,7 +69,11 @@ func TestArgoCDGolden(t *testing.T) {
 				t.Errorf("branch main after the run (-want +got):\n%s", diff)
 			}
 			msg := testenv.GitCLI(t, bare, "log", "-1", "--format=%an <%ae>%n%B", "main")
-			if cmp.Equal(want, input) {
+			if wantMsg, err := os.ReadFile(filepath.Join(caseDir, "message.txt")); err == nil {
+				if diff := cmp.Diff(subst.Replace(string(wantMsg)), msg); diff != "" {
+					t.Errorf("commit message (-want +got):\n%s", diff)
+				}
+			} else if cmp.Equal(want, input) {
 				if !strings.Contains(msg, "initial") {
 					t.Errorf("nothing to write, but a commit was made:\n%s", msg)
 				}
