@@ -19,8 +19,9 @@ import (
 // and Argo CD Image Updater (testdata/argocd/CASE: config.yaml, the
 // repository's input/ tree and the expected/ tree after the run), against a
 // real registry and git http-backend, and compares every file of the
-// branch with expected/ byte for byte. REGISTRY and GITURL in the files
-// stand for the servers' addresses.
+// branch with expected/ byte for byte, and the commit message with
+// message.txt when the case has one. REGISTRY and GITURL in the files stand
+// for the servers' addresses.
 func TestArgoCDGolden(t *testing.T) {
 	reg := testenv.NewRegistry(t, testenv.RegistryOptions{})
 	day := func(d int) testenv.ImageOptions {
