@@ -2,6 +2,8 @@ package automation
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"text/template"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 
@@ -129,9 +132,10 @@ func fileExists(dir, p string) bool {
 // argoEdit writes an Argo CD Application's images where Argo CD reads
 // them, in the clone at dir. pins are selections already made (a re-plan
 // after a lost race, or the service's known ones); the other policies are
-// scanned. handled is false when the Application's images are written
-// through markers instead (see argoTarget).
-func (r *Runner) argoEdit(ctx context.Context, dir string, ac *config.ArgoCD, policies []*config.Policy, pins map[string]string) (argoOutcome, bool, error) {
+// scanned; write false plans without writing. handled is false when the
+// Application's images are written through markers instead (see
+// argoTarget).
+func (r *Runner) argoEdit(ctx context.Context, dir string, ac *config.ArgoCD, policies []*config.Policy, pins map[string]string, write bool) (argoOutcome, bool, error) {
 	var out argoOutcome
 	file, kind, handled, err := argoTarget(dir, ac)
 	if !handled || err != nil {
@@ -211,7 +215,7 @@ func (r *Runner) argoEdit(ctx context.Context, dir string, ac *config.ArgoCD, po
 	if len(plan.Changes) == 0 {
 		return out, true, nil
 	}
-	if !r.DryRun {
+	if write {
 		if err := writeback.WriteArgo(dir, file, plan); err != nil {
 			return out, true, err
 		}
@@ -341,3 +345,85 @@ func filepathLocal(name string) bool {
 type staticKeychain struct{ a authn.Authenticator }
 
 func (k staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) { return k.a, nil }
+
+// argoBranchImage is one image of Image Updater's branch template data
+// (.Images).
+type argoBranchImage struct {
+	Name, Alias, OldTag, NewTag string
+}
+
+// argoBranchData is Image Updater's branch template data.
+type argoBranchData struct {
+	AppName, AppNamespace string
+	Images                []argoBranchImage
+	// SHA256 is the hex SHA-256 of the changes, one "IMAGE:OLDTAG:NEWTAG"
+	// line per image.
+	SHA256 string
+}
+
+// argoBranch renders the push branch template of an Argo CD Application
+// from the changes its write-back would make in the clone at dir (planned,
+// not written), and returns it with the selections made, which the edit
+// must use. The branch is "" when there is nothing to change.
+func (r *Runner) argoBranch(ctx context.Context, dir string, set *config.Set, a *config.Automation, known Known) (string, map[string]string, error) {
+	ac := a.ArgoCD
+	policies, err := set.PoliciesFor(a)
+	if err != nil {
+		return "", nil, err
+	}
+	pins := map[string]string{}
+	if known != nil {
+		for _, p := range policies {
+			if ref, ok := known(p); ok {
+				pins[p.Namespace+":"+p.Name] = ref
+			}
+		}
+	}
+	out, handled, err := r.argoEdit(ctx, dir, ac, policies, pins, false)
+	if err != nil {
+		return "", nil, err
+	}
+	if !handled {
+		return "", nil, fmt.Errorf("branch template %q: a plain directory's images are written through markers, which a branch template cannot name; give the branch without a template", ac.BranchTemplate)
+	}
+	for _, s := range out.selections {
+		if s.Err == nil {
+			pins[s.Key()] = s.Ref
+		}
+	}
+	if len(out.changes) == 0 {
+		if len(out.errs) > 0 {
+			return "", nil, out.errs[0]
+		}
+		return "", pins, nil
+	}
+	data := argoBranchData{AppName: ac.App, AppNamespace: ac.AppNamespace}
+	alias := map[string]string{}
+	for _, im := range ac.Images {
+		alias[im.Image] = im.Alias
+	}
+	seen := map[string]bool{}
+	h := sha256.New()
+	for _, c := range out.changes {
+		if seen[c.Image] {
+			continue
+		}
+		seen[c.Image] = true
+		data.Images = append(data.Images, argoBranchImage{Name: c.Image, Alias: alias[c.Image], OldTag: c.OldTag, NewTag: c.NewTag})
+		fmt.Fprintf(h, "%s:%s:%s\n", c.Image, c.OldTag, c.NewTag)
+	}
+	data.SHA256 = hex.EncodeToString(h.Sum(nil))
+	t, err := template.New("branch").Funcs(git.TemplateFuncs()).Parse(ac.BranchTemplate)
+	if err != nil {
+		return "", nil, fmt.Errorf("branch template %q: %w", ac.BranchTemplate, err)
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, data); err != nil {
+		return "", nil, fmt.Errorf("branch template %q: %w", ac.BranchTemplate, err)
+	}
+	branch := strings.TrimSpace(b.String())
+	if err := config.CheckBranchName(branch); err != nil {
+		return "", nil, fmt.Errorf("branch template %q: %w", ac.BranchTemplate, err)
+	}
+	return branch, pins, nil
+}

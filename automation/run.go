@@ -294,6 +294,24 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 		resolved  string // the update path in the clone, links resolved
 		lastFiles []writeback.FileResult
 	)
+	if a.ArgoCD != nil && a.ArgoCD.BranchTemplate != "" {
+		// Image Updater's branch template names the changes: plan them
+		// first, and make those very selections.
+		branch, p, err := r.argoBranch(ctx, co.Dir(), set, a, known)
+		if err != nil {
+			return fail(err)
+		}
+		if branch == "" {
+			res.NothingToDo, res.Branch, res.DryRun = true, gt.branch, r.DryRun
+			return res
+		}
+		push.Branch, pins = branch, p
+		if r.State != nil {
+			if rec, ok, err := r.State.LastPush(res.Key()); err == nil && ok && rec.Branch == push.Branch {
+				push.Lease = rec.Commit
+			}
+		}
+	}
 	attempt := 0
 	edit := func(ctx context.Context, dir string) ([]git.Change, error) {
 		attempt++
@@ -333,7 +351,7 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 			}
 		}
 		if a.ArgoCD != nil {
-			out, handled, err := r.argoEdit(ctx, dir, a.ArgoCD, selected, uo.Pins)
+			out, handled, err := r.argoEdit(ctx, dir, a.ArgoCD, selected, uo.Pins, !r.DryRun)
 			if handled {
 				if pins == nil {
 					pins = map[string]string{}

@@ -3,9 +3,10 @@ package config
 import (
 	"fmt"
 	"path"
-	"regexp"
 	"strings"
+	"text/template"
 
+	"github.com/Masterminds/sprig/v3"
 	"go.yaml.in/yaml/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -71,6 +72,11 @@ type ArgoCD struct {
 	Target, TargetPath string
 	// Images are the images the Application follows.
 	Images []ArgoCDImage
+	// BranchTemplate is the push branch (git-branch's TARGET) when it is a
+	// template: rendered before each push with Image Updater's data
+	// (.AppName, .AppNamespace, .Images, .SHA256) from the changes to be
+	// made. Empty when the branch is fixed (spec.git.push.branch).
+	BranchTemplate string
 }
 
 // ArgoCDImage is one image of an Application.
@@ -551,9 +557,9 @@ func (a *argoApp) source(targetPath string) (*argoSource, string, string, error)
 	return nil, "spec.sources", "", fmt.Errorf("no source in Git (every source is a chart from a Helm repository)")
 }
 
-// branchTemplate matches the template data of git-branch that hoist cannot
-// know before it writes.
-var branchTemplate = regexp.MustCompile(`\.(Images|SHA256)\b`)
+// CheckBranchName reports a name that Git does not accept as a branch, such
+// as a push branch rendered from a template.
+func CheckBranchName(s string) error { return checkRefName(s) }
 
 // argoAutomation converts one Application and its images into objects of
 // the set. sd is the document the settings were read from (the
@@ -603,7 +609,7 @@ func (l *loader) argoAutomation(a *argoApp, images []argoImage, wb argoWriteBack
 		fail(a.d, srcField+".repoURL", fmt.Errorf("required"))
 		return
 	}
-	base, pushBranch := src.TargetRevision, ""
+	base, pushBranch, branchTmpl := src.TargetRevision, "", ""
 	if b := wb.branch.value; b != "" {
 		if x, y, ok := strings.Cut(b, ":"); ok {
 			base, pushBranch = x, y
@@ -613,15 +619,12 @@ func (l *loader) argoAutomation(a *argoApp, images []argoImage, wb argoWriteBack
 		if base == "" {
 			base = src.TargetRevision
 		}
-		if branchTemplate.MatchString(pushBranch) {
-			fail(sd, wb.branch.field, fmt.Errorf("branch template %q: .Images and .SHA256 are not supported yet (the branch is chosen before the images); use .AppName and .AppNamespace", pushBranch))
-			return
-		}
-		pushBranch = strings.NewReplacer("{{.AppName}}", app.Name, "{{ .AppName }}", app.Name,
-			"{{.AppNamespace}}", ns, "{{ .AppNamespace }}", ns).Replace(pushBranch)
 		if strings.Contains(pushBranch, "{{") {
-			fail(sd, wb.branch.field, fmt.Errorf("branch template %q: only {{ .AppName }} and {{ .AppNamespace }} are supported", wb.branch.value))
-			return
+			if _, err := template.New("branch").Funcs(sprig.TxtFuncMap()).Parse(pushBranch); err != nil {
+				fail(sd, wb.branch.field, fmt.Errorf("branch template %q: %w", pushBranch, err))
+				return
+			}
+			branchTmpl, pushBranch = pushBranch, ""
 		}
 	}
 	if base == "" || base == "HEAD" {
@@ -646,7 +649,7 @@ func (l *loader) argoAutomation(a *argoApp, images []argoImage, wb argoWriteBack
 	case src.Directory != nil:
 		typ = ArgoTypeDirectory
 	}
-	out := &ArgoCD{App: app.Name, AppNamespace: ns, SourcePath: srcPath, Type: typ, Target: target, TargetPath: targetPath}
+	out := &ArgoCD{App: app.Name, AppNamespace: ns, SourcePath: srcPath, Type: typ, Target: target, TargetPath: targetPath, BranchTemplate: branchTmpl}
 
 	auto := &v1alpha1.ImageUpdateAutomation{
 		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.ImageUpdateAutomationKind},
@@ -690,15 +693,17 @@ func (l *loader) argoAutomation(a *argoApp, images []argoImage, wb argoWriteBack
 		fail(d, field, err)
 		return
 	}
-	if pushBranch != "" {
+	if pushBranch != "" || branchTmpl != "" {
 		auto.Spec.Git.Push = &v1alpha1.PushSpec{Branch: pushBranch}
+	}
+	if pushBranch != "" {
 		if err := checkRefName(pushBranch); err != nil {
 			fail(sd, wb.branch.field, err)
 			return
 		}
 	}
 	if pr := wb.pullRequest; pr != nil {
-		if pushBranch == "" || pushBranch == base {
+		if (pushBranch == "" && branchTmpl == "") || pushBranch == base {
 			fail(sd, pr.field, fmt.Errorf("a pull request needs a branch other than the base: set the branch as BASE:TARGET"))
 			return
 		}

@@ -24,7 +24,7 @@ func TestParseInvalid(t *testing.T) {
 			`testdata/invalid/argocd-annotations.yaml:19: metadata.annotations["argocd-image-updater.argoproj.io/wbe.ignore-tags"]: alias "wbe" is not in image-list`,
 			`testdata/invalid/argocd-annotations.yaml:32: spec.source.targetRevision: "HEAD" is not a branch hoist can check out and push to: set targetRevision to the branch, or the git-branch write-back setting`,
 			`testdata/invalid/argocd-annotations.yaml:44: spec.source.chart: chart "web" comes from a Helm repository: there is nothing in Git to write; keep the values in Git (a second source with ref) and write there`,
-			`testdata/invalid/argocd-annotations.yaml:53: metadata.annotations["argocd-image-updater.argoproj.io/git-branch"]: branch template "update-{{ .SHA256 }}": .Images and .SHA256 are not supported yet (the branch is chosen before the images); use .AppName and .AppNamespace`,
+			`testdata/invalid/argocd-annotations.yaml:53: metadata.annotations["argocd-image-updater.argoproj.io/git-branch"]: branch template "update-{{ .SHA256": template: branch:1: unclosed action`,
 		},
 		"argocd-imageupdater.yaml": {
 			"testdata/invalid/argocd-imageupdater.yaml:11: spec.applicationRefs[0].images[0].commonUpdateSettings.allowTags: allow-tags \"regexp:[\": error parsing regexp: missing closing ]: `[`",

@@ -19,8 +19,8 @@ import (
 // and Argo CD Image Updater (testdata/argocd/CASE: config.yaml, the
 // repository's input/ tree and the expected/ tree after the run), against a
 // real registry and git http-backend, and compares every file of the
-// branch with expected/ byte for byte, and the commit message with
-// message.txt when the case has one. REGISTRY and GITURL in the files stand
+// branch (main, or the one branch.txt names) with expected/ byte for byte,
+// and the commit message with message.txt when the case has one. REGISTRY and GITURL in the files stand
 // for the servers' addresses.
 func TestArgoCDGolden(t *testing.T) {
 	reg := testenv.NewRegistry(t, testenv.RegistryOptions{})
@@ -62,14 +62,26 @@ func TestArgoCDGolden(t *testing.T) {
 				t.Fatalf("run: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 			}
 			want := readTree(t, filepath.Join(caseDir, "expected"), subst)
-			got := map[string]string{}
-			for _, f := range strings.Fields(testenv.GitCLI(t, bare, "ls-tree", "-r", "--name-only", "main")) {
-				got[f] = testenv.GitCLI(t, bare, "show", "main:"+f)
+			branch := "main"
+			if b, err := os.ReadFile(filepath.Join(caseDir, "branch.txt")); err == nil {
+				branch = strings.TrimSpace(string(b))
 			}
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("branch main after the run (-want +got):\n%s", diff)
+			tree := func(branch string) map[string]string {
+				got := map[string]string{}
+				for _, f := range strings.Fields(testenv.GitCLI(t, bare, "ls-tree", "-r", "--name-only", branch)) {
+					got[f] = testenv.GitCLI(t, bare, "show", branch+":"+f)
+				}
+				return got
 			}
-			msg := testenv.GitCLI(t, bare, "log", "-1", "--format=%an <%ae>%n%B", "main")
+			if diff := cmp.Diff(want, tree(branch)); diff != "" {
+				t.Errorf("branch %s after the run (-want +got):\n%s", branch, diff)
+			}
+			if branch != "main" {
+				if diff := cmp.Diff(input, tree("main")); diff != "" {
+					t.Errorf("main changed (-want +got):\n%s", diff)
+				}
+			}
+			msg := testenv.GitCLI(t, bare, "log", "-1", "--format=%an <%ae>%n%B", branch)
 			if wantMsg, err := os.ReadFile(filepath.Join(caseDir, "message.txt")); err == nil {
 				if diff := cmp.Diff(subst.Replace(string(wantMsg)), msg); diff != "" {
 					t.Errorf("commit message (-want +got):\n%s", diff)
@@ -82,10 +94,10 @@ func TestArgoCDGolden(t *testing.T) {
 				t.Errorf("commit message is not Image Updater's default:\n%s", msg)
 			}
 			// Nothing new: a second run does nothing.
-			head := testenv.GitHead(t, bare, "main")
+			head := testenv.GitHead(t, bare, branch)
 			r = hoist(t, env, "run", "--once", "-c", filepath.Join(dir, "config"), "--secrets-dir", secrets)
-			if r.code != 0 || testenv.GitHead(t, bare, "main") != head {
-				t.Errorf("second run: exit %d, main moved: %v\n%s\n%s", r.code, testenv.GitHead(t, bare, "main") != head, r.stdout, r.stderr)
+			if r.code != 0 || testenv.GitHead(t, bare, branch) != head {
+				t.Errorf("second run: exit %d, %s moved: %v\n%s\n%s", r.code, branch, testenv.GitHead(t, bare, branch) != head, r.stdout, r.stderr)
 			}
 		})
 	}
