@@ -410,7 +410,7 @@ func (r *Runner) argoBranch(ctx context.Context, dir string, set *config.Set, a 
 		}
 		seen[c.Image] = true
 		data.Images = append(data.Images, argoBranchImage{Name: c.Image, Alias: alias[c.Image], OldTag: c.OldTag, NewTag: c.NewTag})
-		fmt.Fprintf(h, "%s:%s:%s\n", c.Image, c.OldTag, c.NewTag)
+		_, _ = fmt.Fprintf(h, "%s:%s:%s\n", c.Image, c.OldTag, c.NewTag) // a hash never fails to write
 	}
 	data.SHA256 = hex.EncodeToString(h.Sum(nil))
 	t, err := template.New("branch").Funcs(git.TemplateFuncs()).Parse(ac.BranchTemplate)
