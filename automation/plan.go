@@ -66,6 +66,12 @@ func (p *planner) edit(ctx context.Context, dir string) ([]writeback.Change, err
 		keys[pol.Namespace+":"+pol.Name] = true
 	}
 	uo := UpdateOptions{Root: root, Set: effective, Scanner: p.r.Scanner, Pins: p.pinsFor(selected), Policies: keys, DryRun: p.r.DryRun}
+	if p.a.ArgoCD != nil {
+		if out, handled, err := p.r.argoEdit(ctx, dir, p.a.ArgoCD, selected, uo.Pins, !p.r.DryRun); handled {
+			p.noteArgo(out, uo.Pins)
+			return out.changes, err
+		}
+	}
 	if p.attempt == 1 {
 		// A re-plan after a lost race reads every file afresh: the
 		// fetch may have rewritten files within one mtime tick.
@@ -83,6 +89,9 @@ func (p *planner) edit(ctx context.Context, dir string) ([]writeback.Change, err
 	for _, c := range up.Changes {
 		c.File = path.Join(rel, c.File)
 		out = append(out, c)
+	}
+	if p.a.ArgoCD != nil {
+		argoMarkerChanges(p.a.ArgoCD, out)
 	}
 	return out, nil
 }

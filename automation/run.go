@@ -81,6 +81,9 @@ func (r *Runner) commitOptions(a *config.Automation) (git.CommitOptions, error) 
 	}
 	o.MessageTemplate = c.MessageTemplate
 	o.Values = c.MessageTemplateValues
+	if a.ArgoCD != nil {
+		o.App = git.NamespacedName{Namespace: a.ArgoCD.AppNamespace, Name: a.ArgoCD.App}
+	}
 	if c.SigningKey != nil {
 		if r.SecretsDir == "" {
 			return o, fmt.Errorf("signingKey secretRef %q needs --secrets-dir", c.SigningKey.SecretRef.Name)

@@ -142,6 +142,16 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 		return res.fail(err)
 	}
 	p := r.planner(set, a, known, log)
+	if a.ArgoCD != nil && a.ArgoCD.BranchTemplate != "" {
+		changes, err := r.argoBranchPush(ctx, co.Dir(), set, a, known, t, &pub, p, res.Key())
+		if err != nil {
+			return res.fail(err)
+		}
+		if !changes {
+			res.NothingToDo, res.Branch, res.DryRun = true, t.Branch, r.DryRun
+			return res
+		}
+	}
 	if r.DryRun {
 		return r.preview(ctx, co, p, pub, res)
 	}

@@ -26,6 +26,9 @@ type Scanner struct {
 	// Concurrency bounds repositories scanned at once (the registry
 	// client's per-host limits apply beneath it). Zero means 8.
 	Concurrency int
+	// LookupEnv reads the environment variables that Argo CD Image
+	// Updater's env: pull secrets name; nil means os.LookupEnv.
+	LookupEnv func(string) (string, bool)
 
 	// close releases what NewScanner opened (the registry cache).
 	close func()
@@ -132,6 +135,13 @@ func (s *Scanner) repoOf(r *v1alpha1.ImageRepository) (registry.Repo, error) {
 			return repo, fmt.Errorf("ImageRepository %s/%s: secretRef %q needs --secrets-dir", r.Namespace, r.Name, r.Spec.SecretRef.Name)
 		}
 		kc, err := registry.ReadDockerConfigSecret(s.SecretsDir, r.Spec.SecretRef.Name)
+		if err != nil {
+			return repo, fmt.Errorf("ImageRepository %s/%s: %w", r.Namespace, r.Name, err)
+		}
+		repo.Keychain = kc
+	}
+	if v := r.Annotations[config.ArgoPullSecretAnnotation]; v != "" {
+		kc, err := s.argoKeychain(v)
 		if err != nil {
 			return repo, fmt.Errorf("ImageRepository %s/%s: %w", r.Namespace, r.Name, err)
 		}

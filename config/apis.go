@@ -39,6 +39,11 @@ func groupOf(name string) (apiGroup, bool) {
 		}}, true
 	case fluxSourceGroup:
 		return apiGroup{flux: true, foreign: true, versions: []string{"v1", "v1beta2"}, kinds: []string{v1alpha1.GitRepositoryKind}}, true
+	case argoGroup:
+		// Argo CD's group holds many kinds; only Applications are read.
+		return apiGroup{foreign: true, versions: []string{"v1alpha1"}, kinds: []string{ApplicationKind}}, true
+	case argoImageUpdaterGroup:
+		return apiGroup{versions: []string{"v1alpha1"}, kinds: []string{ImageUpdaterKind}}, true
 	case fluxNotificationGroup:
 		return apiGroup{flux: true, foreign: true, versions: []string{"v1", "v1beta3", "v1beta2"}, kinds: []string{v1alpha1.ReceiverKind}}, true
 	}

@@ -36,6 +36,7 @@ type objectSummary struct {
 	// Automations
 	GitRepository string   `json:"gitRepository,omitempty"`
 	Applies       []string `json:"applies,omitempty"`
+	ArgoCD        any      `json:"argocd,omitempty"`
 
 	Object any `json:"object"`
 }
@@ -95,6 +96,9 @@ func summarize(t *testing.T, s *config.Set) summary {
 	}
 	for _, o := range s.Automations {
 		os := objectSummary{Source: source(o.Source), Object: o.ImageUpdateAutomation}
+		if o.ArgoCD != nil {
+			os.ArgoCD = o.ArgoCD
+		}
 		if o.GitRepository != nil {
 			os.GitRepository = o.GitRepository.Namespace + "/" + o.GitRepository.Name
 		}

@@ -36,10 +36,13 @@ type document struct {
 	apiVersion string
 	kind       string
 	flux       bool
-	pos        map[string]position
-	failed     map[string]bool // paths with an error
-	budget     int
-	exhausted  bool
+	// lenient skips unknown fields: a foreign kind (Argo CD's
+	// Application) of which only some fields are read.
+	lenient   bool
+	pos       map[string]position
+	failed    map[string]bool // paths with an error
+	budget    int
+	exhausted bool
 }
 
 func (d *document) position(n *yaml.Node) position {
@@ -251,6 +254,9 @@ func (d *document) structValue(n *yaml.Node, t reflect.Type, path string) (any, 
 			continue // written by controllers; not part of the intent
 		}
 		ft, known := fields[key]
+		if !known && d.lenient {
+			continue
+		}
 		if !known {
 			if fluxOnlyField(d.kind, child) {
 				if !isZero(kv.value) {

@@ -16,6 +16,21 @@ import (
 // errors, one line each, FILE:LINE: FIELD: CAUSE.
 func TestParseInvalid(t *testing.T) {
 	tests := map[string][]string{
+		"argocd-annotations.yaml": {
+			`testdata/invalid/argocd-annotations.yaml:5: metadata.annotations: write-back method argocd (Image Updater's default) patches the Application through Argo CD's API, which only hoist's controller does; hoist run and hoist update write to Git: set the write-back method to git`,
+			"testdata/invalid/argocd-annotations.yaml:16: metadata.annotations[\"argocd-image-updater.argoproj.io/web.allow-tags\"]: allow-tags \"regexp:^v(1\": error parsing regexp: missing closing ): `^v(1`",
+			`testdata/invalid/argocd-annotations.yaml:17: metadata.annotations["argocd-image-updater.argoproj.io/web.update-strategy"]: update strategy "newest": want semver, newest-build (or latest), alphabetical (or name) or digest`,
+			`testdata/invalid/argocd-annotations.yaml:18: metadata.annotations["argocd-image-updater.argoproj.io/web.pull-secret"]: pull secret "ext:/bin/creds.sh": ext: credential scripts run a program named by the document; hoist does not run them (use pullsecret, secret or env)`,
+			`testdata/invalid/argocd-annotations.yaml:19: metadata.annotations["argocd-image-updater.argoproj.io/wbe.ignore-tags"]: alias "wbe" is not in image-list`,
+			`testdata/invalid/argocd-annotations.yaml:32: spec.source.targetRevision: "HEAD" is not a branch hoist can check out and push to: set targetRevision to the branch, or the git-branch write-back setting`,
+			`testdata/invalid/argocd-annotations.yaml:44: spec.source.chart: chart "web" comes from a Helm repository: there is nothing in Git to write; keep the values in Git (a second source with ref) and write there`,
+			`testdata/invalid/argocd-annotations.yaml:53: metadata.annotations["argocd-image-updater.argoproj.io/git-branch"]: branch template "update-{{ .SHA256": template: branch:1: unclosed action`,
+		},
+		"argocd-imageupdater.yaml": {
+			"testdata/invalid/argocd-imageupdater.yaml:11: spec.applicationRefs[0].images[0].commonUpdateSettings.allowTags: allow-tags \"regexp:[\": error parsing regexp: missing closing ]: `[`",
+			`testdata/invalid/argocd-imageupdater.yaml:11: spec.applicationRefs[0].images[0].commonUpdateSettings.updateStrategy: update strategy "lastest": want semver, newest-build (or latest), alphabetical (or name) or digest`,
+			`testdata/invalid/argocd-imageupdater.yaml:12: spec.imagez: unknown field "imagez"; did you mean "images"?`,
+		},
 		"unknown-field.yaml": {
 			`testdata/invalid/unknown-field.yaml:5: spec.image: required`,
 			`testdata/invalid/unknown-field.yaml:6: spec.imagee: unknown field "imagee"; did you mean "image"?`,

@@ -138,6 +138,14 @@ type loader struct {
 	compiledFor map[*Policy]*v1alpha1.ImageRepository
 	// compiler shares compiled patterns between the policies.
 	compiler policy.Compiler
+	// argoApps and argoUpdaters are Argo CD's documents read, converted
+	// once every file is (see convertArgo).
+	argoApps     []*argoApp
+	argoUpdaters []*argoUpdater
+	argoConfig   *argoConfigMap
+	// skipArgo skips Argo CD's documents: those of a repository's update
+	// path describe other automations, not policies of this one.
+	skipArgo bool
 }
 
 func newLoader() *loader {
@@ -320,6 +328,11 @@ func (l *loader) parseDocument(file string, base int, n *yaml.Node) {
 			d.pos["kind"] = d.position(k)
 		}
 	}
+	if apiVersion == "v1" && kind == "ConfigMap" && l.kinds[file] == nil && !l.skipArgo {
+		d.apiVersion, d.kind = apiVersion, kind
+		l.parseArgoConfigMap(d, root)
+		return
+	}
 	ours, flux, field, err := classify(apiVersion, kind)
 	if err != nil {
 		d.fail(field, err)
@@ -364,6 +377,10 @@ func (l *loader) parseDocument(file string, base int, n *yaml.Node) {
 				l.set.GitRepositories = append(l.set.GitRepositories, &GitRepository{GitRepository: o, Source: d.source()})
 			}
 		}
+	case ApplicationKind, ImageUpdaterKind:
+		if !l.skipArgo {
+			l.parseArgo(d, root)
+		}
 	case v1alpha1.ReceiverKind:
 		o := &v1alpha1.Receiver{}
 		if d.decode(root, o) && d.receiver(o) {
@@ -392,6 +409,7 @@ func (l *loader) register(d *document, m *metav1.ObjectMeta) bool {
 // finish resolves references between objects and returns the Set, or every
 // error found.
 func (l *loader) finish() (*Set, error) {
+	l.convertArgo()
 	l.resolve()
 	l.sortByPosition()
 	if len(l.errs) > 0 {
@@ -517,7 +535,8 @@ func (l *loader) seed(base *Set) {
 
 // LoadOntoFS is LoadOnto for the documents under dir in fsys (such as a
 // clone opened as an os.Root, whose FS follows no symbolic link out of
-// it). File names in errors and sources are dir's slash paths. A symbolic
+// it), except Argo CD's Applications and ImageUpdaters, which describe
+// automations of their own (see docs/argocd.md). File names in errors and sources are dir's slash paths. A symbolic
 // link that cannot be read through fsys (a dangling one, or one that leads
 // out of it) is skipped: it holds no document of the repository.
 //
@@ -561,6 +580,7 @@ func LoadOntoFS(base *Set, fsys fs.FS, dir string) (*Set, error) {
 		// The files alone first: if they hold nothing (and nothing wrong),
 		// base is the answer.
 		l := newLoader()
+		l.skipArgo = true
 		for _, f := range files {
 			l.parseFile(f.path, f.data)
 		}
@@ -569,6 +589,7 @@ func LoadOntoFS(base *Set, fsys fs.FS, dir string) (*Set, error) {
 		}
 	}
 	l := newLoader()
+	l.skipArgo = true
 	if base != nil {
 		l.seed(base)
 	}

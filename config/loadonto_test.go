@@ -112,3 +112,26 @@ func TestLoadOntoFSManifestsOnly(t *testing.T) {
 		t.Errorf("a file that does not parse: err = %v, want one naming bad.yaml", err)
 	}
 }
+
+// TestLoadOntoFSSkipsArgoCD: the Argo CD Applications of a repository's
+// update path (an app-of-apps repository) describe automations of their
+// own; an automation writing to that repository must not fail on them,
+// such as on one with Image Updater's default write-back method.
+func TestLoadOntoFSSkipsArgoCD(t *testing.T) {
+	base, err := config.Parse("base.yaml", []byte("apiVersion: hoist.dev/v1alpha1\nkind: ImageRepository\nmetadata: {name: app, namespace: apps}\nspec: {image: ghcr.io/a/app}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	app := "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: web\n  annotations:\n    argocd-image-updater.argoproj.io/image-list: web=ghcr.io/a/web\nspec:\n  source: {repoURL: https://git.example.com/r.git, targetRevision: main, path: web}\n"
+	if err := os.WriteFile(filepath.Join(dir, "web.yaml"), []byte(app), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set, err := config.LoadOntoFS(base, os.DirFS(dir), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set != base {
+		t.Errorf("Applications only: got a copy of the configuration, want the configuration itself")
+	}
+}

@@ -52,6 +52,10 @@ type Automation struct {
 	// GitRepository is the object named by spec.sourceRef; nil when the
 	// automation names its repository inline in spec.git.url.
 	GitRepository *GitRepository
+	// ArgoCD is set for an automation converted from an Argo CD
+	// Application: its images are written where Argo CD reads them, not
+	// through markers (see docs/argocd.md).
+	ArgoCD *ArgoCD
 }
 
 // GitRepository is a GitRepository and where it was read.

@@ -33,6 +33,9 @@ func (c *Checkout) Commit(ctx context.Context, changes []writeback.Change, opts 
 		AutomationObject: opts.Automation,
 		Changed:          NewResult(changes),
 		Values:           opts.Values,
+		AppName:          opts.App.Name,
+		AppNamespace:     opts.App.Namespace,
+		AppChanges:       appChanges(changes),
 	})
 	if err != nil {
 		return "", err

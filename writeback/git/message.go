@@ -97,6 +97,42 @@ type TemplateData struct {
 	// Values are the user's values from the automation
 	// (messageTemplateValues).
 	Values map[string]string
+	// AppName, AppNamespace and AppChanges are Argo CD Image Updater's
+	// template data, set for an automation converted from an Argo CD
+	// Application: its name and namespace, and one entry per image.
+	AppName      string
+	AppNamespace string
+	AppChanges   []AppChange
+}
+
+// AppChange is one image of an Argo CD Application that changed, with the
+// field names of Argo CD Image Updater's commit message templates.
+type AppChange struct {
+	Image  string
+	OldTag string
+	NewTag string
+}
+
+// appChanges returns one AppChange per image of changes that carry one,
+// in the order of the changes.
+func appChanges(changes []writeback.Change) []AppChange {
+	var out []AppChange
+	at := map[string]int{}
+	for _, c := range changes {
+		if c.Image == "" {
+			continue
+		}
+		i, ok := at[c.Image]
+		if !ok {
+			at[c.Image] = len(out)
+			out = append(out, AppChange{Image: c.Image, OldTag: c.OldTag, NewTag: c.NewTag})
+			continue
+		}
+		if c.NewTag != "" {
+			out[i].OldTag, out[i].NewTag = c.OldTag, c.NewTag
+		}
+	}
+	return out
 }
 
 // DefaultMessageTemplate is the commit message used when the automation has

@@ -140,6 +140,9 @@ type CommitOptions struct {
 	Automation NamespacedName
 	// Values are the template's .Values.
 	Values map[string]string
+	// App names the Argo CD Application of an automation converted from
+	// one (.AppName and .AppNamespace in templates); empty otherwise.
+	App NamespacedName
 	// Signer signs the commit. Default: unsigned.
 	Signer Signer
 	// Now is the clock for the commit time. Default: time.Now.
