@@ -107,6 +107,10 @@ func parseArgoAnnotations(ann map[string]string) ([]argoImage, argoWriteBack, []
 			probs = append(probs, argoProblem{list.field, fmt.Errorf("%q names no image", entry)})
 			continue
 		}
+		if strings.Contains(image[strings.LastIndex(image, "/")+1:], ":") {
+			probs = append(probs, argoProblem{list.field, fmt.Errorf("%q: want IMAGE[:CONSTRAINT], with one colon after the image's last slash", entry)})
+			continue
+		}
 		im := argoImage{alias: alias, image: image, constraint: constraint, field: list.field}
 		key := alias
 		if key == "" {
