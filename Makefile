@@ -121,14 +121,18 @@ fuzz: ## a short run of every fuzz target
 demo: build ## run hoist's main job on an embedded default
 	$(BIN)/hoist demo
 
-generate: ## regenerate deepcopy code and the CustomResourceDefinitions (config/crd) with controller-gen
+# The CRDs are copied into the Kustomize base and the Helm chart, which
+# cannot reference config/crd (check-generate fails when a copy is stale).
+CRD_COPIES := deploy/kustomize/base/crds deploy/chart/hoist/crds
+generate: ## regenerate deepcopy code and the CustomResourceDefinitions (config/crd, deploy/) with controller-gen
 	$(GO) generate ./...
+	@for d in $(CRD_COPIES); do rm -f $$d/*.yaml; mkdir -p $$d; cp config/crd/*.yaml $$d/; done
 
 # Fails when a generated file (deepcopy, CRDs) differs from what make
 # generate writes: run make generate and commit the result.
 check-generate: generate ## fail when generated files are stale
-	@out=$$(git status --porcelain -- config/v1alpha1 config/crd); \
-	if [ -n "$$out" ]; then echo "generated files are stale (run make generate and commit):"; echo "$$out"; git --no-pager diff --stat -- config/v1alpha1 config/crd; exit 1; fi
+	@out=$$(git status --porcelain -- config/v1alpha1 config/crd $(CRD_COPIES)); \
+	if [ -n "$$out" ]; then echo "generated files are stale (run make generate and commit):"; echo "$$out"; git --no-pager diff --stat -- config/v1alpha1 config/crd $(CRD_COPIES); exit 1; fi
 
 kube-apiserver: ## build and cache the kube-apiserver of the controller tests (10-15 minutes the first time)
 	internal/testenv/build-kube-apiserver.sh
