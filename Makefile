@@ -23,7 +23,7 @@ GITEA_BIN = $(or $(HOIST_TEST_CACHE),$(HOME)/.cache/hoist-test)/gitea/gitea
 # Where internal/testenv/build-kube-apiserver.sh puts kube-apiserver (see internal/testenv/kube.go).
 KUBE_APISERVER_BIN = $(or $(HOIST_TEST_CACHE),$(HOME)/.cache/hoist-test)/kube-apiserver-v1.37.2/kube-apiserver
 
-.PHONY: all build test test-short test-image soak lint bench fuzz demo gitea kube-apiserver generate check-generate tidy clean release image
+.PHONY: all build test test-short test-image test-deploy deploy-tools soak lint bench fuzz demo gitea kube-apiserver generate check-generate tidy clean release image
 
 all: build
 
@@ -75,6 +75,15 @@ test: ## unit and integration tests, with the race detector
 # cache), so it runs apart from make test.
 test-image: ## the container image test: build, push to a registry on 127.0.0.1, read back, run
 	$(GO) test -tags image -count=1 -timeout 15m ./internal/imagebuild/...
+
+deploy-tools: ## build and cache helm and kustomize for test-deploy (a few minutes the first time)
+	deploy/build-tools.sh
+
+# helm lint, helm template (default, sharded), kustomize build of the base
+# and each overlay; every object applied to kube-apiserver with server-side
+# dry run; hoist controller run with the rendered RBAC's ServiceAccount.
+test-deploy: deploy-tools ## check deploy/ (Helm chart, Kustomize) against a real kube-apiserver
+	$(GO) test -tags deploy -race -count=1 -timeout 10m -run '^TestDeploy' ./integration/
 
 gitea: ## build and cache the Gitea server of the pull-request tests (about 25 minutes the first time)
 	internal/testenv/build-gitea.sh
