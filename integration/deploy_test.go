@@ -130,9 +130,16 @@ func renderings(t *testing.T) []rendering {
 		}
 		return a
 	}
+	rel := func(p string) string { // kustomize takes relative paths only
+		r, err := filepath.Rel(withMonitor, abs(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
 	writeFile(t, filepath.Join(withMonitor, "kustomization.yaml"), fmt.Sprintf(
 		"apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - %s\ncomponents:\n  - %s\n",
-		abs(filepath.Join(kustomizeDir, "base")), abs(filepath.Join(kustomizeDir, "components", "servicemonitor"))))
+		rel(filepath.Join(kustomizeDir, "base")), rel(filepath.Join(kustomizeDir, "components", "servicemonitor"))))
 	var rs []rendering
 	for _, r := range []struct {
 		name string
