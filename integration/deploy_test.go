@@ -234,6 +234,57 @@ func TestDeployRender(t *testing.T) {
 	}
 }
 
+// TestDeployChartValues: values.schema.json refuses bad values, and the
+// NOTES say how to get the webhook URL, for each way of exposing it.
+func TestDeployChartValues(t *testing.T) {
+	helm := helmBin(t)
+	for _, tc := range []struct {
+		name string
+		set  string
+		err  string // in the error of helm template; "" for none
+	}{
+		{"no replicas", "replicas=0", "replicas"},
+		{"bad shard name", "shards[0]=Shard_1", "shards"},
+		{"unknown value", "replica=2", "replica"},
+		{"bad log format", "logFormat=xml", "logFormat"},
+		{"good", "shards[0]=shard1", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := exec.Command(helm, "template", "hoist", chartDir, "--set", tc.set).CombinedOutput()
+			switch {
+			case tc.err == "" && err != nil:
+				t.Errorf("--set %s: %v\n%s", tc.set, err, out)
+			case tc.err != "" && (err == nil || !strings.Contains(string(out), tc.err)):
+				t.Errorf("--set %s: %v, want an error naming %s\n%s", tc.set, err, tc.err, out)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"port-forward", nil, []string{"{.status.webhookPath}", "port-forward service/hoist-webhook 9393:80", "http://127.0.0.1:9393$WEBHOOK_PATH"}},
+		{"ingress", []string{"--set", "webhook.ingress.enabled=true", "--set", "webhook.ingress.host=hooks.example.com", "--set", "webhook.ingress.tls[0].secretName=tls"},
+			[]string{"{.status.webhookPath}", "https://hooks.example.com$WEBHOOK_PATH"}},
+		{"load balancer", []string{"--set", "webhook.service.type=LoadBalancer"}, []string{"service hoist-webhook -o jsonpath='{.status.loadBalancer.ingress[0].ip}'", "http://$HOST:80$WEBHOOK_PATH"}},
+		{"shards", []string{"--set", "shards={a,b}", "--set", "webhook.ingress.enabled=true"}, []string{"http://a.hoist.example.com$WEBHOOK_PATH", "http://b.hoist.example.com$WEBHOOK_PATH"}},
+	} {
+		t.Run("NOTES "+tc.name, func(t *testing.T) {
+			out := string(render(t, helm, append([]string{"install", "hoist", chartDir, "--dry-run=client", "--namespace", "hoist-system"}, tc.args...)...))
+			_, notes, ok := strings.Cut(out, "NOTES:")
+			if !ok {
+				t.Fatalf("no NOTES:\n%s", out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(notes, w) {
+					t.Errorf("NOTES lack %q:\n%s", w, notes)
+				}
+			}
+		})
+	}
+}
+
 func contains(ss []string, s string) bool {
 	for _, x := range ss {
 		if x == s {
