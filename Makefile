@@ -23,7 +23,7 @@ GITEA_BIN = $(or $(HOIST_TEST_CACHE),$(HOME)/.cache/hoist-test)/gitea/gitea
 # Where internal/testenv/build-kube-apiserver.sh puts kube-apiserver (see internal/testenv/kube.go).
 KUBE_APISERVER_BIN = $(or $(HOIST_TEST_CACHE),$(HOME)/.cache/hoist-test)/kube-apiserver-v1.37.2/kube-apiserver
 
-.PHONY: all build test test-short test-image soak lint bench fuzz demo gitea kube-apiserver generate check-generate tidy clean release image
+.PHONY: all build test test-short test-image test-deploy deploy-tools soak lint bench fuzz demo gitea kube-apiserver generate check-generate tidy clean release image
 
 all: build
 
@@ -76,6 +76,15 @@ test: ## unit and integration tests, with the race detector
 test-image: ## the container image test: build, push to a registry on 127.0.0.1, read back, run
 	$(GO) test -tags image -count=1 -timeout 15m ./internal/imagebuild/...
 
+deploy-tools: ## build and cache helm and kustomize for test-deploy (a few minutes the first time)
+	deploy/build-tools.sh
+
+# helm lint, helm template (default, sharded), kustomize build of the base
+# and each overlay; every object applied to kube-apiserver with server-side
+# dry run; hoist controller run with the rendered RBAC's ServiceAccount.
+test-deploy: deploy-tools ## check deploy/ (Helm chart, Kustomize) against a real kube-apiserver
+	$(GO) test -tags deploy -race -count=1 -timeout 10m -run '^TestDeploy' ./integration/
+
 gitea: ## build and cache the Gitea server of the pull-request tests (about 25 minutes the first time)
 	internal/testenv/build-gitea.sh
 
@@ -121,14 +130,18 @@ fuzz: ## a short run of every fuzz target
 demo: build ## run hoist's main job on an embedded default
 	$(BIN)/hoist demo
 
-generate: ## regenerate deepcopy code and the CustomResourceDefinitions (config/crd) with controller-gen
+# The CRDs are copied into the Kustomize base and the Helm chart, which
+# cannot reference config/crd (check-generate fails when a copy is stale).
+CRD_COPIES := deploy/kustomize/base/crds deploy/chart/hoist/crds
+generate: ## regenerate deepcopy code and the CustomResourceDefinitions (config/crd, deploy/) with controller-gen
 	$(GO) generate ./...
+	@for d in $(CRD_COPIES); do rm -f $$d/*.yaml; mkdir -p $$d; cp config/crd/*.yaml $$d/; done
 
 # Fails when a generated file (deepcopy, CRDs) differs from what make
 # generate writes: run make generate and commit the result.
 check-generate: generate ## fail when generated files are stale
-	@out=$$(git status --porcelain -- config/v1alpha1 config/crd); \
-	if [ -n "$$out" ]; then echo "generated files are stale (run make generate and commit):"; echo "$$out"; git --no-pager diff --stat -- config/v1alpha1 config/crd; exit 1; fi
+	@out=$$(git status --porcelain -- config/v1alpha1 config/crd $(CRD_COPIES)); \
+	if [ -n "$$out" ]; then echo "generated files are stale (run make generate and commit):"; echo "$$out"; git --no-pager diff --stat -- config/v1alpha1 config/crd $(CRD_COPIES); exit 1; fi
 
 kube-apiserver: ## build and cache the kube-apiserver of the controller tests (10-15 minutes the first time)
 	internal/testenv/build-kube-apiserver.sh

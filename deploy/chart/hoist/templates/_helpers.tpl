@@ -1,0 +1,50 @@
+{{/* The name of the objects: the release name, with -hoist unless it has it. */}}
+{{- define "hoist.fullname" -}}
+{{- if contains "hoist" .Release.Name -}}
+{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-hoist" .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "hoist.labels" -}}
+app.kubernetes.io/name: hoist
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "hoist.selectorLabels" -}}
+app.kubernetes.io/name: hoist
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: controller
+{{- end -}}
+
+{{/* One entry per controller: the shards, or "" for a single one. */}}
+{{- define "hoist.shards" -}}
+{{- if .Values.shards -}}
+{{- toJson .Values.shards -}}
+{{- else -}}
+{{- toJson (list "") -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The rules of hoist's ClusterRole, or of its Role in each watched namespace. */}}
+{{- define "hoist.rules" -}}
+- apiGroups: [hoist.dev]
+  resources: [imagerepositories, imagepolicies, imageupdateautomations, receivers, gitrepositories]
+  verbs: [get, list, watch]
+- apiGroups: [hoist.dev]
+  resources: [imagerepositories/status, imagepolicies/status, imageupdateautomations/status, receivers/status, gitrepositories/status]
+  verbs: [get, patch, update]
+- apiGroups: [source.toolkit.fluxcd.io]
+  resources: [gitrepositories]
+  verbs: [get, list, watch]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- end -}}
