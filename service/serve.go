@@ -37,6 +37,8 @@ type ServeOptions struct {
 	// ServiceOptions of the same names.
 	Window, StartupSpread, Grace time.Duration
 	WebhookMaxBody               int64
+	// Profiling serves /debug/pprof/ with /metrics (ServiceOptions).
+	Profiling bool
 }
 
 // Server is a started service: configuration loaded, listeners open.
@@ -77,6 +79,7 @@ func Start(ctx context.Context, o ServeOptions) (*Server, error) {
 		StartupSpread:  o.StartupSpread,
 		Grace:          o.Grace,
 		WebhookMaxBody: o.WebhookMaxBody,
+		Profiling:      o.Profiling,
 	})
 	if err != nil {
 		runner.Close()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/http/pprof"
 	"reflect"
 	"slices"
 	"sort"
@@ -64,6 +65,9 @@ type ServiceOptions struct {
 	// WebhookMaxBody is the largest webhook request body read, in bytes;
 	// a larger one is answered 413. Default webhook.DefaultBodyLimit.
 	WebhookMaxBody int64
+	// Profiling serves Go's runtime profiles at /debug/pprof/ next to
+	// /metrics (OpsHandler and Handler; never HookHandler).
+	Profiling bool
 	// IDTokenKeys is the key set of the ID tokens of gcr receivers.
 	// Default: Google's, fetched with http.DefaultClient.
 	IDTokenKeys *webhook.JWKS
@@ -170,6 +174,13 @@ func (s *Service) OpsHandler() http.Handler {
 func (s *Service) routeOps(mux *http.ServeMux) {
 	mux.Handle("/metrics", promhttp.HandlerFor(s.o.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/status", s.serveStatus)
+	if s.o.Profiling {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	s.routeHealth(mux)
 }
 

@@ -34,6 +34,7 @@ type runOptions struct {
 	dryRun    bool
 	opsListen string
 	maxBody   int64
+	pprof     bool
 	reg       registryFlags
 }
 
@@ -92,6 +93,7 @@ Exit status: 0 success (also nothing to do), 1 some automation or target failed,
 	f.StringVar(&o.tokenEnv, "git-token-env", "", "environment variable holding a Git HTTPS token, for repositories without a secretRef")
 	f.StringVar(&o.sshKey, "ssh-key", "", "SSH private key (unencrypted; put encrypted keys in ssh-agent) for repositories without a secretRef; default: ssh-agent (SSH_AUTH_SOCK), then ~/.ssh/id_ed25519, id_ecdsa, id_rsa")
 	f.StringVar(&o.sshHosts, "known-hosts", "", "known_hosts file for SSH repositories without a secretRef (default ~/.ssh/known_hosts)")
+	f.BoolVar(&o.pprof, "pprof", false, "service mode: serve Go's CPU, heap and goroutine profiles at /debug/pprof/ with /metrics (on --ops-listen when set; keep it off a listener that faces registries)")
 	f.Int64Var(&o.maxBody, "webhook-max-body", webhook.DefaultBodyLimit, "service mode: largest webhook request body read, in bytes; a larger one is answered 413 (Flux reads up to 3 MiB)")
 	f.DurationVar(&o.window, "commit-window", 5*time.Second, "service mode: selection changes within this window go into one commit (0: commit each change at once)")
 	f.DurationVar(&o.spread, "startup-spread", service.DefaultStartupSpread, "service mode: first scans and runs start spread over this long, so that many repositories do not all start at once (0: all at once)")
@@ -104,7 +106,7 @@ Exit status: 0 success (also nothing to do), 1 some automation or target failed,
 // service, the service's with --once.
 func (o *runOptions) checkMode(c flagCheck) error {
 	if o.once {
-		for _, f := range []string{"listen", "ops-listen", "commit-window", "startup-spread", "grace-period", "webhook-max-body"} {
+		for _, f := range []string{"listen", "ops-listen", "commit-window", "startup-spread", "grace-period", "webhook-max-body", "pprof"} {
 			if err := c.inert(f, "is for the service: with --once, hoist runs each automation once and serves nothing"); err != nil {
 				return err
 			}

@@ -27,6 +27,7 @@ func runService(ctx context.Context, o runOptions, _ io.Writer, stderr io.Writer
 		StartupSpread:  noneIfZero(o.spread),
 		Grace:          o.grace,
 		WebhookMaxBody: o.maxBody,
+		Profiling:      o.pprof,
 	})
 	if err != nil {
 		return usage(err)
