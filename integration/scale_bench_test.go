@@ -5,11 +5,13 @@ package integration
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -254,9 +256,22 @@ spec:
 
 	// Second start: a 5-minute round of scans.
 	addr := freeAddr(b)
-	svc = startHoist(b, addr, env, append(args, "--startup-spread", "5m")...)
+	profileDir := os.Getenv("HOIST_SCALE_PROFILE")
+	round := append(slices.Clone(args), "--startup-spread", "5m")
+	if profileDir != "" {
+		round = append(round, "--pprof")
+	}
+	svc = startHoist(b, addr, env, round...)
 	started = time.Now()
 	time.Sleep(time.Until(started.Add(30 * time.Second)))
+	var profiled sync.WaitGroup
+	if profileDir != "" {
+		// HOIST_SCALE_PROFILE=DIR: a CPU profile of the window and a heap
+		// profile after it, for go tool pprof.
+		profiled.Go(func() {
+			saveProfile(b, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(window.Seconds())), filepath.Join(profileDir, "round-cpu.prof"))
+		})
+	}
 	req0, u0, t0 := mem.requests.Load(), svc.usage(), time.Now()
 	var rssSum, rssMax float64
 	samples := 0
@@ -268,6 +283,10 @@ spec:
 		samples++
 	}
 	req1, u1, t1 := mem.requests.Load(), svc.usage(), time.Now()
+	profiled.Wait()
+	if profileDir != "" {
+		saveProfile(b, "http://"+addr+"/debug/pprof/heap", filepath.Join(profileDir, "round-heap.prof"))
+	}
 	wall := t1.Sub(t0)
 	cpu := 100 * float64(u1.cpu-u0.cpu) / float64(wall)
 	scansPerSec := float64(req1-req0) / wall.Seconds()
@@ -329,4 +348,24 @@ spec:
 	b.ReportMetric(ms(percentile(lat, 99)), "p99-ms")
 	b.ReportMetric(ms(percentile(lat, 100)), "max-ms")
 	b.Logf("%d webhooks: median %s, p99 %s, max %s", len(lat), percentile(lat, 50), percentile(lat, 99), percentile(lat, 100))
+}
+
+// saveProfile writes what url answers to file.
+func saveProfile(b *testing.B, url, file string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	defer func() { _ = resp.Body.Close() }()
+	data, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	if err == nil {
+		err = os.WriteFile(file, data, 0o644)
+	}
+	if err != nil {
+		b.Error(err)
+	}
 }

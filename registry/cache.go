@@ -1,10 +1,13 @@
 package registry
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,7 +31,17 @@ var (
 	bucketFacts      = []byte("facts")
 	bucketTags       = []byte("tags")
 	bucketTagDigests = []byte("tagdigests")
+	// bucketTagSums holds, per repository, the sum of its cached tag list
+	// and when that list was last confirmed by the registry: a rescan
+	// that reads the same list writes 40 bytes at most once an hour
+	// (confirmEvery) instead of the whole list.
+	bucketTagSums = []byte("tagsums")
 )
+
+// confirmEvery is how often a repository whose tag list has not changed
+// has its confirmation time written to the file; in between it is kept in
+// memory, so a process that keeps running reports the exact time.
+const confirmEvery = time.Hour
 
 // Cache keeps, in one bbolt file, what a rescan need not ask again: facts
 // (build time, platforms) of immutable digests, each repository's last good
@@ -44,6 +57,19 @@ type Cache struct {
 	path   string
 	logger *slog.Logger
 	broken atomic.Bool
+
+	mu   sync.Mutex
+	seen map[string]tagsSeen // repository → its cached list's sum
+
+	writes atomic.Int64 // write transactions, for tests
+}
+
+// tagsSeen is what the cache remembers in memory of a repository's stored
+// tag list.
+type tagsSeen struct {
+	sum         [sha256.Size]byte
+	confirmed   time.Time // the registry last answered this list
+	persistedAt time.Time // the confirmation time the file holds
 }
 
 // OpenCache opens or creates the cache file at path, creating its directory.
@@ -58,7 +84,7 @@ func OpenCache(path string, logger *slog.Logger) (*Cache, error) {
 	db, err := boltfile.Open(path, boltfile.Kind{
 		What:        "registry cache",
 		Schema:      cacheSchema,
-		Buckets:     [][]byte{bucketFacts, bucketTags, bucketTagDigests},
+		Buckets:     [][]byte{bucketFacts, bucketTags, bucketTagDigests, bucketTagSums},
 		NoSync:      true,
 		LockTimeout: cacheLockTimeout,
 	}, logger)
@@ -68,7 +94,7 @@ func OpenCache(path string, logger *slog.Logger) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Cache{db: db, path: path, logger: logger}, nil
+	return &Cache{db: db, path: path, logger: logger, seen: map[string]tagsSeen{}}, nil
 }
 
 // Path returns the file of the cache.
@@ -123,6 +149,7 @@ func (c *Cache) op(write bool, what string, fn func(*bolt.Tx) error) (ok bool) {
 	}()
 	var err error
 	if write {
+		c.writes.Add(1)
 		err = c.db.Update(fn)
 	} else {
 		err = c.db.View(fn)
@@ -168,22 +195,72 @@ func (c *Cache) putFacts(digest string, e factsEntry) {
 
 func (c *Cache) tags(repo string) (tagsEntry, bool) {
 	var e tagsEntry
-	ok := c.get("get tags", bucketTags, []byte(repo), &e)
-	return e, ok
+	var confirmed time.Time
+	ok := c.op(false, "get tags", func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketTags).Get([]byte(repo))
+		if b == nil {
+			return errMiss
+		}
+		if _, at, ok := decodeTagSum(tx.Bucket(bucketTagSums).Get([]byte(repo))); ok {
+			confirmed = at
+		}
+		return json.Unmarshal(b, &e)
+	})
+	if !ok {
+		return e, false
+	}
+	c.mu.Lock()
+	if s, ok := c.seen[repo]; ok && s.confirmed.After(confirmed) {
+		confirmed = s.confirmed
+	}
+	c.mu.Unlock()
+	if confirmed.After(e.FetchedAt) {
+		e.FetchedAt = confirmed
+	}
+	return e, true
 }
 
 // putTags stores a repository's tag list and forgets the digests of tags
-// that are gone.
+// that are gone. A list equal to the one stored is only confirmed: in
+// memory, and in the file at most once every confirmEvery.
 func (c *Cache) putTags(repo string, e tagsEntry) {
 	if c == nil {
+		return
+	}
+	sum := sumTags(e.Tags)
+	c.mu.Lock()
+	s, known := c.seen[repo]
+	c.mu.Unlock()
+	if !known {
+		// First time this process sees repo: what does the file hold?
+		c.op(false, "get tag sum", func(tx *bolt.Tx) error {
+			if got, at, ok := decodeTagSum(tx.Bucket(bucketTagSums).Get([]byte(repo))); ok && tx.Bucket(bucketTags).Get([]byte(repo)) != nil {
+				s, known = tagsSeen{sum: got, confirmed: at, persistedAt: at}, true
+			}
+			return nil
+		})
+	}
+	if known && s.sum == sum {
+		s.confirmed = e.FetchedAt
+		if e.FetchedAt.Sub(s.persistedAt) >= confirmEvery {
+			if c.op(true, "confirm tags", func(tx *bolt.Tx) error {
+				return tx.Bucket(bucketTagSums).Put([]byte(repo), encodeTagSum(sum, e.FetchedAt))
+			}) {
+				s.persistedAt = e.FetchedAt
+			}
+		}
+		c.remember(repo, s)
 		return
 	}
 	data, err := json.Marshal(e)
 	if err != nil {
 		return
 	}
-	c.op(true, "put tags", func(tx *bolt.Tx) error {
+	if c.op(true, "put tags", func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketTags).Put([]byte(repo), data); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketTagSums).Put([]byte(repo), encodeTagSum(sum, e.FetchedAt)); err != nil {
 			return err
 		}
 		digests := tx.Bucket(bucketTagDigests).Bucket([]byte(repo))
@@ -207,7 +284,45 @@ func (c *Cache) putTags(repo string, e tagsEntry) {
 			}
 		}
 		return nil
-	})
+	}) {
+		c.remember(repo, tagsSeen{sum: sum, confirmed: e.FetchedAt, persistedAt: e.FetchedAt})
+	}
+}
+
+func (c *Cache) remember(repo string, s tagsSeen) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seen[repo] = s
+}
+
+// sumTags is the SHA-256 of tags, each followed by a newline (a tag has
+// none of its own).
+func sumTags(tags []string) [sha256.Size]byte {
+	h := sha256.New()
+	for _, t := range tags {
+		_, _ = h.Write([]byte(t))
+		_, _ = h.Write([]byte{'\n'})
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+// encodeTagSum and decodeTagSum are the tagsums bucket's value: the sum,
+// then the confirmation time in Unix nanoseconds, big-endian.
+func encodeTagSum(sum [sha256.Size]byte, at time.Time) []byte {
+	v := make([]byte, sha256.Size+8)
+	copy(v, sum[:])
+	binary.BigEndian.PutUint64(v[sha256.Size:], uint64(at.UnixNano()))
+	return v
+}
+
+func decodeTagSum(v []byte) (sum [sha256.Size]byte, at time.Time, ok bool) {
+	if len(v) != sha256.Size+8 {
+		return sum, at, false
+	}
+	copy(sum[:], v)
+	return sum, time.Unix(0, int64(binary.BigEndian.Uint64(v[sha256.Size:]))).UTC(), true
 }
 
 func (c *Cache) tagDigest(repo, tag string) (tagDigestEntry, bool) {

@@ -281,3 +281,76 @@ func TestListTagsCacheFallback(t *testing.T) {
 		})
 	}
 }
+
+// TestListTagsConfirmsUnchangedList rescans a repository whose tag list
+// has not changed: the cache writes nothing (the list is only confirmed in
+// memory) until an hour has passed, then 40 bytes; a stale answer still
+// says when the registry last answered, in this process and after a
+// restart (to the hour).
+func TestListTagsConfirmsUnchangedList(t *testing.T) {
+	reg := testenv.NewRegistry(t, testenv.RegistryOptions{})
+	reg.PushImage(t, "app", "v1", testenv.ImageOptions{})
+	repo := registry.Repo{Image: reg.Ref("app", "")}
+	path := filepath.Join(t.TempDir(), "registry.db")
+	clock := newFakeClock()
+	start := clock.Now()
+	cache := openCacheNoCleanup(t, path)
+	c := newClient(t, clock, registry.WithCache(cache), registry.WithMaxRetries(1))
+	list := func() registry.TagList {
+		t.Helper()
+		got, err := c.ListTags(t.Context(), repo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+
+	type step struct {
+		name       string
+		advance    time.Duration
+		push       string // a tag pushed before the scan
+		wantWrites int64  // write transactions by this scan
+	}
+	for _, s := range []step{
+		{name: "first scan stores the list", wantWrites: 1},
+		{name: "same list, 5m later", advance: 5 * time.Minute},
+		{name: "same list, 40m later", advance: 35 * time.Minute},
+		{name: "same list, 65m later: confirmed in the file", advance: 25 * time.Minute, wantWrites: 1},
+		{name: "same list, 70m later", advance: 5 * time.Minute},
+		{name: "a new tag", advance: time.Minute, push: "v2", wantWrites: 1},
+		{name: "same list again", advance: time.Minute},
+	} {
+		t.Run(s.name, func(t *testing.T) {
+			clock.Advance(s.advance)
+			if s.push != "" {
+				reg.PushImage(t, "app", s.push, testenv.ImageOptions{})
+			}
+			before := registry.CacheWrites(cache)
+			list()
+			if got := registry.CacheWrites(cache) - before; got != s.wantWrites {
+				t.Errorf("%d cache writes, want %d", got, s.wantWrites)
+			}
+		})
+	}
+	lastScan := clock.Now() // 72 minutes after start
+
+	// The registry fails: the stale list is the last one, confirmed at
+	// the last scan.
+	clock.Advance(time.Minute)
+	reg.Faults.Add(testenv.Fault{Path: testenv.TagsPath, Do: testenv.Status(503)})
+	got := list()
+	if diff := cmp.Diff(registry.TagList{Tags: []string{"v1", "v2"}, FetchedAt: lastScan, Stale: true}, got, cmpIgnoreErr); diff != "" {
+		t.Errorf("stale list in the same process (-want +got):\n%s", diff)
+	}
+	if err := cache.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// After a restart the file knows the list of 71 minutes after start.
+	cache = openCache(t, path)
+	c = newClient(t, clock, registry.WithCache(cache), registry.WithMaxRetries(1))
+	got = list()
+	if diff := cmp.Diff(registry.TagList{Tags: []string{"v1", "v2"}, FetchedAt: start.Add(71 * time.Minute), Stale: true}, got, cmpIgnoreErr); diff != "" {
+		t.Errorf("stale list after a restart (-want +got):\n%s", diff)
+	}
+}

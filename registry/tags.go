@@ -2,8 +2,6 @@ package registry
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -73,7 +71,7 @@ func (c *Client) listTags(ctx context.Context, ref name.Repository, r Repo) ([]s
 	}
 	var (
 		tags     []string
-		have     = make(map[string]struct{})
+		have     map[string]struct{}
 		seenURL  = make(map[string]int)
 		seenLast = make(map[string]int)
 		seenPage = make(map[[32]byte]int)
@@ -91,26 +89,31 @@ func (c *Client) listTags(ctx context.Context, ref name.Repository, r Repo) ([]s
 		if err != nil {
 			return nil, fmt.Errorf("page %d: %w", page, err)
 		}
-		var parsed struct {
-			Tags []string `json:"tags"`
-		}
-		if err := json.Unmarshal(body, &parsed); err != nil {
+		pageTags, err := decodeTagList(body)
+		if err != nil {
 			return nil, fmt.Errorf("page %d: decoding tag list: %s", page, jsonErrorWithoutInput(err))
-		}
-		sum := sha256.Sum256([]byte(strings.Join(parsed.Tags, "\n")))
-		if p, ok := seenPage[sum]; ok {
-			return nil, fmt.Errorf("%w: page %d repeats page %d", ErrPagination, page, p)
-		}
-		seenPage[sum] = page
-		for _, t := range parsed.Tags {
-			if _, dup := have[t]; !dup {
-				have[t] = struct{}{}
-				tags = append(tags, t)
-			}
 		}
 		link, ok, err := nextLink(header.Values("Link"))
 		if err != nil {
 			return nil, fmt.Errorf("%w: page %d: %w", ErrPagination, page, err)
+		}
+		if page == 1 && !ok {
+			// One page, the common case: nothing can repeat.
+			return dedupe(pageTags), nil
+		}
+		sum := sumTags(pageTags)
+		if p, ok := seenPage[sum]; ok {
+			return nil, fmt.Errorf("%w: page %d repeats page %d", ErrPagination, page, p)
+		}
+		seenPage[sum] = page
+		if have == nil {
+			have = make(map[string]struct{}, len(pageTags))
+		}
+		for _, t := range pageTags {
+			if _, dup := have[t]; !dup {
+				have[t] = struct{}{}
+				tags = append(tags, t)
+			}
 		}
 		if !ok {
 			return tags, nil
@@ -135,6 +138,22 @@ func (c *Client) listTags(ctx context.Context, ref name.Repository, r Repo) ([]s
 		}
 		next = u
 	}
+}
+
+// dedupe drops the repeats of tags, keeping the first of each, in place.
+func dedupe(tags []string) []string {
+	if len(tags) == 0 {
+		return nil
+	}
+	have := make(map[string]struct{}, len(tags))
+	out := tags[:0]
+	for _, t := range tags {
+		if _, dup := have[t]; !dup {
+			have[t] = struct{}{}
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // nextLink returns the target of the rel="next" link among Link header
