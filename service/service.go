@@ -586,14 +586,20 @@ func (s *Service) scanRepository(ctx context.Context, key string) error {
 
 // recordSelection stores the selection of p and reports whether it
 // changed.
+//
+// The state store is read and written outside the service's lock: a
+// write waits for its sync (shared with the scans that end with it), and
+// webhooks and runs must not queue behind it. A repository's scans do not
+// overlap (the scheduler runs one job per key at a time), so its policies'
+// records are not written concurrently.
 func (s *Service) recordSelection(p *config.Policy, sel automation.Selection) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	// A scan that a reload overtook counts for the running documents only
 	// if they select alike.
 	if cur := s.cur.Load().policy(sel.Key()); cur != nil && (cur == p || sameDocuments(p, cur)) {
 		s.known[sel.Key()] = knownSelection{policy: cur.ImagePolicy, repo: cur.Repository.ImageRepository, ref: sel.Ref}
 	}
+	s.mu.Unlock()
 	st := s.o.Runner.State
 	if st == nil {
 		return true

@@ -92,6 +92,7 @@ func Open(path string, logger *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	db.MaxBatchDelay = selectionBatchDelay
 	return &Store{db: db, path: path}, nil
 }
 
@@ -139,8 +140,12 @@ func (s *Store) PutSelection(key string, r SelectionRecord) error {
 }
 
 // PutSelections stores several selections in one write, as after a scan.
+// Concurrent calls (scans of several repositories at once) are gathered
+// into one transaction and one sync (bbolt's Batch, waiting at most
+// selectionBatchDelay for company); each returns once its records are on
+// disk.
 func (s *Store) PutSelections(records map[string]SelectionRecord) error {
-	return s.update("storing selections", func(tx *bolt.Tx) error {
+	return s.tx(txBatch, "storing selections", func(tx *bolt.Tx) error {
 		b := tx.Bucket(stateBucketSelections)
 		for k, r := range records {
 			if err := putJSON(b, k, r); err != nil {
@@ -216,24 +221,41 @@ func (s *Store) get(what string, bucket []byte, key string, v any) (found bool, 
 }
 
 func (s *Store) view(what string, fn func(*bolt.Tx) error) error {
-	return s.tx(false, what, fn)
+	return s.tx(txView, what, fn)
 }
 
 func (s *Store) update(what string, fn func(*bolt.Tx) error) error {
-	return s.tx(true, what, fn)
+	return s.tx(txUpdate, what, fn)
 }
+
+// txMode is how Store.tx runs a transaction.
+type txMode int
+
+const (
+	txView   txMode = iota // read only
+	txUpdate               // a write of its own, synced
+	txBatch                // a write gathered with concurrent ones, synced; fn may run more than once
+)
+
+// selectionBatchDelay bounds how long a selection write waits for others
+// to share its sync: short against a webhook's path to its commit, long
+// enough to gather the scans that end together.
+const selectionBatchDelay = 2 * time.Millisecond
 
 // tx runs fn in a transaction; errors, and panics of bbolt on a damaged
 // file, are returned naming the operation and the file.
-func (s *Store) tx(write bool, what string, fn func(*bolt.Tx) error) (err error) {
+func (s *Store) tx(mode txMode, what string, fn func(*bolt.Tx) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%s in state store %s: damaged file: %v", what, s.path, r)
 		}
 	}()
-	if write {
+	switch mode {
+	case txBatch:
+		err = s.db.Batch(fn)
+	case txUpdate:
 		err = s.db.Update(fn)
-	} else {
+	default:
 		err = s.db.View(fn)
 	}
 	if errors.Is(err, berrors.ErrDatabaseNotOpen) {

@@ -3,10 +3,12 @@ package state_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -255,4 +257,38 @@ func TestStateStoreErrors(t *testing.T) {
 			t.Error("PutSelection with an empty key: no error")
 		}
 	})
+}
+
+// TestConcurrentSelectionsAllStored writes selections from many goroutines
+// at once (gathered into shared transactions) and finds every one after a
+// restart.
+func TestConcurrentSelectionsAllStored(t *testing.T) {
+	path := filepath.Join(t.TempDir(), state.File)
+	s := openState(t, path)
+	at := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+	want := map[string]state.SelectionRecord{}
+	for i := range 64 {
+		want[fmt.Sprintf("apps:app%d", i)] = state.SelectionRecord{Ref: fmt.Sprintf("ghcr.io/org/app:1.0.%d", i), Tag: fmt.Sprintf("1.0.%d", i), At: at}
+	}
+	var wg sync.WaitGroup
+	for k, r := range want {
+		wg.Go(func() {
+			if err := s.PutSelection(k, r); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openState(t, path)
+	defer func() { _ = s.Close() }()
+	got, err := s.Selections()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("selections after a restart (-want +got):\n%s", diff)
+	}
 }
