@@ -28,11 +28,13 @@ var (
 	bucketFacts      = []byte("facts")
 	bucketTags       = []byte("tags")
 	bucketTagDigests = []byte("tagdigests")
+	bucketVerified   = []byte("verified")
 )
 
 // Cache keeps, in one bbolt file, what a rescan need not ask again: facts
 // (build time, platforms) of immutable digests, each repository's last good
-// tag list with its fetch time, and each tag's last known digest. It is safe
+// tag list with its fetch time, each tag's last known digest, and the
+// digests whose signature a cosign key verified (see Client.Verify). It is safe
 // for concurrent use by one process. A failure to read or write it is logged
 // as a warning and treated as a miss: the cache never fails a scan.
 //
@@ -58,7 +60,7 @@ func OpenCache(path string, logger *slog.Logger) (*Cache, error) {
 	db, err := boltfile.Open(path, boltfile.Kind{
 		What:        "registry cache",
 		Schema:      cacheSchema,
-		Buckets:     [][]byte{bucketFacts, bucketTags, bucketTagDigests},
+		Buckets:     [][]byte{bucketFacts, bucketTags, bucketTagDigests, bucketVerified},
 		NoSync:      true,
 		LockTimeout: cacheLockTimeout,
 	}, logger)
