@@ -84,6 +84,9 @@ type Spec struct {
 	// MinAge, when positive, keeps only candidates built at least this long
 	// before Options.Now. Needs facts.
 	MinAge time.Duration
+	// Verify keeps only candidates whose facts say Verified (their digest
+	// carries a valid signature; the caller checks it). Needs facts.
+	Verify bool
 }
 
 // SemverSpec orders by semantic version within a Masterminds range.
@@ -113,6 +116,10 @@ type Facts struct {
 	Digest    string
 	Created   time.Time
 	Platforms []string
+	// Verified is true when the tag's digest carries a valid signature;
+	// Unverified says why not (shown in a Verdict), when it is false.
+	Verified   bool
+	Unverified string
 }
 
 // Need says which facts a policy asks for.
@@ -120,6 +127,8 @@ type Need struct {
 	Created   bool
 	Platforms bool
 	Digest    bool
+	// Verified asks whether the digest carries a valid signature.
+	Verified bool
 }
 
 // FactsFunc returns facts of one tag. It is called lazily, best candidate

@@ -26,6 +26,7 @@ const (
 	reasonNoBuildTime = "build time unknown"
 	reasonTooYoung    = "younger than minAge"
 	reasonPlatforms   = "does not serve every platform in platforms"
+	reasonUnverified  = "not verified"
 )
 
 // cand is a tag that passed the filters, with its ordered value.
@@ -48,7 +49,7 @@ func (p *Policy) Select(tags []string, opts Options) (Result, error) {
 	if opts.Explain {
 		return p.selectExplained(tags, opts)
 	}
-	if !need.Created && !need.Platforms && !need.Digest {
+	if need == (Need{}) {
 		return p.selectFast(tags)
 	}
 	var (
@@ -270,7 +271,8 @@ func (f *factsCache) get(tag string) (Facts, error) {
 	return fa, nil
 }
 
-// check applies the metadata conditions (minAge, platforms) to one candidate.
+// check applies the metadata conditions (minAge, platforms, verify) to one
+// candidate.
 func (p *Policy) check(fa Facts, now time.Time) string {
 	if p.spec.MinAge > 0 {
 		if fa.Created.IsZero() {
@@ -284,6 +286,12 @@ func (p *Policy) check(fa Facts, now time.Time) string {
 		if !slices.Contains(fa.Platforms, want) {
 			return reasonPlatforms
 		}
+	}
+	if p.spec.Verify && !fa.Verified {
+		if fa.Unverified != "" {
+			return reasonUnverified + ": " + fa.Unverified
+		}
+		return reasonUnverified
 	}
 	return ""
 }
