@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -49,54 +50,84 @@ const maxSignatures = 16
 // CosignKey is a parsed cosign public key (ECDSA, Ed25519 or RSA) that
 // verifies signatures. It is safe for concurrent use.
 type CosignKey struct {
-	verifier signature.Verifier
-	id       string
+	verifiers []signature.Verifier
+	id        string
 }
 
-// ParseCosignKey parses a PEM public key as `cosign generate-key-pair`
-// writes it (cosign.pub). Verification uses the Sigstore project's
-// signature package, with SHA-256 as cosign does.
-func ParseCosignKey(pemBytes []byte) (*CosignKey, error) {
-	pub, err := cryptoutils.UnmarshalPEMToPublicKey(bytes.TrimSpace(pemBytes))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCosignKey, err)
+// ParseCosignKey parses PEM public keys as `cosign generate-key-pair`
+// writes them (cosign.pub), one per argument; a signature by any of them
+// verifies. Verification uses the Sigstore project's signature package,
+// with SHA-256 as cosign does.
+func ParseCosignKey(pems ...[]byte) (*CosignKey, error) {
+	if len(pems) == 0 {
+		return nil, fmt.Errorf("%w: no key", ErrCosignKey)
 	}
-	v, err := signature.LoadVerifier(pub, crypto.SHA256)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCosignKey, err)
+	k := &CosignKey{}
+	ids := make([]string, 0, len(pems))
+	for _, p := range pems {
+		pub, err := cryptoutils.UnmarshalPEMToPublicKey(bytes.TrimSpace(p))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrCosignKey, err)
+		}
+		v, err := signature.LoadVerifier(pub, crypto.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrCosignKey, err)
+		}
+		der, err := x509.MarshalPKIXPublicKey(pub)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrCosignKey, err)
+		}
+		sum := sha256.Sum256(der)
+		k.verifiers = append(k.verifiers, v)
+		ids = append(ids, hex.EncodeToString(sum[:]))
 	}
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCosignKey, err)
-	}
-	sum := sha256.Sum256(der)
-	return &CosignKey{verifier: v, id: hex.EncodeToString(sum[:])}, nil
+	slices.Sort(ids)
+	sum := sha256.Sum256([]byte(strings.Join(ids, ",")))
+	k.id = hex.EncodeToString(sum[:])
+	return k, nil
 }
 
-// ReadCosignKeySecret reads the cosign public key of the secret NAME from a
-// secrets directory: DIR/NAME/cosign.pub (see docs/verify.md). Its error
-// names the file.
+// ReadCosignKeySecret reads the cosign public keys of the secret NAME from a
+// secrets directory: DIR/NAME/cosign.pub and any other DIR/NAME/*.pub, as
+// Flux reads a verification Secret (see docs/verify.md). Its error names
+// the file.
 func ReadCosignKeySecret(dir, secret string) (*CosignKey, error) {
 	if secret == "" || secret == "." || secret == ".." || strings.ContainsAny(secret, `/\`) {
 		return nil, fmt.Errorf("reading verification secret %q: %w: not a secret name", secret, ErrCosignKey)
 	}
-	path := filepath.Join(dir, secret, CosignKeyKey)
-	data, err := os.ReadFile(path)
+	folder := filepath.Join(dir, secret)
+	entries, err := os.ReadDir(folder)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("reading verification secret %q: %s does not exist: %w", secret, path, err)
+			return nil, fmt.Errorf("reading verification secret %q: %s does not exist: %w", secret, filepath.Join(folder, CosignKeyKey), err)
 		}
 		return nil, fmt.Errorf("reading verification secret %q: %w", secret, err)
 	}
-	k, err := ParseCosignKey(data)
-	if err != nil {
-		return nil, fmt.Errorf("reading verification secret %q from %s: %w", secret, path, err)
+	var pems [][]byte
+	for _, e := range entries {
+		// A mounted Secret's keys are symbolic links to ..data/KEY.
+		if !strings.HasSuffix(e.Name(), ".pub") || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		path := filepath.Join(folder, e.Name())
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("reading verification secret %q: %w", secret, err)
+		}
+		if _, err := ParseCosignKey(data); err != nil {
+			return nil, fmt.Errorf("reading verification secret %q from %s: %w", secret, path, err)
+		}
+		pems = append(pems, data)
 	}
-	return k, nil
+	if len(pems) == 0 {
+		return nil, fmt.Errorf("reading verification secret %q: %w: %s does not exist (nor any other key ending in .pub)",
+			secret, ErrCosignKey, filepath.Join(folder, CosignKeyKey))
+	}
+	return ParseCosignKey(pems...)
 }
 
-// ID is the hex SHA-256 of the key's DER encoding: verified digests are
-// cached under it, so another key verifies afresh.
+// ID is the hex SHA-256 of the keys' DER encodings: verified digests are
+// cached under it, so other keys verify afresh.
 func (k *CosignKey) ID() string { return k.id }
 
 // Verification is the outcome of Verify for one digest.
@@ -312,7 +343,14 @@ func (s *sigReader) check(sig string, pl []byte) string {
 	if err != nil {
 		return "signature is not base64"
 	}
-	if err := s.key.verifier.VerifySignature(bytes.NewReader(raw), bytes.NewReader(pl)); err != nil {
+	verified := false
+	for _, v := range s.key.verifiers {
+		if v.VerifySignature(bytes.NewReader(raw), bytes.NewReader(pl)) == nil {
+			verified = true
+			break
+		}
+	}
+	if !verified {
 		return "signature does not verify with the key"
 	}
 	var p payload.SimpleContainerImage

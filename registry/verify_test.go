@@ -5,6 +5,7 @@ import (
 	"io"
 	"log"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -254,5 +255,60 @@ func TestVerifyCache(t *testing.T) {
 	}
 	if n := len(reg.Faults.Log()); n != 0 {
 		t.Errorf("the next process sent %d requests for a cached verification, want 0", n)
+	}
+}
+
+func TestReadCosignKeySecret(t *testing.T) {
+	a, b := testenv.NewCosignKey(t), testenv.NewCosignKey(t)
+	dir := t.TempDir()
+	write := func(secret, key string, data []byte) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(dir, secret), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, secret, key), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("one", "cosign.pub", a.PublicPEM)
+	write("two", "cosign.pub", a.PublicPEM)
+	write("two", "release.pub", b.PublicPEM)
+	write("two", "README", []byte("not a key"))
+	write("bad", "cosign.pub", []byte("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"))
+	write("nokey", "token", []byte("x"))
+	one, _ := registry.ParseCosignKey(a.PublicPEM)
+	two, _ := registry.ParseCosignKey(b.PublicPEM, a.PublicPEM)
+
+	tests := map[string]struct {
+		secret  string
+		wantID  string
+		wantErr string
+	}{
+		"cosign.pub":        {secret: "one", wantID: one.ID()},
+		"every .pub key":    {secret: "two", wantID: two.ID()},
+		"bad PEM":           {secret: "bad", wantErr: "bad/cosign.pub: invalid cosign public key"},
+		"no .pub key":       {secret: "nokey", wantErr: "nokey/cosign.pub does not exist (nor any other key ending in .pub)"},
+		"missing secret":    {secret: "missing", wantErr: "missing/cosign.pub does not exist"},
+		"not a secret name": {secret: "../one", wantErr: "not a secret name"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			k, err := registry.ReadCosignKeySecret(dir, tc.secret)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k.ID() != tc.wantID {
+				t.Errorf("ID = %s, want %s (the same keys in any order)", k.ID(), tc.wantID)
+			}
+		})
+	}
+	if one.ID() == two.ID() {
+		t.Error("two key sets have the same ID")
 	}
 }
