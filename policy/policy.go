@@ -132,7 +132,9 @@ type Need struct {
 }
 
 // FactsFunc returns facts of one tag. It is called lazily, best candidate
-// first, and at most once per tag within one Select.
+// first, and at most once per tag within one Select; a policy that
+// verifies asks once more, with only Need.Verified, for a candidate that
+// passed every other check.
 type FactsFunc func(tag string, need Need) (Facts, error)
 
 // Options are the inputs of one Select besides the tags.

@@ -661,3 +661,44 @@ func TestSelectVerify(t *testing.T) {
 		t.Errorf("no signed tag: err = %v, want ErrNoMatch", err)
 	}
 }
+
+// With verify and the newest-build rule, every candidate's build time is
+// read but only the newest ones are verified, down to the first verified:
+// verification is the last check, asked of candidates that passed the
+// others (minAge here).
+func TestSelectVerifyNewestBuild(t *testing.T) {
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	built := map[string]time.Time{
+		"a": now.Add(-4 * time.Hour), "b": now.Add(-3 * time.Hour),
+		"c": now.Add(-2 * time.Hour), "d": now.Add(-time.Minute),
+	}
+	signed := map[string]bool{"a": true, "b": true}
+	var verified, factsOf []string
+	facts := func(tag string, need Need) (Facts, error) {
+		if need.Verified {
+			if need.Created || need.Platforms {
+				t.Errorf("verification of %s asked together with other facts: %+v", tag, need)
+			}
+			verified = append(verified, tag)
+			return Facts{Verified: signed[tag], Unverified: "no cosign signature"}, nil
+		}
+		factsOf = append(factsOf, tag)
+		return Facts{Created: built[tag]}, nil
+	}
+	p := MustCompile(Spec{NewestBuild: &NewestBuildSpec{}, MinAge: time.Hour, Verify: true})
+	res, err := p.Select([]string{"a", "b", "c", "d"}, Options{Facts: facts, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Tag != "b" {
+		t.Errorf("selected %q, want b (the newest signed build old enough)", res.Tag)
+	}
+	slices.Sort(factsOf)
+	if diff := cmp.Diff([]string{"a", "b", "c", "d"}, factsOf); diff != "" {
+		t.Errorf("build times asked (-want +got):\n%s", diff)
+	}
+	// d is too young (never verified), c is unsigned, b is verified.
+	if diff := cmp.Diff([]string{"c", "b"}, verified); diff != "" {
+		t.Errorf("verifications asked (-want +got):\n%s", diff)
+	}
+}
