@@ -299,8 +299,10 @@ func (s *sigReader) manifest(ctx context.Context, reference string) (bool, error
 	if err != nil {
 		return false, err
 	}
-	m, err := v1.ParseManifest(bytes.NewReader(body))
-	if err != nil {
+	m, ok := parseManifest(body)
+	if !ok {
+		// Not a signature (another artifact, or garbage): one reason among
+		// the others, not a failure of the scan.
 		s.problem(fmt.Sprintf("%s is not an image manifest", reference))
 		return false, nil
 	}
@@ -324,6 +326,12 @@ func (s *sigReader) manifest(ctx context.Context, reference string) (bool, error
 		return true, nil
 	}
 	return false, nil
+}
+
+// parseManifest parses an image manifest; false when body is not one.
+func parseManifest(body []byte) (*v1.Manifest, bool) {
+	m, err := v1.ParseManifest(bytes.NewReader(body))
+	return m, err == nil
 }
 
 func (s *sigReader) problem(p string) {

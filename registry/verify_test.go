@@ -23,10 +23,9 @@ import (
 // signedRegistry is a registry holding images to verify, each signed (or
 // not) as its tag says, with its way of pushing signatures.
 type signedRegistry struct {
-	repo    string // full repository reference
-	digests map[string]string
-	sign    func(t *testing.T, digest string, key *testenv.CosignKey, form testenv.SignatureForm)
-	push    func(t *testing.T, tag string) string
+	repo string // full repository reference
+	sign func(t *testing.T, digest string, key *testenv.CosignKey, form testenv.SignatureForm)
+	push func(t *testing.T, tag string) string
 }
 
 // distributionRegistry is Distribution, which has no referrers API: a
