@@ -29,6 +29,8 @@ type Scanner struct {
 	// LookupEnv reads the environment variables that Argo CD Image
 	// Updater's env: pull secrets name; nil means os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// Explain fills each Selection's Explain with a verdict per tag.
+	Explain bool
 
 	// close releases what NewScanner opened (the registry cache).
 	close func()
@@ -54,6 +56,10 @@ type Selection struct {
 	// Candidates and Dropped count tags, as policy.Result does.
 	Candidates int `json:"candidates"`
 	Dropped    int `json:"dropped"`
+	// Verify counts the signature checks of a policy with spec.verify.
+	Verify *VerifyCounts `json:"verify,omitempty"`
+	// Explain says what happened to each tag, when Scanner.Explain is set.
+	Explain []policy.Verdict `json:"explain,omitempty"`
 	// Err is why the policy has no selection.
 	Err error `json:"-"`
 }
@@ -164,8 +170,20 @@ func (s *Scanner) selectOne(ctx context.Context, p *config.Policy, rs *repoScan)
 		return sel
 	}
 	sel.FetchedAt, sel.Stale, sel.Warning = rs.tags.FetchedAt, rs.tags.Stale, StaleWarning(rs.tags)
-	res, err := SelectTag(ctx, s.Registry, rs.repo, p.Compiled, rs.tags.Tags, s.now())
-	sel.Candidates, sel.Dropped = res.Candidates, res.Dropped
+	o := selectOptions{now: s.now(), explain: s.Explain}
+	if v := p.Spec.Verify; v != nil {
+		key, err := s.verifyKey(p)
+		if err != nil {
+			sel.Err = err
+			return sel
+		}
+		o.verify = &verifier{key: key}
+	}
+	res, err := selectTag(ctx, s.Registry, rs.repo, p.Compiled, rs.tags.Tags, o)
+	sel.Candidates, sel.Dropped, sel.Explain = res.Candidates, res.Dropped, res.Explain
+	if o.verify != nil {
+		sel.Verify = &o.verify.counts
+	}
 	if err != nil {
 		if rs.tags.Stale {
 			err = errors.Join(err, rs.tags.Err)
@@ -204,17 +222,77 @@ func StaleWarning(tl registry.TagList) string {
 }
 
 // SelectTag runs one compiled policy over tags, asking the registry for
-// facts only when the policy needs them (best candidate first).
+// facts only when the policy needs them (best candidate first). A policy
+// that verifies signatures needs its key: select it through a Scanner.
 func SelectTag(ctx context.Context, reg *registry.Client, repo registry.Repo, p *policy.Policy, tags []string, now time.Time) (policy.Result, error) {
-	opts := policy.Options{Now: now}
+	return selectTag(ctx, reg, repo, p, tags, selectOptions{now: now})
+}
+
+// VerifyCounts counts the signature checks of one selection: digests
+// checked by asking the registry, and digests found in the cache of
+// verified digests (no request).
+type VerifyCounts struct {
+	Checked  int `json:"checked"`
+	Verified int `json:"verified"`
+	Cached   int `json:"cached"`
+}
+
+// verifier checks the signatures of one policy's candidates.
+type verifier struct {
+	key    *registry.CosignKey
+	counts VerifyCounts
+}
+
+type selectOptions struct {
+	now     time.Time
+	explain bool
+	verify  *verifier // nil: the policy does not verify
+}
+
+func selectTag(ctx context.Context, reg *registry.Client, repo registry.Repo, p *policy.Policy, tags []string, o selectOptions) (policy.Result, error) {
+	opts := policy.Options{Now: o.now, Explain: o.explain}
 	if need := p.Needs(); need != (policy.Need{}) {
 		opts.Facts = func(tag string, n policy.Need) (policy.Facts, error) {
-			f, err := reg.Facts(ctx, repo, tag, registry.Need{Digest: n.Digest, Created: n.Created, Platforms: n.Platforms})
+			f, err := reg.Facts(ctx, repo, tag, registry.Need{Digest: n.Digest || n.Verified, Created: n.Created, Platforms: n.Platforms})
 			if err != nil {
 				return policy.Facts{}, err
 			}
-			return policy.Facts{Digest: f.Digest, Created: f.Created, Platforms: f.Platforms}, nil
+			pf := policy.Facts{Digest: f.Digest, Created: f.Created, Platforms: f.Platforms}
+			if n.Verified {
+				if o.verify == nil {
+					return policy.Facts{}, fmt.Errorf("%w: the policy verifies signatures and no key was given", policy.ErrInvalidPolicy)
+				}
+				v, err := reg.Verify(ctx, repo, f.Digest, o.verify.key)
+				if err != nil {
+					return policy.Facts{}, err
+				}
+				o.verify.counts.Checked++
+				if v.Cached {
+					o.verify.counts.Cached++
+				}
+				if v.Verified {
+					o.verify.counts.Verified++
+				}
+				pf.Verified, pf.Unverified = v.Verified, v.Reason
+			}
+			return pf, nil
 		}
 	}
 	return p.Select(tags, opts)
+}
+
+// verifyKey reads the public key that a policy's spec.verify names.
+func (s *Scanner) verifyKey(p *config.Policy) (*registry.CosignKey, error) {
+	ref := p.Spec.Verify.SecretRef
+	if ref == nil {
+		return nil, fmt.Errorf("policy %s/%s: spec.verify.secretRef: %s", p.Namespace, p.Name, config.KeylessUnavailable)
+	}
+	if s.SecretsDir == "" {
+		return nil, fmt.Errorf("policy %s/%s: spec.verify.secretRef %q needs --secrets-dir", p.Namespace, p.Name, ref.Name)
+	}
+	key, err := registry.ReadCosignKeySecret(s.SecretsDir, ref.Name)
+	if err != nil {
+		return nil, fmt.Errorf("policy %s/%s: spec.verify: %w", p.Namespace, p.Name, err)
+	}
+	return key, nil
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"text/template"
 
@@ -257,6 +258,8 @@ type argoApp struct {
 type argoUpdater struct {
 	iu *argoImageUpdater
 	d  *document
+	// verify is what spec.imagesVerification maps onto, for every image.
+	verify *v1alpha1.ImageVerification
 }
 
 // parseArgo decodes an Application or an ImageUpdater; they are converted
@@ -285,10 +288,11 @@ func (l *loader) parseArgo(d *document, root *yaml.Node) {
 			if o.Spec.Namespace == "" {
 				o.Spec.Namespace = o.Namespace
 			}
+			u := &argoUpdater{iu: o, d: d}
 			if o.Spec.ImagesVerification != nil {
-				d.warnf("spec.imagesVerification", "not acted on yet: hoist does not verify signatures of Argo CD Image Updater's images")
+				u.verify = argoVerification(d, o.Spec.ImagesVerification)
 			}
-			l.argoUpdaters = append(l.argoUpdaters, &argoUpdater{iu: o, d: d})
+			l.argoUpdaters = append(l.argoUpdaters, u)
 		}
 	}
 }
@@ -413,7 +417,7 @@ func (u *argoUpdater) images(i int) ([]argoImage, []argoProblem) {
 			continue
 		}
 		image, constraint := splitImageConstraint(im.ImageName)
-		a := argoImage{alias: im.Alias, image: image, constraint: constraint, field: ip + ".imageName"}
+		a := argoImage{alias: im.Alias, image: image, constraint: constraint, field: ip + ".imageName", verify: u.verify}
 		levels := []level{
 			{im.CommonUpdateSettings, ip + ".commonUpdateSettings"},
 			{ref.CommonUpdateSettings, fmt.Sprintf("spec.applicationRefs[%d].commonUpdateSettings", i)},
@@ -838,6 +842,9 @@ func (l *loader) argoImagePolicy(a *argoApp, im argoImage, sd *document) (*Repos
 		pol.Spec.Policy.Digest = &v1alpha1.DigestPolicy{Tag: im.constraint}
 	}
 	pol.Spec.Platforms = splitList(im.platforms.value)
+	if im.verify != nil {
+		pol.Spec.Verify = im.verify.DeepCopy()
+	}
 	repo.Spec.ExclusionList = exclude
 	ai := ArgoCDImage{
 		Alias: im.alias, Image: im.image, Policy: app.Namespace + ":" + name,
@@ -899,4 +906,67 @@ func argoObjectName(app, alias, image string) string {
 		alias = path.Base(image)
 	}
 	return strings.ToLower(strings.ReplaceAll(app+"-"+alias, "_", "-"))
+}
+
+// argoVerification maps Image Updater's spec.imagesVerification onto
+// spec.verify: enabled: true with cosignKey {secretName, key} is a cosign
+// public key in that Secret. Fields hoist does not act on (keyless
+// verification) are warned about; verification enabled without a key is an
+// error, so that no unverified image is written where verified ones were
+// asked for.
+func argoVerification(d *document, v any) *v1alpha1.ImageVerification {
+	const path = "spec.imagesVerification"
+	m, ok := v.(map[string]any)
+	if !ok {
+		d.errorf(path, "want a mapping")
+		return nil
+	}
+	var (
+		enabled bool
+		key     map[string]any
+	)
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		switch val := m[k]; k {
+		case "enabled":
+			b, isBool := val.(bool)
+			if !isBool {
+				d.errorf(path+".enabled", "want true or false")
+				return nil
+			}
+			enabled = b
+		case "cosignKey":
+			if key, ok = val.(map[string]any); !ok {
+				d.errorf(path+".cosignKey", "want a mapping {secretName, key}")
+				return nil
+			}
+		default:
+			d.warnf(path+"."+k, "not acted on: hoist verifies with a public key (cosignKey) only; %s", KeylessUnavailable)
+		}
+	}
+	if !enabled {
+		if key != nil {
+			d.warnf(path+".enabled", "verification is off: set enabled: true to verify with cosignKey")
+		}
+		return nil
+	}
+	if key == nil {
+		d.errorf(path+".cosignKey", "required: %s", KeylessUnavailable)
+		return nil
+	}
+	secret, _ := key["secretName"].(string)
+	name, _ := key["key"].(string)
+	if secret == "" {
+		d.required(path + ".cosignKey.secretName")
+		return nil
+	}
+	if name != "" && !strings.HasSuffix(name, ".pub") {
+		d.errorf(path+".cosignKey.key", "%q: hoist reads the keys of the Secret whose names end in .pub (cosign.pub): rename the key", name)
+		return nil
+	}
+	return &v1alpha1.ImageVerification{Provider: v1alpha1.VerificationProviderCosign, SecretRef: &v1alpha1.LocalObjectReference{Name: secret}}
 }

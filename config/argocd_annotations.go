@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/hoist-dev/hoist/config/v1alpha1"
 )
 
 // ArgoAnnotationPrefix is the prefix of Argo CD Image Updater's annotations
@@ -31,6 +33,8 @@ type argoImage struct {
 
 	strategy, allowTags, ignoreTags, pullSecret, platforms, force argoSetting
 	helmName, helmTag, helmSpec, kustomizeName                    argoSetting
+	// verify comes from the ImageUpdater's imagesVerification.
+	verify *v1alpha1.ImageVerification
 }
 
 // argoWriteBack is how an Application's updates reach Git.

@@ -52,6 +52,7 @@ type specSummary struct {
 	DigestTag string   `json:"digestTag,omitempty"`
 	Platforms []string `json:"platforms,omitempty"`
 	MinAge    string   `json:"minAge,omitempty"`
+	Verify    bool     `json:"verify,omitempty"`
 }
 
 func source(s config.Source) string {
@@ -77,6 +78,7 @@ func summarizeSpec(s policy.Spec) *specSummary {
 	if s.MinAge != 0 {
 		out.MinAge = s.MinAge.String()
 	}
+	out.Verify = s.Verify
 	return out
 }
 

@@ -118,6 +118,12 @@ func TestParseInvalid(t *testing.T) {
 			`testdata/invalid/provider-host.yaml:21: spec.tokenRealmHosts[1]: "https://10.0.0.8/token": want a host or host:port, without scheme or path`,
 			`testdata/invalid/provider-host.yaml:26: spec.secretRef: required with spec.provider github: a Secret with githubAppID, githubAppInstallationID and githubAppPrivateKey`,
 		},
+		"bad-verify.yaml": {
+			`testdata/invalid/bad-verify.yaml:15: spec.verify.matchOIDCIdentity: ` + config.KeylessUnavailable,
+			`testdata/invalid/bad-verify.yaml:24: spec.verify.secretRef: required: ` + config.KeylessUnavailable,
+			`testdata/invalid/bad-verify.yaml:33: spec.verify.provider: "notation": want cosign`,
+			`testdata/invalid/bad-verify.yaml:34: spec.verify.secretRef.name: required`,
+		},
 		"bad-enum.yaml": {
 			`testdata/invalid/bad-enum.yaml:6: spec.provider: "docker": want generic, aws, azure or gcp`,
 			`testdata/invalid/bad-enum.yaml:14: spec.digestReflectionPolicy: "Sometimes": want Never, IfNotPresent or Always`,

@@ -47,5 +47,6 @@ func PolicySpec(p *v1alpha1.ImagePolicy, repo *v1alpha1.ImageRepository, flux bo
 	if p.Spec.MinAge != nil {
 		s.MinAge = p.Spec.MinAge.Duration
 	}
+	s.Verify = p.Spec.Verify != nil
 	return s
 }

@@ -132,8 +132,36 @@ func (d *document) imagePolicy(o *v1alpha1.ImagePolicy) {
 		d.oneOf("spec.digestReflectionPolicy", string(s.DigestReflectionPolicy),
 			string(v1alpha1.ReflectNever), string(v1alpha1.ReflectIfNotPresent), string(v1alpha1.ReflectAlways))
 	}
+	if v := s.Verify; v != nil {
+		d.verification("spec.verify", v)
+	}
 	// The rule, filters, platforms and minAge are checked by policy.Compile
 	// once the ImageRepository is known (see resolve).
+}
+
+// KeylessUnavailable says why keyless verification is refused.
+const KeylessUnavailable = "keyless verification is not available: it needs Sigstore's public services " +
+	"(Fulcio, Rekor and their TUF root), which hoist does not reach; sign with a key pair " +
+	"(cosign generate-key-pair) and name the Secret of its public key in secretRef"
+
+// verification checks an ImagePolicy's spec.verify (or what an Argo CD
+// ImageUpdater's imagesVerification became) and fills its defaults.
+func (d *document) verification(path string, v *v1alpha1.ImageVerification) {
+	if v.Provider == "" {
+		v.Provider = v1alpha1.VerificationProviderCosign
+	} else {
+		d.oneOf(path+".provider", v.Provider, v1alpha1.VerificationProviderCosign)
+	}
+	if len(v.MatchOIDCIdentity) > 0 {
+		d.errorf(path+".matchOIDCIdentity", "%s", KeylessUnavailable)
+	}
+	if v.SecretRef == nil {
+		if len(v.MatchOIDCIdentity) == 0 {
+			d.errorf(path+".secretRef", "required: %s", KeylessUnavailable)
+		}
+		return
+	}
+	d.localRef(path+".secretRef", v.SecretRef)
 }
 
 func (d *document) automation(o *v1alpha1.ImageUpdateAutomation) {

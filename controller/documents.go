@@ -255,6 +255,11 @@ func secretRefs(set *config.Set) []types.NamespacedName {
 		add(r.Namespace, r.Spec.CertSecretRef)
 		add(r.Namespace, r.Spec.ProxySecretRef)
 	}
+	for _, p := range set.Policies {
+		if v := p.Spec.Verify; v != nil {
+			add(p.Namespace, v.SecretRef)
+		}
+	}
 	for _, a := range set.Automations {
 		if g := a.Spec.Git; g != nil {
 			add(a.Namespace, g.SecretRef)

@@ -6,7 +6,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/hoist-dev/hoist/config"
 	"github.com/hoist-dev/hoist/config/v1alpha1"
 )
 
@@ -118,5 +120,19 @@ func TestFingerprint(t *testing.T) {
 				t.Errorf("fingerprint changed: %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestSecretRefsVerify: the Secret of a policy's spec.verify is one the
+// controller copies into the secrets directory, where the scanner reads its
+// cosign.pub.
+func TestSecretRefsVerify(t *testing.T) {
+	p := pol("web", "web", ">=1.0.0").obj.(*v1alpha1.ImagePolicy)
+	p.Spec.Verify = &v1alpha1.ImageVerification{Provider: "cosign", SecretRef: &v1alpha1.LocalObjectReference{Name: "cosign-key"}}
+	unsigned := pol("plain", "web", ">=1.0.0").obj.(*v1alpha1.ImagePolicy)
+	set := &config.Set{Policies: []*config.Policy{{ImagePolicy: p}, {ImagePolicy: unsigned}}}
+	want := []types.NamespacedName{{Namespace: "apps", Name: "cosign-key"}}
+	if diff := cmp.Diff(want, secretRefs(set)); diff != "" {
+		t.Errorf("secretRefs (-want +got):\n%s", diff)
 	}
 }

@@ -183,6 +183,7 @@ func (p *Policy) Needs() Need {
 		Created:   p.rule == RuleNewestBuild || p.spec.MinAge > 0,
 		Platforms: len(p.platforms) > 0,
 		Digest:    p.rule == RuleDigest,
+		Verified:  p.spec.Verify,
 	}
 }
 

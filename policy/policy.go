@@ -84,6 +84,9 @@ type Spec struct {
 	// MinAge, when positive, keeps only candidates built at least this long
 	// before Options.Now. Needs facts.
 	MinAge time.Duration
+	// Verify keeps only candidates whose facts say Verified (their digest
+	// carries a valid signature; the caller checks it). Needs facts.
+	Verify bool
 }
 
 // SemverSpec orders by semantic version within a Masterminds range.
@@ -113,6 +116,10 @@ type Facts struct {
 	Digest    string
 	Created   time.Time
 	Platforms []string
+	// Verified is true when the tag's digest carries a valid signature;
+	// Unverified says why not (shown in a Verdict), when it is false.
+	Verified   bool
+	Unverified string
 }
 
 // Need says which facts a policy asks for.
@@ -120,10 +127,14 @@ type Need struct {
 	Created   bool
 	Platforms bool
 	Digest    bool
+	// Verified asks whether the digest carries a valid signature.
+	Verified bool
 }
 
 // FactsFunc returns facts of one tag. It is called lazily, best candidate
-// first, and at most once per tag within one Select.
+// first, and at most once per tag within one Select; a policy that
+// verifies asks once more, with only Need.Verified, for a candidate that
+// passed every other check.
 type FactsFunc func(tag string, need Need) (Facts, error)
 
 // Options are the inputs of one Select besides the tags.

@@ -26,6 +26,7 @@ const (
 	reasonNoBuildTime = "build time unknown"
 	reasonTooYoung    = "younger than minAge"
 	reasonPlatforms   = "does not serve every platform in platforms"
+	reasonUnverified  = "not verified"
 )
 
 // cand is a tag that passed the filters, with its ordered value.
@@ -48,7 +49,7 @@ func (p *Policy) Select(tags []string, opts Options) (Result, error) {
 	if opts.Explain {
 		return p.selectExplained(tags, opts)
 	}
-	if !need.Created && !need.Platforms && !need.Digest {
+	if need == (Need{}) {
 		return p.selectFast(tags)
 	}
 	var (
@@ -248,29 +249,58 @@ func (p *Policy) compare(a, b *cand) int {
 
 func (p *Policy) better(a, b *cand) bool { return p.compare(a, b) > 0 }
 
-// factsCache asks the FactsFunc at most once per tag.
+// factsCache asks the FactsFunc at most once per tag for the facts other
+// than verification (build time, platforms, digest), and at most once per
+// tag for verification, which is asked only of candidates that passed every
+// other check.
 type factsCache struct {
-	fn   FactsFunc
-	need Need
-	seen map[string]Facts
+	fn       FactsFunc
+	need     Need
+	seen     map[string]Facts
+	verified map[string]bool
 }
 
-func (f *factsCache) get(tag string) (Facts, error) {
-	if fa, ok := f.seen[tag]; ok {
+// get returns the facts of tag; with verify, its verification too.
+func (f *factsCache) get(tag string, verify bool) (Facts, error) {
+	base := f.need
+	base.Verified = false
+	fa, seen := f.seen[tag]
+	if !seen && base != (Need{}) {
+		var err error
+		if fa, err = f.fn(tag, base); err != nil {
+			return Facts{}, fmt.Errorf("reading facts of tag %q: %w", tag, err)
+		}
+		if f.seen == nil {
+			f.seen = map[string]Facts{}
+		}
+		f.seen[tag] = fa
+	}
+	if !verify || !f.need.Verified {
 		return fa, nil
 	}
-	fa, err := f.fn(tag, f.need)
+	if f.verified[tag] {
+		return f.seen[tag], nil
+	}
+	v, err := f.fn(tag, Need{Verified: true})
 	if err != nil {
-		return Facts{}, fmt.Errorf("reading facts of tag %q: %w", tag, err)
+		return Facts{}, fmt.Errorf("verifying tag %q: %w", tag, err)
+	}
+	fa.Verified, fa.Unverified = v.Verified, v.Unverified
+	if fa.Digest == "" {
+		fa.Digest = v.Digest
 	}
 	if f.seen == nil {
 		f.seen = map[string]Facts{}
 	}
-	f.seen[tag] = fa
+	if f.verified == nil {
+		f.verified = map[string]bool{}
+	}
+	f.seen[tag], f.verified[tag] = fa, true
 	return fa, nil
 }
 
-// check applies the metadata conditions (minAge, platforms) to one candidate.
+// check applies the metadata conditions (minAge, platforms) to one
+// candidate; checkVerified applies verify.
 func (p *Policy) check(fa Facts, now time.Time) string {
 	if p.spec.MinAge > 0 {
 		if fa.Created.IsZero() {
@@ -288,6 +318,18 @@ func (p *Policy) check(fa Facts, now time.Time) string {
 	return ""
 }
 
+// checkVerified applies verify to one candidate whose facts include its
+// verification.
+func (p *Policy) checkVerified(fa Facts) string {
+	if !p.spec.Verify || fa.Verified {
+		return ""
+	}
+	if fa.Unverified != "" {
+		return reasonUnverified + ": " + fa.Unverified
+	}
+	return reasonUnverified
+}
+
 // pickWithFacts orders candidates (a heap, so only as many as needed are
 // taken out) and asks for facts best first until one passes. For the
 // newest-build rule every candidate's build time is needed first. When
@@ -297,7 +339,7 @@ func (p *Policy) pickWithFacts(cands []cand, opts Options, res Result, verdicts 
 	if p.rule == RuleNewestBuild {
 		kept := cands[:0:0]
 		for _, c := range cands {
-			fa, err := fc.get(c.tag)
+			fa, err := fc.get(c.tag, false)
 			if err != nil {
 				return res, err
 			}
@@ -320,11 +362,20 @@ func (p *Policy) pickWithFacts(cands []cand, opts Options, res Result, verdicts 
 	for h.Len() > 0 {
 		c := heap.Pop(h).(cand)
 		if chosen == nil {
-			fa, err := fc.get(c.tag)
+			fa, err := fc.get(c.tag, false)
 			if err != nil {
 				return res, err
 			}
-			if reason := p.check(fa, opts.Now); reason != "" {
+			reason := p.check(fa, opts.Now)
+			if reason == "" && p.spec.Verify {
+				// Verification last: only a candidate that passed the
+				// other checks is verified.
+				if fa, err = fc.get(c.tag, true); err != nil {
+					return res, err
+				}
+				reason = p.checkVerified(fa)
+			}
+			if reason != "" {
 				res.Dropped++
 				if v := verdicts[c.tag]; v != nil {
 					v.Dropped = reason

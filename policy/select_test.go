@@ -608,3 +608,97 @@ func BenchmarkSelectWithFacts(b *testing.B) {
 	}
 	b.ReportMetric(float64(asked)/float64(b.N), "facts/op")
 }
+
+// With verify, a candidate counts only when its facts say it is verified:
+// the newest signed tag wins over newer unsigned ones, verification is asked
+// best first and stops at the first verified, and explain names the unsigned
+// tags with the reason the facts gave.
+func TestSelectVerify(t *testing.T) {
+	signed := map[string]bool{"1.0.0": true, "1.1.0": true}
+	reasons := map[string]string{"1.3.0": "no cosign signature", "1.2.0": "1 cosign signature, none valid for the key"}
+	var asked []string
+	facts := func(tag string, need Need) (Facts, error) {
+		if !need.Verified {
+			t.Errorf("facts of %s asked without Verified", tag)
+		}
+		asked = append(asked, tag)
+		return Facts{Verified: signed[tag], Unverified: reasons[tag]}, nil
+	}
+	p := MustCompile(Spec{Semver: &SemverSpec{Range: "^1"}, Verify: true})
+	if !p.Needs().Verified {
+		t.Fatal("Needs().Verified is false for a policy with Verify")
+	}
+	tags := []string{"1.0.0", "1.1.0", "1.2.0", "1.3.0", "2.0.0"}
+	res, err := p.Select(tags, Options{Facts: facts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Tag != "1.1.0" {
+		t.Errorf("selected %q, want 1.1.0 (the newest signed)", res.Tag)
+	}
+	if diff := cmp.Diff([]string{"1.3.0", "1.2.0", "1.1.0"}, asked); diff != "" {
+		t.Errorf("verification asked (-want +got):\n%s", diff)
+	}
+
+	asked = nil
+	res, err = p.Select(tags, Options{Facts: facts, Explain: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Verdict{
+		{Tag: "1.0.0", Value: "1.0.0", Rank: 2},
+		{Tag: "1.1.0", Value: "1.1.0", Rank: 1},
+		{Tag: "1.2.0", Value: "1.2.0", Dropped: "not verified: 1 cosign signature, none valid for the key"},
+		{Tag: "1.3.0", Value: "1.3.0", Dropped: "not verified: no cosign signature"},
+		{Tag: "2.0.0", Value: "2.0.0", Dropped: reasonOutOfRange},
+	}
+	if diff := cmp.Diff(want, res.Explain); diff != "" {
+		t.Errorf("explain (-want +got):\n%s", diff)
+	}
+
+	_, err = p.Select([]string{"1.2.0", "1.3.0"}, Options{Facts: facts})
+	if !errors.Is(err, ErrNoMatch) {
+		t.Errorf("no signed tag: err = %v, want ErrNoMatch", err)
+	}
+}
+
+// With verify and the newest-build rule, every candidate's build time is
+// read but only the newest ones are verified, down to the first verified:
+// verification is the last check, asked of candidates that passed the
+// others (minAge here).
+func TestSelectVerifyNewestBuild(t *testing.T) {
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	built := map[string]time.Time{
+		"a": now.Add(-4 * time.Hour), "b": now.Add(-3 * time.Hour),
+		"c": now.Add(-2 * time.Hour), "d": now.Add(-time.Minute),
+	}
+	signed := map[string]bool{"a": true, "b": true}
+	var verified, factsOf []string
+	facts := func(tag string, need Need) (Facts, error) {
+		if need.Verified {
+			if need.Created || need.Platforms {
+				t.Errorf("verification of %s asked together with other facts: %+v", tag, need)
+			}
+			verified = append(verified, tag)
+			return Facts{Verified: signed[tag], Unverified: "no cosign signature"}, nil
+		}
+		factsOf = append(factsOf, tag)
+		return Facts{Created: built[tag]}, nil
+	}
+	p := MustCompile(Spec{NewestBuild: &NewestBuildSpec{}, MinAge: time.Hour, Verify: true})
+	res, err := p.Select([]string{"a", "b", "c", "d"}, Options{Facts: facts, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Tag != "b" {
+		t.Errorf("selected %q, want b (the newest signed build old enough)", res.Tag)
+	}
+	slices.Sort(factsOf)
+	if diff := cmp.Diff([]string{"a", "b", "c", "d"}, factsOf); diff != "" {
+		t.Errorf("build times asked (-want +got):\n%s", diff)
+	}
+	// d is too young (never verified), c is unsigned, b is verified.
+	if diff := cmp.Diff([]string{"c", "b"}, verified); diff != "" {
+		t.Errorf("verifications asked (-want +got):\n%s", diff)
+	}
+}

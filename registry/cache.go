@@ -31,6 +31,7 @@ var (
 	bucketFacts      = []byte("facts")
 	bucketTags       = []byte("tags")
 	bucketTagDigests = []byte("tagdigests")
+	bucketVerified   = []byte("verified")
 	// bucketTagSums holds, per repository, the sum of its cached tag list
 	// and when that list was last confirmed by the registry: a rescan
 	// that reads the same list writes 40 bytes at most once an hour
@@ -45,7 +46,8 @@ const confirmEvery = time.Hour
 
 // Cache keeps, in one bbolt file, what a rescan need not ask again: facts
 // (build time, platforms) of immutable digests, each repository's last good
-// tag list with its fetch time, and each tag's last known digest. It is safe
+// tag list with its fetch time, each tag's last known digest, and the
+// digests whose signature a cosign key verified (see Client.Verify). It is safe
 // for concurrent use by one process. A failure to read or write it is logged
 // as a warning and treated as a miss: the cache never fails a scan.
 //
@@ -84,7 +86,7 @@ func OpenCache(path string, logger *slog.Logger) (*Cache, error) {
 	db, err := boltfile.Open(path, boltfile.Kind{
 		What:        "registry cache",
 		Schema:      cacheSchema,
-		Buckets:     [][]byte{bucketFacts, bucketTags, bucketTagDigests, bucketTagSums},
+		Buckets:     [][]byte{bucketFacts, bucketTags, bucketTagDigests, bucketTagSums, bucketVerified},
 		NoSync:      true,
 		LockTimeout: cacheLockTimeout,
 	}, logger)

@@ -27,6 +27,10 @@ type Client struct {
 
 	mu    sync.Mutex
 	conns map[string]*conn
+
+	// verified holds the digests verified in this process, by key ID and
+	// digest (see Verify); the registry cache keeps them across processes.
+	verified sync.Map
 }
 
 // Repo names a repository and how to reach it.

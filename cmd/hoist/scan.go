@@ -13,19 +13,21 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hoist-dev/hoist/automation"
+	"github.com/hoist-dev/hoist/policy"
 )
 
 type scanOptions struct {
 	configs []string
 	output  string
 	digest  bool
+	explain bool
 	reg     registryFlags
 }
 
 func newScanCommand() *cobra.Command {
 	var o scanOptions
 	cmd := &cobra.Command{
-		Use:   "scan [-c FILE|DIR]... [-o table|json]",
+		Use:   "scan [-c FILE|DIR]... [-o table|json] [--explain]",
 		Short: "Scan registries and print each policy's selected tag",
 		Long: `Scan loads ImageRepository and ImagePolicy documents, lists the tags of every
 repository once (shared by the policies that use it, in parallel within the
@@ -42,6 +44,11 @@ is used only when the failure is transient (no connection, a timeout, 429,
 a registry that refuses the credentials or no longer has the repository fails
 the policy.
 
+--explain adds, per policy, every tag with its rank or why it was dropped: a
+policy with spec.verify names the tags ranked above the selection whose image
+has no valid signature ("not verified: ..."). Verified digests are cached by
+key and digest: a rescan checks only new digests.
+
 Exit status: 0 every policy selected a tag, 1 some policy failed (the others are
 still reported), 2 invalid configuration.`,
 		Example: `  hoist scan -c clusters/prod
@@ -54,6 +61,7 @@ still reported), 2 invalid configuration.`,
 	cmd.Flags().StringArrayVarP(&o.configs, "config", "c", nil, "file or directory of documents (repeatable; default .)")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "output format: table or json")
 	cmd.Flags().BoolVar(&o.digest, "digest", false, "show the digest column in the table")
+	cmd.Flags().BoolVar(&o.explain, "explain", false, "say for every tag of every policy why it was dropped or where it ranked")
 	o.reg.register(cmd.Flags())
 	return cmd
 }
@@ -73,6 +81,10 @@ type scanPolicyJSON struct {
 	FetchedAt string `json:"fetchedAt,omitempty"`
 	Stale     bool   `json:"stale,omitempty"`
 	Warning   string `json:"warning,omitempty"`
+	// Verify counts signature checks (policies with spec.verify).
+	Verify *automation.VerifyCounts `json:"verify,omitempty"`
+	// Explain is set with --explain.
+	Explain []policy.Verdict `json:"explain,omitempty"`
 }
 
 func runScan(ctx context.Context, o scanOptions, stdout, stderr io.Writer) error {
@@ -91,6 +103,7 @@ func runScan(ctx context.Context, o scanOptions, stdout, stderr io.Writer) error
 		return err
 	}
 	defer scanner.Close()
+	scanner.Explain = o.explain
 	stop := progress(stderr, "scanning "+count(len(set.Policies), "policy", "policies"))
 	sels := scanner.Scan(ctx, set)
 	stop()
@@ -121,7 +134,8 @@ func printSelections(sels []automation.Selection, output string, digest bool, no
 	if output == "json" {
 		out := scanJSON{Policies: []scanPolicyJSON{}}
 		for _, s := range sels {
-			p := scanPolicyJSON{Namespace: s.Namespace, Name: s.Name, Image: s.Image, Tag: s.Tag, Digest: s.Digest, Ref: s.Ref, Stale: s.Stale, Warning: s.Warning}
+			p := scanPolicyJSON{Namespace: s.Namespace, Name: s.Name, Image: s.Image, Tag: s.Tag, Digest: s.Digest, Ref: s.Ref, Stale: s.Stale, Warning: s.Warning,
+				Verify: s.Verify, Explain: s.Explain}
 			if s.Err != nil {
 				p.Error = s.Err.Error()
 			}
@@ -168,9 +182,40 @@ func printSelections(sels []automation.Selection, output string, digest bool, no
 		if err := tw.Flush(); err != nil {
 			return err
 		}
+		if err := printExplained(sels, stdout); err != nil {
+			return err
+		}
 	}
 	if failures > 0 {
 		return failed(fmt.Errorf("%d of %s failed", failures, count(len(sels), "policy", "policies")))
+	}
+	return nil
+}
+
+// printExplained prints, after the table, each policy's verdicts (scan
+// --explain) and its signature checks.
+func printExplained(sels []automation.Selection, stdout io.Writer) error {
+	for _, s := range sels {
+		if s.Explain == nil {
+			continue
+		}
+		fmt.Fprintf(stdout, "\n%s/%s (%s): %s, %d dropped", s.Namespace, s.Name, s.Image, count(s.Candidates, "candidate", "candidates"), s.Dropped)
+		if v := s.Verify; v != nil {
+			fmt.Fprintf(stdout, "; signatures: %d checked, %d verified, %d from the cache", v.Checked, v.Verified, v.Cached)
+		}
+		fmt.Fprintln(stdout)
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "TAG\tVALUE\tRANK\tDROPPED BECAUSE")
+		for _, v := range s.Explain {
+			rank := "-"
+			if v.Rank > 0 {
+				rank = fmt.Sprint(v.Rank)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.Tag, v.Value, rank, v.Dropped)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

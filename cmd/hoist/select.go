@@ -124,6 +124,9 @@ func runSelect(o selectOptions, check flagCheck, stdin io.Reader, stdout io.Writ
 	}
 	opts := policy.Options{Explain: o.explain, Now: time.Now()}
 	if p.Needs() != (policy.Need{}) {
+		if p.Needs().Verified {
+			return usage(errors.New("this policy verifies signatures (spec.verify), which only a registry holds: use hoist scan --explain"))
+		}
 		if p.Needs().Digest || p.Needs().Platforms {
 			return usage(errors.New("this policy needs digests or platforms, which only a registry knows: use hoist scan"))
 		}

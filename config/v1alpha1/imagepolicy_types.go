@@ -47,7 +47,48 @@ type ImagePolicySpec struct {
 	// Suspend stops updates of this policy.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+
+	// Verify keeps only tags whose image digest carries a valid signature.
+	// hoist extension (the shape of Flux's OCIRepository spec.verify).
+	// +optional
+	Verify *ImageVerification `json:"verify,omitempty"`
 }
+
+// ImageVerification says how the signatures of candidate images are
+// verified.
+type ImageVerification struct {
+	// Provider is the signature format: cosign.
+	// +kubebuilder:validation:Enum=cosign
+	// +kubebuilder:default=cosign
+	// +optional
+	Provider string `json:"provider,omitempty"`
+
+	// SecretRef names the Secret holding the cosign public key (PEM) in
+	// its key cosign.pub; every key of the Secret ending in .pub is a
+	// trusted key. Required: keyless verification is not available.
+	// +optional
+	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
+
+	// MatchOIDCIdentity is Flux's keyless verification (the issuer and
+	// subject of a Fulcio certificate). hoist refuses it: keyless
+	// verification needs Sigstore's public services (Fulcio, Rekor and
+	// their TUF root), which hoist does not reach.
+	// +optional
+	MatchOIDCIdentity []OIDCIdentityMatch `json:"matchOIDCIdentity,omitempty"`
+}
+
+// OIDCIdentityMatch is an identity of keyless signing, as Flux writes it.
+type OIDCIdentityMatch struct {
+	// Issuer is a regular expression over the OIDC issuer.
+	// +optional
+	Issuer string `json:"issuer,omitempty"`
+	// Subject is a regular expression over the certificate's identity.
+	// +optional
+	Subject string `json:"subject,omitempty"`
+}
+
+// VerificationProviderCosign is the only verification provider.
+const VerificationProviderCosign = "cosign"
 
 // ReflectionPolicy says when a value read from the registry is written.
 // +kubebuilder:validation:Enum=Always;IfNotPresent;Never
