@@ -133,12 +133,12 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 		ch := make(chan event.GenericEvent, 1024)
 		c.events[k.kind] = ch
 		r := &reconciler{c: c, kind: k.kind, reconcile: k.r}
-		err := builder.ControllerManagedBy(mgr).
+		b := builder.ControllerManagedBy(mgr).
 			Named(k.kind).
 			For(k.obj, changed).
 			WatchesRawSource(crsource.Channel(ch, &handler.EnqueueRequestForObject{})).
-			WithOptions(crcontroller.Options{MaxConcurrentReconciles: o.Concurrent}).
-			Complete(r)
+			WithOptions(crcontroller.Options{MaxConcurrentReconciles: o.Concurrent})
+		err := c.accessWatches(k.kind, b).Complete(r)
 		if err != nil {
 			return nil, fmt.Errorf("controller: registering the %s reconciler: %w", k.kind, err)
 		}

@@ -162,27 +162,7 @@ func TestServiceAccountCredentials(t *testing.T) {
 	}
 	state := t.TempDir()
 	runner := &automation.Runner{Scanner: &automation.Scanner{Registry: rc}, StateDir: state, SecretsDir: filepath.Join(state, "secrets"), Logger: logger}
-	mgr, err := manager.New(kube.Config, manager.Options{
-		Scheme: NewScheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := New(mgr, Options{
-		Service: service.ServiceOptions{Runner: runner, Registry: prometheus.NewRegistry(), Logger: logger, StartupSpread: time.Millisecond},
-		Logger:  logger,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	mgrDone := make(chan error, 1)
-	mctx, stop := context.WithCancel(ctx)
-	go func() { mgrDone <- mgr.Start(mctx) }()
-	defer func() {
-		stop()
-		if err := <-mgrDone; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	}()
+	startManager(ctx, t, kube, runner, logger)
 
 	dockerConfig, _ := json.Marshal(map[string]any{"auths": map[string]any{reg.Host: map[string]string{
 		"auth": base64.StdEncoding.EncodeToString([]byte(puller + ":" + pullerPassword)),
@@ -363,4 +343,31 @@ func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// startManager runs the controller in a manager on kube until the test
+// ends.
+func startManager(ctx context.Context, t *testing.T, kube *testenv.Kube, runner *automation.Runner, logger *slog.Logger) {
+	t.Helper()
+	mgr, err := manager.New(kube.Config, manager.Options{
+		Scheme: NewScheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(mgr, Options{
+		Service: service.ServiceOptions{Runner: runner, Registry: prometheus.NewRegistry(), Logger: logger, StartupSpread: time.Millisecond},
+		Logger:  logger,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	mctx, stop := context.WithCancel(ctx)
+	go func() { done <- mgr.Start(mctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
 }
