@@ -41,6 +41,7 @@ func crossNamespace(ctx context.Context, api client.Reader, objs []object) (kept
 		}
 	}
 	nsLabels := map[string]labels.Set{}
+	nsErr := map[string]error{}
 	var b strings.Builder
 	denied = map[objectKey]string{}
 	for _, o := range objs {
@@ -59,12 +60,17 @@ func crossNamespace(ctx context.Context, api client.Reader, objs []object) (kept
 		if !seen && api != nil {
 			var ns corev1.Namespace
 			if err := api.Get(ctx, client.ObjectKey{Name: p.Namespace}, &ns); err != nil && !apierrors.IsNotFound(err) {
-				return nil, nil, "", fmt.Errorf("reading Namespace %s: %w", p.Namespace, err)
+				// Forbidden, say, with a Role per namespace and no
+				// ClusterRole: the reference is refused, the rest goes on.
+				nsErr[p.Namespace] = err
 			}
 			set = labels.Set(ns.Labels)
 			nsLabels[p.Namespace] = set
 		}
 		why := access(repo, p.Namespace, set)
+		if err := nsErr[p.Namespace]; err != nil && why == "" {
+			why = fmt.Sprintf("spec.imageRepositoryRef: ImageRepository %s cannot be accessed from namespace %s: reading the labels of the namespace: %v", ref, p.Namespace, err)
+		}
 		fmt.Fprintf(&b, "%s -> %s: %q\n", fingerprint([]object{o}), ref, why)
 		if why != "" {
 			denied[o.key] = why
@@ -102,35 +108,30 @@ func setDenied(conds *[]metav1.Condition, gen int64, msg string) bool {
 	return news
 }
 
-// accessWatches makes the ImagePolicy reconciler see what changes access:
-// a namespace's labels (its policies), and an ImageRepository's spec (the
-// policies of other namespaces that refer to it).
+// accessWatches makes the ImagePolicy reconciler see a change of an
+// ImageRepository's spec (its accessFrom) in the policies of other
+// namespaces that refer to it. Namespaces are not watched (a Role per
+// namespace cannot): their labels are read at each sync, so a new label
+// counts from the next scan or change of any object.
 func (c *Controller) accessWatches(kind string, b *builder.TypedBuilder[reconcile.Request]) *builder.TypedBuilder[reconcile.Request] {
 	if kind != v1alpha1.ImagePolicyKind {
 		return b
 	}
-	return b.
-		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(c.crossNamespacePolicies),
-			builder.WithPredicates(predicate.LabelChangedPredicate{})).
-		Watches(&v1alpha1.ImageRepository{}, handler.EnqueueRequestsFromMapFunc(c.crossNamespacePolicies),
-			builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+	return b.Watches(&v1alpha1.ImageRepository{}, handler.EnqueueRequestsFromMapFunc(c.crossNamespacePolicies),
+		builder.WithPredicates(predicate.GenerationChangedPredicate{}))
 }
 
-// crossNamespacePolicies are the policies that refer across namespaces
-// from a Namespace, or to an ImageRepository.
-func (c *Controller) crossNamespacePolicies(ctx context.Context, obj client.Object) []reconcile.Request {
+// crossNamespacePolicies are the policies of other namespaces that refer
+// to an ImageRepository.
+func (c *Controller) crossNamespacePolicies(ctx context.Context, repo client.Object) []reconcile.Request {
 	var list v1alpha1.ImagePolicyList
 	if err := c.client.List(ctx, &list); err != nil {
 		return nil
 	}
-	_, isNamespace := obj.(*corev1.Namespace)
 	var out []reconcile.Request
 	for _, p := range list.Items {
 		ref := p.Spec.ImageRepositoryRef
-		if ref.Namespace == "" || ref.Namespace == p.Namespace {
-			continue
-		}
-		if (isNamespace && p.Namespace == obj.GetName()) || (!isNamespace && ref.Namespace == obj.GetNamespace() && ref.Name == obj.GetName()) {
+		if ref.Namespace != "" && ref.Namespace != p.Namespace && ref.Namespace == repo.GetNamespace() && ref.Name == repo.GetName() {
 			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}})
 		}
 	}

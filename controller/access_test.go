@@ -104,13 +104,23 @@ func TestCrossNamespaceAccess(t *testing.T) {
 		})
 	}
 
-	// The label admits the policy of namespace other.
+	// The label admits the policy of namespace other, from the next sync
+	// (namespaces are not watched): the repository's new accessFrom makes
+	// one.
 	var ns corev1.Namespace
 	if err := c.Get(ctx, client.ObjectKey{Name: "other"}, &ns); err != nil {
 		t.Fatal(err)
 	}
 	ns.Labels = map[string]string{"team": "apps"}
 	if err := c.Update(ctx, &ns); err != nil {
+		t.Fatal(err)
+	}
+	var shared v1alpha1.ImageRepository
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "images", Name: "shared"}, &shared); err != nil {
+		t.Fatal(err)
+	}
+	shared.Spec.AccessFrom.NamespaceSelectors = append(shared.Spec.AccessFrom.NamespaceSelectors, v1alpha1.NamespaceSelector{MatchLabels: map[string]string{"team": "other"}})
+	if err := c.Update(ctx, &shared); err != nil {
 		t.Fatal(err)
 	}
 	var p v1alpha1.ImagePolicy
