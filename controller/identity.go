@@ -204,7 +204,7 @@ func (ids *identities) token(ctx context.Context, namespace, name, audience stri
 	}
 	// Dated on the controller's clock, with the lifetime granted (the API
 	// server may shorten what was asked).
-	lifetime := tr.Status.ExpirationTimestamp.Sub(time.Now())
+	lifetime := time.Until(tr.Status.ExpirationTimestamp.Time)
 	if tr.Spec.ExpirationSeconds != nil {
 		lifetime = time.Duration(*tr.Spec.ExpirationSeconds) * time.Second
 	}
