@@ -20,6 +20,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -349,8 +350,10 @@ func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
 // ends.
 func startManager(ctx context.Context, t *testing.T, kube *testenv.Kube, runner *automation.Runner, logger *slog.Logger) {
 	t.Helper()
+	skip := true // one manager per test: the reconcilers' names repeat
 	mgr, err := manager.New(kube.Config, manager.Options{
 		Scheme: NewScheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Controller: crconfig.Controller{SkipNameValidation: &skip},
 	})
 	if err != nil {
 		t.Fatal(err)
