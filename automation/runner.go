@@ -43,6 +43,10 @@ type Runner struct {
 	// indexes remember, per worktree update path, which files hold
 	// targets, so that a later run reads only files that changed.
 	indexes sync.Map // string -> *writeback.Index
+	// apps keep each GitHub App across runs, by its CacheKey, so that its
+	// installation token is minted once and refreshed shortly before it
+	// expires, not once per run.
+	apps sync.Map // string -> *git.GitHubApp
 }
 
 // index returns the target index of root, made on first use.

@@ -31,6 +31,11 @@ type Scanner struct {
 	LookupEnv func(string) (string, bool)
 	// Explain fills each Selection's Explain with a verdict per tag.
 	Explain bool
+	// Credentials, when set, completes the Repo of an ImageRepository
+	// after its secretRef is read: the controller adds the image pull
+	// secrets and the cloud identity of its serviceAccountName. An error
+	// fails the repository's scan.
+	Credentials func(ctx context.Context, r *v1alpha1.ImageRepository, repo *registry.Repo) error
 
 	// close releases what NewScanner opened (the registry cache).
 	close func()
@@ -114,7 +119,7 @@ func (s *Scanner) Scan(ctx context.Context, set *config.Set) []Selection {
 			}
 			rs := repoScan{err: ctx.Err()}
 			if rs.err == nil {
-				rs.repo, rs.err = s.repoOf(r.ImageRepository)
+				rs.repo, rs.err = s.repoOf(ctx, r.ImageRepository)
 			}
 			if rs.err == nil {
 				rs.tags, rs.err = s.Registry.ListTags(ctx, rs.repo)
@@ -131,7 +136,7 @@ func (s *Scanner) Scan(ctx context.Context, set *config.Set) []Selection {
 }
 
 // repoOf maps an ImageRepository to what the registry client needs.
-func (s *Scanner) repoOf(r *v1alpha1.ImageRepository) (registry.Repo, error) {
+func (s *Scanner) repoOf(ctx context.Context, r *v1alpha1.ImageRepository) (registry.Repo, error) {
 	repo := registry.Repo{Image: r.Spec.Image, Insecure: r.Spec.Insecure, Provider: r.Spec.Provider, RealmHosts: r.Spec.TokenRealmHosts}
 	if r.Spec.Timeout != nil {
 		repo.Timeout = r.Spec.Timeout.Duration
@@ -152,6 +157,11 @@ func (s *Scanner) repoOf(r *v1alpha1.ImageRepository) (registry.Repo, error) {
 			return repo, fmt.Errorf("ImageRepository %s/%s: %w", r.Namespace, r.Name, err)
 		}
 		repo.Keychain = kc
+	}
+	if s.Credentials != nil {
+		if err := s.Credentials(ctx, r, &repo); err != nil {
+			return repo, fmt.Errorf("ImageRepository %s/%s: %w", r.Namespace, r.Name, err)
+		}
 	}
 	return repo, nil
 }

@@ -56,7 +56,7 @@ func (r *Runner) resolve(a *config.Automation) (Target, error) {
 			return t, err
 		}
 		if t.GitHubApp {
-			if t.Auth.GitHubApp, err = git.AppFromSecretDir(filepath.Join(r.SecretsDir, t.Secret)); err != nil {
+			if t.Auth.GitHubApp, err = r.gitHubApp(filepath.Join(r.SecretsDir, t.Secret)); err != nil {
 				return t, err
 			}
 		}
@@ -140,4 +140,18 @@ func GitKey(a *config.Automation) string {
 		return a.Namespace + "/" + a.Name
 	}
 	return git.RedactURL(t.URL) + "#" + t.Branch
+}
+
+// gitHubApp reads the GitHub App of a secret directory, and returns the app
+// of an earlier run with the same credentials when there is one, with its
+// installation token; a rotated key or another installation is a new app.
+// Its tokens are dated on the Runner's clock.
+func (r *Runner) gitHubApp(dir string) (*git.GitHubApp, error) {
+	app, err := git.AppFromSecretDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	app.Now = r.Now
+	kept, _ := r.apps.LoadOrStore(app.CacheKey(), app)
+	return kept.(*git.GitHubApp), nil
 }

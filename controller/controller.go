@@ -57,6 +57,9 @@ type Options struct {
 	Concurrent int
 	// Logger receives one line per decision worth knowing; nil discards.
 	Logger *slog.Logger
+	// Now is the clock of the ServiceAccount tokens kept for cloud
+	// identities. Default: time.Now.
+	Now func() time.Time
 }
 
 // Controller is hoist's reconcilers and the service they feed.
@@ -95,6 +98,9 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 	so := o.Service
 	if so.Runner != nil {
 		c.docs.secretsDir = so.Runner.SecretsDir
+		if sc := so.Runner.Scanner; sc != nil && sc.Credentials == nil {
+			sc.Credentials = newIdentities(mgr.GetAPIReader(), mgr.GetClient(), o.Now).credentials
+		}
 	}
 	so.ConfigPaths = nil
 	so.Source = c.src
@@ -127,12 +133,12 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 		ch := make(chan event.GenericEvent, 1024)
 		c.events[k.kind] = ch
 		r := &reconciler{c: c, kind: k.kind, reconcile: k.r}
-		err := builder.ControllerManagedBy(mgr).
+		b := builder.ControllerManagedBy(mgr).
 			Named(k.kind).
 			For(k.obj, changed).
 			WatchesRawSource(crsource.Channel(ch, &handler.EnqueueRequestForObject{})).
-			WithOptions(crcontroller.Options{MaxConcurrentReconciles: o.Concurrent}).
-			Complete(r)
+			WithOptions(crcontroller.Options{MaxConcurrentReconciles: o.Concurrent})
+		err := c.accessWatches(k.kind, b).Complete(r)
 		if err != nil {
 			return nil, fmt.Errorf("controller: registering the %s reconciler: %w", k.kind, err)
 		}

@@ -41,6 +41,9 @@ type documents struct {
 	// invalid holds the first problem of each object left out of the
 	// configuration, with the field it names.
 	invalid map[objectKey]*config.Error
+	// denied holds why each ImagePolicy left out for its cross-namespace
+	// reference was refused (see crossNamespace).
+	denied map[objectKey]string
 }
 
 // object is one document: its key, and the object with its kind set.
@@ -207,7 +210,11 @@ func (d *documents) sync(ctx context.Context, c client.Reader, src *source, log 
 // they changed since the last sync. It returns the channel of the last
 // publish, and the counts of what it published itself (nil when nothing).
 func (d *documents) publish(ctx context.Context, objs []object, src *source) (applied <-chan struct{}, counts []any, err error) {
-	fp := fingerprint(objs)
+	objs, denied, accessFP, err := crossNamespace(ctx, d.secrets, objs)
+	if err != nil {
+		return nil, nil, err
+	}
+	fp := fingerprint(objs) + accessFP
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if fp == d.fingerprint && d.applied != nil {
@@ -223,6 +230,7 @@ func (d *documents) publish(ctx context.Context, objs []object, src *source) (ap
 	d.applied = src.publish(set)
 	d.fingerprint = fp
 	d.invalid = invalid
+	d.denied = denied
 	counts = []any{"repositories", len(set.Repositories), "policies", len(set.Policies), "automations", len(set.Automations), "invalid", len(invalid)}
 	return d.applied, counts, nil
 }
@@ -233,6 +241,14 @@ func (d *documents) problem(k objectKey) *config.Error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.invalid[k]
+}
+
+// deniedAccess says why an ImagePolicy's cross-namespace reference was
+// refused, or "".
+func (d *documents) deniedAccess(k objectKey) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.denied[k]
 }
 
 // secretRefs are the Secrets that set's objects name, by namespace and

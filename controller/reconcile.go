@@ -175,6 +175,12 @@ func problemMessage(e *config.Error) string {
 // invalid handles an object left out of the configuration: it reports
 // whether it was, after setting its conditions.
 func (c *Controller) invalid(k objectKey, conds *[]metav1.Condition, gen int64, events *[]kevent) bool {
+	if msg := c.docs.deniedAccess(k); msg != "" {
+		if setDenied(conds, gen, msg) {
+			*events = append(*events, kevent{warning: true, reason: ReasonAccessDenied, action: "Validate", note: msg})
+		}
+		return true
+	}
 	e := c.docs.problem(k)
 	if e == nil {
 		return false

@@ -81,7 +81,7 @@ func New(opts ...Option) (*Client, error) {
 		o:        o,
 		secure:   newPingTransport(newTransport(o, secureBase, limits), o.clock),
 		insecure: newPingTransport(newTransport(o, insecureBase, limits), o.clock),
-		cloud:    newCloudAuth(o.clock, o.cloudHTTP),
+		cloud:    newCloudAuth(o.clock, o.cloudHTTP, o.googleAPIs),
 		conns:    make(map[string]*conn),
 	}, nil
 }

@@ -25,7 +25,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
+	"golang.org/x/oauth2/google/externalaccount"
 
 	"github.com/hoist-dev/hoist/registry/cloudhost"
 )
@@ -67,16 +69,17 @@ const (
 
 // CloudIdentity is a workload identity other than the process's own, such as
 // a Kubernetes ServiceAccount's (an ImageRepository's serviceAccountName in
-// the controller): its token is exchanged with the cloud as EKS (IRSA) and
-// AKS workload identity do. Google Cloud is not supported: with provider gcp
-// the process's identity is used.
+// the controller): its token is exchanged with the cloud as EKS (IRSA), AKS
+// workload identity and GKE workload identity federation do.
 type CloudIdentity struct {
 	// Name identifies the identity in the token cache and in errors, for
 	// example "NAMESPACE/SERVICEACCOUNT". Required.
 	Name string
 	// Token returns a fresh token of the identity for audience
-	// (AWSIdentityAudience or AzureIdentityAudience), typically from a
-	// Kubernetes TokenRequest. Required.
+	// (AWSIdentityAudience, AzureIdentityAudience, or Google's: the
+	// workload identity pool PROJECT.svc.id.goog on GKE, else
+	// https://iam.googleapis.com/ + GCPWorkloadIdentityProvider), typically
+	// from a Kubernetes TokenRequest. Required.
 	Token func(ctx context.Context, audience string) (string, error)
 	// AWSRoleARN is the IAM role assumed with the token (the
 	// ServiceAccount's eks.amazonaws.com/role-arn).
@@ -86,6 +89,29 @@ type CloudIdentity struct {
 	// its tenant (azure.workload.identity/tenant-id; default
 	// AZURE_TENANT_ID).
 	AzureClientID, AzureTenantID string
+	// GCPServiceAccount is the Google service account impersonated with
+	// the federated token (iam.gke.io/gcp-service-account), through the IAM
+	// Service Account Credentials API; "" uses the federated token itself
+	// (the Kubernetes identity is then granted access as a principal).
+	GCPServiceAccount string
+	// GCPWorkloadIdentityProvider is the resource name of the workload
+	// identity pool provider that trusts the cluster's token issuer
+	// (projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER),
+	// for clusters outside GKE; "" on GKE, where the cluster's pool and
+	// name are read from the metadata server.
+	GCPWorkloadIdentityProvider string
+}
+
+// Google's APIs for workload identity federation.
+const (
+	defaultGoogleSTS            = "https://sts.googleapis.com"
+	defaultGoogleIAMCredentials = "https://iamcredentials.googleapis.com"
+)
+
+// googleAPIs are the base URLs of Google's Security Token Service and IAM
+// Service Account Credentials API.
+type googleAPIs struct {
+	sts, iamCredentials string
 }
 
 // cloudToken is a registry credential minted from a cloud identity.
@@ -102,7 +128,8 @@ type cloudAuth struct {
 	clock Clock
 	// hc is the HTTP client of the clouds' identity endpoints; nil: each
 	// SDK's default.
-	hc *http.Client
+	hc     *http.Client
+	google googleAPIs
 
 	mu      sync.Mutex
 	entries map[string]*cloudEntry
@@ -113,8 +140,8 @@ type cloudEntry struct {
 	token cloudToken
 }
 
-func newCloudAuth(clock Clock, hc *http.Client) *cloudAuth {
-	return &cloudAuth{clock: clock, hc: hc, entries: make(map[string]*cloudEntry)}
+func newCloudAuth(clock Clock, hc *http.Client, google googleAPIs) *cloudAuth {
+	return &cloudAuth{clock: clock, hc: hc, google: google, entries: make(map[string]*cloudEntry)}
 }
 
 // authenticator returns the credentials of provider for ref's registry,
@@ -130,7 +157,7 @@ func (a *cloudAuth) authenticator(ctx context.Context, provider string, id *Clou
 		if id.Name == "" || id.Token == nil {
 			return nil, fmt.Errorf("%w: %s login for %s: the workload identity needs a name and a token source", ErrCloudLogin, provider, host)
 		}
-		idKey = "/" + id.Name + "/" + id.AWSRoleARN + "/" + id.AzureClientID + "/" + id.AzureTenantID
+		idKey = "/" + strings.Join([]string{id.Name, id.AWSRoleARN, id.AzureClientID, id.AzureTenantID, id.GCPServiceAccount, id.GCPWorkloadIdentityProvider}, "/")
 	}
 	var key string
 	var fetch func(context.Context) (cloudToken, error)
@@ -140,11 +167,11 @@ func (a *cloudAuth) authenticator(ctx context.Context, provider string, id *Clou
 		key = "aws/" + e.Account + "/" + e.Region + idKey
 		fetch = func(ctx context.Context) (cloudToken, error) { return a.ecrToken(ctx, e, id) }
 	case ProviderGCP:
-		if id != nil {
-			return nil, fmt.Errorf("%w: gcp login for %s: the identity of %s cannot be used; hoist logs in to Google with its own (the pod's) identity", ErrCloudLogin, host, id.Name)
-		}
-		key = "gcp"
+		key = "gcp" + idKey
 		fetch = a.gcpToken
+		if id != nil {
+			fetch = func(ctx context.Context) (cloudToken, error) { return a.gcpIdentityToken(ctx, id) }
+		}
 	case ProviderAzure:
 		key = "azure/" + host + idKey
 		fetch = func(ctx context.Context) (cloudToken, error) { return a.acrToken(ctx, ref.Registry, base, id) }
@@ -287,6 +314,80 @@ func (a *cloudAuth) gcpMetadataToken(ctx context.Context, mc *metadata.Client) (
 		password: t.AccessToken,
 		expires:  a.clock.Now().Add(time.Duration(t.ExpiresIn) * time.Second),
 	}, nil
+}
+
+// gcpIdentityToken exchanges id's token at Google's Security Token Service
+// for a federated access token (workload identity federation), then, when
+// id names a Google service account, for that account's access token
+// (generateAccessToken of the IAM Service Account Credentials API), as GKE
+// workload identity does. golang.org/x/oauth2/google/externalaccount, the
+// Google SDK's own client of both, does the exchange.
+func (a *cloudAuth) gcpIdentityToken(ctx context.Context, id *CloudIdentity) (cloudToken, error) {
+	tokenAudience, stsAudience, err := a.gcpAudiences(ctx, id)
+	if err != nil {
+		return cloudToken{}, err
+	}
+	conf := externalaccount.Config{
+		Audience:             stsAudience,
+		SubjectTokenType:     "urn:ietf:params:oauth:token-type:jwt",
+		TokenURL:             a.google.sts + "/v1/token",
+		Scopes:               []string{gcpScope},
+		SubjectTokenSupplier: gcpSubjectToken{id: id, audience: tokenAudience},
+	}
+	if sa := id.GCPServiceAccount; sa != "" {
+		conf.ServiceAccountImpersonationURL = a.google.iamCredentials + "/v1/projects/-/serviceAccounts/" + url.PathEscape(sa) + ":generateAccessToken"
+	}
+	if a.hc != nil {
+		ctx = context.WithValue(ctx, oauth2.HTTPClient, a.hc)
+	}
+	ts, err := externalaccount.NewTokenSource(ctx, conf)
+	if err != nil {
+		return cloudToken{}, err
+	}
+	t, err := ts.Token()
+	if err != nil {
+		return cloudToken{}, err
+	}
+	exp := t.Expiry
+	if exp.IsZero() {
+		exp = a.clock.Now().Add(time.Hour)
+	}
+	return cloudToken{user: gcpTokenUser, password: t.AccessToken, expires: exp}, nil
+}
+
+// gcpAudiences are the audience of id's token and the audience of the
+// exchange at Google's STS: the workload identity provider's, else GKE's
+// (the cluster's pool and resource name, from the metadata server).
+func (a *cloudAuth) gcpAudiences(ctx context.Context, id *CloudIdentity) (token, sts string, err error) {
+	if p := strings.TrimPrefix(id.GCPWorkloadIdentityProvider, "//iam.googleapis.com/"); p != "" {
+		return "https://iam.googleapis.com/" + p, "//iam.googleapis.com/" + p, nil
+	}
+	mc := metadata.NewClient(a.hc)
+	var vals [3]string
+	for i, k := range []string{"project/project-id", "instance/attributes/cluster-location", "instance/attributes/cluster-name"} {
+		v, err := mc.GetWithContext(ctx, k)
+		if err != nil {
+			return "", "", fmt.Errorf("the GKE cluster's workload identity pool (metadata %s): %w; outside GKE, name a workload identity provider", k, err)
+		}
+		vals[i] = strings.TrimSpace(v)
+	}
+	project, location, cluster := vals[0], vals[1], vals[2]
+	pool := project + ".svc.id.goog"
+	return pool, fmt.Sprintf("identitynamespace:%s:https://container.googleapis.com/v1/projects/%s/locations/%s/clusters/%s", pool, project, location, cluster), nil
+}
+
+// gcpSubjectToken supplies id's token to the STS exchange.
+type gcpSubjectToken struct {
+	id       *CloudIdentity
+	audience string
+}
+
+func (s gcpSubjectToken) SubjectToken(ctx context.Context, _ externalaccount.SupplierOptions) (string, error) {
+	tok, err := s.id.Token(ctx, s.audience)
+	if err != nil {
+		return "", fmt.Errorf("token of %s: %w", s.id.Name, err)
+	}
+	return tok, nil
 }
 
 // acrToken gets a Microsoft Entra token with azidentity's default chain

@@ -81,6 +81,7 @@ type cloudFake struct {
 	calls  func() int                       // token requests so far
 	issued func() []string                  // every secret the fake issued
 	fault  *testenv.Fault                   // set on the registry (ACR's exchange)
+	apis   string                           // Google's STS and IAM credentials APIs
 }
 
 type cloudCase struct {
@@ -305,6 +306,7 @@ func TestCloudIdentity(t *testing.T) {
 		provider, host string
 		setup          func(t *testing.T, clock *fakeClock, audiences *[]string) setup
 		wantInError    string // "" : the scan succeeds
+		audience       string // of the identity's token; default the provider's
 	}{
 		"aws role of the service account": {
 			provider: registry.ProviderAWS, host: "123456789012.dkr.ecr.us-east-1.amazonaws.com",
@@ -351,15 +353,69 @@ func TestCloudIdentity(t *testing.T) {
 				}
 			},
 		},
-		"gcp refuses another identity": {
-			provider: registry.ProviderGCP, host: "gcr.io",
-			setup: func(*testing.T, *fakeClock, *[]string) setup {
+		"gcp on GKE, impersonating the annotated Google service account": {
+			provider: registry.ProviderGCP, host: "europe-docker.pkg.dev", audience: "hoist-test.svc.id.goog",
+			setup: func(t *testing.T, clock *fakeClock, audiences *[]string) setup {
+				md := testenv.NewFakeGCEMetadata(t)
+				md.ProjectID, md.ClusterLocation, md.ClusterName = "hoist-test", "europe-west1", "fleet"
+				t.Setenv("GCE_METADATA_HOST", md.Host)
+				f := testenv.NewFakeGoogleFederation(t, clock.Now)
+				f.Audience = "identitynamespace:hoist-test.svc.id.goog:https://container.googleapis.com/v1/projects/hoist-test/locations/europe-west1/clusters/fleet"
+				f.Subject = func(tok string) (string, bool) { return "system:serviceaccount:apps:puller", tok == "gke-sa-token" }
 				return setup{
-					fake: cloudFake{accept: func(string, string) bool { return false }, calls: func() int { return 0 }},
-					id:   &registry.CloudIdentity{Name: "apps/puller", Token: func(context.Context, string) (string, error) { return "", nil }},
+					fake: cloudFake{accept: f.Accept, calls: f.Impersonated.Calls, apis: f.URL},
+					id: &registry.CloudIdentity{Name: "apps/puller", GCPServiceAccount: f.ServiceAccount, Token: func(_ context.Context, aud string) (string, error) {
+						*audiences = append(*audiences, aud)
+						return "gke-sa-token", nil
+					}},
 				}
 			},
-			wantInError: "the identity of apps/puller cannot be used",
+		},
+		"gcp through a workload identity provider, without impersonation": {
+			provider: registry.ProviderGCP, host: "gcr.io",
+			audience: "https://iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/k8s/providers/fleet",
+			setup: func(t *testing.T, clock *fakeClock, audiences *[]string) setup {
+				f := testenv.NewFakeGoogleFederation(t, clock.Now)
+				f.Audience = "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/k8s/providers/fleet"
+				f.Subject = func(tok string) (string, bool) { return "system:serviceaccount:apps:puller", tok == "kind-sa-token" }
+				return setup{
+					fake: cloudFake{accept: f.Accept, calls: f.Federated.Calls, apis: f.URL},
+					id: &registry.CloudIdentity{Name: "apps/puller", GCPWorkloadIdentityProvider: "projects/123/locations/global/workloadIdentityPools/k8s/providers/fleet",
+						Token: func(_ context.Context, aud string) (string, error) {
+							*audiences = append(*audiences, aud)
+							return "kind-sa-token", nil
+						}},
+				}
+			},
+		},
+		"gcp refuses the impersonation of another Google service account": {
+			provider: registry.ProviderGCP, host: "gcr.io",
+			setup: func(t *testing.T, clock *fakeClock, _ *[]string) setup {
+				f := testenv.NewFakeGoogleFederation(t, clock.Now)
+				f.Audience = "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/k8s/providers/fleet"
+				f.Subject = func(string) (string, bool) { return "system:serviceaccount:apps:puller", true }
+				return setup{
+					fake: cloudFake{accept: f.Accept, calls: f.Impersonated.Calls, apis: f.URL},
+					id: &registry.CloudIdentity{Name: "apps/puller", GCPServiceAccount: "admin@hoist-test.iam.gserviceaccount.com",
+						GCPWorkloadIdentityProvider: "projects/123/locations/global/workloadIdentityPools/k8s/providers/fleet",
+						Token:                       func(context.Context, string) (string, error) { return "tok", nil }},
+				}
+			},
+			wantInError: "Permission 'iam.serviceAccounts.getAccessToken' denied",
+		},
+		"gcp refuses a token its pool does not trust": {
+			provider: registry.ProviderGCP, host: "gcr.io",
+			setup: func(t *testing.T, clock *fakeClock, _ *[]string) setup {
+				f := testenv.NewFakeGoogleFederation(t, clock.Now)
+				f.Audience = "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/k8s/providers/fleet"
+				f.Subject = func(string) (string, bool) { return "", false }
+				return setup{
+					fake: cloudFake{accept: f.Accept, calls: f.Federated.Calls, apis: f.URL},
+					id: &registry.CloudIdentity{Name: "apps/puller", GCPWorkloadIdentityProvider: "projects/123/locations/global/workloadIdentityPools/k8s/providers/fleet",
+						Token: func(context.Context, string) (string, error) { return "tok", nil }},
+				}
+			},
+			wantInError: "invalid_grant",
 		},
 	}
 	for name, tc := range tests {
@@ -377,6 +433,9 @@ func TestCloudIdentity(t *testing.T) {
 			if s.fake.hc != nil {
 				opts = append(opts, registry.WithCloudHTTPClient(s.fake.hc))
 			}
+			if s.fake.apis != "" {
+				opts = append(opts, registry.WithGoogleAPIs(s.fake.apis, s.fake.apis))
+			}
 			c := newClient(t, clock, opts...)
 			repo := registry.Repo{Image: tc.host + ":" + port + "/team/app", Insecure: true, Provider: tc.provider, Identity: s.id}
 			got, err := c.ListTags(t.Context(), repo)
@@ -392,8 +451,11 @@ func TestCloudIdentity(t *testing.T) {
 			if diff := cmp.Diff([]string{"v1.0.0", "v1.1.0"}, got.Tags); diff != "" {
 				t.Errorf("tags (-want +got):\n%s", diff)
 			}
-			want := registry.AWSIdentityAudience
-			if tc.provider == registry.ProviderAzure {
+			want := tc.audience
+			switch tc.provider {
+			case registry.ProviderAWS:
+				want = registry.AWSIdentityAudience
+			case registry.ProviderAzure:
 				want = registry.AzureIdentityAudience
 			}
 			if len(audiences) == 0 || audiences[0] != want {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -50,6 +51,7 @@ type options struct {
 	backoffBase    time.Duration
 	backoffMax     time.Duration
 	cloudHTTP      *http.Client
+	googleAPIs     googleAPIs
 }
 
 // Defaults, as documented on each option.
@@ -83,6 +85,7 @@ func makeOptions(opts ...Option) (*options, error) {
 		maxPages:       defaultMaxPages,
 		backoffBase:    defaultBackoffBase,
 		backoffMax:     defaultBackoffMax,
+		googleAPIs:     googleAPIs{sts: defaultGoogleSTS, iamCredentials: defaultGoogleIAMCredentials},
 	}
 	for _, opt := range opts {
 		if err := opt(o); err != nil {
@@ -322,6 +325,23 @@ func WithTagTTL(d time.Duration) Option {
 func WithCloudHTTPClient(hc *http.Client) Option {
 	return func(o *options) error {
 		o.cloudHTTP = hc
+		return nil
+	}
+}
+
+// WithGoogleAPIs sets the base URLs of Google's Security Token Service
+// (sts, for workload identity federation) and IAM Service Account
+// Credentials API (iamCredentials, for impersonation), used for a
+// CloudIdentity with provider gcp. Default: https://sts.googleapis.com and
+// https://iamcredentials.googleapis.com; "" keeps the default.
+func WithGoogleAPIs(sts, iamCredentials string) Option {
+	return func(o *options) error {
+		if sts != "" {
+			o.googleAPIs.sts = strings.TrimSuffix(sts, "/")
+		}
+		if iamCredentials != "" {
+			o.googleAPIs.iamCredentials = strings.TrimSuffix(iamCredentials, "/")
+		}
 		return nil
 	}
 }

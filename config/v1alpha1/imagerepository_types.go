@@ -37,8 +37,12 @@ type ImageRepositorySpec struct {
 	// +optional
 	ProxySecretRef *LocalObjectReference `json:"proxySecretRef,omitempty"`
 
-	// ServiceAccountName is a Kubernetes ServiceAccount whose image pull
-	// secrets are used (Flux's API).
+	// ServiceAccountName is a Kubernetes ServiceAccount of the object's
+	// namespace (controller only, as in Flux): with provider generic its
+	// image pull secrets are the registry's credentials (after SecretRef);
+	// with aws, azure or gcp its token is exchanged for the cloud identity
+	// its annotations name (eks.amazonaws.com/role-arn,
+	// azure.workload.identity/client-id, iam.gke.io/gcp-service-account).
 	// +kubebuilder:validation:MaxLength=253
 	// +optional
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
@@ -52,7 +56,9 @@ type ImageRepositorySpec struct {
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
 
-	// AccessFrom is Flux's cross-namespace access control list.
+	// AccessFrom selects the namespaces whose ImagePolicies may use this
+	// repository (controller only, as in Flux); without it, only the
+	// policies of its own namespace may.
 	// +optional
 	AccessFrom *AccessFrom `json:"accessFrom,omitempty"`
 

@@ -66,8 +66,10 @@ type CrossNamespaceObjectReference struct {
 	MatchLabels map[string]string `json:"matchLabels,omitempty"`
 }
 
-// AccessFrom is Flux's access control list for cross-namespace references.
-// hoist reads it but does not act on it.
+// AccessFrom is Flux's access control list for cross-namespace references:
+// the controller lets an ImagePolicy of another namespace use an
+// ImageRepository only when one of its selectors matches the labels of the
+// policy's namespace. Outside a cluster it is ignored.
 type AccessFrom struct {
 	// NamespaceSelectors selects the namespaces allowed to refer to the object.
 	// +required

@@ -89,6 +89,10 @@ type FakeAWS struct {
 	AccessKeyID string
 	// RoleARN and WebIdentityToken are what STS accepts.
 	RoleARN, WebIdentityToken string
+	// WebIdentity, when set, decides instead which web identity tokens
+	// STS accepts for a role (the role's trust policy), for tokens the
+	// test cannot know in advance, such as a Kubernetes TokenRequest's.
+	WebIdentity func(roleARN, token string) bool
 
 	now func() time.Time
 	// ECR counts GetAuthorizationToken calls and records its passwords.
@@ -151,7 +155,11 @@ func (f *FakeAWS) ecr(w http.ResponseWriter, r *http.Request) {
 func (f *FakeAWS) sts(w http.ResponseWriter, r *http.Request) {
 	f.STS.call()
 	w.Header().Set("Content-Type", "text/xml")
-	if r.PostForm.Get("WebIdentityToken") != f.WebIdentityToken || r.PostForm.Get("RoleArn") != f.RoleARN {
+	ok := r.PostForm.Get("WebIdentityToken") == f.WebIdentityToken && r.PostForm.Get("RoleArn") == f.RoleARN
+	if f.WebIdentity != nil {
+		ok = f.WebIdentity(r.PostForm.Get("RoleArn"), r.PostForm.Get("WebIdentityToken"))
+	}
+	if !ok {
 		w.WriteHeader(http.StatusForbidden)
 		_, _ = fmt.Fprint(w, `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>Not authorized to perform sts:AssumeRoleWithWebIdentity</Message></Error><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ErrorResponse>`)
 		return
@@ -185,6 +193,11 @@ type FakeGCEMetadata struct {
 	Host string
 	// Unbound makes the token request fail as for an unbound identity.
 	Unbound bool
+	// ProjectID, ClusterLocation and ClusterName are what a GKE node's
+	// metadata server says of its project and cluster
+	// (project/project-id, instance/attributes/cluster-location and
+	// cluster-name); "" answers 404 as outside GKE.
+	ProjectID, ClusterLocation, ClusterName string
 	// Tokens counts token requests and records the tokens.
 	Tokens issuedTokens
 }
@@ -207,6 +220,17 @@ func (f *FakeGCEMetadata) Accept(user, password string) bool {
 func (f *FakeGCEMetadata) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Metadata-Flavor") != "Google" {
 		http.Error(w, "Missing Metadata-Flavor:Google header.", http.StatusForbidden)
+		return
+	}
+	attrs := map[string]string{
+		"/computeMetadata/v1/project/project-id":                   f.ProjectID,
+		"/computeMetadata/v1/instance/attributes/cluster-location": f.ClusterLocation,
+		"/computeMetadata/v1/instance/attributes/cluster-name":     f.ClusterName,
+	}
+	if v, ok := attrs[r.URL.Path]; ok && v != "" {
+		w.Header().Set("Content-Type", "application/text")
+		w.Header().Set("Metadata-Flavor", "Google")
+		_, _ = w.Write([]byte(v))
 		return
 	}
 	if r.URL.Path != "/computeMetadata/v1/instance/service-accounts/default/token" {
@@ -236,6 +260,9 @@ type FakeEntra struct {
 	URL string
 	// TenantID, ClientID and FederatedToken are what it accepts.
 	TenantID, ClientID, FederatedToken string
+	// Assertion, when set, decides instead which client assertions it
+	// accepts for a client (the application's federated credentials).
+	Assertion func(clientID, assertion string) bool
 	// Client trusts the fake's certificate.
 	Client *http.Client
 	// Tokens counts token requests and records the Entra access tokens;
@@ -280,7 +307,11 @@ func (f *FakeEntra) serve(w http.ResponseWriter, r *http.Request) {
 	case "/" + f.TenantID + "/oauth2/v2.0/token":
 		f.Tokens.call()
 		_ = r.ParseForm()
-		if r.PostForm.Get("client_id") != f.ClientID || r.PostForm.Get("client_assertion") != f.FederatedToken {
+		ok := r.PostForm.Get("client_id") == f.ClientID && r.PostForm.Get("client_assertion") == f.FederatedToken
+		if f.Assertion != nil {
+			ok = f.Assertion(r.PostForm.Get("client_id"), r.PostForm.Get("client_assertion"))
+		}
+		if !ok {
 			w.WriteHeader(http.StatusUnauthorized)
 			_ = json.NewEncoder(w).Encode(map[string]any{
 				"error":             "invalid_client",

@@ -98,6 +98,22 @@ func NewGitHubApp(appID, installationID string, privateKey []byte, baseURL strin
 	}, nil
 }
 
+// CacheKey differs between apps, installations, API URLs and private keys,
+// for a cache that keeps one GitHubApp (and so one installation token) per
+// credentials across runs. It holds no secret: the key enters as a hash of
+// its public half.
+func (a *GitHubApp) CacheKey() string {
+	h := sha256.New()
+	for _, s := range []string{a.AppID, a.InstallationID, a.BaseURL} {
+		_, _ = io.WriteString(h, s)
+		h.Write([]byte{0})
+	}
+	if a.key != nil {
+		h.Write(a.key.N.Bytes())
+	}
+	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
 // String names the app without secrets.
 func (a *GitHubApp) String() string {
 	if a == nil {

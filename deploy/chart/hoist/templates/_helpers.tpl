@@ -44,6 +44,14 @@ app.kubernetes.io/component: controller
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]
+# serviceAccountName: the ServiceAccount's image pull secrets and
+# annotations, and a token of it for the cloud's workload identity.
+- apiGroups: [""]
+  resources: [serviceaccounts]
+  verbs: [get]
+- apiGroups: [""]
+  resources: [serviceaccounts/token]
+  verbs: [create]
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]
