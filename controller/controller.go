@@ -137,7 +137,20 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 			return nil, fmt.Errorf("controller: registering the %s reconciler: %w", k.kind, err)
 		}
 	}
-	if err := mgr.Add(manager.RunnableFunc(svc.Run)); err != nil {
+	run := svc.Run
+	if st := so.Runner.State; st != nil {
+		// The state the last leader recorded in the objects' status
+		// seeds the local state store before the loop starts.
+		run = func(ctx context.Context) error {
+			sels, pushes, err := restoreState(ctx, c.client, st)
+			if err != nil {
+				return fmt.Errorf("controller: %w", err)
+			}
+			c.log.Info("state restored from the objects' status", "selections", sels, "pushes", pushes)
+			return svc.Run(ctx)
+		}
+	}
+	if err := mgr.Add(manager.RunnableFunc(run)); err != nil {
 		return nil, fmt.Errorf("controller: %w", err)
 	}
 	return c, nil

@@ -1,0 +1,107 @@
+package integration
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/hoist-dev/hoist/config/v1alpha1"
+	"github.com/hoist-dev/hoist/controller"
+	"github.com/hoist-dev/hoist/internal/testenv"
+)
+
+// TestControllerRestartEmptyState: the state that must survive a pod
+// (the last selections, the lease of the push branch) lives in the
+// objects' status. A controller commits to its push branch and stops; a
+// new one with an empty --state-dir commits nothing again, sees no
+// selection change, and, although the commit author changed meanwhile
+// (so that the branch's tip is not recognisably its own), still owns the
+// branch by its lease and commits the next tag.
+func TestControllerRestartEmptyState(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end controller test")
+	}
+	kube := testenv.StartKube(t, controller.NewScheme(), filepath.Join("..", "config", "crd"))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := kube.Client
+	f := newFleet(t, fleetOptions{first: "1.0.0", semver: ">=1.0.0", repoInterval: "1s"})
+	applyFleet(ctx, t, c, f, nil)
+	const branch = "hoist/prod"
+	auto := &v1alpha1.ImageUpdateAutomation{}
+	key := client.ObjectKey{Namespace: f.namespace, Name: "fleet"}
+	update := func(change func(*v1alpha1.ImageUpdateAutomation)) {
+		t.Helper()
+		if err := c.Get(ctx, key, auto); err != nil {
+			t.Fatal(err)
+		}
+		change(auto)
+		if err := c.Update(ctx, auto); err != nil {
+			t.Fatal(err)
+		}
+	}
+	update(func(a *v1alpha1.ImageUpdateAutomation) { a.Spec.Git.Push = &v1alpha1.PushSpec{Branch: branch} })
+
+	a := startController(t, kube)
+	waitPolicy(ctx, t, c, f.namespace, f.name, func(p *v1alpha1.ImagePolicy) bool { return p.Status.LatestRef != nil })
+	// A signature tag is no tag of the repository's (exclusionList).
+	f.push("1.1.0", "sha256-0123.sig")
+	first, _ := waitRef(t, f.bare, branch, "", 60*time.Second)
+	main := f.head()
+	if n := commits(t, f.bare, main, first); n != 1 {
+		t.Fatalf("%s has %d commits over main, want 1", branch, n)
+	}
+	// The status records the push before the controller stops.
+	waitFor(ctx, t, "the automation's lastPushCommit "+first, func() bool {
+		return c.Get(ctx, key, auto) == nil && auto.Status.LastPushCommit == first
+	})
+	waitPolicy(ctx, t, c, f.namespace, f.name, func(p *v1alpha1.ImagePolicy) bool {
+		return p.Status.LatestRef != nil && p.Status.LatestRef.Tag == "1.1.0"
+	})
+	var repo v1alpha1.ImageRepository
+	waitFor(ctx, t, "the repository's lastScanResult", func() bool {
+		return c.Get(ctx, client.ObjectKey{Namespace: f.namespace, Name: f.name}, &repo) == nil &&
+			repo.Status.LastScanResult != nil && repo.Status.LastScanResult.TagCount == 2
+	})
+	if diff := cmp.Diff([]string{"1.1.0", "1.0.0"}, repo.Status.LastScanResult.LatestTags); diff != "" {
+		t.Errorf("latestTags (-want +got):\n%s", diff)
+	}
+	if want := f.reg.Ref(f.image(), ""); repo.Status.CanonicalImageName != want {
+		t.Errorf("canonicalImageName %q, want %q", repo.Status.CanonicalImageName, want)
+	}
+	a.stop()
+
+	// The bot's identity changes while no controller runs.
+	update(func(a *v1alpha1.ImageUpdateAutomation) { a.Spec.Git.Commit.Author.Email = "bot@example.com" })
+	b := startController(t, kube) // a new, empty state directory
+	b.waitLog("automation: nothing to do", 60*time.Second)
+	if h := refHead(t, f.bare, branch); h != first {
+		t.Errorf("the new controller moved %s from %s to %s", branch, first, h)
+	}
+	if n := commits(t, f.bare, main, refHead(t, f.bare, branch)); n != 1 {
+		t.Errorf("%s has %d commits over main after the restart, want 1", branch, n)
+	}
+	if strings.Contains(b.logs(), "selection changed") {
+		t.Errorf("the new controller saw a selection change it had already made:\n%s", b.logs())
+	}
+
+	// The next tag: committed once, by the new controller, to the branch
+	// it owns by its lease.
+	f.push("1.2.0")
+	next, _ := waitRef(t, f.bare, branch, first, 60*time.Second)
+	if n := commits(t, f.bare, main, next); n != 1 {
+		t.Errorf("%s has %d commits over main, want 1", branch, n)
+	}
+	if got := testenv.GitCLI(t, f.bare, "show", branch+":"+f.manifest()); !strings.Contains(got, "podinfo:1.2.0") {
+		t.Errorf("%s does not have 1.2.0:\n%s", branch, got)
+	}
+	waitFor(ctx, t, "the automation's lastPushCommit "+next, func() bool {
+		return c.Get(ctx, key, auto) == nil && auto.Status.LastPushCommit == next
+	})
+	b.stop()
+}
