@@ -148,4 +148,3 @@ func lastSuccess(a *v1alpha1.ImageUpdateAutomation) (time.Time, bool) {
 	}
 	return t.Time, true
 }
-
