@@ -2,12 +2,16 @@ package integration
 
 import (
 	"context"
+	"encoding/base64"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hoist-dev/hoist/config/v1alpha1"
@@ -104,4 +108,74 @@ func TestControllerRestartEmptyState(t *testing.T) {
 		return c.Get(ctx, key, auto) == nil && auto.Status.LastPushCommit == next
 	})
 	b.stop()
+}
+
+// TestControllerSecretChange: an ImageRepository whose Secret holds wrong
+// credentials is Ready=False; fixing the Secret alone (the repository's
+// interval is an hour, and it is not touched) makes it Ready=True.
+func TestControllerSecretChange(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end controller test")
+	}
+	kube := testenv.StartKube(t, controller.NewScheme(), filepath.Join("..", "config", "crd"))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := kube.Client
+	reg := testenv.NewRegistry(t, testenv.RegistryOptions{Auth: testenv.AuthBasic})
+	reg.PushImage(t, "apps/private", "1.0.0", testenv.ImageOptions{})
+	const ns = "private"
+	create(ctx, t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	dockerConfig := func(password string) map[string]string {
+		auth := base64.StdEncoding.EncodeToString([]byte(reg.Username + ":" + password))
+		return map[string]string{".dockerconfigjson": fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, reg.Host, auth)}
+	}
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "regcred", Namespace: ns},
+		Type:       corev1.SecretTypeDockerConfigJson,
+		StringData: dockerConfig("wrong"),
+	}
+	create(ctx, t, c, secret)
+	create(ctx, t, c, &v1alpha1.ImageRepository{
+		ObjectMeta: metav1.ObjectMeta{Name: "private", Namespace: ns},
+		Spec: v1alpha1.ImageRepositorySpec{
+			Image: reg.Ref("apps/private", ""), Interval: metav1.Duration{Duration: time.Hour},
+			SecretRef: &v1alpha1.LocalObjectReference{Name: "regcred"},
+		},
+	})
+	create(ctx, t, c, &v1alpha1.ImagePolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "private", Namespace: ns},
+		Spec: v1alpha1.ImagePolicySpec{
+			ImageRepositoryRef: v1alpha1.NamespacedObjectReference{Name: "private"},
+			Policy:             v1alpha1.ImagePolicyChoice{SemVer: &v1alpha1.SemVerPolicy{Range: ">=1.0.0"}},
+		},
+	})
+	p := startController(t, kube)
+	key := client.ObjectKey{Namespace: ns, Name: "private"}
+	var repo v1alpha1.ImageRepository
+	waitFor(ctx, t, "Ready=False with the wrong password", func() bool {
+		return c.Get(ctx, key, &repo) == nil && ready(repo.Status.Conditions) == metav1.ConditionFalse
+	})
+	generation := repo.Generation
+
+	if err := c.Get(ctx, client.ObjectKeyFromObject(secret), secret); err != nil {
+		t.Fatal(err)
+	}
+	secret.Data = nil
+	secret.StringData = dockerConfig(reg.Password)
+	if err := c.Update(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(ctx, t, "Ready=True with the right password", func() bool {
+		return c.Get(ctx, key, &repo) == nil && ready(repo.Status.Conditions) == metav1.ConditionTrue
+	})
+	if repo.Generation != generation || repo.Annotations[controller.RequestedAtAnnotation] != "" {
+		t.Errorf("the repository was touched: generation %d, then %d", generation, repo.Generation)
+	}
+	waitPolicy(ctx, t, c, ns, "private", func(p *v1alpha1.ImagePolicy) bool {
+		return p.Status.LatestRef != nil && p.Status.LatestRef.Tag == "1.0.0"
+	})
+	if strings.Contains(p.logs(), reg.Password) {
+		t.Errorf("the password leaked into the logs")
+	}
+	p.stop()
 }
