@@ -66,6 +66,9 @@ type Options struct {
 // Controller is hoist's reconcilers and the service they feed.
 type Controller struct {
 	client client.Client
+	// cache reads the objects of the manager's cache, Flux's
+	// GitRepositories (unstructured) included.
+	cache client.Reader
 	svc    *service.Service
 	src    *source
 	rec    recorder.EventRecorder
@@ -87,11 +90,16 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 	if o.Concurrent <= 0 {
 		o.Concurrent = 1
 	}
+	fluxGit, err := fluxGitRepositoryServed(mgr.GetRESTMapper())
+	if err != nil {
+		return nil, fmt.Errorf("controller: %w", err)
+	}
 	c := &Controller{
 		client: mgr.GetClient(),
+		cache:  mgr.GetCache(),
 		rec:    mgr.GetEventRecorder("hoist"),
 		log:    o.Logger,
-		docs:   &documents{invalid: map[objectKey]*config.Error{}, secrets: mgr.GetAPIReader()},
+		docs:   &documents{invalid: map[objectKey]*config.Error{}, secrets: mgr.GetAPIReader(), fluxGit: fluxGit},
 		obs:    newObservations(),
 		src:    newSource(),
 		events: map[string]chan event.GenericEvent{},
@@ -147,8 +155,22 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 			if err := mgr.GetFieldIndexer().IndexField(context.Background(), k.obj, secretIndex, secretNames); err != nil {
 				return nil, fmt.Errorf("controller: indexing the %s by Secret: %w", k.kind, err)
 			}
-			b = b.Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(secretUsers(mgr.GetClient(), k.list, &c.docs.changes)),
+			users := secretUsers(c.cache, k.list, &c.docs.changes)
+			if k.kind == v1alpha1.ImageUpdateAutomationKind && fluxGit {
+				users = c.automationSecretUsers(users)
+			}
+			b = b.Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(users),
 				builder.OnlyMetadata, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{}))
+		}
+		if k.kind == v1alpha1.ImageUpdateAutomationKind && fluxGit {
+			// Flux's GitRepositories: read, watched, never written.
+			if err := mgr.GetFieldIndexer().IndexField(context.Background(), k.obj, sourceRefIndex, sourceRefOf); err != nil {
+				return nil, fmt.Errorf("controller: indexing the %s by sourceRef: %w", k.kind, err)
+			}
+			if err := mgr.GetFieldIndexer().IndexField(context.Background(), newFluxGitRepository(), secretIndex, secretNames); err != nil {
+				return nil, fmt.Errorf("controller: indexing Flux's GitRepositories by Secret: %w", err)
+			}
+			b = b.Watches(newFluxGitRepository(), handler.EnqueueRequestsFromMapFunc(gitRepositoryUsers(c.cache)), changed)
 		}
 		if err := b.Complete(r); err != nil {
 			return nil, fmt.Errorf("controller: registering the %s reconciler: %w", k.kind, err)
@@ -256,7 +278,7 @@ func (o *observer) Ran(res automation.RunResult) {
 // The objects that use a Secret that changed are scanned or run again now,
 // so that a fixed credential shows at once.
 func (c *Controller) sync(ctx context.Context) error {
-	users, err := c.docs.sync(ctx, c.client, c.src, c.log)
+	users, err := c.docs.sync(ctx, c.cache, c.src, c.log)
 	if err != nil {
 		return err
 	}

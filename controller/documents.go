@@ -33,6 +33,9 @@ type documents struct {
 	// where they are written for the loop, as DIR/NAME/KEY.
 	secrets    client.Reader
 	secretsDir string
+	// fluxGit says that Flux's GitRepository is served: its objects are
+	// documents too.
+	fluxGit bool
 
 	// changes counts the watch events that may change the configuration
 	// (an object's spec, labels or annotations; a Secret's version): a
@@ -207,6 +210,13 @@ func (d *documents) sync(ctx context.Context, c client.Reader, src *source, log 
 		if err != nil {
 			return nil, err
 		}
+		if d.fluxGit {
+			gits, err := listFluxGitRepositories(ctx, c)
+			if err != nil {
+				return nil, err
+			}
+			objs = append(objs, gits...)
+		}
 		versions, err := secretVersions(ctx, c, objs)
 		if err != nil {
 			return nil, err
@@ -245,6 +255,9 @@ func (d *documents) publish(ctx context.Context, objs []object, versions map[typ
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if !d.fluxGit {
+		noFluxGitRepository(objs, invalid)
+	}
 	if err := d.writeSecrets(ctx, set); err != nil {
 		return nil, nil, nil, err
 	}
@@ -259,6 +272,7 @@ func (d *documents) publish(ctx context.Context, objs []object, versions map[typ
 			}
 		}
 	}
+	users = append(users, gitRepositoryAutomations(objs, users)...)
 	d.applied = src.publish(set)
 	d.fingerprint = fp
 	d.synced = max(d.synced, n)
@@ -306,6 +320,10 @@ func secretRefs(set *config.Set) []types.NamespacedName {
 	}
 	for _, rc := range set.Receivers {
 		add(rc.Namespace, &rc.Spec.SecretRef)
+	}
+	for _, g := range set.GitRepositories {
+		add(g.Namespace, g.Spec.SecretRef)
+		add(g.Namespace, g.Spec.ProxySecretRef)
 	}
 	return out
 }

@@ -11,7 +11,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hoist-dev/hoist/config/v1alpha1"
@@ -176,6 +178,121 @@ func TestControllerSecretChange(t *testing.T) {
 	})
 	if strings.Contains(p.logs(), reg.Password) {
 		t.Errorf("the password leaked into the logs")
+	}
+	p.stop()
+}
+
+// fluxGitRepositoryCRD is a minimal CustomResourceDefinition of Flux's
+// source.toolkit.fluxcd.io/v1 GitRepository, written by the test: Flux's
+// source-controller cannot run here (it would clone from the network), and
+// hoist only reads the objects, so their schema is all the test needs.
+const fluxGitRepositoryCRD = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gitrepositories.source.toolkit.fluxcd.io
+spec:
+  group: source.toolkit.fluxcd.io
+  names: {kind: GitRepository, listKind: GitRepositoryList, plural: gitrepositories, singular: gitrepository}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      subresources: {status: {}}
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec: {type: object, x-kubernetes-preserve-unknown-fields: true}
+            status: {type: object, x-kubernetes-preserve-unknown-fields: true}
+`
+
+// useGitRepository makes the fleet's automation name the GitRepository
+// "fleet" instead of its spec.git.url.
+func useGitRepository(ctx context.Context, t *testing.T, c client.Client, f *fleet) {
+	t.Helper()
+	var a v1alpha1.ImageUpdateAutomation
+	if err := c.Get(ctx, client.ObjectKey{Namespace: f.namespace, Name: "fleet"}, &a); err != nil {
+		t.Fatal(err)
+	}
+	a.Spec.Git.URL, a.Spec.Git.Checkout = "", nil
+	a.Spec.SourceRef = &v1alpha1.CrossNamespaceSourceReference{APIVersion: "source.toolkit.fluxcd.io/v1", Kind: "GitRepository", Name: "fleet"}
+	if err := c.Update(ctx, &a); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestControllerFluxGitRepository: with Flux's GitRepository CRD
+// installed, an automation whose sourceRef names a GitRepository commits
+// to its url and branch; the GitRepository is never written.
+func TestControllerFluxGitRepository(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end controller test")
+	}
+	crds := t.TempDir()
+	writeFile(t, filepath.Join(crds, "gitrepository.yaml"), fluxGitRepositoryCRD)
+	kube := testenv.StartKube(t, controller.NewScheme(), filepath.Join("..", "config", "crd"), crds)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := kube.Client
+	f := newFleet(t, fleetOptions{first: "1.0.0", semver: ">=1.0.0", repoInterval: "1s"})
+	applyFleet(ctx, t, c, f, nil)
+	useGitRepository(ctx, t, c, f)
+	g := &unstructured.Unstructured{}
+	g.SetGroupVersionKind(controller.FluxGitRepository)
+	g.SetNamespace(f.namespace)
+	g.SetName("fleet")
+	// interval and timeout are source-controller's: hoist ignores them.
+	g.Object["spec"] = map[string]any{"url": f.git.RepoURL("fleet.git"), "ref": map[string]any{"branch": "main"}, "interval": "1m", "timeout": "60s"}
+	if err := c.Create(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	created := g.GetResourceVersion()
+
+	p := startController(t, kube)
+	waitPolicy(ctx, t, c, f.namespace, f.name, func(p *v1alpha1.ImagePolicy) bool { return p.Status.LatestRef != nil })
+	initial := f.head()
+	head, _ := waitRef(t, f.bare, "main", f.push("1.1.0"), 60*time.Second)
+	if n := commits(t, f.bare, initial, head); n != 1 {
+		t.Errorf("one tag made %d commits", n)
+	}
+	if got := f.deployed(); !strings.Contains(got, "podinfo:1.1.0") {
+		t.Errorf("main does not have 1.1.0:\n%s", got)
+	}
+	var a v1alpha1.ImageUpdateAutomation
+	waitFor(ctx, t, "the automation's lastPushCommit "+head, func() bool {
+		return c.Get(ctx, client.ObjectKey{Namespace: f.namespace, Name: "fleet"}, &a) == nil && a.Status.LastPushCommit == head
+	})
+	if err := c.Get(ctx, client.ObjectKeyFromObject(g), g); err != nil {
+		t.Fatal(err)
+	}
+	if g.GetResourceVersion() != created || g.Object["status"] != nil {
+		t.Errorf("the GitRepository was written: resourceVersion %s, then %s; status %v", created, g.GetResourceVersion(), g.Object["status"])
+	}
+	p.stop()
+}
+
+// TestControllerNoFluxGitRepository: without Flux's CRD, an automation
+// whose sourceRef names a GitRepository is Ready=False and says why.
+func TestControllerNoFluxGitRepository(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end controller test")
+	}
+	kube := testenv.StartKube(t, controller.NewScheme(), filepath.Join("..", "config", "crd"))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := kube.Client
+	f := newFleet(t, fleetOptions{first: "1.0.0", semver: ">=1.0.0"})
+	applyFleet(ctx, t, c, f, nil)
+	useGitRepository(ctx, t, c, f)
+	p := startController(t, kube)
+	var a v1alpha1.ImageUpdateAutomation
+	waitFor(ctx, t, "the automation's Ready=False", func() bool {
+		return c.Get(ctx, client.ObjectKey{Namespace: f.namespace, Name: "fleet"}, &a) == nil && ready(a.Status.Conditions) == metav1.ConditionFalse
+	})
+	cond := apimeta.FindStatusCondition(a.Status.Conditions, controller.ReadyCondition)
+	if !strings.Contains(cond.Message, "spec.sourceRef") || !strings.Contains(cond.Message, "gitrepositories.source.toolkit.fluxcd.io") || !strings.Contains(cond.Message, "spec.git.url") {
+		t.Errorf("the Ready condition does not say that Flux's GitRepository is missing: %+v", cond)
 	}
 	p.stop()
 }
