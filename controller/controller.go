@@ -69,12 +69,12 @@ type Controller struct {
 	// cache reads the objects of the manager's cache, Flux's
 	// GitRepositories (unstructured) included.
 	cache client.Reader
-	svc    *service.Service
-	src    *source
-	rec    recorder.EventRecorder
-	log    *slog.Logger
-	docs   *documents
-	obs    *observations
+	svc   *service.Service
+	src   *source
+	rec   recorder.EventRecorder
+	log   *slog.Logger
+	docs  *documents
+	obs   *observations
 	// events wake the reconciler of a kind when the service observed
 	// something of one of its objects.
 	events map[string]chan event.GenericEvent
