@@ -66,18 +66,19 @@ type Options struct {
 // Controller is hoist's reconcilers and the service they feed.
 type Controller struct {
 	client client.Client
-	// cache reads the objects of the manager's cache, Flux's
-	// GitRepositories (unstructured) included.
-	cache client.Reader
-	svc   *service.Service
-	src   *source
-	rec   recorder.EventRecorder
-	log   *slog.Logger
-	docs  *documents
-	obs   *observations
+	svc    *service.Service
+	src    *source
+	rec    recorder.EventRecorder
+	log    *slog.Logger
+	docs   *documents
+	obs    *observations
 	// events wake the reconciler of a kind when the service observed
 	// something of one of its objects.
 	events map[string]chan event.GenericEvent
+
+	// cache reads the objects of the manager's cache, Flux's
+	// GitRepositories (unstructured) included.
+	cache client.Reader
 }
 
 // New builds the controller's service and registers its reconcilers and
