@@ -1,6 +1,7 @@
 package automation
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -69,5 +70,18 @@ func TestLatestTagsSorted(t *testing.T) {
 	got, _ := LatestTags(tags, nil, 10)
 	if diff := cmp.Diff(want[:10], got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// BenchmarkLatestTags: the latest tags of a repository of 10,000 tags, as
+// each scan computes them for its status.
+func BenchmarkLatestTags(b *testing.B) {
+	tags := make([]string, 10000)
+	for i := range tags {
+		tags[i] = fmt.Sprintf("1.%d.%d", i/100, i%100)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		LatestTags(tags, nil, LatestTagsCount)
 	}
 }
