@@ -65,6 +65,12 @@ type Selection struct {
 	Verify *VerifyCounts `json:"verify,omitempty"`
 	// Explain says what happened to each tag, when Scanner.Explain is set.
 	Explain []policy.Verdict `json:"explain,omitempty"`
+	// TagCount and LatestTags describe the repository's tag list, for
+	// its status as Flux shows it: the tags its exclusionList keeps, and
+	// the LatestTagsCount greatest of them (see LatestTags). The
+	// repository's policies share LatestTags: do not modify it.
+	TagCount   int      `json:"-"`
+	LatestTags []string `json:"-"`
 	// Err is why the policy has no selection.
 	Err error `json:"-"`
 }
@@ -78,6 +84,9 @@ type repoScan struct {
 	repo registry.Repo
 	tags registry.TagList
 	err  error
+	// count and latest are LatestTags of tags.
+	count  int
+	latest []string
 }
 
 // Scan lists the tags of every repository used by an active policy of set,
@@ -123,6 +132,15 @@ func (s *Scanner) Scan(ctx context.Context, set *config.Set) []Selection {
 			}
 			if rs.err == nil {
 				rs.tags, rs.err = s.Registry.ListTags(ctx, rs.repo)
+			}
+			if rs.err == nil {
+				// The repository's exclusionList is compiled into
+				// each of its policies.
+				var excluded func(string) bool
+				if c := active[uses[r][0]].Compiled; c != nil {
+					excluded = c.Excluded
+				}
+				rs.latest, rs.count = LatestTags(rs.tags.Tags, excluded, LatestTagsCount)
 			}
 			// Each goroutine writes the selections of its own
 			// repository's policies only.
@@ -180,6 +198,7 @@ func (s *Scanner) selectOne(ctx context.Context, p *config.Policy, rs *repoScan)
 		return sel
 	}
 	sel.FetchedAt, sel.Stale, sel.Warning = rs.tags.FetchedAt, rs.tags.Stale, StaleWarning(rs.tags)
+	sel.TagCount, sel.LatestTags = rs.count, rs.latest
 	o := selectOptions{now: s.now(), explain: s.Explain}
 	if v := p.Spec.Verify; v != nil {
 		key, err := s.verifyKey(p)

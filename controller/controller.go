@@ -17,13 +17,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -74,6 +78,10 @@ type Controller struct {
 	// events wake the reconciler of a kind when the service observed
 	// something of one of its objects.
 	events map[string]chan event.GenericEvent
+
+	// cache reads the objects of the manager's cache, Flux's
+	// GitRepositories (unstructured) included.
+	cache client.Reader
 }
 
 // New builds the controller's service and registers its reconcilers and
@@ -86,11 +94,16 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 	if o.Concurrent <= 0 {
 		o.Concurrent = 1
 	}
+	fluxGit, err := fluxGitRepositoryServed(mgr.GetRESTMapper())
+	if err != nil {
+		return nil, fmt.Errorf("controller: %w", err)
+	}
 	c := &Controller{
 		client: mgr.GetClient(),
+		cache:  mgr.GetCache(),
 		rec:    mgr.GetEventRecorder("hoist"),
 		log:    o.Logger,
-		docs:   &documents{invalid: map[objectKey]*config.Error{}, secrets: mgr.GetAPIReader()},
+		docs:   &documents{invalid: map[objectKey]*config.Error{}, secrets: mgr.GetAPIReader(), fluxGit: fluxGit},
 		obs:    newObservations(),
 		src:    newSource(),
 		events: map[string]chan event.GenericEvent{},
@@ -119,16 +132,21 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 	}
 	c.svc = svc
 
-	changed := builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))
+	// An event that passes changed may change the configuration: it is
+	// counted, so that a reconcile after none lists nothing.
+	changed := builder.WithPredicates(c.counted(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{})))
 	for _, k := range []struct {
 		kind string
 		obj  client.Object
 		r    func(context.Context, objectKey) error
+		// list, when set, is the kind's list: the kind uses Secrets,
+		// and a change of one reconciles the objects that use it.
+		list client.ObjectList
 	}{
-		{v1alpha1.ImageRepositoryKind, &v1alpha1.ImageRepository{}, c.reconcileRepository},
-		{v1alpha1.ImagePolicyKind, &v1alpha1.ImagePolicy{}, c.reconcilePolicy},
-		{v1alpha1.ImageUpdateAutomationKind, &v1alpha1.ImageUpdateAutomation{}, c.reconcileAutomation},
-		{v1alpha1.ReceiverKind, &v1alpha1.Receiver{}, c.reconcileReceiver},
+		{v1alpha1.ImageRepositoryKind, &v1alpha1.ImageRepository{}, c.reconcileRepository, &v1alpha1.ImageRepositoryList{}},
+		{v1alpha1.ImagePolicyKind, &v1alpha1.ImagePolicy{}, c.reconcilePolicy, nil},
+		{v1alpha1.ImageUpdateAutomationKind, &v1alpha1.ImageUpdateAutomation{}, c.reconcileAutomation, &v1alpha1.ImageUpdateAutomationList{}},
+		{v1alpha1.ReceiverKind, &v1alpha1.Receiver{}, c.reconcileReceiver, &v1alpha1.ReceiverList{}},
 	} {
 		ch := make(chan event.GenericEvent, 1024)
 		c.events[k.kind] = ch
@@ -138,15 +156,80 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 			For(k.obj, changed).
 			WatchesRawSource(crsource.Channel(ch, &handler.EnqueueRequestForObject{})).
 			WithOptions(crcontroller.Options{MaxConcurrentReconciles: o.Concurrent})
-		err := c.accessWatches(k.kind, b).Complete(r)
-		if err != nil {
+		if k.list != nil {
+			// The Secrets' metadata only: their values are read
+			// from the API server when they change.
+			if err := mgr.GetFieldIndexer().IndexField(context.Background(), k.obj, secretIndex, secretNames); err != nil {
+				return nil, fmt.Errorf("controller: indexing the %s by Secret: %w", k.kind, err)
+			}
+			users := secretUsers(c.cache, k.list, &c.docs.changes)
+			if k.kind == v1alpha1.ImageUpdateAutomationKind && fluxGit {
+				users = c.automationSecretUsers(users)
+			}
+			b = b.Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(users),
+				builder.OnlyMetadata, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{}))
+		}
+		if k.kind == v1alpha1.ImageUpdateAutomationKind && fluxGit {
+			// Flux's GitRepositories: read, watched, never written.
+			if err := mgr.GetFieldIndexer().IndexField(context.Background(), k.obj, sourceRefIndex, sourceRefOf); err != nil {
+				return nil, fmt.Errorf("controller: indexing the %s by sourceRef: %w", k.kind, err)
+			}
+			if err := mgr.GetFieldIndexer().IndexField(context.Background(), newFluxGitRepository(), secretIndex, secretNames); err != nil {
+				return nil, fmt.Errorf("controller: indexing Flux's GitRepositories by Secret: %w", err)
+			}
+			b = b.Watches(newFluxGitRepository(), handler.EnqueueRequestsFromMapFunc(gitRepositoryUsers(c.cache)), changed)
+		}
+		if err := c.accessWatches(k.kind, b).Complete(r); err != nil {
 			return nil, fmt.Errorf("controller: registering the %s reconciler: %w", k.kind, err)
 		}
 	}
-	if err := mgr.Add(manager.RunnableFunc(svc.Run)); err != nil {
+	run := svc.Run
+	if st := so.Runner.State; st != nil {
+		// The state the last leader recorded in the objects' status
+		// seeds the local state store before the loop starts.
+		run = func(ctx context.Context) error {
+			sels, pushes, err := restoreState(ctx, c.client, st)
+			if err != nil {
+				return fmt.Errorf("controller: %w", err)
+			}
+			c.log.Info("state restored from the objects' status", "selections", sels, "pushes", pushes)
+			return svc.Run(ctx)
+		}
+	}
+	if err := mgr.Add(manager.RunnableFunc(run)); err != nil {
 		return nil, fmt.Errorf("controller: %w", err)
 	}
 	return c, nil
+}
+
+// counted is p, counting in c.docs.changes the events it lets through.
+func (c *Controller) counted(p predicate.Predicate) predicate.Predicate {
+	count := func(ok bool) bool {
+		if ok {
+			c.docs.changes.Add(1)
+		}
+		return ok
+	}
+	return predicate.Funcs{
+		CreateFunc:  func(e event.CreateEvent) bool { return count(p.Create(e)) },
+		UpdateFunc:  func(e event.UpdateEvent) bool { return count(p.Update(e)) },
+		DeleteFunc:  func(e event.DeleteEvent) bool { return count(p.Delete(e)) },
+		GenericFunc: func(e event.GenericEvent) bool { return count(p.Generic(e)) },
+	}
+}
+
+// CacheOptions adds to o what the controller needs of the manager's cache:
+// the metadata of every Secret in the watched namespaces, whatever
+// --watch-label-selector says (a Secret does not carry the shard's label),
+// without annotations, which may hold the value.
+func CacheOptions(o cache.Options) cache.Options {
+	by := maps.Clone(o.ByObject)
+	if by == nil {
+		by = map[client.Object]cache.ByObject{}
+	}
+	by[&corev1.Secret{}] = cache.ByObject{Label: labels.Everything(), Transform: stripSecretMetadata}
+	o.ByObject = by
+	return o
 }
 
 // Service is the loop the controller drives: its HookHandler serves the
@@ -198,8 +281,26 @@ func (o *observer) Ran(res automation.RunResult) {
 
 // sync makes the objects in the cache the service's configuration, when
 // they changed since the last sync, and waits until the service applied it.
+//
+// The objects that use a Secret that changed are scanned or run again now,
+// so that a fixed credential shows at once.
 func (c *Controller) sync(ctx context.Context) error {
-	return c.docs.sync(ctx, c.client, c.src, c.log)
+	users, err := c.docs.sync(ctx, c.cache, c.src, c.log)
+	if err != nil {
+		return err
+	}
+	for _, k := range users {
+		key := k.Namespace + "/" + k.Name
+		switch k.Kind {
+		case v1alpha1.ImageRepositoryKind:
+			c.log.Info("a Secret changed: rescanning", "repository", key)
+			c.svc.Rescan(key)
+		case v1alpha1.ImageUpdateAutomationKind:
+			c.log.Info("a Secret changed: running", "automation", key)
+			c.svc.RunNow(key)
+		}
+	}
+	return nil
 }
 
 // errNotFound says that the object of a reconcile is gone.

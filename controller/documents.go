@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing/fstest"
 
 	corev1 "k8s.io/api/core/v1"
@@ -32,9 +33,21 @@ type documents struct {
 	// where they are written for the loop, as DIR/NAME/KEY.
 	secrets    client.Reader
 	secretsDir string
+	// fluxGit says that Flux's GitRepository is served: its objects are
+	// documents too.
+	fluxGit bool
+
+	// changes counts the watch events that may change the configuration
+	// (an object's spec, labels or annotations; a Secret's version): a
+	// sync that finds it as the last publish left it lists nothing.
+	changes atomic.Uint64
 
 	mu          sync.Mutex
 	fingerprint string
+	// synced is changes as the last sync read it before listing.
+	synced uint64
+	// secretVersions are the versions of the Secrets written last.
+	secretVersions map[types.NamespacedName]string
 	// applied is closed once the service applied the last configuration
 	// published; nil before the first.
 	applied <-chan struct{}
@@ -186,53 +199,96 @@ func build(objs []object) (*config.Set, map[objectKey]*config.Error, error) {
 
 // sync publishes the cache's objects to src when they changed since the
 // last sync, then waits until the service applied what was published last.
-func (d *documents) sync(ctx context.Context, c client.Reader, src *source, log *slog.Logger) error {
-	objs, err := list(ctx, c)
-	if err != nil {
-		return err
-	}
-	applied, counts, err := d.publish(ctx, objs, src)
-	if err != nil {
-		return err
+// It returns the objects that use a Secret whose value changed since the
+// last publish (none on the first).
+func (d *documents) sync(ctx context.Context, c client.Reader, src *source, log *slog.Logger) ([]objectKey, error) {
+	n := d.changes.Load() // before listing: a later event makes the next sync list again
+	d.mu.Lock()
+	applied := d.applied
+	fresh := applied != nil && n == d.synced
+	d.mu.Unlock()
+	var users []objectKey
+	if !fresh {
+		objs, err := list(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		if d.fluxGit {
+			gits, err := listFluxGitRepositories(ctx, c)
+			if err != nil {
+				return nil, err
+			}
+			objs = append(objs, gits...)
+		}
+		versions, err := secretVersions(ctx, c, objs)
+		if err != nil {
+			return nil, err
+		}
+		var counts []any
+		applied, counts, users, err = d.publish(ctx, objs, versions, n, src)
+		if err != nil {
+			return nil, err
+		}
+		if counts != nil {
+			log.Info("configuration applied", counts...)
+		}
 	}
 	select {
 	case <-applied:
 	case <-ctx.Done():
-		return fmt.Errorf("waiting for the service to apply the objects: %w", ctx.Err())
+		return nil, fmt.Errorf("waiting for the service to apply the objects: %w", ctx.Err())
 	}
-	if counts != nil {
-		log.Info("configuration applied", counts...)
-	}
-	return nil
+	return users, nil
 }
 
 // publish builds the configuration of objs and publishes it to src, when
-// they changed since the last sync. It returns the channel of the last
-// publish, and the counts of what it published itself (nil when nothing).
-func (d *documents) publish(ctx context.Context, objs []object, src *source) (applied <-chan struct{}, counts []any, err error) {
+// they, the versions of their Secrets or the namespaces' grants of access
+// changed since the last sync; n is the count of changes read before objs
+// were listed. It returns the channel of the last publish, the counts of
+// what it published itself (nil when nothing) and the objects whose
+// Secrets changed.
+func (d *documents) publish(ctx context.Context, objs []object, versions map[types.NamespacedName]string, n uint64, src *source) (applied <-chan struct{}, counts []any, users []objectKey, err error) {
 	objs, denied, accessFP, err := crossNamespace(ctx, d.secrets, objs)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	fp := fingerprint(objs) + accessFP
+	fp := fingerprint(objs) + accessFP + secretsFingerprint(versions)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if fp == d.fingerprint && d.applied != nil {
-		return d.applied, nil, nil
+		d.synced = max(d.synced, n)
+		return d.applied, nil, nil, nil
 	}
 	set, invalid, err := build(objs)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	if !d.fluxGit {
+		noFluxGitRepository(objs, invalid)
 	}
 	if err := d.writeSecrets(ctx, set); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
+	if d.secretVersions != nil {
+		for _, o := range objs {
+			for _, name := range secretNames(o.obj) {
+				k := types.NamespacedName{Namespace: o.key.Namespace, Name: name}
+				if old, ok := d.secretVersions[k]; ok && old != versions[k] {
+					users = append(users, o.key)
+					break
+				}
+			}
+		}
+	}
+	users = append(users, gitRepositoryAutomations(objs, users)...)
 	d.applied = src.publish(set)
 	d.fingerprint = fp
+	d.synced = max(d.synced, n)
+	d.secretVersions = versions
 	d.invalid = invalid
 	d.denied = denied
 	counts = []any{"repositories", len(set.Repositories), "policies", len(set.Policies), "automations", len(set.Automations), "invalid", len(invalid)}
-	return d.applied, counts, nil
+	return d.applied, counts, users, nil
 }
 
 // problem is the problem that kept an object out of the configuration, or
@@ -286,6 +342,10 @@ func secretRefs(set *config.Set) []types.NamespacedName {
 	}
 	for _, rc := range set.Receivers {
 		add(rc.Namespace, &rc.Spec.SecretRef)
+	}
+	for _, g := range set.GitRepositories {
+		add(g.Namespace, g.Spec.SecretRef)
+		add(g.Namespace, g.Spec.ProxySecretRef)
 	}
 	return out
 }

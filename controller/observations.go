@@ -19,9 +19,11 @@ type observations struct {
 // scanObservation is a repository's last scan.
 type scanObservation struct {
 	at time.Time
-	// tags is the largest tag count its policies saw.
-	tags int
-	err  string
+	// tags and latest are the tags the repository's exclusionList kept,
+	// and the latest of them (automation.LatestTags).
+	tags   int
+	latest []string
+	err    string
 }
 
 // runObservation is an automation's last run, and its last push.
@@ -45,8 +47,8 @@ func (o *observations) scanned(namespace, name string, sels []automation.Selecti
 	defer o.mu.Unlock()
 	s := scanObservation{at: at}
 	for _, sel := range sels {
-		if n := sel.Candidates + sel.Dropped; n > s.tags {
-			s.tags = n
+		if sel.TagCount > s.tags { // the same for every policy of the repository
+			s.tags, s.latest = sel.TagCount, sel.LatestTags
 		}
 		if sel.Err != nil && s.err == "" {
 			s.err = sel.Err.Error()

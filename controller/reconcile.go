@@ -208,9 +208,7 @@ func (c *Controller) reconcileRepository(ctx context.Context, k objectKey) error
 		if requested(&obj, &st.LastHandledReconcileAt) {
 			c.svc.Rescan(k.Namespace + "/" + k.Name)
 		}
-		if ref, err := name.NewRepository(obj.Spec.Image); err == nil {
-			st.CanonicalImageName = ref.Name()
-		}
+		st.CanonicalImageName = canonicalImageName(obj.Spec.Image)
 		switch scan, ok := c.obs.scan(k); {
 		case !ok:
 			setProgressing(&st.Conditions, obj.Generation, "waiting for the first scan")
@@ -219,11 +217,23 @@ func (c *Controller) reconcileRepository(ctx context.Context, k objectKey) error
 				events = append(events, kevent{warning: true, reason: ReasonFailed, action: "Scan", note: scan.err})
 			}
 		default:
-			st.LastScanResult = &v1alpha1.ScanResult{TagCount: scan.tags, ScanTime: *timePtr(scan.at)}
+			st.LastScanResult = &v1alpha1.ScanResult{TagCount: scan.tags, ScanTime: *timePtr(scan.at), LatestTags: scan.latest}
 			setReady(&st.Conditions, obj.Generation, fmt.Sprintf("successful scan: found %d tags", scan.tags))
 		}
 	}
 	return c.patchStatus(ctx, before, &obj, before.Status, obj.Status, events)
+}
+
+// canonicalImageName is the image's repository with the registry and,
+// on Docker Hub, the library/ namespace made explicit, as Flux writes
+// status.canonicalImageName: podinfo is index.docker.io/library/podinfo.
+// It is "" when image is not a repository reference.
+func canonicalImageName(image string) string {
+	ref, err := name.NewRepository(image)
+	if err != nil {
+		return ""
+	}
+	return ref.Name()
 }
 
 func (c *Controller) reconcilePolicy(ctx context.Context, k objectKey) error {

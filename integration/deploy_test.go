@@ -453,8 +453,14 @@ func TestDeployRBAC(t *testing.T) {
 			if tc.forbidden && !apierrors.IsForbidden(err) {
 				t.Errorf("reading a Secret of an unwatched namespace: %v, want Forbidden", err)
 			}
-			if err := sa.List(ctx, &corev1.SecretList{}, client.InNamespace(f.namespace)); !apierrors.IsForbidden(err) {
-				t.Errorf("listing Secrets: %v, want Forbidden (get only)", err)
+			// The controller watches the Secrets' metadata, to see a
+			// change of one it uses.
+			if err := sa.List(ctx, &metav1.PartialObjectMetadataList{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "SecretList"}}, client.InNamespace(f.namespace)); err != nil {
+				t.Errorf("listing the Secrets of its watched namespace: %v", err)
+			}
+			err = sa.List(ctx, &corev1.SecretList{}, client.InNamespace("other"))
+			if tc.forbidden && !apierrors.IsForbidden(err) {
+				t.Errorf("listing the Secrets of an unwatched namespace: %v, want Forbidden", err)
 			}
 
 			p := startHoistCommand(t, "controller", f.addr, nil, append([]string{"--kubeconfig", saConfig.file}, flags...)...)

@@ -139,6 +139,19 @@ func (p *Policy) admit(t string) (cand, string) {
 	return c, reason
 }
 
+// Excluded reports whether tag matches the policy's exclusion list (the
+// ImageRepository's exclusionList): such a tag is never a candidate, and
+// Flux does not count it among the repository's tags.
+func (p *Policy) Excluded(tag string) bool {
+	newline := strings.IndexByte(tag, '\n') >= 0
+	for _, m := range p.exclude {
+		if (newline && m.re.MatchString(tag)) || (!newline && m.match(tag)) {
+			return true
+		}
+	}
+	return false
+}
+
 // filter applies the exclusion list, the glob and the pattern, and extracts
 // the ordered value. buf is scratch space for extract, reused across tags.
 func (p *Policy) filter(t string, buf *[]byte) (cand, string) {
@@ -153,11 +166,8 @@ func (p *Policy) filter(t string, buf *[]byte) (cand, string) {
 // left in *buf and expanded is set.
 func (p *Policy) filterLazy(t string, buf *[]byte) (c cand, expanded bool, reason string) {
 	c = cand{tag: t, value: t}
-	newline := strings.IndexByte(t, '\n') >= 0
-	for _, m := range p.exclude {
-		if (newline && m.re.MatchString(t)) || (!newline && m.match(t)) {
-			return c, false, reasonExcluded
-		}
+	if p.Excluded(t) {
+		return c, false, reasonExcluded
 	}
 	if p.glob != nil && !p.glob.Match(t) {
 		return c, false, reasonGlob

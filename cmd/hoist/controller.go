@@ -146,7 +146,7 @@ func runController(ctx context.Context, o controllerOptions, stderr io.Writer) e
 	mgr, err := manager.New(cfg, manager.Options{
 		Scheme:                        controller.NewScheme(),
 		Logger:                        logr.FromSlogHandler(logger.Handler()),
-		Cache:                         co,
+		Cache:                         controller.CacheOptions(co),
 		Metrics:                       metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:        "0",
 		LeaderElection:                o.leaderElect,

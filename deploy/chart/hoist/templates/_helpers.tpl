@@ -43,7 +43,7 @@ app.kubernetes.io/component: controller
   verbs: [get, list, watch]
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get]
+  verbs: [get, list, watch]
 # serviceAccountName: the ServiceAccount's image pull secrets and
 # annotations, and a token of it for the cloud's workload identity.
 - apiGroups: [""]
