@@ -11,7 +11,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/labels"
@@ -159,8 +158,10 @@ func runController(ctx context.Context, o controllerOptions, stderr io.Writer) e
 		return failed(fmt.Errorf("creating the manager: %w", err))
 	}
 
+	// hoist's own metrics; the Go runtime's and the process's are
+	// controller-runtime's (ctrlmetrics.Registry collects them): both
+	// collecting them made /metrics fail.
 	promReg := prometheus.NewRegistry()
-	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics, err := automation.NewMetrics(promReg)
 	if err != nil {
 		return err
