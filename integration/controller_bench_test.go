@@ -246,3 +246,69 @@ func clientRequests(after, before promSamples) string {
 	}
 	return fmt.Sprintf("%.0f requests: %s", total, strings.Join(parts, ", "))
 }
+
+// BenchmarkControllerFailover measures leader failover: two `hoist
+// controller --leader-elect` against one kube-apiserver, the leader killed
+// (SIGKILL: the Lease is not released, as in a crash) and a tag pushed at
+// once; the time from the kill to the other's taking the Lease, and to its
+// commit of the tag on the Git server. Then a new standby is started and
+// the new leader killed in its turn: HOIST_FAILOVER_RUNS kills (default
+// 3) a case, the median reported. Two cases: controller-runtime's default
+// timing (lease 15s, renew 10s, retry 2s) and a short one (5s, 3s, 1s).
+func BenchmarkControllerFailover(b *testing.B) {
+	runs := 3
+	if s := os.Getenv("HOIST_FAILOVER_RUNS"); s != "" {
+		if _, err := fmt.Sscanf(s, "%d", &runs); err != nil || runs <= 0 {
+			b.Fatalf("HOIST_FAILOVER_RUNS=%q: want a positive number", s)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		timing []string
+	}{
+		{"lease=15s", nil},
+		{"lease=5s", []string{"--leader-elect-lease-duration", "5s", "--leader-elect-renew-deadline", "3s", "--leader-elect-retry-period", "1s"}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			kube := testenv.StartKube(b, controller.NewScheme(), filepath.Join("..", "config", "crd"))
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			f := newFleet(b, fleetOptions{first: "1.0.0", semver: ">=1.0.0", repoInterval: "1s"})
+			applyFleet(ctx, b, kube.Client, f, nil)
+			args := append([]string{"--leader-elect", "--leader-election-namespace", "default", "--log-level", "info"}, tc.timing...)
+			const acquired = "Successfully acquired lease"
+			leader := startController(b, kube, args...)
+			leader.waitLog(acquired, time.Minute)
+			waitPolicy(ctx, b, kube.Client, f.namespace, f.name, func(p *v1alpha1.ImagePolicy) bool {
+				return p.Status.LatestRef != nil && p.Status.LatestRef.Tag == "1.0.0"
+			})
+			var takeovers, commitsAt []time.Duration
+			b.ResetTimer()
+			for i := range runs {
+				standby := startController(b, kube, args...)
+				killed := time.Now()
+				if err := leader.cmd.Process.Kill(); err != nil {
+					b.Fatal(err)
+				}
+				tag := fmt.Sprintf("1.%d.0", i+1)
+				old := f.push(tag)
+				standby.waitLog(acquired, time.Minute)
+				takeover := time.Since(killed)
+				head, at := waitRef(b, f.bare, "main", old, time.Minute)
+				if n := commits(b, f.bare, old, head); n != 1 {
+					b.Errorf("the new leader made %d commits of %s", n, tag)
+				}
+				takeovers = append(takeovers, takeover)
+				commitsAt = append(commitsAt, at.Sub(killed))
+				b.Logf("kill %d: the standby took the Lease %s after, committed %s %s after", i+1, takeover.Round(time.Millisecond), tag, at.Sub(killed).Round(time.Millisecond))
+				leader = standby
+			}
+			b.StopTimer()
+			leader.stop()
+			b.ReportMetric(percentile(takeovers, 50).Seconds(), "takeover-s")
+			b.ReportMetric(percentile(commitsAt, 50).Seconds(), "kill-to-commit-s")
+			b.Logf("median of %d: takeover %s, kill to commit %s (max %s)", runs, percentile(takeovers, 50).Round(time.Millisecond),
+				percentile(commitsAt, 50).Round(time.Millisecond), percentile(commitsAt, 100).Round(time.Millisecond))
+		})
+	}
+}

@@ -117,7 +117,7 @@ func TestControllerEndToEnd(t *testing.T) {
 // applyFleet creates the namespace of f and its ImageRepository, ImagePolicy
 // and ImageUpdateAutomation (all named as in f's files, with labels), and
 // returns a builder of more policies of its repository.
-func applyFleet(ctx context.Context, t *testing.T, c client.Client, f *fleet, labels map[string]string) func(name, semver string) *v1alpha1.ImagePolicy {
+func applyFleet(ctx context.Context, t testing.TB, c client.Client, f *fleet, labels map[string]string) func(name, semver string) *v1alpha1.ImagePolicy {
 	t.Helper()
 	ns := f.namespace
 	interval, err := time.ParseDuration(f.repoInterval)
@@ -206,7 +206,7 @@ func waitFor(ctx context.Context, t testing.TB, what string, cond func() bool) {
 	}
 }
 
-func waitPolicy(ctx context.Context, t *testing.T, c client.Client, ns, name string, cond func(*v1alpha1.ImagePolicy) bool) *v1alpha1.ImagePolicy {
+func waitPolicy(ctx context.Context, t testing.TB, c client.Client, ns, name string, cond func(*v1alpha1.ImagePolicy) bool) *v1alpha1.ImagePolicy {
 	t.Helper()
 	var p v1alpha1.ImagePolicy
 	waitFor(ctx, t, "ImagePolicy "+ns+"/"+name, func() bool {
