@@ -68,6 +68,8 @@ type Controller struct {
 	log    *slog.Logger
 	docs   *documents
 	obs    *observations
+	// changes says whether a reconcile needs to read the cache.
+	changes *changes
 	// events wake the reconciler of a kind when the service observed
 	// something of one of its objects.
 	events map[string]chan event.GenericEvent
@@ -84,13 +86,14 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 		o.Concurrent = 1
 	}
 	c := &Controller{
-		client: mgr.GetClient(),
-		rec:    mgr.GetEventRecorder("hoist"),
-		log:    o.Logger,
-		docs:   &documents{invalid: map[objectKey]*config.Error{}, secrets: mgr.GetAPIReader()},
-		obs:    newObservations(),
-		src:    newSource(),
-		events: map[string]chan event.GenericEvent{},
+		client:  mgr.GetClient(),
+		rec:     mgr.GetEventRecorder("hoist"),
+		log:     o.Logger,
+		docs:    &documents{invalid: map[objectKey]*config.Error{}, secrets: mgr.GetAPIReader()},
+		obs:     newObservations(),
+		changes: newChanges(),
+		src:     newSource(),
+		events:  map[string]chan event.GenericEvent{},
 	}
 	so := o.Service
 	if so.Runner != nil {
@@ -113,7 +116,7 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 	}
 	c.svc = svc
 
-	changed := builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))
+	changed := builder.WithPredicates(c.changes.predicate(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{})))
 	for _, k := range []struct {
 		kind string
 		obj  client.Object
@@ -193,7 +196,9 @@ func (o *observer) Ran(res automation.RunResult) {
 // sync makes the objects in the cache the service's configuration, when
 // they changed since the last sync, and waits until the service applied it.
 func (c *Controller) sync(ctx context.Context) error {
-	return c.docs.sync(ctx, c.client, c.src, c.log)
+	return c.changes.syncIfChanged(ctx, c.docs, func(ctx context.Context) error {
+		return c.docs.sync(ctx, c.client, c.src, c.log)
+	})
 }
 
 // errNotFound says that the object of a reconcile is gone.

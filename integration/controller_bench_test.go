@@ -114,8 +114,8 @@ func BenchmarkController1k(b *testing.B) {
 	m := p.metrics()
 	u := p.usage()
 	apiAfter := kubeMetrics(b, kube.Config)
-	b.Logf("start: ready (cache synced) %s, every status written %s; %s; status writes %s; resident %.1f MiB, heap %.1f MiB, %v goroutines",
-		ready.Round(time.Millisecond), written.Round(time.Millisecond), clientRequests(m, nil), statusWrites(apiAfter, apiBefore),
+	b.Logf("start: ready (cache synced) %s, every status written %s; %s; status writes %s; %s; resident %.1f MiB, heap %.1f MiB, %v goroutines",
+		ready.Round(time.Millisecond), written.Round(time.Millisecond), clientRequests(m, nil), statusWrites(apiAfter, apiBefore), reconciles(m, nil),
 		float64(u.rss)/mib, m.sum("go_memstats_heap_alloc_bytes")/mib, m.sum("go_goroutines"))
 	if n := m.sum("hoist_scans_total", `result="error"`); n > 0 {
 		b.Errorf("%v scans failed", n)
@@ -140,8 +140,8 @@ func BenchmarkController1k(b *testing.B) {
 	reqs := m1.sum("rest_client_requests_total") - m0.sum("rest_client_requests_total")
 	repoWrites := apiCount(api1, api0, "imagerepositories", "status", "PATCH")
 	policyWrites := apiCount(api1, api0, "imagepolicies", "status", "PATCH")
-	b.Logf("at rest over %s: %.0f scans (%.1f a repository); API requests %.1f a minute (%s); status writes %s: %.2f a repository scan; resident %.1f MiB (max %.1f), heap %.1f MiB",
-		wall.Round(time.Millisecond), scans, scans/ctlRepos, perMin(reqs), clientRequests(m1, m0), statusWrites(api1, api0), repoWrites/max(scans, 1),
+	b.Logf("at rest over %s: %.0f scans (%.1f a repository); API requests %.1f a minute (%s); status writes %s: %.2f a repository scan; %s; resident %.1f MiB (max %.1f), heap %.1f MiB",
+		wall.Round(time.Millisecond), scans, scans/ctlRepos, perMin(reqs), clientRequests(m1, m0), statusWrites(api1, api0), repoWrites/max(scans, 1), reconciles(m1, m0),
 		rssSum/float64(samples)/mib, rssMax/mib, m1.sum("go_memstats_heap_alloc_bytes")/mib)
 	if policyWrites > 0 {
 		b.Errorf("%v ImagePolicy status writes at rest, where no selection changed", policyWrites)
@@ -311,4 +311,20 @@ func BenchmarkControllerFailover(b *testing.B) {
 				percentile(commitsAt, 50).Round(time.Millisecond), percentile(commitsAt, 100).Round(time.Millisecond))
 		})
 	}
+}
+
+// reconciles says how many reconciles the process made since before (nil:
+// since it started), how many failed, and their mean time, from
+// controller-runtime's metrics.
+func reconciles(after, before promSamples) string {
+	d := func(name string, labels ...string) float64 {
+		n := after.sum(name, labels...)
+		if before != nil {
+			n -= before.sum(name, labels...)
+		}
+		return n
+	}
+	n := d("controller_runtime_reconcile_total")
+	mean := time.Duration(d("controller_runtime_reconcile_time_seconds_sum") / max(d("controller_runtime_reconcile_time_seconds_count"), 1) * float64(time.Second))
+	return fmt.Sprintf("%.0f reconciles (%.0f failed), %s each", n, d("controller_runtime_reconcile_total", `result="error"`), mean.Round(10*time.Microsecond))
 }
