@@ -108,6 +108,7 @@ bench: ## benchmarks, with allocations; then the service's end-to-end ones (tag 
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 	$(GO) test -tags bench -run '^$$' -bench 'PushToCommit|IdleCost' -benchtime 100x -timeout 30m ./integration/
 	$(GO) test -tags bench -run '^$$' -bench 'Scale10k' -benchtime 1x -timeout 30m ./integration/
+	$(GO) test -tags bench -run '^$$' -bench 'Controller1k|ControllerFailover' -benchtime 1x -timeout 30m ./integration/
 
 # A target fails the run when it finds an input (written under its
 # testdata/fuzz/). A failure that leaves no input is the fuzzing engine's own

@@ -117,7 +117,7 @@ func TestControllerEndToEnd(t *testing.T) {
 // applyFleet creates the namespace of f and its ImageRepository, ImagePolicy
 // and ImageUpdateAutomation (all named as in f's files, with labels), and
 // returns a builder of more policies of its repository.
-func applyFleet(ctx context.Context, t *testing.T, c client.Client, f *fleet, labels map[string]string) func(name, semver string) *v1alpha1.ImagePolicy {
+func applyFleet(ctx context.Context, t testing.TB, c client.Client, f *fleet, labels map[string]string) func(name, semver string) *v1alpha1.ImagePolicy {
 	t.Helper()
 	ns := f.namespace
 	interval, err := time.ParseDuration(f.repoInterval)
@@ -159,13 +159,13 @@ func applyFleet(ctx context.Context, t *testing.T, c client.Client, f *fleet, la
 
 // startController starts hoist controller on kube with its own state
 // directory.
-func startController(t *testing.T, kube *testenv.Kube, args ...string) *hoistProcess {
+func startController(t testing.TB, kube *testenv.Kube, args ...string) *hoistProcess {
 	t.Helper()
 	return startControllerAt(t, kube, freeAddr(t), args...)
 }
 
 // startControllerAt is startController listening on addr.
-func startControllerAt(t *testing.T, kube *testenv.Kube, addr string, args ...string) *hoistProcess {
+func startControllerAt(t testing.TB, kube *testenv.Kube, addr string, args ...string) *hoistProcess {
 	t.Helper()
 	return startHoistCommand(t, "controller", addr, nil, append([]string{
 		"--kubeconfig", kube.KubeConfig, "--state-dir", filepath.Join(t.TempDir(), "state"),
@@ -173,12 +173,12 @@ func startControllerAt(t *testing.T, kube *testenv.Kube, addr string, args ...st
 }
 
 // commits counts the commits of dir in from..to.
-func commits(t *testing.T, dir, from, to string) int {
+func commits(t testing.TB, dir, from, to string) int {
 	t.Helper()
 	return strings.Count(testenv.GitCLI(t, dir, "rev-list", from+".."+to), "\n")
 }
 
-func create(ctx context.Context, t *testing.T, c client.Client, obj client.Object) {
+func create(ctx context.Context, t testing.TB, c client.Client, obj client.Object) {
 	t.Helper()
 	if err := c.Create(ctx, obj); err != nil {
 		t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
@@ -195,7 +195,7 @@ func ready(conds []metav1.Condition) metav1.ConditionStatus {
 
 // waitFor waits until cond holds; it reads the API server's objects (the
 // status the controller writes is the signal).
-func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
+func waitFor(ctx context.Context, t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	for !cond() {
 		select {
@@ -206,7 +206,7 @@ func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func waitPolicy(ctx context.Context, t *testing.T, c client.Client, ns, name string, cond func(*v1alpha1.ImagePolicy) bool) *v1alpha1.ImagePolicy {
+func waitPolicy(ctx context.Context, t testing.TB, c client.Client, ns, name string, cond func(*v1alpha1.ImagePolicy) bool) *v1alpha1.ImagePolicy {
 	t.Helper()
 	var p v1alpha1.ImagePolicy
 	waitFor(ctx, t, "ImagePolicy "+ns+"/"+name, func() bool {

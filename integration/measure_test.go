@@ -3,12 +3,9 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -17,26 +14,8 @@ import (
 )
 
 // This file holds what the soak test (tag soak) and the service
-// measurements (tag bench) share: /metrics and /proc readers of a
-// hoistProcess, and percentiles.
-
-// metrics scrapes /metrics.
-func (p *hoistProcess) metrics() promSamples {
-	p.tb.Helper()
-	resp, err := http.Get("http://" + p.addr + "/metrics")
-	if err != nil {
-		p.tb.Fatalf("scraping /metrics: %v", err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		p.tb.Fatalf("scraping /metrics: %s", resp.Status)
-	}
-	s, err := parseProm(resp.Body)
-	if err != nil {
-		p.tb.Fatalf("scraping /metrics: %v", err)
-	}
-	return s
-}
+// measurements (tag bench) share: the /proc reader of a hoistProcess, and
+// percentiles.
 
 // usage reads the process's CPU time and resident set from /proc.
 func (p *hoistProcess) usage() procUsage {
@@ -46,65 +25,6 @@ func (p *hoistProcess) usage() procUsage {
 		p.tb.Fatal(err)
 	}
 	return u
-}
-
-// promSamples are the samples of a Prometheus text exposition: series
-// (name with labels, as printed) to value.
-type promSamples map[string]float64
-
-// parseProm reads the text format; comments and timestamps are ignored.
-func parseProm(r io.Reader) (promSamples, error) {
-	out := promSamples{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, '}')
-		if i < 0 {
-			i = strings.IndexByte(line, ' ')
-		} else {
-			i++
-		}
-		if i <= 0 || i >= len(line) {
-			return nil, fmt.Errorf("parsing metrics line %q", line)
-		}
-		fields := strings.Fields(line[i:])
-		if len(fields) == 0 {
-			return nil, fmt.Errorf("parsing metrics line %q: no value", line)
-		}
-		v, err := strconv.ParseFloat(fields[0], 64)
-		if err != nil {
-			return nil, fmt.Errorf("parsing metrics line %q: %w", line, err)
-		}
-		out[line[:i]] = v
-	}
-	return out, sc.Err()
-}
-
-// sum adds the samples of metric name whose labels contain every one of
-// labels (each `key="value"`).
-func (s promSamples) sum(name string, labels ...string) float64 {
-	var total float64
-	for series, v := range s {
-		n, rest, _ := strings.Cut(series, "{")
-		if n != name {
-			continue
-		}
-		ok := true
-		for _, l := range labels {
-			if !strings.Contains(rest, l) {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			total += v
-		}
-	}
-	return total
 }
 
 // procUsage is a process's CPU time and memory, from /proc.
