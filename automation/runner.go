@@ -3,6 +3,7 @@ package automation
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,12 +46,17 @@ type Runner struct {
 	indexes sync.Map // string -> *writeback.Index
 }
 
-// index returns the target index of root, made on first use.
-func (r *Runner) index(root string) *writeback.Index {
-	if x, ok := r.indexes.Load(root); ok {
+// index returns the target index of root with the include globs, made on
+// first use.
+func (r *Runner) index(root string, include []string) *writeback.Index {
+	key := root
+	if len(include) > 0 {
+		key += "\x00" + strings.Join(include, "\x00")
+	}
+	if x, ok := r.indexes.Load(key); ok {
 		return x.(*writeback.Index)
 	}
-	x, _ := r.indexes.LoadOrStore(root, writeback.NewIndex(root, writeback.ScanOptions{}))
+	x, _ := r.indexes.LoadOrStore(key, writeback.NewIndex(root, writeback.ScanOptions{Include: include}))
 	return x.(*writeback.Index)
 }
 
