@@ -445,6 +445,7 @@ func (l *loader) resolve() {
 			l.docs[a.ImageUpdateAutomation].errorf("spec.sourceRef.name", "no GitRepository %q in namespace %q", r.Name, r.Namespace)
 		}
 	}
+	l.resolveAlerts()
 	for _, rc := range l.set.Receivers {
 		d := l.docs[rc.Receiver]
 		for i, r := range rc.Spec.Resources {
