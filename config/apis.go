@@ -120,6 +120,11 @@ func fluxOnlyField(kind, path string) bool {
 	case v1alpha1.GitRepositoryKind:
 		// accessFrom and gitImplementation (deprecated) are of v1beta2.
 		return path == "spec.accessFrom" || path == "spec.gitImplementation"
+	case v1beta3.ProviderKind:
+		switch path {
+		case "spec.interval", "spec.proxy", "spec.certSecretRef", "spec.commitStatusExpr", "spec.serviceAccountName":
+			return true
+		}
 	}
 	return false
 }

@@ -44,6 +44,7 @@ func TestParseInvalid(t *testing.T) {
 			"testdata/invalid/notifications.yaml:36: spec.secretRef: required for type generic-hmac: its key token signs the requests",
 			`testdata/invalid/notifications.yaml:51: spec.update.include[0]: glob "../x/*.jsonnet": want a slash path relative to update.path, without ..`,
 			`testdata/invalid/notifications.yaml:51: spec.update.include[1]: glob "a/[b": unexpected end of input`,
+			`testdata/invalid/notifications.yaml:61: spec.bogus: unknown field "bogus"`,
 		},
 		"unknown-field.yaml": {
 			`testdata/invalid/unknown-field.yaml:5: spec.image: required`,
