@@ -51,6 +51,16 @@ func (x *Index) formatOf(rel string, explicit bool) format {
 	return formatOf(rel, explicit, x.include)
 }
 
+// formatIn is formatOf for the file name of a walk, whose slash path rel
+// is built only when include globs need it (the walk looks at every file
+// of the tree).
+func (x *Index) formatIn(name string, rel func() string, explicit bool) format {
+	if len(x.include) == 0 {
+		return formatFor(name, explicit)
+	}
+	return formatOf(rel(), explicit, x.include)
+}
+
 // ScanDir walks root and finds the targets of its YAML files (*.yaml,
 // *.yml and Kustomization; skipping .git directories) and of the files opts
 // names. Files are read concurrently and parsed only when a byte search

@@ -127,7 +127,7 @@ func (x *Index) walk(ctx context.Context, root string, extra map[string]bool, jo
 			}
 			// A link of any name is looked at: one to a directory
 			// outside the root is refused, not silently passed over.
-			if x.formatOf(joinRel(rel, name), false) == nil && e.Type()&fs.ModeSymlink == 0 {
+			if e.Type()&fs.ModeSymlink == 0 && x.formatIn(name, func() string { return joinRel(rel, name) }, false) == nil {
 				continue
 			}
 			batch = append(batch, jobFile{name: name, typ: e.Type()})
@@ -284,7 +284,7 @@ func (x *Index) look(d dirHandle, j job, f jobFile, buf []byte) (outcome, []byte
 		return fail(err)
 	}
 	o.read = 1
-	fm := x.formatOf(rel(), f.explicit)
+	fm := x.formatIn(f.name, rel, f.explicit)
 	if fm == nil || !fm.screen(data) {
 		if x.keepAll {
 			o.e = &entry{Size: size, ModTime: mtime, Explicit: f.explicit}
