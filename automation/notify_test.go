@@ -61,7 +61,7 @@ func TestRunEvents(t *testing.T) {
 				Message: "1 target failed:\na.yaml:3: policy \"apps:none\": unknown policy"}},
 		},
 		"dry run": {res: RunResult{Namespace: "apps", Name: "prod", DryRun: true, Changes: changes}},
-		"nothing":  {res: RunResult{Namespace: "apps", Name: "prod", NothingToDo: true}},
+		"nothing": {res: RunResult{Namespace: "apps", Name: "prod", NothingToDo: true}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

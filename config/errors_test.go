@@ -42,7 +42,7 @@ func TestParseInvalid(t *testing.T) {
 			"testdata/invalid/notifications.yaml:24: spec.exclusionList[0]: error parsing regexp: missing closing ): `(`",
 			`testdata/invalid/notifications.yaml:26: apiVersion: unsupported apiVersion "notification.toolkit.fluxcd.io/v1" for Alert; want notification.toolkit.fluxcd.io/v1beta3 or notification.toolkit.fluxcd.io/v1beta2`,
 			"testdata/invalid/notifications.yaml:36: spec.secretRef: required for type generic-hmac: its key token signs the requests",
-			`testdata/invalid/notifications.yaml:51: spec.update.include[0]: glob "../x/*.jsonnet": want a slash path relative to update.path, without ..`,
+			`testdata/invalid/notifications.yaml:51: spec.update.include[0]: glob "../x/*.jsonnet": want a slash path relative to update.path, without ".."`,
 			`testdata/invalid/notifications.yaml:51: spec.update.include[1]: glob "a/[b": unexpected end of input`,
 			`testdata/invalid/notifications.yaml:61: spec.bogus: unknown field "bogus"`,
 		},

@@ -696,7 +696,7 @@ func checkInclude(g string) error {
 		return errors.New("empty glob")
 	}
 	if strings.HasPrefix(g, "/") || strings.Contains(g, "\\") || slices.Contains(strings.Split(g, "/"), "..") {
-		return fmt.Errorf("glob %q: want a slash path relative to update.path, without ..", g)
+		return fmt.Errorf("glob %q: want a slash path relative to update.path, without \"..\"", g)
 	}
 	if _, err := glob.Compile(g, '/'); err != nil {
 		return fmt.Errorf("glob %q: %w", g, err)

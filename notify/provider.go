@@ -258,7 +258,7 @@ func revisionSHA(rev string) string {
 		return ""
 	}
 	for _, c := range rev {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
 			return ""
 		}
 	}

@@ -95,7 +95,8 @@ func findTextMarker(line string) (textMarker, bool) {
 	}
 	for i := 0; i < len(line); i++ {
 		c := line[i]
-		if c != '#' && !(c == '/' && i+1 < len(line) && line[i+1] == '/') {
+		slashes := c == '/' && i+1 < len(line) && line[i+1] == '/'
+		if c != '#' && !slashes {
 			continue
 		}
 		if i > 0 && line[i-1] != ' ' && line[i-1] != '\t' {
