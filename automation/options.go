@@ -12,6 +12,7 @@ import (
 
 	"github.com/hoist-dev/hoist/automation/state"
 	"github.com/hoist-dev/hoist/config"
+	"github.com/hoist-dev/hoist/notify"
 	"github.com/hoist-dev/hoist/registry"
 	"github.com/hoist-dev/hoist/writeback/git"
 )
@@ -190,12 +191,20 @@ func New(o Options) (*Runner, error) {
 		Logger:     o.Logger,
 		Metrics:    o.Metrics,
 		DryRun:     o.DryRun,
+		Notifier:   notify.New(o.SecretsDir, notify.WithLogger(logOrDiscard(o.Logger))),
 	}
 	if r.GitAuth, err = o.Git.Auth(); err != nil {
 		r.Close()
 		return nil, err
 	}
 	return r, nil
+}
+
+func logOrDiscard(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
 }
 
 // Close releases the state store and the registry cache of a Runner that

@@ -65,7 +65,11 @@ func (p *planner) edit(ctx context.Context, dir string) ([]writeback.Change, err
 	for _, pol := range selected {
 		keys[pol.Namespace+":"+pol.Name] = true
 	}
-	uo := UpdateOptions{Root: root, Set: effective, Scanner: p.r.Scanner, Pins: p.pinsFor(selected), Policies: keys, DryRun: p.r.DryRun}
+	var include []string
+	if p.a.Spec.Update != nil {
+		include = p.a.Spec.Update.Include
+	}
+	uo := UpdateOptions{Root: root, Include: include, Set: effective, Scanner: p.r.Scanner, Pins: p.pinsFor(selected), Policies: keys, DryRun: p.r.DryRun}
 	if p.a.ArgoCD != nil {
 		if out, handled, err := p.r.argoEdit(ctx, dir, p.a.ArgoCD, selected, uo.Pins, !p.r.DryRun); handled {
 			p.noteArgo(out, uo.Pins)
@@ -75,7 +79,7 @@ func (p *planner) edit(ctx context.Context, dir string) ([]writeback.Change, err
 	if p.attempt == 1 {
 		// A re-plan after a lost race reads every file afresh: the
 		// fetch may have rewritten files within one mtime tick.
-		uo.Index = p.r.index(root)
+		uo.Index = p.r.index(root, include)
 	}
 	up, err := Update(ctx, uo)
 	if err != nil {

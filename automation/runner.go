@@ -3,11 +3,13 @@ package automation
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/hoist-dev/hoist/automation/state"
 	"github.com/hoist-dev/hoist/config"
+	"github.com/hoist-dev/hoist/notify"
 	"github.com/hoist-dev/hoist/writeback"
 	"github.com/hoist-dev/hoist/writeback/git"
 )
@@ -39,6 +41,9 @@ type Runner struct {
 	// DryRun syncs, scans and plans, and reports the changes and their
 	// diff, but writes, commits and pushes nothing.
 	DryRun bool
+	// Notifier, when set, sends the events of each run to the Alerts of
+	// the configuration (see RunEvents).
+	Notifier *notify.Notifier
 
 	// indexes remember, per worktree update path, which files hold
 	// targets, so that a later run reads only files that changed.
@@ -49,12 +54,17 @@ type Runner struct {
 	apps sync.Map // string -> *git.GitHubApp
 }
 
-// index returns the target index of root, made on first use.
-func (r *Runner) index(root string) *writeback.Index {
-	if x, ok := r.indexes.Load(root); ok {
+// index returns the target index of root with the include globs, made on
+// first use.
+func (r *Runner) index(root string, include []string) *writeback.Index {
+	key := root
+	if len(include) > 0 {
+		key += "\x00" + strings.Join(include, "\x00")
+	}
+	if x, ok := r.indexes.Load(key); ok {
 		return x.(*writeback.Index)
 	}
-	x, _ := r.indexes.LoadOrStore(root, writeback.NewIndex(root, writeback.ScanOptions{}))
+	x, _ := r.indexes.LoadOrStore(key, writeback.NewIndex(root, writeback.ScanOptions{Include: include}))
 	return x.(*writeback.Index)
 }
 
@@ -129,7 +139,15 @@ func (r *Runner) Run(ctx context.Context, set *config.Set, a *config.Automation)
 // loop, step by step (see the package documentation): resolve the target,
 // sync, plan and write (the edit that Update calls, again after a lost
 // race), commit and push, open the pull request, record.
+//
+// The run's events go to the configuration's Alerts afterwards (Notifier).
 func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automation, known Known) RunResult {
+	res := r.runKnown(ctx, set, a, known)
+	r.notifyRun(ctx, set, a, res)
+	return res
+}
+
+func (r *Runner) runKnown(ctx context.Context, set *config.Set, a *config.Automation, known Known) RunResult {
 	res := RunResult{Namespace: a.Namespace, Name: a.Name}
 	log := r.logger().With("automation", res.Key())
 	t, err := r.resolve(a)

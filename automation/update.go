@@ -22,6 +22,9 @@ type UpdateOptions struct {
 	Root string
 	// Files are files to scan besides the .yaml/.yml files of Root.
 	Files []string
+	// Include are globs of more files of Root read for markers in
+	// comments (writeback.ScanOptions.Include).
+	Include []string
 	// Set holds the policies markers name; nil means none (only Pins).
 	Set *config.Set
 	// Pins are selections given by the caller (NAMESPACE:NAME → reference),
@@ -74,7 +77,7 @@ func Update(ctx context.Context, o UpdateOptions) (UpdateResult, error) {
 	if o.Index != nil {
 		scan, err = o.Index.Scan(ctx)
 	} else {
-		scan, err = writeback.ScanDir(ctx, o.Root, writeback.ScanOptions{Files: o.Files})
+		scan, err = writeback.ScanDir(ctx, o.Root, writeback.ScanOptions{Files: o.Files, Include: o.Include})
 	}
 	if err != nil {
 		return UpdateResult{}, fmt.Errorf("scanning %s for targets: %w", o.Root, err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/hoist-dev/hoist/config/notification/v1beta3"
 	"github.com/hoist-dev/hoist/config/v1alpha1"
 )
 
@@ -30,7 +31,7 @@ func groupOf(name string) (apiGroup, bool) {
 	case v1alpha1.GroupName:
 		return apiGroup{versions: []string{"v1alpha1"}, kinds: []string{
 			v1alpha1.ImageRepositoryKind, v1alpha1.ImagePolicyKind, v1alpha1.ImageUpdateAutomationKind,
-			v1alpha1.GitRepositoryKind, v1alpha1.ReceiverKind,
+			v1alpha1.GitRepositoryKind, v1alpha1.ReceiverKind, v1beta3.ProviderKind, v1beta3.AlertKind,
 		}}, true
 	case fluxImageGroup:
 		// Flux's image group has exactly our three kinds: another is a typo.
@@ -45,7 +46,9 @@ func groupOf(name string) (apiGroup, bool) {
 	case argoImageUpdaterGroup:
 		return apiGroup{versions: []string{"v1alpha1"}, kinds: []string{ImageUpdaterKind}}, true
 	case fluxNotificationGroup:
-		return apiGroup{flux: true, foreign: true, versions: []string{"v1", "v1beta3", "v1beta2"}, kinds: []string{v1alpha1.ReceiverKind}}, true
+		return apiGroup{flux: true, foreign: true, versions: []string{"v1", "v1beta3", "v1beta2"}, kinds: []string{
+			v1alpha1.ReceiverKind, v1beta3.ProviderKind, v1beta3.AlertKind,
+		}}, true
 	}
 	return apiGroup{}, false
 }
@@ -68,9 +71,13 @@ func classify(apiVersion, kind string) (ok, flux bool, field string, err error) 
 		}
 		return false, false, "kind", fmt.Errorf("unknown kind %q of %s; want %s", kind, group, orList(g.kinds))
 	}
-	if !contains(g.versions, version) {
-		vs := make([]string, len(g.versions))
-		for i, v := range g.versions {
+	versions := g.versions
+	if group == fluxNotificationGroup && kind != v1alpha1.ReceiverKind {
+		versions = []string{"v1beta3", "v1beta2"} // Flux's v1 has Receivers only
+	}
+	if !contains(versions, version) {
+		vs := make([]string, len(versions))
+		for i, v := range versions {
 			vs[i] = group + "/" + v
 		}
 		return false, false, "apiVersion", fmt.Errorf("unsupported apiVersion %q for %s; want %s", apiVersion, kind, orList(vs))
@@ -113,6 +120,11 @@ func fluxOnlyField(kind, path string) bool {
 	case v1alpha1.GitRepositoryKind:
 		// accessFrom and gitImplementation (deprecated) are of v1beta2.
 		return path == "spec.accessFrom" || path == "spec.gitImplementation"
+	case v1beta3.ProviderKind:
+		switch path {
+		case "spec.interval", "spec.proxy", "spec.certSecretRef", "spec.commitStatusExpr", "spec.serviceAccountName":
+			return true
+		}
 	}
 	return false
 }

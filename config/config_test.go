@@ -24,6 +24,8 @@ type summary struct {
 	Automations     []objectSummary `json:"automations,omitempty"`
 	GitRepositories []objectSummary `json:"gitRepositories,omitempty"`
 	Receivers       []objectSummary `json:"receivers,omitempty"`
+	Providers       []objectSummary `json:"providers,omitempty"`
+	Alerts          []objectSummary `json:"alerts,omitempty"`
 	Warnings        []string        `json:"warnings,omitempty"`
 }
 
@@ -33,6 +35,8 @@ type objectSummary struct {
 	Repository string       `json:"repository,omitempty"`
 	Rule       string       `json:"rule,omitempty"`
 	PolicySpec *specSummary `json:"policySpec,omitempty"`
+	// Alerts
+	Provider string `json:"provider,omitempty"`
 	// Automations
 	GitRepository string   `json:"gitRepository,omitempty"`
 	Applies       []string `json:"applies,omitempty"`
@@ -118,6 +122,16 @@ func summarize(t *testing.T, s *config.Set) summary {
 	}
 	for _, o := range s.Receivers {
 		out.Receivers = append(out.Receivers, objectSummary{Source: source(o.Source), Object: o.Receiver})
+	}
+	for _, o := range s.Providers {
+		out.Providers = append(out.Providers, objectSummary{Source: source(o.Source), Object: o.Provider})
+	}
+	for _, o := range s.Alerts {
+		os := objectSummary{Source: source(o.Source), Object: o.Alert}
+		if o.Provider != nil {
+			os.Provider = o.Provider.Namespace + "/" + o.Provider.Name
+		}
+		out.Alerts = append(out.Alerts, os)
 	}
 	for _, w := range s.Warnings {
 		out.Warnings = append(out.Warnings, w.String())

@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/hoist-dev/hoist/config/notification/v1beta3"
 	"github.com/hoist-dev/hoist/config/v1alpha1"
 	"github.com/hoist-dev/hoist/policy"
 )
@@ -381,6 +382,22 @@ func (l *loader) parseDocument(file string, base int, n *yaml.Node) {
 		if !l.skipArgo {
 			l.parseArgo(d, root)
 		}
+	case v1beta3.ProviderKind:
+		o := &v1beta3.Provider{}
+		if d.decode(root, o) && d.provider(o) {
+			if l.register(d, &o.ObjectMeta) {
+				l.docs[o] = d
+				l.set.Providers = append(l.set.Providers, &Provider{Provider: o, Source: d.source()})
+			}
+		}
+	case v1beta3.AlertKind:
+		o := &v1beta3.Alert{}
+		if d.decode(root, o) && d.alert(o) {
+			if l.register(d, &o.ObjectMeta) {
+				l.docs[o] = d
+				l.set.Alerts = append(l.set.Alerts, &Alert{Alert: o, Source: d.source()})
+			}
+		}
 	case v1alpha1.ReceiverKind:
 		o := &v1alpha1.Receiver{}
 		if d.decode(root, o) && d.receiver(o) {
@@ -530,6 +547,16 @@ func (l *loader) seed(base *Set) {
 		c := *o
 		l.docs[c.Receiver] = doc(v1alpha1.ReceiverKind, c.Source, &c.ObjectMeta)
 		l.set.Receivers = append(l.set.Receivers, &c)
+	}
+	for _, o := range base.Providers {
+		c := *o
+		l.docs[c.Provider] = doc(v1beta3.ProviderKind, c.Source, &c.ObjectMeta)
+		l.set.Providers = append(l.set.Providers, &c)
+	}
+	for _, o := range base.Alerts {
+		c := *o
+		l.docs[c.Alert] = doc(v1beta3.AlertKind, c.Source, &c.ObjectMeta)
+		l.set.Alerts = append(l.set.Alerts, &c)
 	}
 }
 

@@ -85,6 +85,8 @@ type Set struct {
 	Automations     []*Automation
 	GitRepositories []*GitRepository
 	Receivers       []*Receiver
+	Providers       []*Provider
+	Alerts          []*Alert
 	// Warnings name fields that were accepted but are not acted on.
 	Warnings []Warning
 
@@ -159,7 +161,7 @@ func find[T any](ix *setIndex, m func(*setIndex) map[objectKey]T, namespace, nam
 
 // empty reports whether s holds no object and no warning.
 func (s *Set) empty() bool {
-	return len(s.Repositories)+len(s.Policies)+len(s.Automations)+len(s.GitRepositories)+len(s.Receivers)+len(s.Warnings) == 0
+	return len(s.Repositories)+len(s.Policies)+len(s.Automations)+len(s.GitRepositories)+len(s.Receivers)+len(s.Providers)+len(s.Alerts)+len(s.Warnings) == 0
 }
 
 func sameObject(m metav1.ObjectMeta, namespace, name string) bool {

@@ -6,10 +6,12 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/gobwas/glob"
 	"github.com/google/go-containerregistry/pkg/name"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -213,6 +215,11 @@ func (d *document) automation(o *v1alpha1.ImageUpdateAutomation) {
 		s.Update.Path = DefaultPath
 	} else if err := checkUpdatePath(s.Update.Path); err != nil {
 		d.fail("spec.update.path", err)
+	}
+	for i, g := range s.Update.Include {
+		if err := checkInclude(g); err != nil {
+			d.fail(fmt.Sprintf("spec.update.include[%d]", i), err)
+		}
 	}
 
 	if g == nil {
@@ -466,6 +473,7 @@ func (l *loader) resolve() {
 			l.docs[a.ImageUpdateAutomation].errorf("spec.sourceRef.name", "no GitRepository %q in namespace %q", r.Name, r.Namespace)
 		}
 	}
+	l.resolveAlerts()
 	for _, rc := range l.set.Receivers {
 		d := l.docs[rc.Receiver]
 		for i, r := range rc.Spec.Resources {
@@ -705,6 +713,21 @@ func checkRealmHost(h string) error {
 	u, err := url.Parse("https://" + h)
 	if err != nil || h == "" || u.Host != h || u.Hostname() == "" {
 		return fmt.Errorf("%q: want a host or host:port, without scheme or path", h)
+	}
+	return nil
+}
+
+// checkInclude checks a glob of update.include: a relative slash path that
+// compiles.
+func checkInclude(g string) error {
+	if g == "" {
+		return errors.New("empty glob")
+	}
+	if strings.HasPrefix(g, "/") || strings.Contains(g, "\\") || slices.Contains(strings.Split(g, "/"), "..") {
+		return fmt.Errorf("glob %q: want a slash path relative to update.path, without \"..\"", g)
+	}
+	if _, err := glob.Compile(g, '/'); err != nil {
+		return fmt.Errorf("glob %q: %w", g, err)
 	}
 	return nil
 }

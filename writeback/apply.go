@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 )
@@ -49,6 +50,10 @@ func Apply(data []byte, changes []Change) ([]byte, error) {
 		return nil, &FileError{File: file, Err: fmt.Errorf("%w: unknown format %q", ErrUnsupported, cs[0].Format)}
 	}
 	if err := f.verify(data, out, cs); err != nil {
+		var fe *FileError
+		if errors.As(err, &fe) {
+			return nil, fe
+		}
 		return nil, &FileError{File: file, Err: err}
 	}
 	return out, nil

@@ -306,7 +306,7 @@ func BenchmarkScanFile(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		if ts, _, err := scanFile("f.yaml", data, false); err != nil || len(ts) != 1 {
+		if ts, _, err := scanFile("f.yaml", data, formatFor("f.yaml", false)); err != nil || len(ts) != 1 {
 			b.Fatal(err)
 		}
 	}

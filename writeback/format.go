@@ -1,13 +1,16 @@
 package writeback
 
-import "path"
+import (
+	"path"
+
+	"github.com/gobwas/glob"
+)
 
 // A format finds targets in the bytes of one kind of file and knows how to
-// write a value back into it. YAML is the only one today (see
-// docs/markers-and-annotations.md); another (Jsonnet, .env, Dockerfile FROM
-// lines) would only need a new implementation and a case in formatFor:
-// scanning, planning, applying and writing work on Targets and Changes and
-// know nothing of YAML.
+// write a value back into it: YAML, and text (markers in comments of files
+// of any language: Jsonnet, CUE, HCL, TOML, .env, Dockerfiles; see
+// docs/markers-and-annotations.md). Scanning, planning, applying and
+// writing work on Targets and Changes and know nothing of either.
 type format interface {
 	// name is the Target.Format of the targets it finds.
 	name() string
@@ -27,15 +30,31 @@ type format interface {
 
 // formatFor returns the format of the file at p (a slash path), or nil when
 // no format reads it. YAML files are those named *.yaml and *.yml, and
-// Kustomize's Kustomization (no extension), the names Flux reads. A file
-// the caller named explicitly is read as YAML whatever its name.
+// Kustomize's Kustomization (no extension), the names Flux reads; text
+// files are those textFile names. Another file the caller named explicitly
+// is read as YAML.
 func formatFor(p string, explicit bool) format {
+	return formatOf(p, explicit, nil)
+}
+
+// formatOf is formatFor with the globs of ScanOptions.Include: a file they
+// match that is neither YAML nor a text file by its name is read by the
+// text format.
+func formatOf(p string, explicit bool, include []glob.Glob) format {
 	switch path.Ext(p) {
 	case ".yaml", ".yml":
 		return yamlFormat{}
 	}
 	if path.Base(p) == "Kustomization" {
 		return yamlFormat{}
+	}
+	if textFile(p) {
+		return textFormat{}
+	}
+	for _, g := range include {
+		if g.Match(p) {
+			return textFormat{}
+		}
 	}
 	if explicit {
 		return yamlFormat{}
@@ -48,6 +67,8 @@ func formatNamed(name string) format {
 	switch name {
 	case yamlFormatName, "":
 		return yamlFormat{}
+	case textFormatName:
+		return textFormat{}
 	}
 	return nil
 }

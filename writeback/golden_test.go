@@ -21,6 +21,8 @@ type goldenCase struct {
 	Selections map[string]string `yaml:"selections"`
 	// Files are extra files to scan (ScanOptions.Files).
 	Files []string `yaml:"files"`
+	// Include are the globs of ScanOptions.Include.
+	Include []string `yaml:"include"`
 	// Outside holds files written next to the root (not under it), by
 	// path relative to the root's parent, with their content.
 	Outside map[string]string `yaml:"outside"`
@@ -103,7 +105,7 @@ func runGolden(t *testing.T, dir string) []Change {
 	for k, v := range c.Selections {
 		sel[k] = Selection{Ref: v}
 	}
-	res, err := ScanDir(ctx, root, ScanOptions{Files: c.Files})
+	res, err := ScanDir(ctx, root, ScanOptions{Files: c.Files, Include: c.Include})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +206,7 @@ func runGolden(t *testing.T, dir string) []Change {
 	}
 
 	// Running again changes nothing.
-	res2, err := ScanDir(ctx, root, ScanOptions{Files: c.Files})
+	res2, err := ScanDir(ctx, root, ScanOptions{Files: c.Files, Include: c.Include})
 	if err != nil {
 		t.Fatal(err)
 	}

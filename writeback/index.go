@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/gobwas/glob"
 )
 
 // ScanOptions configure ScanDir and an Index.
@@ -18,9 +20,45 @@ type ScanOptions struct {
 	// tree, whatever their names: paths relative to the root, or absolute
 	// paths inside it. They are read as YAML.
 	Files []string
+	// Include are globs of slash paths relative to the root (gobwas/glob
+	// syntax with / as the separator: * stays in a directory, ** crosses
+	// them) of more files to read for markers in comments, whatever their
+	// names, besides the text files read by name (see
+	// docs/markers-and-annotations.md). A YAML file stays YAML.
+	Include []string
 	// Workers is the number of concurrent readers. Default: twice
 	// runtime.GOMAXPROCS(0).
 	Workers int
+}
+
+// CompileInclude compiles the globs of ScanOptions.Include; the error
+// names the first that does not compile.
+func CompileInclude(globs []string) ([]glob.Glob, error) {
+	var out []glob.Glob
+	for _, p := range globs {
+		g, err := glob.Compile(strings.TrimPrefix(p, "./"), '/')
+		if err != nil {
+			return nil, fmt.Errorf("include glob %q: %w", p, err)
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// formatOf returns the format of the file at rel, with the index's
+// include globs.
+func (x *Index) formatOf(rel string, explicit bool) format {
+	return formatOf(rel, explicit, x.include)
+}
+
+// formatIn is formatOf for the file name of a walk, whose slash path rel
+// is built only when include globs need it (the walk looks at every file
+// of the tree).
+func (x *Index) formatIn(name string, rel func() string, explicit bool) format {
+	if len(x.include) == 0 {
+		return formatFor(name, explicit)
+	}
+	return formatOf(rel(), explicit, x.include)
 }
 
 // ScanDir walks root and finds the targets of its YAML files (*.yaml,
@@ -54,6 +92,10 @@ func ScanDir(ctx context.Context, root string, opts ScanOptions) (ScanResult, er
 type Index struct {
 	root string
 	opts ScanOptions
+	// include are opts.Include compiled; includeErr is why they did not
+	// compile, returned by every scan.
+	include    []glob.Glob
+	includeErr error
 	// keepAll keeps an entry for every file (so that the next Scan can skip
 	// reading unchanged ones); ScanDir, which scans once, keeps only the
 	// entries that hold targets or errors.
@@ -81,7 +123,9 @@ func (e *entry) isHot() bool {
 
 // NewIndex returns an empty index of the tree at root.
 func NewIndex(root string, opts ScanOptions) *Index {
-	return &Index{root: root, opts: opts, keepAll: true}
+	x := &Index{root: root, opts: opts, keepAll: true}
+	x.include, x.includeErr = CompileInclude(opts.Include)
+	return x
 }
 
 // Scan walks the tree and returns every target, reading only the files that
@@ -89,6 +133,9 @@ func NewIndex(root string, opts ScanOptions) *Index {
 func (x *Index) Scan(ctx context.Context) (ScanResult, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	if x.includeErr != nil {
+		return ScanResult{}, x.includeErr
+	}
 	rootReal, err := realRoot(x.root)
 	if err != nil {
 		return ScanResult{}, err
@@ -164,7 +211,7 @@ func (x *Index) Refresh(ctx context.Context, changed ...string) (ScanResult, err
 		if err != nil {
 			continue
 		}
-		if explicit[rel] || formatFor(rel, false) != nil {
+		if explicit[rel] || x.formatOf(rel, false) != nil {
 			todo[rel] = true
 		}
 	}

@@ -34,15 +34,16 @@ type ScanStats struct {
 }
 
 // Scan finds the targets in files. It is pure. Each file is read by the
-// format its name says (.yaml and .yml are YAML; any other name is read as
-// YAML too, since the caller named it); a file that cannot contain a target
+// format its name says (.yaml and .yml are YAML; Jsonnet, CUE, HCL, TOML,
+// .env files and Dockerfiles are text; any other name is read as YAML,
+// since the caller named it); a file that cannot contain a target
 // (a fast byte search) is not parsed.
 func Scan(files []File) ScanResult {
 	var res ScanResult
 	for _, f := range files {
 		res.Stats.Files++
 		res.Stats.Read++
-		ts, parsed, err := scanFile(f.Path, f.Data, true)
+		ts, parsed, err := scanFile(f.Path, f.Data, formatFor(f.Path, true))
 		if parsed {
 			res.Stats.Parsed++
 		}
@@ -57,8 +58,7 @@ func Scan(files []File) ScanResult {
 }
 
 // scanFile screens and scans one file.
-func scanFile(path string, data []byte, explicit bool) ([]Target, bool, *FileError) {
-	f := formatFor(path, explicit)
+func scanFile(path string, data []byte, f format) ([]Target, bool, *FileError) {
 	if f == nil || !f.screen(data) {
 		return nil, false, nil
 	}

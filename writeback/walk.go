@@ -127,7 +127,7 @@ func (x *Index) walk(ctx context.Context, root string, extra map[string]bool, jo
 			}
 			// A link of any name is looked at: one to a directory
 			// outside the root is refused, not silently passed over.
-			if formatFor(name, false) == nil && e.Type()&fs.ModeSymlink == 0 {
+			if e.Type()&fs.ModeSymlink == 0 && x.formatIn(name, func() string { return joinRel(rel, name) }, false) == nil {
 				continue
 			}
 			batch = append(batch, jobFile{name: name, typ: e.Type()})
@@ -284,7 +284,7 @@ func (x *Index) look(d dirHandle, j job, f jobFile, buf []byte) (outcome, []byte
 		return fail(err)
 	}
 	o.read = 1
-	fm := formatFor(f.name, f.explicit)
+	fm := x.formatIn(f.name, rel, f.explicit)
 	if fm == nil || !fm.screen(data) {
 		if x.keepAll {
 			o.e = &entry{Size: size, ModTime: mtime, Explicit: f.explicit}
@@ -292,7 +292,7 @@ func (x *Index) look(d dirHandle, j job, f jobFile, buf []byte) (outcome, []byte
 		}
 		return o, buf
 	}
-	ts, _, ferr := scanFile(rel(), data, f.explicit)
+	ts, _, ferr := scanFile(rel(), data, fm)
 	o.parsed = 1
 	if len(ts) == 0 && ferr == nil && !x.keepAll {
 		return o, buf
@@ -309,7 +309,7 @@ func (x *Index) look(d dirHandle, j job, f jobFile, buf []byte) (outcome, []byte
 // that stays inside has its target scanned under its own name.
 func (x *Index) link(abs, rel string, f jobFile, o outcome) outcome {
 	o.rel = rel
-	read := f.explicit || formatFor(f.name, false) != nil
+	read := f.explicit || x.formatOf(rel, false) != nil
 	fail := func(err error) outcome {
 		o.e = &entry{Explicit: f.explicit, Err: &FileError{File: rel, Err: err}}
 		return o

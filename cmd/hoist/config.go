@@ -78,6 +78,8 @@ type validateObjects struct {
 	ImageUpdateAutomations int `json:"imageUpdateAutomations"`
 	GitRepositories        int `json:"gitRepositories"`
 	Receivers              int `json:"receivers"`
+	Providers              int `json:"providers"`
+	Alerts                 int `json:"alerts"`
 }
 
 // problemJSON is one error or warning of validate -o json.
@@ -120,6 +122,7 @@ func runValidate(paths []string, output string, stdout io.Writer) error {
 		out.Objects = validateObjects{
 			ImageRepositories: len(set.Repositories), ImagePolicies: len(set.Policies), ImageUpdateAutomations: len(set.Automations),
 			GitRepositories: len(set.GitRepositories), Receivers: len(set.Receivers),
+			Providers: len(set.Providers), Alerts: len(set.Alerts),
 		}
 	}
 	where := strings.Join(paths, ", ")
@@ -142,6 +145,9 @@ func runValidate(paths []string, output string, stdout io.Writer) error {
 				count(o.ImageRepositories, "image repository", "image repositories"), count(o.ImagePolicies, "policy", "policies"),
 				count(o.ImageUpdateAutomations, "automation", "automations"), count(o.GitRepositories, "Git repository", "Git repositories"),
 				count(o.Receivers, "receiver", "receivers"), where)
+			if o.Providers+o.Alerts > 0 {
+				fmt.Fprintf(stdout, "notifications: %s and %s\n", count(o.Providers, "provider", "providers"), count(o.Alerts, "alert", "alerts"))
+			}
 		}
 	}
 	if !out.Valid {

@@ -19,6 +19,7 @@ import (
 type updateOptions struct {
 	configs []string
 	files   []string
+	include []string
 	sets    []string
 	dryRun  bool
 	output  string
@@ -32,7 +33,8 @@ func newUpdateCommand() *cobra.Command {
 		Use:   "update DIR [-c FILE|DIR]... [--set NS/NAME=REF]... [--dry-run] [-o text|diff|json]",
 		Short: "Rewrite image references in the manifests of a directory",
 		Long: `Update finds the targets in DIR's .yaml and .yml files (and the files named with
---file): values carrying a Flux marker  # {"$imagepolicy": "NS:NAME"}  (and its
+--file), and markers in comments of its text files (Jsonnet, CUE, HCL, TOML, .env,
+Dockerfiles, and the files --include matches): values carrying a Flux marker  # {"$imagepolicy": "NS:NAME"}  (and its
 :tag, :name and :digest forms), and the containers of workloads annotated with
 hoist.dev/policy, fluxcd.io/tag.* or keel.sh/policy. It selects a tag for each
 policy they name (scanning registries; --set pins a value instead, which is how a
@@ -62,6 +64,7 @@ Exit status: 0 success (also nothing to change), 1 some policy or target failed,
 	f := cmd.Flags()
 	f.StringArrayVarP(&o.configs, "config", "c", nil, "file or directory of policy documents, besides those in DIR (repeatable)")
 	f.StringArrayVar(&o.files, "file", nil, "a file to scan besides DIR's .yaml/.yml files, read as YAML (repeatable)")
+	f.StringArrayVar(&o.include, "include", nil, "a glob of DIR's files (** crosses directories) read for markers in comments, as the text files are (repeatable)")
 	f.StringArrayVar(&o.sets, "set", nil, "pin a policy's selection: NAMESPACE/NAME=REFERENCE (repeatable; in HOIST_SET, separated by commas or newlines)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "write nothing; print what would change (a unified diff unless -o json)")
 	f.StringVarP(&o.output, "output", "o", "", "output format: text, diff or json (default text, or diff with --dry-run)")
@@ -134,7 +137,7 @@ func runUpdate(ctx context.Context, dir string, o updateOptions, stdout, stderr 
 	for _, w := range set.Warnings {
 		fmt.Fprintln(stderr, "hoist: warning:", w)
 	}
-	uo := automation.UpdateOptions{Root: dir, Files: o.files, Pins: pins, DryRun: o.dryRun, Set: set}
+	uo := automation.UpdateOptions{Root: dir, Files: o.files, Include: o.include, Pins: pins, DryRun: o.dryRun, Set: set}
 	if !o.noScan {
 		scanner, err := o.reg.scanner(stderr)
 		if err != nil {

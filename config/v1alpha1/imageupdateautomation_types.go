@@ -194,6 +194,12 @@ type UpdateStrategy struct {
 	// +kubebuilder:default="."
 	// +optional
 	Path string `json:"path,omitempty"`
+	// Include are globs of files under Path (slash paths relative to it;
+	// * stays in a directory, ** crosses directories) read for markers in
+	// comments whatever their names, besides YAML and the text files known
+	// by name (Jsonnet, CUE, HCL, TOML, .env, Dockerfiles). Hoist extension.
+	// +optional
+	Include []string `json:"include,omitempty"`
 }
 
 // ImageUpdateAutomationStatus is the observed state of an

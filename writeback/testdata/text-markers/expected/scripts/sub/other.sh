@@ -1,0 +1,1 @@
+IMAGE="ghcr.io/example/app:1.0.0" # {"$imagepolicy": "apps:app"}

@@ -1,0 +1,7 @@
+local lib = import 'lib.libsonnet';
+{
+  // The image, kept by hoist.
+  image: 'ghcr.io/example/app:1.0.0',  // {"$imagepolicy": "apps:app"}
+  tag: "1.0.0", // {"$imagepolicy": "apps:app:tag"}
+  name: lib.name,
+}
