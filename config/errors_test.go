@@ -31,6 +31,10 @@ func TestParseInvalid(t *testing.T) {
 			`testdata/invalid/argocd-imageupdater.yaml:11: spec.applicationRefs[0].images[0].commonUpdateSettings.updateStrategy: update strategy "lastest": want semver, newest-build (or latest), alphabetical (or name) or digest`,
 			`testdata/invalid/argocd-imageupdater.yaml:12: spec.imagez: unknown field "imagez"; did you mean "images"?`,
 		},
+		"bad-groupby.yaml": {
+			`testdata/invalid/bad-groupby.yaml:9: spec.git.push.branch: required with spec.git.push.pullRequest: the branch the pull request is opened from`,
+			`testdata/invalid/bad-groupby.yaml:10: spec.git.push.pullRequest.groupBy: "team": want automation, policy or path`,
+		},
 		"unknown-field.yaml": {
 			`testdata/invalid/unknown-field.yaml:5: spec.image: required`,
 			`testdata/invalid/unknown-field.yaml:6: spec.imagee: unknown field "imagee"; did you mean "image"?`,

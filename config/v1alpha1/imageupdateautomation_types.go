@@ -173,7 +173,29 @@ type PullRequestSpec struct {
 	// APIURL is the forge's API endpoint, for self-hosted forges.
 	// +optional
 	APIURL string `json:"apiURL,omitempty"`
+	// GroupBy splits the changes into one branch and one pull request per
+	// group: automation (default) keeps one for the whole automation;
+	// policy makes one per policy, on branch PREFIX/POLICY; path one per
+	// directory of the changed files, on branch PREFIX/DIR. PREFIX is
+	// push.branch, else hoist/AUTOMATION.
+	// +kubebuilder:validation:Enum=automation;policy;path
+	// +optional
+	GroupBy PullRequestGroupBy `json:"groupBy,omitempty"`
 }
+
+// PullRequestGroupBy says how changes are split into pull requests.
+type PullRequestGroupBy string
+
+// The groupings of pull requests.
+const (
+	// GroupByAutomation opens one pull request for all the automation's
+	// changes.
+	GroupByAutomation PullRequestGroupBy = "automation"
+	// GroupByPolicy opens one pull request per policy.
+	GroupByPolicy PullRequestGroupBy = "policy"
+	// GroupByPath opens one pull request per directory of changed files.
+	GroupByPath PullRequestGroupBy = "path"
+)
 
 // UpdateStrategyName names how files are updated.
 // +kubebuilder:validation:Enum=Setters
