@@ -23,6 +23,9 @@ type RunResult struct {
 	Attempts int `json:"attempts,omitempty"`
 	// Changes are the values rewritten.
 	Changes []writeback.Change `json:"changes"`
+	// Kept are the changes kept back: held, after a manual change, or
+	// downgrades (see docs/selection.md).
+	Kept []Kept `json:"kept,omitempty"`
 	// DryRun marks a run that pushed nothing on purpose; Diff is then the
 	// unified diff of the changes it would commit.
 	DryRun bool   `json:"dryRun,omitempty"`

@@ -159,7 +159,7 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 	if err != nil {
 		return res.fail(err)
 	}
-	r.recordPush(res, log)
+	r.recordPush(a, t, res, log)
 	if pub.wantsPullRequest(res) {
 		if res.PullRequest, err = r.pullRequest(ctx, a, t, pub.push.Branch, res, log); err != nil {
 			return res.fail(err)

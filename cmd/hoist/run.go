@@ -233,6 +233,9 @@ func printRunResult(w io.Writer, r automation.RunResult) {
 	for _, c := range r.Changes {
 		fmt.Fprintf(w, "  %s:%d: %s → %s (%s)\n", c.File, c.Line, c.Old, c.New, c.Setter)
 	}
+	for _, k := range r.Kept {
+		fmt.Fprintf(w, "  %s:%d: kept %s: %s (%s)\n", k.File, k.Line, k.Old, k, k.Setter)
+	}
 	if r.PullRequest != "" {
 		fmt.Fprintf(w, "  pull request: %s\n", r.PullRequest)
 	}
