@@ -244,6 +244,24 @@ type ImageUpdateAutomationStatus struct {
 	// annotation last handled.
 	// +optional
 	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
+	// KeptChanges are the changes the last run kept back: held values,
+	// values changed by hand (respectManualChanges) and downgrades.
+	// +optional
+	KeptChanges []KeptChange `json:"keptChanges,omitempty"`
+}
+
+// KeptChange is a change an automation kept back: Old stays in Git.
+type KeptChange struct {
+	// File is the file's path from the repository's root.
+	File string `json:"file"`
+	// Old is the value in Git; New the one the policy selected.
+	Old string `json:"old"`
+	New string `json:"new"`
+	// Policy is the policy key (NAMESPACE:NAME, or an inline key).
+	// +optional
+	Policy string `json:"policy,omitempty"`
+	// Reason is hold, manual or downgrade.
+	Reason string `json:"reason"`
 }
 
 // +kubebuilder:object:root=true
