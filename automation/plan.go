@@ -43,6 +43,8 @@ type planner struct {
 	// only, when set, limits the changes to one group of a grouped pull
 	// request (paths from the repository's root).
 	only func(writeback.Change) bool
+	// preview plans without writing (the first pass of a grouped run).
+	preview bool
 }
 
 func (r *Runner) planner(set *config.Set, a *config.Automation, known Known, log *slog.Logger) *planner {
@@ -71,7 +73,7 @@ func (p *planner) edit(ctx context.Context, dir string) ([]writeback.Change, err
 	for _, pol := range selected {
 		keys[pol.Namespace+":"+pol.Name] = true
 	}
-	uo := UpdateOptions{Root: root, Set: effective, Scanner: p.r.Scanner, Pins: p.pinsFor(selected), Policies: keys, DryRun: p.r.DryRun}
+	uo := UpdateOptions{Root: root, Set: effective, Scanner: p.r.Scanner, Pins: p.pinsFor(selected), Policies: keys, DryRun: p.r.DryRun || p.preview}
 	if p.r.State != nil {
 		uo.LastWritten = func(c writeback.Change) (string, bool) {
 			c.File = path.Join(rel, c.File)

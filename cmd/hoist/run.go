@@ -239,6 +239,14 @@ func printRunResult(w io.Writer, r automation.RunResult) {
 	if r.PullRequest != "" {
 		fmt.Fprintf(w, "  pull request: %s\n", r.PullRequest)
 	}
+	for _, g := range r.Groups {
+		switch {
+		case g.Closed:
+			fmt.Fprintf(w, "  closed the pull request from %s: its change is no longer needed\n", g.Branch)
+		case g.PullRequest != "":
+			fmt.Fprintf(w, "  group %s: %s on %s, pull request: %s\n", g.Group, count(len(g.Changes), "change", "changes"), g.Branch, g.PullRequest)
+		}
+	}
 	for _, e := range r.Warnings {
 		fmt.Fprintf(w, "  warning: %v\n", e)
 	}
