@@ -76,7 +76,7 @@ type updateJSON struct {
 	// Kept are the changes kept back: held, after a manual change, or
 	// downgrades.
 	Kept     []keptJSON    `json:"kept,omitempty"`
-	Warnings []warningJSON          `json:"warnings,omitempty"`
+	Warnings []warningJSON `json:"warnings,omitempty"`
 }
 
 // keptJSON is a change kept back: {"file", "line", "old", "new", "policy",
