@@ -34,6 +34,7 @@ func TestParseInvalid(t *testing.T) {
 		"bad-groupby.yaml": {
 			`testdata/invalid/bad-groupby.yaml:9: spec.git.push.branch: required with spec.git.push.pullRequest: the branch the pull request is opened from`,
 			`testdata/invalid/bad-groupby.yaml:10: spec.git.push.pullRequest.groupBy: "team": want automation, policy or path`,
+			`testdata/invalid/bad-groupby.yaml:21: spec.git.push.refspec: not with spec.git.push.pullRequest.groupBy policy: each group pushes to a branch of its own`,
 		},
 		"unknown-field.yaml": {
 			`testdata/invalid/unknown-field.yaml:5: spec.image: required`,
