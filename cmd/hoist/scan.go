@@ -73,6 +73,7 @@ type scanPolicyJSON struct {
 	FetchedAt string `json:"fetchedAt,omitempty"`
 	Stale     bool   `json:"stale,omitempty"`
 	Warning   string `json:"warning,omitempty"`
+	Held      bool   `json:"held,omitempty"`
 }
 
 func runScan(ctx context.Context, o scanOptions, stdout, stderr io.Writer) error {
@@ -121,7 +122,7 @@ func printSelections(sels []automation.Selection, output string, digest bool, no
 	if output == "json" {
 		out := scanJSON{Policies: []scanPolicyJSON{}}
 		for _, s := range sels {
-			p := scanPolicyJSON{Namespace: s.Namespace, Name: s.Name, Image: s.Image, Tag: s.Tag, Digest: s.Digest, Ref: s.Ref, Stale: s.Stale, Warning: s.Warning}
+			p := scanPolicyJSON{Namespace: s.Namespace, Name: s.Name, Image: s.Image, Tag: s.Tag, Digest: s.Digest, Ref: s.Ref, Stale: s.Stale, Warning: s.Warning, Held: s.Held}
 			if s.Err != nil {
 				p.Error = s.Err.Error()
 			}
@@ -157,6 +158,9 @@ func printSelections(sels []automation.Selection, output string, digest bool, no
 			tag := s.Tag
 			if tag == "" {
 				tag = "-"
+			}
+			if s.Held {
+				tag += " (held)"
 			}
 			warning := strings.ReplaceAll(s.Warning, "\n", "; ")
 			if digest {
