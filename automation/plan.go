@@ -37,6 +37,14 @@ type planner struct {
 	files    []writeback.FileResult
 	errors   []*writeback.FileError
 	warnings []*writeback.FileError
+	// kept are the changes the last attempt kept back, with paths from
+	// the repository's root.
+	kept []Kept
+	// only, when set, limits the changes to one group of a grouped pull
+	// request (paths from the repository's root).
+	only func(writeback.Change) bool
+	// preview plans without writing (the first pass of a grouped run).
+	preview bool
 }
 
 func (r *Runner) planner(set *config.Set, a *config.Automation, known Known, log *slog.Logger) *planner {
@@ -69,7 +77,20 @@ func (p *planner) edit(ctx context.Context, dir string) ([]writeback.Change, err
 	if p.a.Spec.Update != nil {
 		include = p.a.Spec.Update.Include
 	}
-	uo := UpdateOptions{Root: root, Include: include, Set: effective, Scanner: p.r.Scanner, Pins: p.pinsFor(selected), Policies: keys, DryRun: p.r.DryRun}
+	uo := UpdateOptions{Root: root, Include: include, Set: effective, Scanner: p.r.Scanner, Pins: p.pinsFor(selected), Policies: keys, DryRun: p.r.DryRun || p.preview}
+	if p.r.State != nil {
+		uo.LastWritten = func(c writeback.Change) (string, bool) {
+			c.File = path.Join(rel, c.File)
+			w, ok, err := p.r.State.Written(writtenKey(p.a, c))
+			return w.Value, ok && err == nil
+		}
+	}
+	if p.only != nil {
+		uo.Only = func(c writeback.Change) bool {
+			c.File = path.Join(rel, c.File)
+			return p.only(c)
+		}
+	}
 	if p.a.ArgoCD != nil {
 		if out, handled, err := p.r.argoEdit(ctx, dir, p.a.ArgoCD, selected, uo.Pins, !p.r.DryRun); handled {
 			p.noteArgo(out, uo.Pins)
@@ -154,10 +175,22 @@ func (p *planner) note(up UpdateResult, pinned map[string]string) {
 		}
 	}
 	p.errors, p.files = up.Errors, up.Files
+	p.kept = p.kept[:0]
+	for _, k := range up.Kept {
+		k.File = path.Join(p.rel, k.File)
+		p.kept = append(p.kept, k)
+	}
 	if p.attempt == 1 {
 		for _, w := range up.Warnings {
 			p.log.Warn("skipped", "file", path.Join(p.rel, w.File), "reason", w.Err.Error())
 		}
 	}
 	p.warnings = up.Warnings
+}
+
+// writtenKey is the state store's key of the value hoist wrote to the
+// target of c (File from the repository's root): the automation's
+// repository and branch, the file, the object and the field.
+func writtenKey(a *config.Automation, c writeback.Change) string {
+	return GitKey(a) + "\x00" + c.File + "\x00" + c.Object.String() + "\x00" + c.Field
 }

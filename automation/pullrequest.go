@@ -38,18 +38,27 @@ func (r *Runner) pullRequest(ctx context.Context, a *config.Automation, t Target
 	return url, nil
 }
 
-func (r *Runner) ensurePullRequest(ctx context.Context, a *config.Automation, t Target, head string, res RunResult) (string, error) {
-	spec := pullRequestSpec(a)
+// provider is the client of the target's forge.
+func (r *Runner) provider(a *config.Automation, t Target) (pullrequest.Provider, error) {
 	provider, err := pullrequest.New(pullrequest.Options{
 		Remote:    t.Remote,
 		Kind:      t.Forge,
-		APIURL:    spec.APIURL,
+		APIURL:    pullRequestSpec(a).APIURL,
 		Token:     pullrequest.TokenFromAuth(t.Auth),
 		GitHubApp: t.Auth.GitHubApp,
 		CABundle:  t.Auth.CABundle,
 	})
 	if err != nil {
-		return "", fmt.Errorf("pull request: %w", err)
+		return nil, fmt.Errorf("pull request: %w", err)
+	}
+	return provider, nil
+}
+
+func (r *Runner) ensurePullRequest(ctx context.Context, a *config.Automation, t Target, head string, res RunResult) (string, error) {
+	spec := pullRequestSpec(a)
+	provider, err := r.provider(a, t)
+	if err != nil {
+		return "", err
 	}
 	title := spec.Title
 	if title == "" {

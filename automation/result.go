@@ -19,10 +19,17 @@ type RunResult struct {
 	NothingToDo bool `json:"nothingToDo"`
 	// PullRequest is the URL of the pull request opened or updated.
 	PullRequest string `json:"pullRequest,omitempty"`
+	// Groups are the groups of a run with pullRequest.groupBy policy or
+	// path: one branch and pull request each. Commit and Branch are then
+	// those of the last group pushed.
+	Groups []GroupResult `json:"groups,omitempty"`
 	// Attempts counts edits (more than one after lost push races).
 	Attempts int `json:"attempts,omitempty"`
 	// Changes are the values rewritten.
 	Changes []writeback.Change `json:"changes"`
+	// Kept are the changes kept back: held, after a manual change, or
+	// downgrades (see docs/selection.md).
+	Kept []Kept `json:"kept,omitempty"`
 	// DryRun marks a run that pushed nothing on purpose; Diff is then the
 	// unified diff of the changes it would commit.
 	DryRun bool   `json:"dryRun,omitempty"`

@@ -101,7 +101,7 @@ func (r *Runner) commitOptions(a *config.Automation) (git.CommitOptions, error) 
 // and their diff, and write nothing.
 func (r *Runner) preview(ctx context.Context, co *git.Checkout, p *planner, pub publish, res RunResult) RunResult {
 	changes, err := p.edit(ctx, co.Dir())
-	res.DryRun, res.Errors, res.Warnings, res.Changes = true, p.errors, p.warnings, changes
+	res.DryRun, res.Errors, res.Warnings, res.Changes, res.Kept = true, p.errors, p.warnings, changes, p.kept
 	res.NothingToDo = len(changes) == 0
 	res.Branch = cmp.Or(pub.push.Branch, pub.base)
 	if err != nil {
@@ -121,7 +121,7 @@ func (r *Runner) preview(ctx context.Context, co *git.Checkout, p *planner, pub 
 // again on the new head when another writer wins the race.
 func (r *Runner) commitAndPush(ctx context.Context, co *git.Checkout, p *planner, pub publish, res RunResult, log *slog.Logger) (RunResult, error) {
 	outcome, err := co.Update(ctx, p.edit, git.UpdateOptions{Commit: pub.commit, Push: pub.push})
-	res.Errors, res.Warnings = p.errors, p.warnings
+	res.Errors, res.Warnings, res.Kept = p.errors, p.warnings, p.kept
 	res.Commit, res.Branch, res.Pushed, res.NothingToDo, res.Attempts = outcome.Commit, outcome.Branch, outcome.Pushed, outcome.NothingToDo, outcome.Attempts
 	res.Changes = outcome.Changes
 	for i := 1; i < outcome.Attempts; i++ {
@@ -140,13 +140,24 @@ func (r *Runner) commitAndPush(ctx context.Context, co *git.Checkout, p *planner
 }
 
 // recordPush remembers the commit pushed: the lease of the push branch for
-// the next run.
-func (r *Runner) recordPush(res RunResult, log *slog.Logger) {
+// the next run and, for a push to the checked-out branch, the values
+// written (respectManualChanges compares Git's values with them).
+func (r *Runner) recordPush(a *config.Automation, t Target, res RunResult, log *slog.Logger) {
 	if !res.Pushed || r.State == nil {
 		return
 	}
 	if err := r.State.PutLastPush(res.Key(), state.PushRecord{Commit: res.Commit, Branch: res.Branch, At: r.now()}); err != nil {
 		log.Warn("recording the push in the state store", "error", err)
+	}
+	if res.Branch != t.Branch {
+		return
+	}
+	written := map[string]state.WrittenRecord{}
+	for _, c := range res.Changes {
+		written[writtenKey(a, c)] = state.WrittenRecord{Value: c.New, At: r.now()}
+	}
+	if err := r.State.PutWritten(written); err != nil {
+		log.Warn("recording the values written in the state store", "error", err)
 	}
 }
 

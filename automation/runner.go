@@ -177,11 +177,19 @@ func (r *Runner) runKnown(ctx context.Context, set *config.Set, a *config.Automa
 	if r.DryRun {
 		return r.preview(ctx, co, p, pub, res)
 	}
+	if groupBy(a) != "" && a.ArgoCD == nil {
+		res, err = r.runGrouped(ctx, co, a, t, pub, p, res, log)
+		if err != nil {
+			return res.fail(err)
+		}
+		r.recordSuccess(res)
+		return res
+	}
 	res, err = r.commitAndPush(ctx, co, p, pub, res, log)
 	if err != nil {
 		return res.fail(err)
 	}
-	r.recordPush(res, log)
+	r.recordPush(a, t, res, log)
 	if pub.wantsPullRequest(res) {
 		if res.PullRequest, err = r.pullRequest(ctx, a, t, pub.push.Branch, res, log); err != nil {
 			return res.fail(err)

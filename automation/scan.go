@@ -58,6 +58,9 @@ type Selection struct {
 	FetchedAt time.Time `json:"fetchedAt,omitzero"`
 	Stale     bool      `json:"stale,omitempty"`
 	Warning   string    `json:"warning,omitempty"`
+	// Held reports the policy's spec.hold: Ref is selected, but its
+	// targets keep their values.
+	Held bool `json:"held,omitempty"`
 	// Candidates and Dropped count tags, as policy.Result does.
 	Candidates int `json:"candidates"`
 	Dropped    int `json:"dropped"`
@@ -192,7 +195,7 @@ func (s *Scanner) now() time.Time {
 }
 
 func (s *Scanner) selectOne(ctx context.Context, p *config.Policy, rs *repoScan) Selection {
-	sel := Selection{Namespace: p.Namespace, Name: p.Name, Image: p.Repository.Spec.Image}
+	sel := Selection{Namespace: p.Namespace, Name: p.Name, Image: p.Repository.Spec.Image, Held: p.Spec.Hold}
 	if rs.err != nil {
 		sel.Err = rs.err
 		return sel

@@ -1,9 +1,11 @@
 package automation
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -41,6 +43,13 @@ type UpdateOptions struct {
 	// Policies, when not nil, limits markers to these policy keys (an
 	// automation's policySelector); other markers are left alone.
 	Policies map[string]bool
+	// LastWritten, when set, answers the last value hoist wrote to a
+	// target, for policies with respectManualChanges (the Runner reads it
+	// from the state store).
+	LastWritten LastWritten
+	// Only, when set, limits the changes written to those it accepts (one
+	// group of a grouped pull request); the others are left out silently.
+	Only func(writeback.Change) bool
 }
 
 // UpdateResult says what an update did.
@@ -57,9 +66,9 @@ type UpdateResult struct {
 	// Warnings are files skipped on purpose that are worth knowing of,
 	// such as dangling symbolic links (writeback.ErrDanglingSymlink).
 	Warnings []*writeback.FileError
-	// Skipped are changes not made because they would go back to an older
-	// version than Git has (see docs/selection.md).
-	Skipped []writeback.Change
+	// Kept are changes not made: held, kept after a manual change, or
+	// going back to an older version than Git has (see docs/selection.md).
+	Kept []Kept
 }
 
 // Failed reports whether any policy or target failed (exit status 1).
@@ -96,9 +105,22 @@ func Update(ctx context.Context, o UpdateOptions) (UpdateResult, error) {
 	res.Selections = sels
 	res.Errors = append(res.Errors, errs...)
 
-	cs := writeback.Plan(targets, sel)
+	flags := flagsOf(o.Set, slices.Collect(maps.Keys(rules)))
+	free, held := splitHeld(targets, flags)
+	cs := writeback.Plan(free, sel)
 	res.Errors = append(res.Errors, cs.Errors...)
-	cs.Changes, res.Skipped = withoutDowngrades(cs.Changes, rules)
+	res.Kept = keptHeld(held, sel)
+	var manual, downgrades []Kept
+	cs.Changes, manual = withoutManual(cs.Changes, flags, o.LastWritten)
+	cs.Changes, downgrades = withoutDowngrades(cs.Changes, rules, flags.downgrade)
+	res.Kept = append(append(res.Kept, manual...), downgrades...)
+	if o.Only != nil {
+		cs.Changes = slices.DeleteFunc(cs.Changes, func(c writeback.Change) bool { return !o.Only(c) })
+		res.Kept = slices.DeleteFunc(res.Kept, func(k Kept) bool { return !o.Only(k.Change) })
+	}
+	slices.SortStableFunc(res.Kept, func(a, b Kept) int {
+		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line))
+	})
 	if len(cs.Changes) == 0 {
 		return res, nil
 	}
@@ -252,13 +274,14 @@ func (s *Scanner) scanInline(ctx context.Context, key string, in *writeback.Inli
 
 // withoutDowngrades drops changes that would write an older version than
 // the file has, for semver policies: a policy never selects something older
-// than what Git already has unless the rule says so (see docs/guarantees.md).
-func withoutDowngrades(changes []writeback.Change, rules map[string]*policy.Policy) (kept, skipped []writeback.Change) {
+// than what Git already has unless it sets allowDowngrade (see
+// docs/guarantees.md).
+func withoutDowngrades(changes []writeback.Change, rules map[string]*policy.Policy, allow map[string]bool) (kept []writeback.Change, skipped []Kept) {
 	for _, c := range changes {
 		p := rules[c.Policy]
-		if p != nil && p.Rule() == policy.RuleSemver {
+		if p != nil && p.Rule() == policy.RuleSemver && !allow[c.Policy] {
 			if older(tagOf(c.New), tagOf(c.Old)) {
-				skipped = append(skipped, c)
+				skipped = append(skipped, Kept{Change: c, Reason: KeptDowngrade})
 				continue
 			}
 		}

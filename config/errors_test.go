@@ -46,6 +46,11 @@ func TestParseInvalid(t *testing.T) {
 			`testdata/invalid/notifications.yaml:51: spec.update.include[1]: glob "a/[b": unexpected end of input`,
 			`testdata/invalid/notifications.yaml:61: spec.bogus: unknown field "bogus"`,
 		},
+		"bad-groupby.yaml": {
+			`testdata/invalid/bad-groupby.yaml:9: spec.git.push.branch: required with spec.git.push.pullRequest: the branch the pull request is opened from`,
+			`testdata/invalid/bad-groupby.yaml:10: spec.git.push.pullRequest.groupBy: "team": want automation, policy or path`,
+			`testdata/invalid/bad-groupby.yaml:21: spec.git.push.refspec: not with spec.git.push.pullRequest.groupBy policy: each group pushes to a branch of its own`,
+		},
 		"unknown-field.yaml": {
 			`testdata/invalid/unknown-field.yaml:5: spec.image: required`,
 			`testdata/invalid/unknown-field.yaml:6: spec.imagee: unknown field "imagee"; did you mean "image"?`,

@@ -261,7 +261,14 @@ func (d *document) automation(o *v1alpha1.ImageUpdateAutomation) {
 			d.errorf("spec.git.push.refspec", "%q: a refspec must not force-update (+) or delete (:dst)", p.Refspec)
 		}
 		if pr := p.PullRequest; pr != nil {
-			if p.Branch == "" {
+			grouped := pr.GroupBy == v1alpha1.GroupByPolicy || pr.GroupBy == v1alpha1.GroupByPath
+			if pr.GroupBy != "" {
+				d.oneOf("spec.git.push.pullRequest.groupBy", string(pr.GroupBy), string(v1alpha1.GroupByAutomation), string(v1alpha1.GroupByPolicy), string(v1alpha1.GroupByPath))
+			}
+			if grouped && p.Refspec != "" {
+				d.errorf("spec.git.push.refspec", "not with spec.git.push.pullRequest.groupBy %s: each group pushes to a branch of its own", pr.GroupBy)
+			}
+			if p.Branch == "" && !grouped {
 				d.errorf("spec.git.push.branch", "required with spec.git.push.pullRequest: the branch the pull request is opened from")
 			} else if g.Checkout != nil && g.Checkout.Reference.Branch == p.Branch {
 				d.errorf("spec.git.push.branch", "%q: a pull request needs a branch other than the checked-out one", p.Branch)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -15,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/hoist-dev/hoist/automation"
 	"github.com/hoist-dev/hoist/config"
 	"github.com/hoist-dev/hoist/config/v1alpha1"
 	"github.com/hoist-dev/hoist/registry/webhook"
@@ -45,6 +47,9 @@ const (
 	// ReasonPullRequest (event): an automation opened or updated a pull
 	// request.
 	ReasonPullRequest = "PullRequest"
+	// ReasonKept (event): an automation kept changes back (held values,
+	// values changed by hand, downgrades); status.keptChanges lists them.
+	ReasonKept = "ChangesKept"
 )
 
 // RequestedAtAnnotation asks for a scan or run now (Flux's): when its value
@@ -272,7 +277,11 @@ func (c *Controller) reconcilePolicy(ctx context.Context, k objectKey) error {
 				st.LatestRef = ref
 				events = append(events, kevent{reason: ReasonNewSelection, action: "Select", note: "latest image is " + sel.Ref})
 			}
-			setReady(&st.Conditions, obj.Generation, "latest image is "+sel.Ref)
+			msg := "latest image is " + sel.Ref
+			if obj.Spec.Hold {
+				msg += "; held: the values in Git are kept as they are"
+			}
+			setReady(&st.Conditions, obj.Generation, msg)
 		}
 	}
 	return c.patchStatus(ctx, before, &obj, before.Status, obj.Status, events)
@@ -307,6 +316,12 @@ func (c *Controller) reconcileAutomation(ctx context.Context, k objectKey) error
 					events = append(events, kevent{reason: ReasonPullRequest, action: "PullRequest", note: "pull request " + run.pushed.PullRequest})
 				}
 			}
+			if kept := keptChanges(run.res.Kept); !equality.Semantic.DeepEqual(kept, st.KeptChanges) {
+				st.KeptChanges = kept
+				if len(kept) > 0 {
+					events = append(events, kevent{reason: ReasonKept, action: "Keep", note: keptNote(kept)})
+				}
+			}
 			if msg := runFailure(run); msg != "" {
 				if setFailed(&st.Conditions, obj.Generation, msg) {
 					events = append(events, kevent{warning: true, reason: ReasonFailed, action: "Run", note: msg})
@@ -321,6 +336,27 @@ func (c *Controller) reconcileAutomation(ctx context.Context, k objectKey) error
 		}
 	}
 	return c.patchStatus(ctx, before, &obj, before.Status, obj.Status, events)
+}
+
+// keptChanges are a run's kept changes as status.keptChanges shows them.
+func keptChanges(kept []automation.Kept) []v1alpha1.KeptChange {
+	var out []v1alpha1.KeptChange
+	for _, k := range kept {
+		out = append(out, v1alpha1.KeptChange{File: k.File, Old: k.Old, New: k.New, Policy: k.Policy, Reason: string(k.Reason)})
+	}
+	return out
+}
+
+// keptNote is the event's note: each change kept, and why.
+func keptNote(kept []v1alpha1.KeptChange) string {
+	var b strings.Builder
+	for i, k := range kept {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s: kept %s, not %s (%s)", k.File, k.Old, k.New, k.Reason)
+	}
+	return b.String()
 }
 
 // runFailure says why a run failed, or "".

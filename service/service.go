@@ -100,6 +100,9 @@ type Service struct {
 	errs     map[string]string
 	warnings map[string]string
 	scanned  map[string]time.Time
+	// kept holds the changes each automation's last run kept back (held,
+	// after a manual change, downgrades), by NAMESPACE/NAME.
+	kept map[string][]automation.Kept
 
 	recheckMu sync.Mutex
 	rechecks  map[string]*recheck // by repository job key
@@ -671,6 +674,10 @@ func (s *Service) flush(ctx context.Context, _ string, automations []string) err
 		}
 		res := s.o.Runner.RunKnown(ctx, set.Set, a, s.knownSelection)
 		s.noteError("automation "+k, runError(res))
+		s.noteKept(k, res.Kept)
+		for _, c := range res.Kept {
+			s.log.Info("change kept back", "automation", k, "file", c.File, "line", c.Line, "old", c.Old, "new", c.New, "policy", c.Policy, "reason", string(c.Reason))
+		}
 		if s.o.Observer != nil {
 			s.o.Observer.Ran(res)
 		}

@@ -36,6 +36,9 @@ type PolicyStatus struct {
 	// repository, successfully or not.
 	ScannedAt *time.Time `json:"scannedAt,omitempty"`
 	Suspended bool       `json:"suspended,omitempty"`
+	// Held reports the policy's spec.hold: its values in Git stay as
+	// they are.
+	Held bool `json:"held,omitempty"`
 	// Error is why the last scan selected nothing.
 	Error string `json:"error,omitempty"`
 	// Warning says that the last scan used the cached tag list because
@@ -52,6 +55,23 @@ type AutomationStatus struct {
 	Suspended   bool              `json:"suspended,omitempty"`
 	// Error is why the last run failed, or which of its targets did.
 	Error string `json:"error,omitempty"`
+	// Kept are the changes the last run kept back: held, after a manual
+	// change, or downgrades.
+	Kept []automation.Kept `json:"kept,omitempty"`
+}
+
+// noteKept records the changes an automation's last run kept back.
+func (s *Service) noteKept(key string, kept []automation.Kept) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(kept) == 0 {
+		delete(s.kept, key)
+		return
+	}
+	if s.kept == nil {
+		s.kept = map[string][]automation.Kept{}
+	}
+	s.kept[key] = kept
 }
 
 // noteError records (or, with err nil, clears) the last error of a policy
@@ -96,6 +116,7 @@ func (s *Service) Status() Status {
 		errs[k] = v
 	}
 	warnings := maps.Clone(s.warnings)
+	kept := maps.Clone(s.kept)
 	scanned := make(map[string]time.Time, len(s.scanned))
 	for k, v := range s.scanned {
 		scanned[k] = v
@@ -106,7 +127,7 @@ func (s *Service) Status() Status {
 		selections, _ = st.Selections() // unreadable: shown without
 	}
 	for _, p := range set.Policies {
-		ps := PolicyStatus{Namespace: p.Namespace, Name: p.Name, Suspended: p.Spec.Suspend, Error: errs["policy "+p.Namespace+":"+p.Name], Warning: warnings[p.Namespace+":"+p.Name]}
+		ps := PolicyStatus{Namespace: p.Namespace, Name: p.Name, Suspended: p.Spec.Suspend, Held: p.Spec.Hold, Error: errs["policy "+p.Namespace+":"+p.Name], Warning: warnings[p.Namespace+":"+p.Name]}
 		if p.Repository != nil {
 			ps.Image = p.Repository.Spec.Image
 			ps.Suspended = ps.Suspended || p.Repository.Spec.Suspend
@@ -121,7 +142,7 @@ func (s *Service) Status() Status {
 	}
 	for _, a := range set.Automations {
 		key := a.Namespace + "/" + a.Name
-		as := AutomationStatus{Namespace: a.Namespace, Name: a.Name, Suspended: a.Spec.Suspend, Error: errs["automation "+key]}
+		as := AutomationStatus{Namespace: a.Namespace, Name: a.Name, Suspended: a.Spec.Suspend, Error: errs["automation "+key], Kept: kept[key]}
 		if st != nil {
 			if r, ok, err := st.LastPush(key); err == nil && ok {
 				as.LastPush = &r

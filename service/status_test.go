@@ -37,6 +37,7 @@ metadata: {name: broken, namespace: apps}
 spec:
   imageRepositoryRef: {name: app}
   policy: {semver: {range: '^9'}}
+  hold: true
 ---
 apiVersion: hoist.dev/v1alpha1
 kind: ImageUpdateAutomation
@@ -72,15 +73,19 @@ spec:
 	s.noteWarning("apps:broken", "an old warning")
 	s.noteWarning("apps:broken", "") // the next scan had a fresh list
 	s.noteError("automation apps/fleet", runError(automation.RunResult{Errors: []*writeback.FileError{{File: "a.yaml", Line: 3, Err: errors.New("refused")}}}))
+	kept := []automation.Kept{{Change: writeback.Change{File: "b.yaml", Line: 4, Old: "ghcr.io/org/app:1.0.0", New: "ghcr.io/org/app:1.2.0", Policy: "apps:app"}, Reason: automation.KeptHold}}
+	s.noteKept("apps/other", []automation.Kept{{Reason: automation.KeptDowngrade}})
+	s.noteKept("apps/other", nil) // the next run kept nothing back
+	s.noteKept("apps/fleet", kept)
 
 	want := Status{
 		Policies: []PolicyStatus{
 			{Namespace: "apps", Name: "app", Image: "ghcr.io/org/app", Ref: "ghcr.io/org/app:1.2.0", SelectedAt: &at, ScannedAt: &at,
 				Warning: "registry failed transiently, using the tag list cached at 2026-11-26T06:00:00Z: 503"},
-			{Namespace: "apps", Name: "broken", Image: "ghcr.io/org/app", ScannedAt: &at, Error: "no tag matches"},
+			{Namespace: "apps", Name: "broken", Image: "ghcr.io/org/app", ScannedAt: &at, Held: true, Error: "no tag matches"},
 		},
 		Automations: []AutomationStatus{
-			{Namespace: "apps", Name: "fleet", Suspended: true, LastPush: &state.PushRecord{Commit: "abc", Branch: "main", At: at}, Error: "a.yaml:3: refused"},
+			{Namespace: "apps", Name: "fleet", Suspended: true, LastPush: &state.PushRecord{Commit: "abc", Branch: "main", At: at}, Error: "a.yaml:3: refused", Kept: kept},
 		},
 	}
 	got := s.Status()

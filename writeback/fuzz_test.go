@@ -2,6 +2,7 @@ package writeback
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -155,6 +156,38 @@ func FuzzParseRef(f *testing.F) {
 			if _, err := parseRef(r.name + ":" + r.tag); err != nil {
 				t.Fatalf("name and tag of %q do not form a reference: %v", s, err)
 			}
+		}
+	})
+}
+
+// FuzzParseMarker checks that a marker comment parses to a non-empty value,
+// that parseMarker and parseMarkerHold agree, and that a marker with its
+// "hold" written out again parses to the same value and hold.
+func FuzzParseMarker(f *testing.F) {
+	for _, s := range []string{`# {"$imagepolicy": "ns:p"}`, `# {"$imagepolicy": "ns:p:tag", "hold": true}`, `#{"hold":false,"$imagepolicy":"a"}`, `# {"$imagepolicy": "x", "hold": 1}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, hold, ok := parseMarkerHold(s)
+		v2, ok2 := parseMarker(s)
+		if v != v2 || ok != ok2 {
+			t.Fatalf("parseMarker(%q) = %q, %v; parseMarkerHold: %q, %v", s, v2, ok2, v, ok)
+		}
+		if !ok {
+			if hold {
+				t.Fatalf("%q: not a marker, but held", s)
+			}
+			return
+		}
+		if v == "" {
+			t.Fatalf("%q: a marker with an empty value", s)
+		}
+		again, err := json.Marshal(map[string]any{markerKey: v, markerHoldKey: hold})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v3, hold3, ok3 := parseMarkerHold("# " + string(again)); v3 != v || hold3 != hold || !ok3 {
+			t.Fatalf("%q written again as %s parses to %q, %v, %v", s, again, v3, hold3, ok3)
 		}
 	})
 }

@@ -9,19 +9,44 @@ import (
 // with kyaml's fieldmeta: # {"$imagepolicy": "NAMESPACE:NAME[:PART]"}.
 const markerKey = "$imagepolicy"
 
+// markerHoldKey is hoist's extension of the marker that holds the value as
+// it is: # {"$imagepolicy": "NAMESPACE:NAME", "hold": true}.
+const markerHoldKey = "hold"
+
 // parseMarker returns the marker's value from a line comment. Like Flux, the
 // comment (after its leading #s) must be a JSON object whose values are all
-// strings; anything else is an ordinary comment.
+// strings, except hoist's "hold", a boolean; anything else is an ordinary
+// comment.
 func parseMarker(comment string) (string, bool) {
+	v, _, ok := parseMarkerHold(comment)
+	return v, ok
+}
+
+// parseMarkerHold is parseMarker that also reports the marker's "hold".
+func parseMarkerHold(comment string) (value string, hold, ok bool) {
 	if !strings.Contains(comment, markerKey) {
-		return "", false
+		return "", false, false
 	}
-	var m map[string]string
+	var m map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(strings.TrimLeft(comment, "#")), &m); err != nil {
-		return "", false
+		return "", false, false
 	}
-	v := m[markerKey]
-	return v, v != ""
+	for k, raw := range m {
+		var err error
+		if k == markerHoldKey {
+			err = json.Unmarshal(raw, &hold)
+		} else {
+			var s string
+			err = json.Unmarshal(raw, &s)
+			if k == markerKey {
+				value = s
+			}
+		}
+		if err != nil || string(raw) == "null" {
+			return "", false, false
+		}
+	}
+	return value, hold, value != ""
 }
 
 // splitMarker splits a marker's value into the policy key and the part.

@@ -124,6 +124,65 @@ func TestMarker(t *testing.T) {
 	}
 }
 
+// TestMarkerHold: hoist's "hold" is a boolean; with any other value the
+// comment is not a marker, as a marker with a value that is not a string.
+func TestMarkerHold(t *testing.T) {
+	tests := map[string]struct {
+		marker   string
+		hold, ok bool
+	}{
+		`# {"$imagepolicy": "ns:name", "hold": true}`:  {"ns:name", true, true},
+		`# {"hold": false, "$imagepolicy": "ns:name"}`: {"ns:name", false, true},
+		`# {"$imagepolicy": "ns:name", "hold": "yes"}`: {},
+		`# {"$imagepolicy": "ns:name", "hold": null}`:  {},
+		`# {"$imagepolicy": "ns:name", "other": 1}`:    {},
+		`# {"$imagepolicy": "ns:name", "other": "x"}`:  {"ns:name", false, true},
+		`# {"hold": true}`:                             {},
+	}
+	for c, tc := range tests {
+		m, hold, ok := parseMarkerHold(c)
+		if m != tc.marker || hold != tc.hold || ok != tc.ok {
+			t.Errorf("parseMarkerHold(%q) = %q, %v, %v; want %q, %v, %v", c, m, hold, ok, tc.marker, tc.hold, tc.ok)
+		}
+	}
+}
+
+// TestScanHold: a marker's "hold" holds its target; the annotation
+// hoist.dev/hold: "true" holds every target of its object, annotated
+// containers and markers, and no other object's.
+func TestScanHold(t *testing.T) {
+	data := []byte(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: held
+  annotations: {hoist.dev/hold: "true", hoist.dev/policy: "semver:^1"}
+spec:
+  template:
+    spec:
+      containers:
+        - {name: a, image: "r/a:1.0.0"}
+        - {name: b, image: "r/b:1.0.0"} # {"$imagepolicy": "ns:b"}
+---
+kind: Deployment
+metadata: {name: free, annotations: {hoist.dev/hold: "false"}}
+spec:
+  image: r/c:1.0.0 # {"$imagepolicy": "ns:c"}
+  other: r/d:1.0.0 # {"$imagepolicy": "ns:d", "hold": true}
+`)
+	res := Scan([]File{{Path: "a.yaml", Data: data}})
+	if len(res.Errors) > 0 {
+		t.Fatal(res.Errors)
+	}
+	got := map[string]bool{}
+	for _, tg := range res.Targets {
+		got[tg.Value] = tg.Hold
+	}
+	want := map[string]bool{"r/a:1.0.0": true, "r/b:1.0.0": true, "r/c:1.0.0": false, "r/d:1.0.0": true}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("held targets (-want +got):\n%s", diff)
+	}
+}
+
 func TestPlainOK(t *testing.T) {
 	tests := map[string]struct{ block, flow bool }{
 		"ghcr.io/a/b:1.2.3": {true, true},

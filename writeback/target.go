@@ -142,6 +142,10 @@ type Target struct {
 	Marker string `json:"marker,omitempty"`
 	// Inline is set for the container of an annotated workload.
 	Inline *Inline `json:"inline,omitempty"`
+	// Hold is set when the target is held as it is: its marker says
+	// "hold": true, or its object carries the annotation hoist.dev/hold:
+	// "true".
+	Hold bool `json:"hold,omitempty"`
 }
 
 // PolicyKey returns the key of the target's entry in Selections: Policy.

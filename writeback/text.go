@@ -82,6 +82,8 @@ func isJsonnet(p string) bool {
 type textMarker struct {
 	// value is the marker's $imagepolicy value.
 	value string
+	// hold is the marker's "hold": true (the value is kept as it is).
+	hold bool
 	// at is the offset of the comment opener (# or //) in the line.
 	at int
 }
@@ -107,8 +109,8 @@ func findTextMarker(line string) (textMarker, bool) {
 		if !strings.HasPrefix(rest, "{") || !strings.HasSuffix(rest, "}") {
 			continue
 		}
-		if v, ok := parseMarker(rest); ok {
-			return textMarker{value: v, at: i}, true
+		if v, hold, ok := parseMarkerHold(rest); ok {
+			return textMarker{value: v, hold: hold, at: i}, true
 		}
 	}
 	return textMarker{}, false
@@ -238,7 +240,7 @@ func scanText(file string, data []byte) ([]Target, error) {
 			if !ok {
 				return nil, &FileError{File: file, Line: pendingLine, Err: fmt.Errorf("%w: a marker alone on its line must be followed by a FROM line", ErrUnsupported)}
 			}
-			ts = append(ts, textTarget(file, hexSum, lineNo, start, line, sp, StylePlain, v, pending.value))
+			ts = append(ts, textTarget(file, hexSum, lineNo, start, line, sp, StylePlain, v, *pending))
 			pending = nil
 			if _, ok := findTextMarker(line); ok {
 				return nil, &FileError{File: file, Line: lineNo, Err: fmt.Errorf("%w: two markers for one value", ErrUnsupported)}
@@ -264,7 +266,7 @@ func scanText(file string, data []byte) ([]Target, error) {
 		if err != nil {
 			return nil, &FileError{File: file, Line: lineNo, Err: err}
 		}
-		ts = append(ts, textTarget(file, hexSum, lineNo, start, line, sp, style, v, m.value))
+		ts = append(ts, textTarget(file, hexSum, lineNo, start, line, sp, style, v, m))
 	}
 	if pending != nil {
 		return nil, &FileError{File: file, Line: pendingLine, Err: fmt.Errorf("%w: a marker alone on its line must be followed by a FROM line", ErrUnsupported)}
@@ -274,8 +276,8 @@ func scanText(file string, data []byte) ([]Target, error) {
 
 // textTarget builds the target of a value at sp in line, which starts at
 // byte start of the file.
-func textTarget(file, sum string, lineNo, start int, line string, sp Span, style Style, value, marker string) Target {
-	key, part := splitMarker(marker)
+func textTarget(file, sum string, lineNo, start int, line string, sp Span, style Style, value string, m textMarker) Target {
+	key, part := splitMarker(m.value)
 	return Target{
 		File:   file,
 		Format: textFormatName,
@@ -287,7 +289,8 @@ func textTarget(file, sum string, lineNo, start int, line string, sp Span, style
 		Sum:    sum,
 		Policy: key,
 		Part:   part,
-		Marker: marker,
+		Marker: m.value,
+		Hold:   m.hold,
 	}
 }
 

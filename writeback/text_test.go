@@ -35,6 +35,16 @@ func TestTextTargets(t *testing.T) {
 			in:   "X=1\nIMG=r/a:1@sha256:ab # {\"$imagepolicy\": \"ns:p\"}\n",
 			want: []Target{{Line: 2, Column: 5, Span: Span{8, 23}, Style: StylePlain, Value: "r/a:1@sha256:ab", Policy: "ns:p", Marker: "ns:p"}},
 		},
+		"held marker": {
+			file: "a.jsonnet",
+			in:   "{ image: \"r/a:1\", // {\"$imagepolicy\": \"ns:p\", \"hold\": true}\n}\n",
+			want: []Target{{Line: 1, Column: 10, Span: Span{9, 16}, Style: StyleDouble, Value: "r/a:1", Policy: "ns:p", Marker: "ns:p", Hold: true}},
+		},
+		"Dockerfile held marker before FROM": {
+			file: "Dockerfile",
+			in:   "# {\"$imagepolicy\": \"ns:p\", \"hold\": true}\nFROM r/a:1\n",
+			want: []Target{{Line: 2, Column: 6, Span: Span{46, 51}, Style: StylePlain, Value: "r/a:1", Policy: "ns:p", Marker: "ns:p", Hold: true}},
+		},
 		"multibyte column": {
 			file: "a.cue",
 			in:   "é: \"r\" // {\"$imagepolicy\": \"ns:p\"}\n",

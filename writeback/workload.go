@@ -11,6 +11,8 @@ const (
 	annFluxTag       = "fluxcd.io/tag."
 	annFluxAutomated = "fluxcd.io/automated"
 	annKeelPolicy    = "keel.sh/policy"
+	// annHold holds every target of the object it is on: "true".
+	annHold = "hoist.dev/hold"
 )
 
 // podSpecPath returns where a workload kind keeps its pod spec.

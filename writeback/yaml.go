@@ -208,8 +208,14 @@ func (s *yamlScan) object(m *yaml.Node, obj Object, flow bool) {
 			return
 		}
 	}
+	first := len(s.out)
 	s.node(m, obj, flow)
 	s.workload(m, obj, flow)
+	if scalarValue(mapGet(mapGet(mapGet(m, "metadata"), "annotations"), annHold)) == "true" {
+		for i := first; i < len(s.out); i++ {
+			s.out[i].Hold = true
+		}
+	}
 }
 
 func (s *yamlScan) push(e string) { s.stack = append(s.stack, e) }
@@ -274,7 +280,7 @@ func seqElem(e *yaml.Node, i int) string {
 // comment is a marker. As in Flux, mapping keys and collections are not
 // targets.
 func (s *yamlScan) leaf(n *yaml.Node, obj Object, flow bool) {
-	marker, ok := parseMarker(n.LineComment)
+	marker, hold, ok := parseMarkerHold(n.LineComment)
 	if !ok {
 		return
 	}
@@ -295,6 +301,7 @@ func (s *yamlScan) leaf(n *yaml.Node, obj Object, flow bool) {
 	}
 	t.Policy, t.Part = splitMarker(marker)
 	t.Marker = marker
+	t.Hold = hold
 	s.out = append(s.out, t)
 }
 

@@ -36,7 +36,29 @@ var (
 	stateBucketSelections = []byte("selections")
 	stateBucketPushes     = []byte("pushes")
 	stateBucketSuccesses  = []byte("successes")
+	stateBucketWritten    = []byte("written")
+	stateBucketPulls      = []byte("pullrequests")
 )
+
+// WrittenRecord is the last value hoist wrote to one target in Git, for
+// respectManualChanges: a value in Git that differs from it was changed by
+// a person.
+type WrittenRecord struct {
+	Value string    `json:"value"`
+	At    time.Time `json:"at"`
+}
+
+// PullRequestRecord is a pull request hoist opened: only those does hoist
+// ever close.
+type PullRequestRecord struct {
+	// Head and Base are the branches it goes from and into.
+	Head string `json:"head"`
+	Base string `json:"base"`
+	// Number is its number on the forge.
+	Number int64     `json:"number"`
+	URL    string    `json:"url,omitempty"`
+	At     time.Time `json:"at"`
+}
 
 // SelectionRecord is the last selection of a policy.
 type SelectionRecord struct {
@@ -83,7 +105,7 @@ func Open(path string, logger *slog.Logger) (*Store, error) {
 	db, err := boltfile.Open(path, boltfile.Kind{
 		What:        "state store",
 		Schema:      stateSchema,
-		Buckets:     [][]byte{stateBucketSelections, stateBucketPushes, stateBucketSuccesses},
+		Buckets:     [][]byte{stateBucketSelections, stateBucketPushes, stateBucketSuccesses, stateBucketWritten, stateBucketPulls},
 		LockTimeout: stateLockTimeout,
 	}, logger)
 	if errors.Is(err, boltfile.ErrLocked) {
@@ -191,6 +213,50 @@ func (s *Store) LastSuccess(key string) (time.Time, bool, error) {
 func (s *Store) PutLastSuccess(key string, t time.Time) error {
 	return s.update("storing last success", func(tx *bolt.Tx) error {
 		return putJSON(tx.Bucket(stateBucketSuccesses), key, t)
+	})
+}
+
+// Written returns the last value hoist wrote to the target key; false when
+// it wrote none.
+func (s *Store) Written(key string) (WrittenRecord, bool, error) {
+	var r WrittenRecord
+	ok, err := s.get("written value", stateBucketWritten, key, &r)
+	return r, ok, err
+}
+
+// PutWritten stores the values hoist wrote, by target key, in one
+// transaction.
+func (s *Store) PutWritten(records map[string]WrittenRecord) error {
+	if len(records) == 0 {
+		return nil
+	}
+	return s.update("storing written values", func(tx *bolt.Tx) error {
+		b := tx.Bucket(stateBucketWritten)
+		for k, r := range records {
+			if err := putJSON(b, k, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// PullRequests returns the pull requests hoist opened for the automation
+// key, by head branch.
+func (s *Store) PullRequests(key string) (map[string]PullRequestRecord, error) {
+	out := map[string]PullRequestRecord{}
+	_, err := s.get("pull requests", stateBucketPulls, key, &out)
+	return out, err
+}
+
+// PutPullRequests replaces the pull requests hoist opened for the
+// automation key; an empty map forgets them all.
+func (s *Store) PutPullRequests(key string, prs map[string]PullRequestRecord) error {
+	return s.update("storing pull requests", func(tx *bolt.Tx) error {
+		if len(prs) == 0 {
+			return tx.Bucket(stateBucketPulls).Delete([]byte(key))
+		}
+		return putJSON(tx.Bucket(stateBucketPulls), key, prs)
 	})
 }
 

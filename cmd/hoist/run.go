@@ -235,8 +235,19 @@ func printRunResult(w io.Writer, r automation.RunResult) {
 	for _, c := range r.Changes {
 		fmt.Fprintf(w, "  %s:%d: %s → %s (%s)\n", c.File, c.Line, c.Old, c.New, c.Setter)
 	}
+	for _, k := range r.Kept {
+		fmt.Fprintf(w, "  %s:%d: kept %s: %s (%s)\n", k.File, k.Line, k.Old, k, k.Setter)
+	}
 	if r.PullRequest != "" {
 		fmt.Fprintf(w, "  pull request: %s\n", r.PullRequest)
+	}
+	for _, g := range r.Groups {
+		switch {
+		case g.Closed:
+			fmt.Fprintf(w, "  closed the pull request from %s: its change is no longer needed\n", g.Branch)
+		case g.PullRequest != "":
+			fmt.Fprintf(w, "  group %s: %s on %s, pull request: %s\n", g.Group, count(len(g.Changes), "change", "changes"), g.Branch, g.PullRequest)
+		}
 	}
 	for _, e := range r.Warnings {
 		fmt.Fprintf(w, "  warning: %v\n", e)

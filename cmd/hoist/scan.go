@@ -81,6 +81,7 @@ type scanPolicyJSON struct {
 	FetchedAt string `json:"fetchedAt,omitempty"`
 	Stale     bool   `json:"stale,omitempty"`
 	Warning   string `json:"warning,omitempty"`
+	Held      bool   `json:"held,omitempty"`
 	// Verify counts signature checks (policies with spec.verify).
 	Verify *automation.VerifyCounts `json:"verify,omitempty"`
 	// Explain is set with --explain.
@@ -135,7 +136,7 @@ func printSelections(sels []automation.Selection, output string, digest bool, no
 		out := scanJSON{Policies: []scanPolicyJSON{}}
 		for _, s := range sels {
 			p := scanPolicyJSON{Namespace: s.Namespace, Name: s.Name, Image: s.Image, Tag: s.Tag, Digest: s.Digest, Ref: s.Ref, Stale: s.Stale, Warning: s.Warning,
-				Verify: s.Verify, Explain: s.Explain}
+				Held: s.Held, Verify: s.Verify, Explain: s.Explain}
 			if s.Err != nil {
 				p.Error = s.Err.Error()
 			}
@@ -171,6 +172,9 @@ func printSelections(sels []automation.Selection, output string, digest bool, no
 			tag := s.Tag
 			if tag == "" {
 				tag = "-"
+			}
+			if s.Held {
+				tag += " (held)"
 			}
 			warning := strings.ReplaceAll(s.Warning, "\n", "; ")
 			if digest {

@@ -74,9 +74,20 @@ Exit status: 0 success (also nothing to change), 1 some policy or target failed,
 }
 
 type updateJSON struct {
-	Changes  []updateChangeJSON     `json:"changes"`
-	Errors   []*writeback.FileError `json:"errors"`
-	Warnings []warningJSON          `json:"warnings,omitempty"`
+	Changes []updateChangeJSON     `json:"changes"`
+	Errors  []*writeback.FileError `json:"errors"`
+	// Kept are the changes kept back: held, after a manual change, or
+	// downgrades.
+	Kept     []keptJSON    `json:"kept,omitempty"`
+	Warnings []warningJSON `json:"warnings,omitempty"`
+}
+
+// keptJSON is a change kept back: {"file", "line", "old", "new", "policy",
+// "reason"}.
+type keptJSON struct {
+	updateChangeJSON
+	Reason  automation.KeptReason `json:"reason"`
+	Written string                `json:"written,omitempty"`
 }
 
 // warningJSON is a file skipped with a warning: {"file", "warning"}.
@@ -161,6 +172,9 @@ func runUpdate(ctx context.Context, dir string, o updateOptions, stdout, stderr 
 		for _, c := range res.Changes {
 			out.Changes = append(out.Changes, updateChangeJSON{File: c.File, Line: c.Line, Old: c.Old, New: c.New, Policy: c.Policy})
 		}
+		for _, k := range res.Kept {
+			out.Kept = append(out.Kept, keptJSON{updateChangeJSON{File: k.File, Line: k.Line, Old: k.Old, New: k.New, Policy: k.Policy}, k.Reason, k.Written})
+		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(out); err != nil {
@@ -181,8 +195,8 @@ func runUpdate(ctx context.Context, dir string, o updateOptions, stdout, stderr 
 		for _, c := range res.Changes {
 			fmt.Fprintf(stdout, "%s:%d: %s %s → %s (%s)\n", c.File, c.Line, verb, c.Old, c.New, c.Setter)
 		}
-		for _, c := range res.Skipped {
-			fmt.Fprintf(stdout, "%s:%d: kept %s: %s is older (%s)\n", c.File, c.Line, c.Old, c.New, c.Setter)
+		for _, k := range res.Kept {
+			fmt.Fprintf(stdout, "%s:%d: kept %s: %s (%s)\n", k.File, k.Line, k.Old, k, k.Setter)
 		}
 		if len(res.Changes) == 0 {
 			fmt.Fprintln(stdout, "nothing to change")

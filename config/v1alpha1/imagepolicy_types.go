@@ -52,6 +52,25 @@ type ImagePolicySpec struct {
 	// hoist extension (the shape of Flux's OCIRepository spec.verify).
 	// +optional
 	Verify *ImageVerification `json:"verify,omitempty"`
+
+	// Hold keeps every value that follows this policy as it is in Git;
+	// the policy is still scanned, and the held values are reported.
+	// hoist extension.
+	// +optional
+	Hold bool `json:"hold,omitempty"`
+
+	// RespectManualChanges holds a value a person changed in Git (it
+	// differs from the last value hoist wrote there) until the policy
+	// selects a version newer than both that value and the one hoist had
+	// written. hoist extension.
+	// +optional
+	RespectManualChanges bool `json:"respectManualChanges,omitempty"`
+
+	// AllowDowngrade lets the policy write a version older than the one
+	// in Git; by default such a change is kept back and reported. hoist
+	// extension.
+	// +optional
+	AllowDowngrade bool `json:"allowDowngrade,omitempty"`
 }
 
 // ImageVerification says how the signatures of candidate images are

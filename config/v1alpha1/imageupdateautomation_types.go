@@ -173,7 +173,29 @@ type PullRequestSpec struct {
 	// APIURL is the forge's API endpoint, for self-hosted forges.
 	// +optional
 	APIURL string `json:"apiURL,omitempty"`
+	// GroupBy splits the changes into one branch and one pull request per
+	// group: automation (default) keeps one for the whole automation;
+	// policy makes one per policy, on branch PREFIX/POLICY; path one per
+	// directory of the changed files, on branch PREFIX/DIR. PREFIX is
+	// push.branch, else hoist/AUTOMATION.
+	// +kubebuilder:validation:Enum=automation;policy;path
+	// +optional
+	GroupBy PullRequestGroupBy `json:"groupBy,omitempty"`
 }
+
+// PullRequestGroupBy says how changes are split into pull requests.
+type PullRequestGroupBy string
+
+// The groupings of pull requests.
+const (
+	// GroupByAutomation opens one pull request for all the automation's
+	// changes.
+	GroupByAutomation PullRequestGroupBy = "automation"
+	// GroupByPolicy opens one pull request per policy.
+	GroupByPolicy PullRequestGroupBy = "policy"
+	// GroupByPath opens one pull request per directory of changed files.
+	GroupByPath PullRequestGroupBy = "path"
+)
 
 // UpdateStrategyName names how files are updated.
 // +kubebuilder:validation:Enum=Setters
@@ -228,6 +250,24 @@ type ImageUpdateAutomationStatus struct {
 	// annotation last handled.
 	// +optional
 	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
+	// KeptChanges are the changes the last run kept back: held values,
+	// values changed by hand (respectManualChanges) and downgrades.
+	// +optional
+	KeptChanges []KeptChange `json:"keptChanges,omitempty"`
+}
+
+// KeptChange is a change an automation kept back: Old stays in Git.
+type KeptChange struct {
+	// File is the file's path from the repository's root.
+	File string `json:"file"`
+	// Old is the value in Git; New the one the policy selected.
+	Old string `json:"old"`
+	New string `json:"new"`
+	// Policy is the policy key (NAMESPACE:NAME, or an inline key).
+	// +optional
+	Policy string `json:"policy,omitempty"`
+	// Reason is hold, manual or downgrade.
+	Reason string `json:"reason"`
 }
 
 // +kubebuilder:object:root=true

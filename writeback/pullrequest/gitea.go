@@ -131,3 +131,23 @@ func (g *giteaProvider) labelIDs(c *gitea.Client, names []string) ([]int64, erro
 	}
 	return ids, nil
 }
+
+func (g *giteaProvider) ClosePullRequest(ctx context.Context, req Request, number int64) (bool, error) {
+	where := fmt.Sprintf("Gitea %s/%s", g.owner, g.name)
+	c, err := gitea.NewClient(g.apiURL, gitea.SetToken(g.token), gitea.SetHTTPClient(g.hc), gitea.SetContext(ctx))
+	if err != nil {
+		return false, fmt.Errorf("connecting to %s at %s: %w", where, g.apiURL, err)
+	}
+	pr, err := g.findOpen(c, req)
+	if err != nil {
+		return false, fmt.Errorf("listing pull requests of %s: %w", where, err)
+	}
+	if pr == nil || pr.Index != number {
+		return false, nil
+	}
+	closed := gitea.StateClosed
+	if _, _, err := c.EditPullRequest(g.owner, g.name, pr.Index, gitea.EditPullRequestOption{State: &closed}); err != nil {
+		return false, fmt.Errorf("closing pull request #%d on %s: %w", pr.Index, where, err)
+	}
+	return true, nil
+}

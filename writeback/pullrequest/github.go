@@ -134,3 +134,18 @@ func (g *gitHub) findOpen(ctx context.Context, req Request) (*github.PullRequest
 		opts.Page = resp.NextPage
 	}
 }
+
+func (g *gitHub) ClosePullRequest(ctx context.Context, req Request, number int64) (bool, error) {
+	where := fmt.Sprintf("GitHub %s/%s", g.owner, g.name)
+	pr, err := g.findOpen(ctx, req)
+	if err != nil {
+		return false, fmt.Errorf("listing pull requests of %s: %w", where, err)
+	}
+	if pr == nil || int64(pr.GetNumber()) != number {
+		return false, nil
+	}
+	if _, _, err := g.client.PullRequests.Edit(ctx, g.owner, g.name, pr.GetNumber(), &github.PullRequest{State: github.Ptr("closed")}); err != nil {
+		return false, fmt.Errorf("closing pull request #%d on %s: %w", pr.GetNumber(), where, err)
+	}
+	return true, nil
+}

@@ -95,3 +95,19 @@ func (g *gitLab) findOpen(ctx context.Context, req Request) (*gitlab.BasicMergeR
 		opts.Page = resp.NextPage
 	}
 }
+
+func (g *gitLab) ClosePullRequest(ctx context.Context, req Request, number int64) (bool, error) {
+	where := "GitLab project " + g.project
+	mr, err := g.findOpen(ctx, req)
+	if err != nil {
+		return false, fmt.Errorf("listing merge requests of %s: %w", where, err)
+	}
+	if mr == nil || mr.IID != number {
+		return false, nil
+	}
+	opts := &gitlab.UpdateMergeRequestOptions{StateEvent: gitlab.Ptr("close")}
+	if _, _, err := g.client.MergeRequests.UpdateMergeRequest(g.project, mr.IID, opts, gitlab.WithContext(ctx)); err != nil {
+		return false, fmt.Errorf("closing merge request !%d on %s: %w", mr.IID, where, err)
+	}
+	return true, nil
+}

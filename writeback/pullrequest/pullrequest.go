@@ -1,8 +1,9 @@
 // Package pullrequest opens, or updates, the pull request that proposes
 // hoist's push branch for merging into the checkout branch, on GitHub,
 // GitLab (merge requests) or Gitea. It never opens a duplicate (an open
-// pull request from the same head to the same base is updated instead) and
-// never closes or merges anything.
+// pull request from the same head to the same base is updated instead),
+// never merges, and closes only a pull request whose number the caller
+// names (one hoist opened).
 package pullrequest
 
 import (
@@ -63,6 +64,11 @@ type Provider interface {
 	// or, when one is open already, updates its title and body and adds
 	// missing labels.
 	EnsurePullRequest(ctx context.Context, req Request) (PR, error)
+	// ClosePullRequest closes the open pull request from req.Head into
+	// req.Base when its number is number (one hoist opened), and reports
+	// whether it did; a pull request that is merged, closed or has another
+	// number (one a person opened) is left alone.
+	ClosePullRequest(ctx context.Context, req Request, number int64) (bool, error)
 }
 
 // Kind names a forge.
