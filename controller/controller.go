@@ -137,6 +137,9 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 			return nil, fmt.Errorf("controller: registering the %s reconciler: %w", k.kind, err)
 		}
 	}
+	if err := c.watchArgo(mgr, o); err != nil {
+		return nil, err
+	}
 	if err := mgr.Add(manager.RunnableFunc(svc.Run)); err != nil {
 		return nil, fmt.Errorf("controller: %w", err)
 	}
