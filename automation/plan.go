@@ -93,6 +93,9 @@ func (p *planner) edit(ctx context.Context, dir string) ([]writeback.Change, err
 	if p.a.ArgoCD != nil {
 		argoMarkerChanges(p.a.ArgoCD, out)
 	}
+	if p.a.ReadsArgoApplications() {
+		return p.editRepoApplications(ctx, dir, effective, out)
+	}
 	return out, nil
 }
 
@@ -100,7 +103,7 @@ func (p *planner) edit(ctx context.Context, dir string) ([]writeback.Change, err
 // repository's own documents under the update path (rel in the clone dir),
 // read through the clone opened as a root.
 func (p *planner) policies(dir, rel string) (*config.Set, []*config.Policy, error) {
-	effective, err := loadRepoDocuments(p.set, dir, rel)
+	effective, err := loadRepoDocuments(p.set, dir, rel, config.LoadOptions{ArgoCD: p.a.ReadsArgoApplications()})
 	if err != nil {
 		return nil, nil, fmt.Errorf("loading the repository's documents under %s: %w", p.updatePath, err)
 	}

@@ -1024,3 +1024,18 @@ func argoObjectName(app, alias, image string) string {
 	}
 	return strings.ToLower(strings.ReplaceAll(app+"-"+alias, "_", "-"))
 }
+
+// ArgoApplicationsAnnotation, "true" on an ImageUpdateAutomation, reads the
+// Argo CD Applications and ImageUpdaters under its update path in its Git
+// repository (an app-of-apps repository) at each run, and writes the
+// images of those whose source is that same repository and branch in the
+// automation's commit (see docs/argocd.md). Without it they are skipped:
+// they describe automations of their own.
+const ArgoApplicationsAnnotation = "hoist.dev/argocd-applications"
+
+// ReadsArgoApplications reports whether a asks, with
+// ArgoApplicationsAnnotation, for the Argo CD documents of its update path.
+func (a *Automation) ReadsArgoApplications() bool {
+	b, ok := parseBool(a.GetAnnotations()[ArgoApplicationsAnnotation])
+	return ok && b
+}
