@@ -118,3 +118,33 @@ spec:
 		t.Errorf("parameters (-want +got):\n%s", diff)
 	}
 }
+
+// TestArgoVersion: what Argo CD writes of an Application's status at each
+// sync (health, history) changes nothing hoist reads; the images it runs
+// and its source type do, as its spec does.
+func TestArgoVersion(t *testing.T) {
+	app := func(doc string) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	base := app(`{spec: {source: {path: a}}, status: {health: {status: Healthy}, summary: {images: [web:1]}, sourceType: Helm}}`)
+	for name, tc := range map[string]struct {
+		doc  string
+		same bool
+	}{
+		"health and history": {`{spec: {source: {path: a}}, status: {health: {status: Degraded}, history: [{id: 1}], summary: {images: [web:1], externalURLs: [x]}, sourceType: Helm}}`, true},
+		"images running":     {`{spec: {source: {path: a}}, status: {health: {status: Healthy}, summary: {images: [web:2]}, sourceType: Helm}}`, false},
+		"source type":        {`{spec: {source: {path: a}}, status: {health: {status: Healthy}, summary: {images: [web:1]}, sourceType: Kustomize}}`, false},
+		"spec":               {`{spec: {source: {path: b}}, status: {health: {status: Healthy}, summary: {images: [web:1]}, sourceType: Helm}}`, false},
+		"no status any more": {`{spec: {source: {path: a}}}`, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if got := argoVersion(app(tc.doc)) == argoVersion(base); got != tc.same {
+				t.Errorf("same version = %v, want %v", got, tc.same)
+			}
+		})
+	}
+}
