@@ -67,7 +67,7 @@ func (r *Runner) runArgoAPI(ctx context.Context, set *config.Set, a *config.Auto
 	})
 	res.NothingToDo, res.DryRun = len(res.Changes) == 0, r.DryRun
 	if err != nil {
-		return res.fail(fmt.Errorf("Application %s: %w", app, err))
+		return res.fail(fmt.Errorf("write-back method argocd, Application %s: %w", app, err))
 	}
 	if len(res.Changes) > 0 && !r.DryRun {
 		log.Info("Application patched", "application", app, "field", field, "changes", len(res.Changes), "attempts", res.Attempts)
