@@ -15,6 +15,7 @@ import (
 	"text/template"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/hoist-dev/hoist/config"
 	"github.com/hoist-dev/hoist/policy"
@@ -143,6 +144,39 @@ func (r *Runner) argoEdit(ctx context.Context, dir string, ac *config.ArgoCD, po
 		return out, handled, err
 	}
 	sel := map[string]string{}
+	out.selections, out.errs = r.argoSelect(ctx, file, policies, pins, sel)
+	data, err := writeback.ReadArgo(dir, file)
+	if err != nil {
+		return out, true, err
+	}
+	images := r.argoLive(ac, ac.HasStatus, ac.Running)
+	plan, changes, err := r.argoPlan(file, data, kind, images, policies, sel)
+	if err != nil {
+		var fe *writeback.FileError
+		if !errors.As(err, &fe) {
+			fe = &writeback.FileError{File: file, Err: err}
+		}
+		out.errs = append(out.errs, fe)
+		return out, true, nil
+	}
+	if len(changes) == 0 {
+		return out, true, nil
+	}
+	if write {
+		if err := writeback.WriteArgo(dir, file, plan); err != nil {
+			return out, true, err
+		}
+	}
+	out.files = []writeback.FileResult{{Path: file, Changes: plan.Changes, Old: plan.Old, New: plan.New}}
+	out.changes = changes
+	return out, true, nil
+}
+
+// argoSelect fills sel (policy key → reference) with the selections of
+// policies: pinned ones as they are, the others scanned (but suspended
+// ones). It returns the scans' selections, and a *writeback.FileError
+// naming file for each failed one.
+func (r *Runner) argoSelect(ctx context.Context, file string, policies []*config.Policy, pins, sel map[string]string) ([]Selection, []*writeback.FileError) {
 	var scan []*config.Policy
 	for _, p := range policies {
 		key := p.Namespace + ":" + p.Name
@@ -155,19 +189,67 @@ func (r *Runner) argoEdit(ctx context.Context, dir string, ac *config.ArgoCD, po
 		}
 		scan = append(scan, p)
 	}
-	if len(scan) > 0 {
-		for _, s := range r.Scanner.Scan(ctx, &config.Set{Policies: scan}) {
-			out.selections = append(out.selections, s)
-			if s.Err != nil {
-				out.errs = append(out.errs, &writeback.FileError{File: file, Policy: s.Key(), Err: s.Err})
-				continue
-			}
-			sel[s.Key()] = s.Ref
-		}
+	if len(scan) == 0 {
+		return nil, nil
 	}
-	images := make([]writeback.ArgoImage, 0, len(ac.Images))
-	imageOf := map[string]config.ArgoCDImage{}
+	var (
+		sels []Selection
+		errs []*writeback.FileError
+	)
+	for _, s := range r.Scanner.Scan(ctx, &config.Set{Policies: scan}) {
+		sels = append(sels, s)
+		if s.Err != nil {
+			errs = append(errs, &writeback.FileError{File: file, Policy: s.Key(), Err: s.Err})
+			continue
+		}
+		sel[s.Key()] = s.Ref
+	}
+	return sels, errs
+}
+
+// argoLive returns the images of the Application to update: with a
+// status (hasStatus), those it runs (running, IMAGE:TAG as Argo CD's
+// status.summary.images reports them) and those with force-update, Image
+// Updater's forceUpdate: false rule; without one, all of them.
+func (r *Runner) argoLive(ac *config.ArgoCD, hasStatus bool, running []string) []config.ArgoCDImage {
+	if !hasStatus {
+		return ac.Images
+	}
+	live := map[string]bool{}
+	for _, ref := range running {
+		live[imageRepository(ref)] = true
+	}
+	var out []config.ArgoCDImage
 	for _, im := range ac.Images {
+		if im.Force || live[imageRepository(im.Image)] {
+			out = append(out, im)
+			continue
+		}
+		r.logger().Info("image not running in the Application, left alone (force-update is false)", "application", ac.AppNamespace+"/"+ac.App, "image", im.Image)
+	}
+	return out
+}
+
+// imageRepository is the repository of an image reference, normalised as
+// registries name it (docker.io/library/nginx for nginx:1.2); the
+// reference as written when it does not parse.
+func imageRepository(ref string) string {
+	r, err := name.ParseReference(ref, name.WeakValidation)
+	if err != nil {
+		return ref
+	}
+	return r.Context().Name()
+}
+
+// argoPlan plans the write-back of images into file (data, of kind) with
+// the selections sel, and returns the plan and its changes with Image
+// Updater's template data (.Image, .OldTag, .NewTag). A semver policy
+// never writes a version older than the file's (see docs/guarantees.md):
+// such an image is left alone.
+func (r *Runner) argoPlan(file string, data []byte, kind writeback.ArgoFile, imgs []config.ArgoCDImage, policies []*config.Policy, sel map[string]string) (writeback.ArgoPlan, []writeback.Change, error) {
+	images := make([]writeback.ArgoImage, 0, len(imgs))
+	imageOf := map[string]config.ArgoCDImage{}
+	for _, im := range imgs {
 		imageOf[im.Policy] = im
 		images = append(images, writeback.ArgoImage{
 			Policy: im.Policy, Ref: sel[im.Policy],
@@ -175,31 +257,16 @@ func (r *Runner) argoEdit(ctx context.Context, dir string, ac *config.ArgoCD, po
 			KustomizeName: im.KustomizeName,
 		})
 	}
-	data, err := writeback.ReadArgo(dir, file)
-	if err != nil {
-		return out, true, err
-	}
 	rules := map[string]*policy.Policy{}
 	for _, p := range policies {
 		rules[p.Namespace+":"+p.Name] = p.Compiled
 	}
-	var (
-		plan     writeback.ArgoPlan
-		byPolicy map[string]argoTags
-	)
 	for {
-		plan, err = writeback.PlanArgo(file, data, kind, images)
+		plan, err := writeback.PlanArgo(file, data, kind, images)
 		if err != nil {
-			var fe *writeback.FileError
-			if !errors.As(err, &fe) {
-				fe = &writeback.FileError{File: file, Err: err}
-			}
-			out.errs = append(out.errs, fe)
-			return out, true, nil
+			return plan, nil, err
 		}
-		byPolicy = argoChangeTags(plan.Changes, sel, imageOf)
-		// A semver policy never writes a version older than the file's
-		// (see docs/guarantees.md): such an image is left alone.
+		byPolicy := argoChangeTags(plan.Changes, sel, imageOf)
 		again := false
 		for i := range images {
 			t, ok := byPolicy[images[i].Policy]
@@ -209,25 +276,17 @@ func (r *Runner) argoEdit(ctx context.Context, dir string, ac *config.ArgoCD, po
 				again = true
 			}
 		}
-		if !again {
-			break
+		if again {
+			continue
 		}
-	}
-	if len(plan.Changes) == 0 {
-		return out, true, nil
-	}
-	if write {
-		if err := writeback.WriteArgo(dir, file, plan); err != nil {
-			return out, true, err
+		changes := make([]writeback.Change, 0, len(plan.Changes))
+		for _, c := range plan.Changes {
+			t := byPolicy[c.Policy]
+			c.Image, c.OldTag, c.NewTag = imageOf[c.Policy].Image, t.old, t.new
+			changes = append(changes, c)
 		}
+		return plan, changes, nil
 	}
-	out.files = []writeback.FileResult{{Path: file, Changes: plan.Changes, Old: plan.Old, New: plan.New}}
-	for _, c := range plan.Changes {
-		t := byPolicy[c.Policy]
-		c.Image, c.OldTag, c.NewTag = imageOf[c.Policy].Image, t.old, t.new
-		out.changes = append(out.changes, c)
-	}
-	return out, true, nil
 }
 
 // argoTags are an image's tags before and after, Image Updater's OldTag

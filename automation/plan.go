@@ -118,6 +118,9 @@ func (p *planner) edit(ctx context.Context, dir string) ([]writeback.Change, err
 	if p.a.ArgoCD != nil {
 		argoMarkerChanges(p.a.ArgoCD, out)
 	}
+	if p.a.ReadsArgoApplications() {
+		return p.editRepoApplications(ctx, dir, effective, out)
+	}
 	return out, nil
 }
 
@@ -125,7 +128,11 @@ func (p *planner) edit(ctx context.Context, dir string) ([]writeback.Change, err
 // repository's own documents under the update path (rel in the clone dir),
 // read through the clone opened as a root.
 func (p *planner) policies(dir, rel string) (*config.Set, []*config.Policy, error) {
-	effective, err := loadRepoDocuments(p.set, dir, rel)
+	// With ArgoApplicationsAnnotation, the repository's Applications are
+	// read; those of the argocd method (the controller's) are accepted,
+	// and left alone (editRepoApplications).
+	argo := p.a.ReadsArgoApplications()
+	effective, err := loadRepoDocuments(p.set, dir, rel, config.LoadOptions{ArgoCD: argo, ArgoCDAPI: argo})
 	if err != nil {
 		return nil, nil, fmt.Errorf("loading the repository's documents under %s: %w", p.updatePath, err)
 	}

@@ -173,13 +173,14 @@ func (r *Runner) recordSuccess(res RunResult) {
 }
 
 // loadRepoDocuments loads the documents under rel (a directory of the clone
-// dir, as ResolveIn returns it) onto set, reading through dir opened as an
-// os.Root, so that no link leads the reading out of the clone.
-func loadRepoDocuments(set *config.Set, dir, rel string) (*config.Set, error) {
+// dir, as ResolveIn returns it) onto set, as o says, reading through dir
+// opened as an os.Root, so that no link leads the reading out of the
+// clone.
+func loadRepoDocuments(set *config.Set, dir, rel string, o config.LoadOptions) (*config.Set, error) {
 	r, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = r.Close() }() // read only
-	return config.LoadOntoFS(set, r.FS(), rel)
+	return config.LoadOntoFSWith(set, r.FS(), rel, o)
 }

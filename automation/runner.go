@@ -44,6 +44,9 @@ type Runner struct {
 	// Notifier, when set, sends the events of each run to the Alerts of
 	// the configuration (see RunEvents).
 	Notifier *notify.Notifier
+	// Applications patches Argo CD Applications written with the argocd
+	// method (the controller's); nil fails them with ErrArgoCDMethod.
+	Applications ArgoApplications
 
 	// indexes remember, per worktree update path, which files hold
 	// targets, so that a later run reads only files that changed.
@@ -150,6 +153,9 @@ func (r *Runner) RunKnown(ctx context.Context, set *config.Set, a *config.Automa
 func (r *Runner) runKnown(ctx context.Context, set *config.Set, a *config.Automation, known Known) RunResult {
 	res := RunResult{Namespace: a.Namespace, Name: a.Name}
 	log := r.logger().With("automation", res.Key())
+	if a.ArgoCD != nil && a.ArgoCD.Method == config.ArgoMethodAPI {
+		return r.runArgoAPI(ctx, set, a, known, res, log)
+	}
 	t, err := r.resolve(a)
 	if err != nil {
 		return res.fail(err)

@@ -73,6 +73,20 @@ type ArgoCD struct {
 	Target, TargetPath string
 	// Images are the images the Application follows.
 	Images []ArgoCDImage
+	// Method is ArgoMethodGit (the default) or ArgoMethodAPI: the
+	// Application's spec patched through the Kubernetes API, which only
+	// the controller does (see LoadOptions.ArgoCDAPI).
+	Method string
+	// SourceIndex is the source of spec.sources patched by ArgoMethodAPI,
+	// -1 for spec.source.
+	SourceIndex int
+	// Running are the images the Application runs (status.summary.images,
+	// IMAGE:TAG as Argo CD reports them) when its document has a status
+	// (HasStatus): then an image without force-update that it does not run
+	// is left alone, Image Updater's forceUpdate: false rule. Without a
+	// status every image is updated.
+	Running   []string
+	HasStatus bool
 	// BranchTemplate is the push branch (git-branch's TARGET) when it is a
 	// template: rendered before each push with Image Updater's data
 	// (.AppName, .AppNamespace, .Images, .SHA256) from the changes to be
@@ -97,7 +111,16 @@ type ArgoCDImage struct {
 	// KustomizeName is the image's name in the kustomization
 	// (kustomize.image-name); default Image.
 	KustomizeName string
+	// Force is force-update (forceUpdate): the image is updated even when
+	// the Application does not run it.
+	Force bool
 }
+
+// The write-back methods of an Argo CD Application.
+const (
+	ArgoMethodGit = "git"    // a commit to the Application's repository
+	ArgoMethodAPI = "argocd" // the Application's spec, patched through the API
+)
 
 // SourceFile is the name of the .argocd-source file Argo CD reads for the
 // Application: .argocd-source-APP.yaml in Argo CD's namespace (or none),
@@ -118,6 +141,14 @@ type argoApplication struct {
 		Source  *argoSource  `json:"source,omitempty"`
 		Sources []argoSource `json:"sources,omitempty"`
 	} `json:"spec"`
+	// Status is what Argo CD reports, nil when the document has none.
+	Status *struct {
+		Summary struct {
+			Images []string `json:"images,omitempty"`
+		} `json:"summary,omitempty"`
+		SourceType  string   `json:"sourceType,omitempty"`
+		SourceTypes []string `json:"sourceTypes,omitempty"`
+	} `json:"status,omitempty"`
 }
 
 type argoSource struct {
@@ -574,7 +605,11 @@ func (l *loader) argoAutomation(a *argoApp, images []argoImage, wb argoWriteBack
 	fail := func(d *document, field string, err error) { d.fail(field, err) }
 
 	switch m := wb.method.value; {
-	case m == "" || m == "argocd":
+	case m == "" || m == ArgoMethodAPI:
+		if l.argoAPI {
+			l.argoAPIAutomation(a, images, sd)
+			return
+		}
 		field := wb.method.field
 		if field == "" {
 			field = "metadata.annotations"
@@ -653,7 +688,8 @@ func (l *loader) argoAutomation(a *argoApp, images []argoImage, wb argoWriteBack
 	case src.Directory != nil:
 		typ = ArgoTypeDirectory
 	}
-	out := &ArgoCD{App: app.Name, AppNamespace: ns, SourcePath: srcPath, Type: typ, Target: target, TargetPath: targetPath, BranchTemplate: branchTmpl}
+	out := &ArgoCD{App: app.Name, AppNamespace: ns, SourcePath: srcPath, Type: typ, Target: target, TargetPath: targetPath, BranchTemplate: branchTmpl, Method: ArgoMethodGit, SourceIndex: -1}
+	a.status(out)
 
 	auto := &v1alpha1.ImageUpdateAutomation{
 		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.ImageUpdateAutomationKind},
@@ -713,6 +749,91 @@ func (l *loader) argoAutomation(a *argoApp, images []argoImage, wb argoWriteBack
 		}
 		auto.Spec.Git.Push.PullRequest = &v1alpha1.PullRequestSpec{Provider: pr.provider, Labels: pr.labels}
 	}
+	l.argoRegister(a, auto, out, images, sd)
+}
+
+// argoStatus sets what the Application's status says of the images it
+// runs (see ArgoCD.Running).
+func (a *argoApp) status(out *ArgoCD) {
+	if st := a.app.Status; st != nil {
+		out.HasStatus, out.Running = true, st.Summary.Images
+	}
+}
+
+// argoAPIAutomation converts an Application written with the argocd
+// method: its spec's Helm parameters or Kustomize images are patched
+// through the Kubernetes API; no Git repository is involved. The source
+// patched is spec.source, or of spec.sources the first without ref whose
+// type is Helm or Kustomize (named in the spec, else as Argo CD reports
+// it in status.sourceTypes), else the first without ref.
+func (l *loader) argoAPIAutomation(a *argoApp, images []argoImage, sd *document) {
+	app := a.app
+	spec := &app.Spec
+	typeOf := func(src *argoSource, reported string) string {
+		switch {
+		case src.Helm != nil:
+			return ArgoTypeHelm
+		case src.Kustomize != nil:
+			return ArgoTypeKustomize
+		case src.Directory != nil:
+			return ArgoTypeDirectory
+		}
+		return strings.ToLower(reported)
+	}
+	out := &ArgoCD{App: app.Name, AppNamespace: app.Namespace, Method: ArgoMethodAPI, SourceIndex: -1}
+	switch {
+	case len(spec.Sources) > 0:
+		var reported []string
+		if app.Status != nil {
+			reported = app.Status.SourceTypes
+		}
+		first := -1
+		for i := range spec.Sources {
+			if spec.Sources[i].Ref != "" {
+				continue
+			}
+			r := ""
+			if i < len(reported) {
+				r = reported[i]
+			}
+			if t := typeOf(&spec.Sources[i], r); t == ArgoTypeHelm || t == ArgoTypeKustomize {
+				out.SourceIndex, out.Type = i, t
+				break
+			}
+			if first < 0 {
+				first = i
+			}
+		}
+		if out.SourceIndex < 0 {
+			if first < 0 {
+				a.d.fail("spec.sources", fmt.Errorf("write-back method argocd: every source has a ref; want one without, whose Helm parameters or Kustomize images are patched"))
+				return
+			}
+			out.SourceIndex = first
+		}
+	case spec.Source != nil:
+		reported := ""
+		if app.Status != nil {
+			reported = app.Status.SourceType
+		}
+		out.Type = typeOf(spec.Source, reported)
+	default:
+		a.d.fail("spec.source", fmt.Errorf("required: the Application has no source"))
+		return
+	}
+	a.status(out)
+	auto := &v1alpha1.ImageUpdateAutomation{
+		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.ImageUpdateAutomationKind},
+		ObjectMeta: metav1.ObjectMeta{Name: app.Name, Namespace: app.Namespace},
+	}
+	auto.Spec.Interval.Duration = DefaultInterval
+	l.argoRegister(a, auto, out, images, sd)
+}
+
+// argoRegister adds the automation of an Application, and the
+// repositories and policies of its images, to the set.
+func (l *loader) argoRegister(a *argoApp, auto *v1alpha1.ImageUpdateAutomation, out *ArgoCD, images []argoImage, sd *document) {
+	app := a.app
 	auto.Spec.PolicySelector = &metav1.LabelSelector{MatchLabels: map[string]string{argoAppLabel: app.Name}}
 
 	var repos []*Repository
@@ -788,10 +909,13 @@ func (l *loader) argoImagePolicy(a *argoApp, im argoImage, sd *document) (*Repos
 		}
 		exclude = append(exclude, re)
 	}
+	force := false
 	if v := im.force.value; v != "" {
-		if _, isBool := parseBool(v); !isBool {
+		b, isBool := parseBool(v)
+		if !isBool {
 			bad(im.force.field, fmt.Errorf("force-update %q: want true or false", v))
 		}
+		force = b
 	}
 	repo := &v1alpha1.ImageRepository{
 		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.ImageRepositoryKind},
@@ -849,7 +973,7 @@ func (l *loader) argoImagePolicy(a *argoApp, im argoImage, sd *document) (*Repos
 	ai := ArgoCDImage{
 		Alias: im.alias, Image: im.image, Policy: app.Namespace + ":" + name,
 		HelmName: "image.name", HelmTag: "image.tag", HelmSpec: im.helmSpec.value,
-		KustomizeName: im.image,
+		KustomizeName: im.image, Force: force,
 	}
 	if im.helmName.value != "" {
 		ai.HelmName = im.helmName.value
@@ -969,4 +1093,19 @@ func argoVerification(d *document, v any) *v1alpha1.ImageVerification {
 		return nil
 	}
 	return &v1alpha1.ImageVerification{Provider: v1alpha1.VerificationProviderCosign, SecretRef: &v1alpha1.LocalObjectReference{Name: secret}}
+}
+
+// ArgoApplicationsAnnotation, "true" on an ImageUpdateAutomation, reads the
+// Argo CD Applications and ImageUpdaters under its update path in its Git
+// repository (an app-of-apps repository) at each run, and writes the
+// images of those whose source is that same repository and branch in the
+// automation's commit (see docs/argocd.md). Without it they are skipped:
+// they describe automations of their own.
+const ArgoApplicationsAnnotation = "hoist.dev/argocd-applications"
+
+// ReadsArgoApplications reports whether a asks, with
+// ArgoApplicationsAnnotation, for the Argo CD documents of its update path.
+func (a *Automation) ReadsArgoApplications() bool {
+	b, ok := parseBool(a.GetAnnotations()[ArgoApplicationsAnnotation])
+	return ok && b
 }

@@ -250,8 +250,10 @@ func (d *document) structValue(n *yaml.Node, t reflect.Type, path string) (any, 
 		if _, seen := d.pos[child]; !seen {
 			d.pos[child] = d.position(kv.key)
 		}
-		if path == "" && key == "status" {
-			continue // written by controllers; not part of the intent
+		if path == "" && key == "status" && d.kind != ApplicationKind {
+			// Written by controllers; not part of the intent. An Argo CD
+			// Application's says which images it runs (force-update).
+			continue
 		}
 		ft, known := fields[key]
 		if !known && d.lenient {

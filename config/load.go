@@ -147,6 +147,8 @@ type loader struct {
 	// skipArgo skips Argo CD's documents: those of a repository's update
 	// path describe other automations, not policies of this one.
 	skipArgo bool
+	// argoAPI accepts the argocd write-back method (LoadOptions.ArgoCDAPI).
+	argoAPI bool
 }
 
 func newLoader() *loader {
@@ -572,6 +574,24 @@ func (l *loader) seed(base *Set) {
 // new set costs every object of the configuration, at every automation
 // run. The caller must not modify the result then.
 func LoadOntoFS(base *Set, fsys fs.FS, dir string) (*Set, error) {
+	return LoadOntoFSWith(base, fsys, dir, LoadOptions{})
+}
+
+// LoadOptions say what LoadOntoFSWith reads besides hoist's and Flux's
+// documents.
+type LoadOptions struct {
+	// ArgoCD reads Argo CD's documents too: Applications, ImageUpdaters
+	// and Image Updater's ConfigMap (see docs/argocd.md).
+	ArgoCD bool
+	// ArgoCDAPI accepts the argocd write-back method (Image Updater's
+	// default): the Application's spec is patched through the Kubernetes
+	// API, which the controller does. Without it the method is an error
+	// naming the field.
+	ArgoCDAPI bool
+}
+
+// LoadOntoFSWith is LoadOntoFS, reading what o says.
+func LoadOntoFSWith(base *Set, fsys fs.FS, dir string, o LoadOptions) (*Set, error) {
 	type file struct {
 		path string
 		data []byte
@@ -607,7 +627,7 @@ func LoadOntoFS(base *Set, fsys fs.FS, dir string) (*Set, error) {
 		// The files alone first: if they hold nothing (and nothing wrong),
 		// base is the answer.
 		l := newLoader()
-		l.skipArgo = true
+		l.skipArgo, l.argoAPI = !o.ArgoCD, o.ArgoCDAPI
 		for _, f := range files {
 			l.parseFile(f.path, f.data)
 		}
@@ -616,7 +636,7 @@ func LoadOntoFS(base *Set, fsys fs.FS, dir string) (*Set, error) {
 		}
 	}
 	l := newLoader()
-	l.skipArgo = true
+	l.skipArgo, l.argoAPI = !o.ArgoCD, o.ArgoCDAPI
 	if base != nil {
 		l.seed(base)
 	}

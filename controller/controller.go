@@ -183,6 +183,9 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 			return nil, fmt.Errorf("controller: registering the %s reconciler: %w", k.kind, err)
 		}
 	}
+	if err := c.watchArgo(mgr, o); err != nil {
+		return nil, err
+	}
 	run := svc.Run
 	if st := so.Runner.State; st != nil {
 		// The state the last leader recorded in the objects' status

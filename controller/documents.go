@@ -17,6 +17,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -41,6 +42,9 @@ type documents struct {
 	// (an object's spec, labels or annotations; a Secret's version): a
 	// sync that finds it as the last publish left it lists nothing.
 	changes atomic.Uint64
+
+	// extra lists more documents than hoist's: Argo CD's (watchArgo).
+	extra func(context.Context) ([]object, error)
 
 	mu          sync.Mutex
 	fingerprint string
@@ -119,7 +123,11 @@ func fingerprint(objs []object) string {
 		b.WriteByte(' ')
 		b.WriteString(string(m.GetUID()))
 		b.WriteByte(' ')
-		b.WriteString(strconv.FormatInt(m.GetGeneration(), 10))
+		if u, ok := m.(*unstructured.Unstructured); ok {
+			b.WriteString(argoVersion(u))
+		} else {
+			b.WriteString(strconv.FormatInt(m.GetGeneration(), 10))
+		}
 		for _, kv := range []map[string]string{m.GetLabels(), m.GetAnnotations()} {
 			keys := make([]string, 0, len(kv))
 			for k := range kv {
@@ -168,7 +176,7 @@ func build(objs []object) (*config.Set, map[objectKey]*config.Error, error) {
 		if len(fsys) == 0 {
 			return &config.Set{}, invalid, nil
 		}
-		set, err := config.LoadOntoFS(nil, fsys, ".")
+		set, err := config.LoadOntoFSWith(nil, fsys, ".", config.LoadOptions{ArgoCD: true, ArgoCDAPI: true})
 		if err == nil {
 			return set, invalid, nil
 		}
@@ -219,6 +227,13 @@ func (d *documents) sync(ctx context.Context, c client.Reader, src *source, log 
 				return nil, err
 			}
 			objs = append(objs, gits...)
+		}
+		if d.extra != nil {
+			more, err := d.extra(ctx)
+			if err != nil {
+				return nil, err
+			}
+			objs = append(objs, more...)
 		}
 		versions, err := secretVersions(ctx, c, objs)
 		if err != nil {

@@ -55,4 +55,12 @@ app.kubernetes.io/component: controller
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]
+# Argo CD's Applications (the argocd write-back method patches their spec)
+# and Argo CD Image Updater's ImageUpdaters.
+- apiGroups: [argoproj.io]
+  resources: [applications]
+  verbs: [get, list, watch, patch]
+- apiGroups: [argocd-image-updater.argoproj.io]
+  resources: [imageupdaters]
+  verbs: [get, list, watch]
 {{- end -}}

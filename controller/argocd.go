@@ -1,0 +1,193 @@
+package controller
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	"github.com/hoist-dev/hoist/automation"
+)
+
+// The kinds of Argo CD and Argo CD Image Updater read from the API server
+// when their CustomResourceDefinitions are installed (see docs/argocd.md).
+var (
+	ApplicationGVK  = schema.GroupVersionKind{Group: "argoproj.io", Version: "v1alpha1", Kind: "Application"}
+	ImageUpdaterGVK = schema.GroupVersionKind{Group: "argocd-image-updater.argoproj.io", Version: "v1alpha1", Kind: "ImageUpdater"}
+)
+
+// watchArgo watches the Applications and ImageUpdaters of the API server,
+// the kinds whose CustomResourceDefinitions are installed when the
+// controller starts: each change that matters to hoist (see argoVersion)
+// syncs the configuration, of which they are documents as in files. The
+// Runner patches Applications written with the argocd method through the
+// API server.
+func (c *Controller) watchArgo(mgr manager.Manager, o Options) error {
+	var kinds []schema.GroupVersionKind
+	for _, gvk := range []schema.GroupVersionKind{ApplicationGVK, ImageUpdaterGVK} {
+		_, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
+		switch {
+		case apimeta.IsNoMatchError(err):
+			c.log.Info("not watching "+gvk.Kind+"s: the API server does not serve them (install the CustomResourceDefinition and restart)", "group", gvk.Group)
+			continue
+		case err != nil:
+			return fmt.Errorf("controller: looking up %s: %w", gvk.Kind, err)
+		}
+		kinds = append(kinds, gvk)
+	}
+	if len(kinds) == 0 {
+		return nil
+	}
+	reader := mgr.GetCache()
+	c.docs.extra = func(ctx context.Context) ([]object, error) { return listArgo(ctx, reader, kinds) }
+	if r := o.Service.Runner; r != nil {
+		r.Applications = &applications{reader: mgr.GetAPIReader(), writer: mgr.GetClient()}
+	}
+	for _, gvk := range kinds {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(gvk)
+		r := &reconciler{c: c, kind: gvk.Kind, reconcile: func(context.Context, objectKey) error { return nil }}
+		err := builder.ControllerManagedBy(mgr).
+			Named(gvk.Kind).
+			For(u, builder.WithPredicates(c.counted(argoChanged{}))). // counted: a change makes the next sync list again
+			WithOptions(crcontroller.Options{MaxConcurrentReconciles: 1}).
+			Complete(r)
+		if err != nil {
+			return fmt.Errorf("controller: registering the %s reconciler: %w", gvk.Kind, err)
+		}
+	}
+	return nil
+}
+
+// listArgo reads the objects of kinds from the cache, each cut down to
+// what is read (argoDocument).
+func listArgo(ctx context.Context, c client.Reader, kinds []schema.GroupVersionKind) ([]object, error) {
+	var out []object
+	for _, gvk := range kinds {
+		var l unstructured.UnstructuredList
+		l.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		if err := c.List(ctx, &l); err != nil {
+			return nil, fmt.Errorf("listing %ss: %w", gvk.Kind, err)
+		}
+		for i := range l.Items {
+			o := argoDocument(&l.Items[i])
+			o.SetGroupVersionKind(gvk)
+			out = append(out, object{objectKey{gvk.Kind, o.GetNamespace(), o.GetName()}, o})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].key.String() < out[j].key.String() })
+	return out, nil
+}
+
+// argoDocument is the part of an Application or ImageUpdater that is read:
+// its metadata's name, namespace, uid, labels and annotations, its spec,
+// and of an Application's status the images it runs and the types of its
+// sources. The rest (an Application's resources, its history) is left out.
+func argoDocument(u *unstructured.Unstructured) *unstructured.Unstructured {
+	out := &unstructured.Unstructured{Object: map[string]any{}}
+	out.SetName(u.GetName())
+	out.SetNamespace(u.GetNamespace())
+	out.SetUID(u.GetUID())
+	out.SetGeneration(u.GetGeneration())
+	out.SetLabels(u.GetLabels())
+	out.SetAnnotations(u.GetAnnotations())
+	if spec, ok := u.Object["spec"]; ok {
+		out.Object["spec"] = runtimeCopy(spec)
+	}
+	if status, ok := u.Object["status"].(map[string]any); ok {
+		st := map[string]any{}
+		if images, ok, _ := unstructured.NestedSlice(status, "summary", "images"); ok {
+			st["summary"] = map[string]any{"images": images}
+		}
+		for _, k := range []string{"sourceType", "sourceTypes"} {
+			if v, ok := status[k]; ok {
+				st[k] = runtimeCopy(v)
+			}
+		}
+		out.Object["status"] = st
+	}
+	return out
+}
+
+func runtimeCopy(v any) any {
+	return (&unstructured.Unstructured{Object: map[string]any{"v": v}}).DeepCopy().Object["v"]
+}
+
+// argoVersion stands for the content of an Argo CD object that hoist
+// reads (argoDocument): it changes when that does, and not when Argo CD
+// writes the rest of an Application's status, which bumps its generation
+// too (Argo CD's CustomResourceDefinitions have no status subresource).
+func argoVersion(u *unstructured.Unstructured) string {
+	d := argoDocument(u)
+	data, err := json.Marshal([]any{d.Object["spec"], d.Object["status"]})
+	if err != nil {
+		// Objects decoded from JSON encode again.
+		return u.GetResourceVersion()
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:8])
+}
+
+// argoChanged passes an Argo CD object's creation and deletion, and a
+// change of its labels, annotations or what argoVersion covers.
+type argoChanged struct {
+	predicate.Funcs
+}
+
+func (argoChanged) Update(e event.UpdateEvent) bool {
+	o, ok1 := e.ObjectOld.(*unstructured.Unstructured)
+	n, ok2 := e.ObjectNew.(*unstructured.Unstructured)
+	if !ok1 || !ok2 {
+		return true
+	}
+	return argoVersion(o) != argoVersion(n) ||
+		fmt.Sprint(o.GetLabels()) != fmt.Sprint(n.GetLabels()) ||
+		fmt.Sprint(o.GetAnnotations()) != fmt.Sprint(n.GetAnnotations())
+}
+
+// applications patches Applications for the argocd write-back method:
+// read from the API server (not the cache, which may lag), edited, and
+// patched with their resourceVersion, so that a write by someone else in
+// between (Argo CD, a user) is a conflict, after which the Application is
+// read and edited again.
+type applications struct {
+	reader client.Reader
+	writer client.Writer
+}
+
+var _ automation.ArgoApplications = (*applications)(nil)
+
+// UpdateApplication is automation.ArgoApplications.
+func (a *applications) UpdateApplication(ctx context.Context, namespace, name string, edit func(map[string]any) (bool, error)) error {
+	key := types.NamespacedName{Namespace: namespace, Name: name}
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(ApplicationGVK)
+		if err := a.reader.Get(ctx, key, u); err != nil {
+			return fmt.Errorf("reading Application %s: %w", key, err)
+		}
+		before := u.DeepCopy()
+		changed, err := edit(u.Object)
+		if err != nil || !changed {
+			return err
+		}
+		if err := a.writer.Patch(ctx, u, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+			return fmt.Errorf("patching Application %s: %w", key, err)
+		}
+		return nil
+	})
+}
