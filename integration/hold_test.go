@@ -98,31 +98,7 @@ func TestRunHolds(t *testing.T) {
 	reg.Tag(t, "apps/web", d, "1.1.0")
 	da := reg.PushImage(t, "apps/api", "1.0.0", testenv.ImageOptions{})
 	reg.Tag(t, "apps/api", da, "1.2.0")
-	policies := fmt.Sprintf(`apiVersion: hoist.dev/v1alpha1
-kind: ImageRepository
-metadata: {name: web, namespace: apps}
-spec: {image: %[1]s/apps/web}
----
-apiVersion: hoist.dev/v1alpha1
-kind: ImagePolicy
-metadata: {name: web, namespace: apps}
-spec:
-  imageRepositoryRef: {name: web}
-  policy: {semver: {range: '^1'}}
----
-apiVersion: hoist.dev/v1alpha1
-kind: ImageRepository
-metadata: {name: api, namespace: apps}
-spec: {image: %[1]s/apps/api}
----
-apiVersion: hoist.dev/v1alpha1
-kind: ImagePolicy
-metadata: {name: api, namespace: apps}
-spec:
-  imageRepositoryRef: {name: api}
-  policy: {semver: {range: '^1'}}
-  hold: true
-`, reg.Host)
+	policies := semverPolicy(reg.Host, "web", "") + semverPolicy(reg.Host, "api", "hold: true")
 	bare, cfg, secrets, env := holdFleet(t, reg.Host, policies)
 	out := runKept(t, env, cfg, secrets)
 	a := out.Automations[0]
@@ -159,31 +135,7 @@ func TestRunRespectsManualChanges(t *testing.T) {
 	d := reg.PushImage(t, "apps/web", "1.0.0", testenv.ImageOptions{})
 	reg.Tag(t, "apps/web", d, "1.1.0")
 	reg.PushImage(t, "apps/api", "1.0.0", testenv.ImageOptions{})
-	policies := fmt.Sprintf(`apiVersion: hoist.dev/v1alpha1
-kind: ImageRepository
-metadata: {name: web, namespace: apps}
-spec: {image: %[1]s/apps/web}
----
-apiVersion: hoist.dev/v1alpha1
-kind: ImagePolicy
-metadata: {name: web, namespace: apps}
-spec:
-  imageRepositoryRef: {name: web}
-  policy: {semver: {range: '^1'}}
-  respectManualChanges: true
----
-apiVersion: hoist.dev/v1alpha1
-kind: ImageRepository
-metadata: {name: api, namespace: apps}
-spec: {image: %[1]s/apps/api}
----
-apiVersion: hoist.dev/v1alpha1
-kind: ImagePolicy
-metadata: {name: api, namespace: apps}
-spec:
-  imageRepositoryRef: {name: api}
-  policy: {semver: {range: '^1'}}
-`, reg.Host)
+	policies := semverPolicy(reg.Host, "web", "respectManualChanges: true") + semverPolicy(reg.Host, "api", "")
 	bare, cfg, secrets, env := holdFleet(t, reg.Host, policies)
 	web := func(tag string) string { return reg.Host + "/apps/web:" + tag }
 	free := func(tag string) string {
@@ -234,31 +186,7 @@ func TestRunDowngradeGuard(t *testing.T) {
 			reg := testenv.NewRegistry(t, testenv.RegistryOptions{})
 			reg.PushImage(t, "apps/api", "1.0.0", testenv.ImageOptions{})
 			reg.PushImage(t, "apps/web", "1.0.0", testenv.ImageOptions{})
-			policies := fmt.Sprintf(`apiVersion: hoist.dev/v1alpha1
-kind: ImageRepository
-metadata: {name: api, namespace: apps}
-spec: {image: %[1]s/apps/api}
----
-apiVersion: hoist.dev/v1alpha1
-kind: ImagePolicy
-metadata: {name: api, namespace: apps}
-spec:
-  imageRepositoryRef: {name: api}
-  policy: {semver: {range: '^1'}}
-  allowDowngrade: %[2]t
----
-apiVersion: hoist.dev/v1alpha1
-kind: ImageRepository
-metadata: {name: web, namespace: apps}
-spec: {image: %[1]s/apps/web}
----
-apiVersion: hoist.dev/v1alpha1
-kind: ImagePolicy
-metadata: {name: web, namespace: apps}
-spec:
-  imageRepositoryRef: {name: web}
-  policy: {semver: {range: '^1'}}
-`, reg.Host, allow)
+			policies := semverPolicy(reg.Host, "api", fmt.Sprintf("allowDowngrade: %t", allow)) + semverPolicy(reg.Host, "web", "")
 			bare, cfg, secrets, env := holdFleet(t, reg.Host, policies)
 			// Git has 1.5.0, which the registry does not (yet) list.
 			testenv.GitCommitFiles(t, bare, "main", "ahead", map[string]string{
@@ -284,4 +212,26 @@ spec:
 			}
 		})
 	}
+}
+
+// semverPolicy is an ImageRepository NAME of HOST/apps/NAME and an
+// ImagePolicy NAME following it under semver ^1, in namespace apps, with
+// extra (one line of the policy's spec, or "").
+func semverPolicy(host, name, extra string) string {
+	doc := fmt.Sprintf(`apiVersion: hoist.dev/v1alpha1
+kind: ImageRepository
+metadata: {name: %[2]s, namespace: apps}
+spec: {image: %[1]s/apps/%[2]s}
+---
+apiVersion: hoist.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: %[2]s, namespace: apps}
+spec:
+  imageRepositoryRef: {name: %[2]s}
+  policy: {semver: {range: '^1'}}
+`, host, name)
+	if extra != "" {
+		doc += "  " + extra + "\n"
+	}
+	return doc + "---\n"
 }
