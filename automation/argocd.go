@@ -540,7 +540,11 @@ func (r *Runner) argoBranch(ctx context.Context, dir string, set *config.Set, a 
 	data := argoBranchData{AppName: ac.App, AppNamespace: ac.AppNamespace}
 	data.Images = argoBranchImages(ac, out.changes, digest, pins)
 	data.SHA256 = argoBranchSHA256(data.Images)
-	t, err := template.New("branch").Funcs(git.TemplateFuncs()).Parse(ac.BranchTemplate)
+	funcs := git.TemplateFuncs()
+	// text/template's own slice, which cuts strings too (Image Updater's
+	// templates say slice .SHA256 0 8); Sprig's takes lists only.
+	delete(funcs, "slice")
+	t, err := template.New("branch").Funcs(funcs).Parse(ac.BranchTemplate)
 	if err != nil {
 		return "", nil, fmt.Errorf("branch template %q: %w", ac.BranchTemplate, err)
 	}
