@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -91,6 +92,9 @@ type Set struct {
 	Alerts          []*Alert
 	// Warnings name fields that were accepted but are not acted on.
 	Warnings []Warning
+	// ArgoCDKubeEventsOff is kube.events: "false" in Argo CD Image
+	// Updater's ConfigMap: no Kubernetes events on Applications.
+	ArgoCDKubeEventsOff bool
 
 	index *setIndex
 }
@@ -250,6 +254,16 @@ func (s *Set) Policy(namespace, name string) *Policy {
 		}
 	}
 	return nil
+}
+
+// RemoveAutomations takes the automations for which drop reports true out
+// of s (and of its index): the controller leaves out those whose Git
+// credentials may not be read.
+func (s *Set) RemoveAutomations(drop func(*Automation) bool) {
+	s.Automations = slices.DeleteFunc(s.Automations, drop)
+	if s.index != nil {
+		s.buildIndex()
+	}
 }
 
 // Automation returns the ImageUpdateAutomation namespace/name, or nil.

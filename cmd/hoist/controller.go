@@ -24,6 +24,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/hoist-dev/hoist/automation"
+	"github.com/hoist-dev/hoist/config"
 	"github.com/hoist-dev/hoist/controller"
 	"github.com/hoist-dev/hoist/service"
 )
@@ -48,6 +49,9 @@ type controllerOptions struct {
 	spread           time.Duration
 	grace            time.Duration
 	reg              registryFlags
+	// imageUpdaterNS is the namespace of Argo CD Image Updater's
+	// ConfigMap.
+	imageUpdaterNS string
 }
 
 func newControllerCommand() *cobra.Command {
@@ -92,6 +96,7 @@ time.`,
 	f.DurationVar(&o.window, "commit-window", 5*time.Second, "selection changes within this window go into one commit (0: commit each change at once)")
 	f.DurationVar(&o.spread, "startup-spread", service.DefaultStartupSpread, "first scans and runs start spread over this long (0: all at once)")
 	f.DurationVar(&o.grace, "grace-period", 25*time.Second, "how long SIGTERM waits for the commit in progress")
+	f.StringVar(&o.imageUpdaterNS, "argocd-image-updater-namespace", config.ArgoImageUpdaterNamespace, "namespace of Argo CD Image Updater's ConfigMap (argocd-image-updater-config), read when Argo CD's Applications are served (\"\": none)")
 	o.reg.register(f)
 	return cmd
 }
@@ -163,7 +168,7 @@ func runController(ctx context.Context, o controllerOptions, stderr io.Writer) e
 	mgr, err := manager.New(cfg, manager.Options{
 		Scheme:                        controller.NewScheme(),
 		Logger:                        logr.FromSlogHandler(logger.Handler()),
-		Cache:                         controller.CacheOptions(co),
+		Cache:                         controller.CacheOptions(co, o.imageUpdaterNS),
 		Metrics:                       metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:        "0",
 		LeaderElection:                o.leaderElect,
@@ -205,8 +210,9 @@ func runController(ctx context.Context, o controllerOptions, stderr io.Writer) e
 			Parallelism:   o.concurrent,
 			Grace:         o.grace,
 		},
-		Concurrent: o.concurrent,
-		Logger:     logger,
+		Concurrent:                  o.concurrent,
+		Logger:                      logger,
+		ArgoCDImageUpdaterNamespace: o.imageUpdaterNS,
 	})
 	if err != nil {
 		return failed(err)

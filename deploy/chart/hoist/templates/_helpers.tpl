@@ -63,4 +63,9 @@ app.kubernetes.io/component: controller
 - apiGroups: [argocd-image-updater.argoproj.io]
   resources: [imageupdaters]
   verbs: [get, list, watch]
+# Argo CD Image Updater's ConfigMap, argocd-image-updater-config (the
+# only ConfigMap read, in --argocd-image-updater-namespace).
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list, watch]
 {{- end -}}
