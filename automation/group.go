@@ -74,7 +74,10 @@ func groupOf(by v1alpha1.PullRequestGroupBy, a *config.Automation, c writeback.C
 
 // groupBranch is the branch of a group: PREFIX/GROUP, where PREFIX is
 // push.branch, else hoist/AUTOMATION; characters a branch name cannot hold
-// become "-".
+// become "-", and so does a path group's "/": the groups of nested
+// directories (a/b and a/b/c) would otherwise need a branch that is also
+// another's directory (refs/heads/PREFIX/a/b and PREFIX/a/b/c), which Git
+// refuses.
 func groupBranch(a *config.Automation, group string) string {
 	prefix := "hoist/" + a.Name
 	if a.Spec.Git != nil && a.Spec.Git.Push != nil && a.Spec.Git.Push.Branch != "" {
@@ -100,7 +103,7 @@ func groupBranch(a *config.Automation, group string) string {
 	if len(parts) == 0 {
 		parts = []string{"root"}
 	}
-	return prefix + "/" + strings.Join(parts, "/")
+	return prefix + "/" + strings.Join(parts, "-")
 }
 
 // runGrouped is the end of a run whose pull requests are grouped: plan

@@ -1,6 +1,7 @@
 package automation
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -92,10 +93,17 @@ func TestGroups(t *testing.T) {
 		"policy":                 {a, v1alpha1.GroupByPolicy, writeback.Change{File: "x/a.yaml", Policy: "apps:web"}, "web", "hoist/prod/web"},
 		"policy of another ns":   {a, v1alpha1.GroupByPolicy, writeback.Change{File: "x/a.yaml", Policy: "infra:db"}, "infra-db", "hoist/prod/infra-db"},
 		"annotated workload":     {a, v1alpha1.GroupByPolicy, writeback.Change{Policy: "inline:r/x:1#semver:^1", Object: writeback.Object{Name: "api"}}, "api", "hoist/prod/api"},
-		"path":                   {a, v1alpha1.GroupByPath, writeback.Change{File: "clusters/prod/web/a.yaml", Policy: "apps:web"}, "clusters/prod/web", "hoist/prod/clusters/prod/web"},
+		"path":                   {a, v1alpha1.GroupByPath, writeback.Change{File: "clusters/prod/web/a.yaml", Policy: "apps:web"}, "clusters/prod/web", "hoist/prod/clusters-prod-web"},
 		"path at the root":       {a, v1alpha1.GroupByPath, writeback.Change{File: "a.yaml"}, "root", "hoist/prod/root"},
-		"odd characters":         {a, v1alpha1.GroupByPath, writeback.Change{File: "a b/.hidden/x..y~/c.lock/f.yaml"}, "a b/.hidden/x..y~/c.lock", "hoist/prod/a-b/hidden/x.y-/c"},
+		"odd characters":         {a, v1alpha1.GroupByPath, writeback.Change{File: "a b/.hidden/x..y~/c.lock/f.yaml"}, "a b/.hidden/x..y~/c.lock", "hoist/prod/a-b-hidden-x.y--c"},
 		"push.branch the prefix": {withPrefix, v1alpha1.GroupByPolicy, writeback.Change{Policy: "apps:web"}, "web", "updates/web"},
+	}
+	// Nested directories: neither branch may be the other's directory, or
+	// Git refuses the second (a regression: hoist/prod/clusters/prod and
+	// hoist/prod/clusters/prod/web).
+	outer, inner := groupBranch(a, "clusters/prod"), groupBranch(a, "clusters/prod/web")
+	if strings.HasPrefix(inner, outer+"/") || strings.HasPrefix(outer, inner+"/") {
+		t.Errorf("branches %q and %q cannot both exist in Git", outer, inner)
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/hoist-dev/hoist/internal/testenv"
 	"github.com/hoist-dev/hoist/registry"
 )
 
@@ -112,4 +113,45 @@ func ExampleReadDockerConfigSecret() {
 	repo := registry.Repo{Image: "registry.example.com/team/app", Keychain: creds}
 	_ = repo
 	// Output: DockerConfig(auths: registry.example.com)
+}
+
+// Verify tells whether a digest carries a cosign signature by the key:
+// here a Sigstore bundle, as cosign v3 `sign --key` pushes it, found as a
+// referrer of the digest. A digest signed by another key is refused with
+// the reason; a verified digest is remembered, so asking again sends no
+// request.
+func ExampleClient_Verify() {
+	tb := testenv.NewExample("ExampleClient_Verify")
+	defer tb.Close()
+	reg := testenv.NewRegistry(tb, testenv.RegistryOptions{})
+	signer, stranger := testenv.NewCosignKey(tb), testenv.NewCosignKey(tb)
+	signed := reg.PushImage(tb, "apps/web", "1.0.0", testenv.ImageOptions{})
+	reg.SignBundle(tb, "apps/web", signed, signer, testenv.BundleOptions{})
+	other := reg.PushImage(tb, "apps/web", "1.1.0", testenv.ImageOptions{})
+	reg.SignBundle(tb, "apps/web", other, stranger, testenv.BundleOptions{})
+
+	key, err := registry.ParseCosignKey(signer.PublicPEM) // cosign.pub
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := registry.New()
+	if err != nil {
+		log.Fatal(err)
+	}
+	repo := registry.Repo{Image: reg.Host + "/apps/web"}
+	for _, d := range []string{signed, other, signed} {
+		v, err := client.Verify(context.Background(), repo, d, key)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("verified=%t cached=%t", v.Verified, v.Cached)
+		if v.Reason != "" {
+			fmt.Print(" (", v.Reason, ")")
+		}
+		fmt.Println()
+	}
+	// Output:
+	// verified=true cached=false
+	// verified=false cached=false (1 cosign signature, none valid for the key: Sigstore bundle's signature does not verify with the key)
+	// verified=true cached=true
 }

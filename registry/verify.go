@@ -155,8 +155,9 @@ type verifiedEntry struct {
 // signature made with key. It looks in both places cosign and OCI 1.1 keep
 // signatures: the referrers of the digest (the referrers API, else the
 // referrers tag sha256-HEX that registries without the API serve), and the
-// tag sha256-HEX.sig. A signature counts when its simple-signing payload
-// names the digest and the key verifies it.
+// tag sha256-HEX.sig. A signature counts when the key verifies it and what
+// it signs names the digest: a simple-signing payload (cosign's classic
+// form), or a Sigstore bundle (cosign v3's form; see checkBundle).
 //
 // Verified digests are cached per key (in memory, and in the registry cache
 // when there is one): a rescan asks the registry only about new digests. A
@@ -271,8 +272,16 @@ func (s *sigReader) referrers(ctx context.Context) ([]v1.Descriptor, error) {
 	}
 	var out []v1.Descriptor
 	for _, d := range idx.Manifests {
-		switch d.ArtifactType {
-		case "", cosignSignatureArtifact, cosignSimpleSigningType:
+		switch {
+		case d.ArtifactType == "", d.ArtifactType == cosignSignatureArtifact, d.ArtifactType == cosignSimpleSigningType:
+			out = append(out, d)
+		case isBundleType(d.ArtifactType), d.ArtifactType == ociEmptyType:
+			// A Sigstore bundle. Its referrer names the statement's
+			// predicate type: an attestation (an SBOM, provenance) is
+			// skipped unread. The bundle itself decides the others.
+			if pt, ok := d.Annotations[bundlePredicateAnnot]; ok && pt != cosignSignPredicate {
+				continue
+			}
 			out = append(out, d)
 		}
 	}
@@ -310,16 +319,30 @@ func (s *sigReader) manifest(ctx context.Context, reference string) (bool, error
 		if i == maxSignatures {
 			break
 		}
-		sig, ok := l.Annotations[cosignSignatureAnnot]
-		if l.MediaType != cosignSimpleSigningType || !ok {
+		var reason string
+		switch sig, ok := l.Annotations[cosignSignatureAnnot]; {
+		case l.MediaType == cosignSimpleSigningType && ok:
+			s.found++
+			blob, err := f.content(ctx, blobURL(s.ref, l.Digest.String()), l.Digest.String(), nil)
+			if err != nil {
+				return false, fmt.Errorf("signature payload %s: %w", l.Digest, err)
+			}
+			reason = s.check(sig, blob)
+		case isBundleType(string(l.MediaType)):
+			s.found++
+			if l.Size > maxBundleSize {
+				reason = fmt.Sprintf("Sigstore bundle of %d bytes, more than %d", l.Size, maxBundleSize)
+				break
+			}
+			blob, err := f.content(ctx, blobURL(s.ref, l.Digest.String()), l.Digest.String(), nil)
+			if err != nil {
+				return false, fmt.Errorf("signature bundle %s: %w", l.Digest, err)
+			}
+			reason = s.checkBundle(blob)
+		default:
 			continue
 		}
-		s.found++
-		blob, err := f.content(ctx, blobURL(s.ref, l.Digest.String()), l.Digest.String(), nil)
-		if err != nil {
-			return false, fmt.Errorf("signature payload %s: %w", l.Digest, err)
-		}
-		if reason := s.check(sig, blob); reason != "" {
+		if reason != "" {
 			s.problem(reason)
 			continue
 		}

@@ -25,7 +25,9 @@ import (
 type signedRegistry struct {
 	repo string // full repository reference
 	sign func(t *testing.T, digest string, key *testenv.CosignKey, form testenv.SignatureForm)
-	push func(t *testing.T, tag string) string
+	// bundle signs in the Sigstore bundle form (cosign v3's).
+	bundle func(t *testing.T, digest string, key *testenv.CosignKey, o testenv.BundleOptions)
+	push   func(t *testing.T, tag string) string
 }
 
 // distributionRegistry is Distribution, which has no referrers API: a
@@ -36,6 +38,9 @@ func distributionRegistry(t *testing.T) (*signedRegistry, *testenv.Registry) {
 		repo: reg.Ref("app", ""),
 		sign: func(t *testing.T, d string, k *testenv.CosignKey, f testenv.SignatureForm) {
 			reg.Sign(t, "app", d, k, f)
+		},
+		bundle: func(t *testing.T, d string, k *testenv.CosignKey, o testenv.BundleOptions) {
+			reg.SignBundle(t, "app", d, k, o)
 		},
 		push: func(t *testing.T, tag string) string { return reg.PushImage(t, "app", tag, testenv.ImageOptions{}) },
 	}, reg
@@ -51,6 +56,9 @@ func referrersRegistry(t *testing.T) *signedRegistry {
 		repo: repo,
 		sign: func(t *testing.T, d string, k *testenv.CosignKey, f testenv.SignatureForm) {
 			testenv.SignImage(t, repo, d, k, f, remote.WithContext(t.Context()))
+		},
+		bundle: func(t *testing.T, d string, k *testenv.CosignKey, o testenv.BundleOptions) {
+			testenv.SignImageBundle(t, repo, d, k, o, remote.WithContext(t.Context()))
 		},
 		push: func(t *testing.T, tag string) string {
 			img := testenv.NewImage(t, testenv.ImageOptions{})
@@ -69,6 +77,9 @@ func referrersRegistry(t *testing.T) *signedRegistry {
 		},
 	}
 }
+
+// otherDigest is a digest no test image has.
+const otherDigest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 func TestVerify(t *testing.T) {
 	key := testenv.NewCosignKey(t)
@@ -109,6 +120,61 @@ func TestVerify(t *testing.T) {
 		"signed by another key (referrer)": {
 			sign: func(t *testing.T, r *signedRegistry, d string) { r.sign(t, d, other, testenv.SignatureReferrer) },
 			want: registry.Verification{Reason: "1 cosign signature, none valid for the key: signature does not verify with the key"},
+		},
+		"bundle (cosign v3)": {
+			sign:      func(t *testing.T, r *signedRegistry, d string) { r.bundle(t, d, key, testenv.BundleOptions{}) },
+			want:      registry.Verification{Verified: true},
+			wantWhere: "referrer sha256:",
+		},
+		"bundle listed under the empty config type (cosign issue 4422)": {
+			sign: func(t *testing.T, r *signedRegistry, d string) {
+				r.bundle(t, d, key, testenv.BundleOptions{NoArtifactType: true})
+			},
+			want:      registry.Verification{Verified: true},
+			wantWhere: "referrer sha256:",
+		},
+		"bundle with a message signature": {
+			sign: func(t *testing.T, r *signedRegistry, d string) {
+				r.bundle(t, d, key, testenv.BundleOptions{MessageSignature: true})
+			},
+			want:      registry.Verification{Verified: true},
+			wantWhere: "referrer sha256:",
+		},
+		"bundle signed by another key": {
+			sign: func(t *testing.T, r *signedRegistry, d string) { r.bundle(t, d, other, testenv.BundleOptions{}) },
+			want: registry.Verification{Reason: "1 cosign signature, none valid for the key: Sigstore bundle's signature does not verify with the key"},
+		},
+		"bundle naming another digest": {
+			sign: func(t *testing.T, r *signedRegistry, d string) {
+				r.bundle(t, d, key, testenv.BundleOptions{Subject: otherDigest})
+			},
+			want: registry.Verification{Reason: "1 cosign signature, none valid for the key: Sigstore bundle signs " + otherDigest + ", not this digest"},
+		},
+		"message signature bundle of another digest": {
+			sign: func(t *testing.T, r *signedRegistry, d string) {
+				r.bundle(t, d, key, testenv.BundleOptions{Subject: otherDigest, MessageSignature: true})
+			},
+			want: registry.Verification{Reason: "1 cosign signature, none valid for the key: Sigstore bundle signs " + otherDigest + ", not this digest"},
+		},
+		"bundle whose payload was changed": {
+			sign: func(t *testing.T, r *signedRegistry, d string) {
+				r.bundle(t, d, key, testenv.BundleOptions{TamperPayload: true})
+			},
+			want: registry.Verification{Reason: "1 cosign signature, none valid for the key: Sigstore bundle's signature does not verify with the key"},
+		},
+		"attestation bundle only": {
+			sign: func(t *testing.T, r *signedRegistry, d string) {
+				r.bundle(t, d, key, testenv.BundleOptions{PredicateType: "https://slsa.dev/provenance/v1"})
+			},
+			want: registry.Verification{Reason: "no cosign signature"},
+		},
+		"bundle by another key and a classic signature": {
+			sign: func(t *testing.T, r *signedRegistry, d string) {
+				r.bundle(t, d, other, testenv.BundleOptions{})
+				r.sign(t, d, key, testenv.SignatureTag)
+			},
+			want:      registry.Verification{Verified: true},
+			wantWhere: "tag sha256-",
 		},
 		"both keys, one valid": {
 			sign: func(t *testing.T, r *signedRegistry, d string) {
@@ -198,6 +264,8 @@ func TestVerifyCache(t *testing.T) {
 	signed := r.push(t, "signed")
 	r.sign(t, signed, key, testenv.SignatureTag)
 	unsigned := r.push(t, "unsigned")
+	bundled := r.push(t, "bundled")
+	r.bundle(t, bundled, key, testenv.BundleOptions{})
 	repo := registry.Repo{Image: r.repo}
 	cachePath := filepath.Join(t.TempDir(), "cache.db")
 
@@ -223,6 +291,8 @@ func TestVerifyCache(t *testing.T) {
 		{"unsigned", func() *registry.Client { return first }, unsigned, parsed, registry.Verification{Reason: "no cosign signature"}, true},
 		{"unsigned again", func() *registry.Client { return first }, unsigned, parsed, registry.Verification{Reason: "no cosign signature"}, true},
 		{"another key", func() *registry.Client { return first }, signed, otherKey, registry.Verification{Reason: "1 cosign signature, none valid for the key: signature does not verify with the key"}, true},
+		{"Sigstore bundle", func() *registry.Client { return first }, bundled, parsed, registry.Verification{Verified: true}, true},
+		{"Sigstore bundle again", func() *registry.Client { return first }, bundled, parsed, registry.Verification{Verified: true, Cached: true}, false},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
@@ -254,6 +324,16 @@ func TestVerifyCache(t *testing.T) {
 	}
 	if n := len(reg.Faults.Log()); n != 0 {
 		t.Errorf("the next process sent %d requests for a cached verification, want 0", n)
+	}
+	got, err = next.Verify(t.Context(), repo, bundled, parsed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(registry.Verification{Verified: true, Cached: true}, got); diff != "" {
+		t.Errorf("Verify of the bundle-signed digest in the next process (-want +got):\n%s", diff)
+	}
+	if n := len(reg.Faults.Log()); n != 0 {
+		t.Errorf("the next process sent %d requests for a cached bundle verification, want 0", n)
 	}
 }
 
