@@ -64,6 +64,13 @@ type Options struct {
 	// Now is the clock of the ServiceAccount tokens kept for cloud
 	// identities. Default: time.Now.
 	Now func() time.Time
+	// StatusRefresh bounds how long a scan or run that changed nothing
+	// else leaves the time it happened unwritten: an ImageRepository's
+	// status.lastScanResult.scanTime, an ImageUpdateAutomation's
+	// status.lastAutomationRunTime. Such a scan or run writes no status
+	// until the time in the status is StatusRefresh old. Zero writes the
+	// time on every scan and run, as Flux does.
+	StatusRefresh time.Duration
 }
 
 // Controller is hoist's reconcilers and the service they feed.
@@ -73,8 +80,10 @@ type Controller struct {
 	src    *source
 	rec    recorder.EventRecorder
 	log    *slog.Logger
-	docs   *documents
-	obs    *observations
+	// refresh is Options.StatusRefresh.
+	refresh time.Duration
+	docs    *documents
+	obs     *observations
 	// events wake the reconciler of a kind when the service observed
 	// something of one of its objects.
 	events map[string]chan event.GenericEvent
@@ -99,14 +108,15 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 		return nil, fmt.Errorf("controller: %w", err)
 	}
 	c := &Controller{
-		client: mgr.GetClient(),
-		cache:  mgr.GetCache(),
-		rec:    mgr.GetEventRecorder("hoist"),
-		log:    o.Logger,
-		docs:   &documents{invalid: map[objectKey]*config.Error{}, secrets: mgr.GetAPIReader(), fluxGit: fluxGit},
-		obs:    newObservations(),
-		src:    newSource(),
-		events: map[string]chan event.GenericEvent{},
+		client:  mgr.GetClient(),
+		cache:   mgr.GetCache(),
+		rec:     mgr.GetEventRecorder("hoist"),
+		log:     o.Logger,
+		refresh: o.StatusRefresh,
+		docs:    &documents{invalid: map[objectKey]*config.Error{}, secrets: mgr.GetAPIReader(), fluxGit: fluxGit},
+		obs:     newObservations(),
+		src:     newSource(),
+		events:  map[string]chan event.GenericEvent{},
 	}
 	so := o.Service
 	if so.Runner != nil {

@@ -47,6 +47,7 @@ type controllerOptions struct {
 	window           time.Duration
 	spread           time.Duration
 	grace            time.Duration
+	statusRefresh    time.Duration
 	reg              registryFlags
 }
 
@@ -92,6 +93,7 @@ time.`,
 	f.DurationVar(&o.window, "commit-window", 5*time.Second, "selection changes within this window go into one commit (0: commit each change at once)")
 	f.DurationVar(&o.spread, "startup-spread", service.DefaultStartupSpread, "first scans and runs start spread over this long (0: all at once)")
 	f.DurationVar(&o.grace, "grace-period", 25*time.Second, "how long SIGTERM waits for the commit in progress")
+	f.DurationVar(&o.statusRefresh, "status-refresh", time.Hour, "a scan or run that changed nothing writes its time (lastScanResult.scanTime, lastAutomationRunTime) only once the one in the status is this old (0: on every scan and run, as Flux does)")
 	o.reg.register(f)
 	return cmd
 }
@@ -205,8 +207,9 @@ func runController(ctx context.Context, o controllerOptions, stderr io.Writer) e
 			Parallelism:   o.concurrent,
 			Grace:         o.grace,
 		},
-		Concurrent: o.concurrent,
-		Logger:     logger,
+		Concurrent:    o.concurrent,
+		Logger:        logger,
+		StatusRefresh: o.statusRefresh,
 	})
 	if err != nil {
 		return failed(err)
