@@ -1,7 +1,8 @@
 // Package controller runs hoist as a Kubernetes controller: the
-// ImageRepository, ImagePolicy and ImageUpdateAutomation custom resources
-// (hoist.dev/v1alpha1) are the documents, and their status is where the
-// results go. It drives the loop through the service's seam (package
+// ImageRepository, ImagePolicy, ImageUpdateAutomation, GitRepository and
+// Receiver custom resources (hoist.dev/v1alpha1), with Flux's
+// GitRepositories while their CRD is installed, are the documents, and
+// their status is where the results go. It drives the loop through the service's seam (package
 // service): the reconcilers read the objects from the manager's cache into
 // a *config.Set, which the controller's service.Source delivers to a
 // service.Service (its schedules, batches and webhooks); the controller is
@@ -70,6 +71,13 @@ type Options struct {
 	// when Argo CD's Applications are served; "" reads none. The manager's
 	// cache must hold it (CacheOptions).
 	ArgoCDImageUpdaterNamespace string
+	// StatusRefresh bounds how long a scan or run that changed nothing
+	// else leaves the time it happened unwritten: an ImageRepository's
+	// status.lastScanResult.scanTime, an ImageUpdateAutomation's
+	// status.lastAutomationRunTime. Such a scan or run writes no status
+	// until the time in the status is StatusRefresh old. Zero writes the
+	// time on every scan and run, as Flux does.
+	StatusRefresh time.Duration
 }
 
 // Controller is hoist's reconcilers and the service they feed.
@@ -79,16 +87,26 @@ type Controller struct {
 	src    *source
 	rec    recorder.EventRecorder
 	log    *slog.Logger
-	docs   *documents
-	obs    *observations
-	argo   *argoEvents
+	// refresh is Options.StatusRefresh.
+	refresh time.Duration
+	docs    *documents
+	obs     *observations
+	argo    *argoEvents
 	// events wake the reconciler of a kind when the service observed
 	// something of one of its objects.
 	events map[string]chan event.GenericEvent
 
 	// cache reads the objects of the manager's cache, Flux's
-	// GitRepositories (unstructured) included.
-	cache client.Reader
+	// GitRepositories (unstructured) included; informers starts and
+	// stops the watch of Flux's GitRepositories.
+	cache     client.Reader
+	informers cache.Cache
+	// changed is the predicate of the watch events that may change the
+	// configuration, counted in docs.changes.
+	changed predicate.Predicate
+	// automations is the ImageUpdateAutomations' controller, which
+	// watches Flux's GitRepositories while their CRD is installed.
+	automations crcontroller.Controller
 }
 
 // New builds the controller's service and registers its reconcilers and
@@ -106,15 +124,17 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 		return nil, fmt.Errorf("controller: %w", err)
 	}
 	c := &Controller{
-		client: mgr.GetClient(),
-		cache:  mgr.GetCache(),
-		rec:    mgr.GetEventRecorder("hoist"),
-		log:    o.Logger,
-		docs:   &documents{invalid: map[objectKey]*config.Error{}, secrets: mgr.GetAPIReader(), fluxGit: fluxGit},
-		obs:    newObservations(),
-		argo:   newArgoEvents(),
-		src:    newSource(),
-		events: map[string]chan event.GenericEvent{},
+		client:    mgr.GetClient(),
+		cache:     mgr.GetCache(),
+		informers: mgr.GetCache(),
+		rec:       mgr.GetEventRecorder("hoist"),
+		log:       o.Logger,
+		refresh:   o.StatusRefresh,
+		docs:      &documents{invalid: map[objectKey]*config.Error{}, secrets: mgr.GetAPIReader()},
+		obs:       newObservations(),
+		argo:      newArgoEvents(),
+		src:       newSource(),
+		events:    map[string]chan event.GenericEvent{},
 	}
 	so := o.Service
 	if so.Runner != nil {
@@ -142,7 +162,12 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 
 	// An event that passes changed may change the configuration: it is
 	// counted, so that a reconcile after none lists nothing.
-	changed := builder.WithPredicates(c.counted(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{})))
+	c.changed = c.counted(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))
+	changed := builder.WithPredicates(c.changed)
+	// The automations by the GitRepository they name, hoist's or Flux's.
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.ImageUpdateAutomation{}, sourceRefIndex, sourceRefOf); err != nil {
+		return nil, fmt.Errorf("controller: indexing the ImageUpdateAutomations by sourceRef: %w", err)
+	}
 	for _, k := range []struct {
 		kind string
 		obj  client.Object
@@ -154,6 +179,7 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 		{v1alpha1.ImageRepositoryKind, &v1alpha1.ImageRepository{}, c.reconcileRepository, &v1alpha1.ImageRepositoryList{}},
 		{v1alpha1.ImagePolicyKind, &v1alpha1.ImagePolicy{}, c.reconcilePolicy, nil},
 		{v1alpha1.ImageUpdateAutomationKind, &v1alpha1.ImageUpdateAutomation{}, c.reconcileAutomation, &v1alpha1.ImageUpdateAutomationList{}},
+		{v1alpha1.GitRepositoryKind, &v1alpha1.GitRepository{}, c.reconcileGitRepository, &v1alpha1.GitRepositoryList{}},
 		{v1alpha1.ReceiverKind, &v1alpha1.Receiver{}, c.reconcileReceiver, &v1alpha1.ReceiverList{}},
 	} {
 		ch := make(chan event.GenericEvent, 1024)
@@ -171,25 +197,32 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 				return nil, fmt.Errorf("controller: indexing the %s by Secret: %w", k.kind, err)
 			}
 			users := secretUsers(c.cache, k.list, &c.docs.changes)
-			if k.kind == v1alpha1.ImageUpdateAutomationKind && fluxGit {
+			if k.kind == v1alpha1.ImageUpdateAutomationKind {
 				users = c.automationSecretUsers(users)
 			}
 			b = b.Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(users),
 				builder.OnlyMetadata, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{}))
 		}
-		if k.kind == v1alpha1.ImageUpdateAutomationKind && fluxGit {
-			// Flux's GitRepositories: read, watched, never written.
-			if err := mgr.GetFieldIndexer().IndexField(context.Background(), k.obj, sourceRefIndex, sourceRefOf); err != nil {
-				return nil, fmt.Errorf("controller: indexing the %s by sourceRef: %w", k.kind, err)
-			}
-			if err := mgr.GetFieldIndexer().IndexField(context.Background(), newFluxGitRepository(), secretIndex, secretNames); err != nil {
-				return nil, fmt.Errorf("controller: indexing Flux's GitRepositories by Secret: %w", err)
-			}
-			b = b.Watches(newFluxGitRepository(), handler.EnqueueRequestsFromMapFunc(gitRepositoryUsers(c.cache)), changed)
+		if k.kind == v1alpha1.ImageUpdateAutomationKind {
+			// hoist's GitRepositories; Flux's are watched while their
+			// CRD is installed (setFluxGit).
+			b = b.Watches(&v1alpha1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(gitRepositoryUsers(c.cache)), changed)
 		}
-		if err := c.accessWatches(k.kind, b).Complete(r); err != nil {
+		ctl, err := c.accessWatches(k.kind, b).Build(r)
+		if err != nil {
 			return nil, fmt.Errorf("controller: registering the %s reconciler: %w", k.kind, err)
 		}
+		if k.kind == v1alpha1.ImageUpdateAutomationKind {
+			c.automations = ctl
+		}
+	}
+	if fluxGit {
+		if err := c.setFluxGit(context.Background(), true); err != nil {
+			return nil, fmt.Errorf("controller: %w", err)
+		}
+	}
+	if err := c.watchFluxCRD(mgr); err != nil {
+		return nil, err
 	}
 	if err := c.watchArgo(mgr, o); err != nil {
 		return nil, err
@@ -232,8 +265,11 @@ func (c *Controller) counted(p predicate.Predicate) predicate.Predicate {
 // CacheOptions adds to o what the controller needs of the manager's cache:
 // the metadata of every Secret in the watched namespaces, whatever
 // --watch-label-selector says (a Secret does not carry the shard's label),
-// without annotations, which may hold the value; and of ConfigMaps only
-// Argo CD Image Updater's, in imageUpdaterNamespace ("": none).
+// without annotations, which may hold the value; of ConfigMaps only Argo
+// CD Image Updater's, in imageUpdaterNamespace ("": none); and Flux's
+// GitRepository CustomResourceDefinition alone of the CRDs (a field
+// selector on its name, which RBAC can grant by resourceNames), whatever
+// its labels.
 func CacheOptions(o cache.Options, imageUpdaterNamespace string) cache.Options {
 	by := maps.Clone(o.ByObject)
 	if by == nil {
@@ -247,6 +283,7 @@ func CacheOptions(o cache.Options, imageUpdaterNamespace string) cache.Options {
 			Field:      fields.OneTermEqualSelector("metadata.name", config.ArgoConfigMapName),
 		}
 	}
+	by[newCRD()] = cache.ByObject{Label: labels.Everything(), Field: fields.OneTermEqualSelector("metadata.name", fluxGitRepositoryCRD)}
 	o.ByObject = by
 	return o
 }

@@ -35,8 +35,14 @@ type documents struct {
 	secrets    client.Reader
 	secretsDir string
 	// fluxGit says that Flux's GitRepository is served: its objects are
-	// documents too.
-	fluxGit bool
+	// documents too. It changes when Flux's CRD is installed or removed
+	// (watchFluxCRD).
+	fluxGit atomic.Bool
+	// fluxMu is held for reading while Flux's GitRepositories are read
+	// from the cache, and for writing while fluxGit is set: a read never
+	// meets a removed informer (the cache would start a new one, whose
+	// list fails until the CRD is back).
+	fluxMu sync.RWMutex
 
 	// changes counts the watch events that may change the configuration
 	// (an object's spec, labels or annotations; a Secret's version): a
@@ -104,6 +110,15 @@ func list(ctx context.Context, c client.Reader) ([]object, error) {
 	for i := range receivers.Items {
 		o := receivers.Items[i].DeepCopy()
 		o.APIVersion, o.Kind = v1alpha1.APIVersion, v1alpha1.ReceiverKind
+		out = append(out, object{objectKey{o.Kind, o.Namespace, o.Name}, o})
+	}
+	var gits v1alpha1.GitRepositoryList
+	if err := c.List(ctx, &gits); err != nil {
+		return nil, fmt.Errorf("listing GitRepositories: %w", err)
+	}
+	for i := range gits.Items {
+		o := gits.Items[i].DeepCopy()
+		o.APIVersion, o.Kind = v1alpha1.APIVersion, v1alpha1.GitRepositoryKind
 		out = append(out, object{objectKey{o.Kind, o.Namespace, o.Name}, o})
 	}
 	var autos v1alpha1.ImageUpdateAutomationList
@@ -231,12 +246,13 @@ func (d *documents) sync(ctx context.Context, c client.Reader, src *source, log 
 		if err != nil {
 			return nil, err
 		}
-		if d.fluxGit {
+		err = d.withFluxGit(func() error {
 			gits, err := listFluxGitRepositories(ctx, c)
-			if err != nil {
-				return nil, err
-			}
-			objs = append(objs, gits...)
+			objs = append(objs, unshadowed(gits, objs)...)
+			return err
+		})
+		if err != nil {
+			return nil, err
 		}
 		if d.extra != nil {
 			more, err := d.extra(ctx)
@@ -289,7 +305,7 @@ func (d *documents) publish(ctx context.Context, objs []object, versions map[typ
 			return nil, nil, nil, err
 		}
 	}
-	fp := fingerprint(objs) + accessFP + secretsFingerprint(versions) + argoFP
+	fp := fingerprint(objs) + accessFP + secretsFingerprint(versions) + argoFP + "flux-git=" + strconv.FormatBool(d.fluxGit.Load())
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if fp == d.fingerprint && d.applied != nil {
@@ -300,7 +316,7 @@ func (d *documents) publish(ctx context.Context, objs []object, versions map[typ
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if !d.fluxGit {
+	if !d.fluxGit.Load() {
 		noFluxGitRepository(objs, invalid)
 	}
 	argoRefs := argoSecretRefs(set)
@@ -341,6 +357,17 @@ func (d *documents) publish(ctx context.Context, objs []object, versions map[typ
 	d.argoRefs, d.argoStates, d.argoDenied = argoRefs, argoStates, argoDenied
 	counts = []any{"repositories", len(set.Repositories), "policies", len(set.Policies), "automations", len(set.Automations), "invalid", len(invalid)}
 	return d.applied, counts, users, nil
+}
+
+// withFluxGit calls read, which reads Flux's GitRepositories from the
+// cache, when they are watched.
+func (d *documents) withFluxGit(read func() error) error {
+	d.fluxMu.RLock()
+	defer d.fluxMu.RUnlock()
+	if !d.fluxGit.Load() {
+		return nil
+	}
+	return read()
 }
 
 // problem is the problem that kept an object out of the configuration, or

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,8 +36,17 @@ const (
 	GCPServiceAccountAnnotation = "iam.gke.io/gcp-service-account"
 	// GCPWorkloadIdentityProviderAnnotation is the workload identity pool
 	// provider that trusts the cluster (projects/NUMBER/locations/global/
-	// workloadIdentityPools/POOL/providers/PROVIDER), outside GKE.
+	// workloadIdentityPools/POOL/providers/PROVIDER), outside GKE: Flux's
+	// annotation (fluxcd/pkg auth/gcp), as Google defines none.
 	GCPWorkloadIdentityProviderAnnotation = "gcp.auth.fluxcd.io/workload-identity-provider"
+)
+
+// The forms of the GCP annotations' values, as Flux checks them
+// (fluxcd/pkg auth/gcp): a value of another form is an error naming the
+// annotation, not a request Google refuses.
+var (
+	gcpServiceAccountPattern           = regexp.MustCompile(`^[a-zA-Z0-9-]{1,100}@[a-zA-Z0-9-]{1,100}\.iam\.gserviceaccount\.com$`)
+	gcpWorkloadIdentityProviderPattern = regexp.MustCompile(`^projects/\d{1,30}/locations/global/workloadIdentityPools/[^/]{1,100}/providers/[^/]{1,100}$`)
 )
 
 // serviceAccountTokenLifetime is what a TokenRequest asks for; a token is
@@ -168,7 +179,13 @@ func (ids *identities) identity(sa *corev1.ServiceAccount, provider string) (*re
 		id.AzureTenantID = ann[AzureTenantIDAnnotation]
 	case registry.ProviderGCP:
 		id.GCPServiceAccount = ann[GCPServiceAccountAnnotation]
+		if sa := id.GCPServiceAccount; sa != "" && !gcpServiceAccountPattern.MatchString(sa) {
+			return nil, fmt.Errorf("ServiceAccount %s/%s: annotation %s %q: want a Google service account, NAME@PROJECT.iam.gserviceaccount.com", ns, name, GCPServiceAccountAnnotation, sa)
+		}
 		id.GCPWorkloadIdentityProvider = ann[GCPWorkloadIdentityProviderAnnotation]
+		if p := id.GCPWorkloadIdentityProvider; p != "" && !gcpWorkloadIdentityProviderPattern.MatchString(strings.TrimPrefix(p, "//iam.googleapis.com/")) {
+			return nil, fmt.Errorf("ServiceAccount %s/%s: annotation %s %q: want projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER", ns, name, GCPWorkloadIdentityProviderAnnotation, p)
+		}
 	default:
 		return nil, fmt.Errorf("spec.provider: unknown provider %q", provider)
 	}

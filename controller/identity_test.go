@@ -8,13 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -30,48 +31,6 @@ import (
 	"github.com/hoist-dev/hoist/registry"
 	"github.com/hoist-dev/hoist/service"
 )
-
-// cloudEnv clears every variable through which the clouds' SDKs find an
-// identity or an endpoint, so that the test sees only what it sets, and no
-// SDK probes a real instance metadata service.
-func cloudEnv(t *testing.T) {
-	t.Helper()
-	home := t.TempDir()
-	for _, k := range []string{
-		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION",
-		"AWS_DEFAULT_REGION", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL_STS",
-		"GOOGLE_APPLICATION_CREDENTIALS", "GCE_METADATA_HOST", "GCE_METADATA_IP",
-		"AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_AUTHORITY_HOST",
-		// The SDK refuses a CA bundle with a plain *http.Client, which
-		// WithCloudHTTPClient sets here.
-		"AWS_CA_BUNDLE",
-	} {
-		t.Setenv(k, "")
-		_ = os.Unsetenv(k)
-	}
-	t.Setenv("HOME", home)
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(home, "aws-config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(home, "aws-credentials"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("CLOUDSDK_CONFIG", filepath.Join(home, "gcloud"))
-}
-
-// loopbackTransport sends every connection to 127.0.0.1 on the port asked
-// for: a cloud registry's name reaches the test registry on that port.
-func loopbackTransport() http.RoundTripper {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	var d net.Dialer
-	t.Proxy = nil
-	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		_, port, err := net.SplitHostPort(addr)
-		if err != nil {
-			return nil, err
-		}
-		return d.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
-	}
-	return t
-}
 
 // syncBuffer is a log sink safe for the controller's goroutines.
 type syncBuffer struct {
@@ -106,7 +65,7 @@ func TestServiceAccountCredentials(t *testing.T) {
 		t.Skip("starts kube-apiserver")
 	}
 	kube := testenv.StartKube(t, NewScheme(), filepath.Join("..", "config", "crd"))
-	cloudEnv(t) // after StartKube, which finds its binaries under HOME
+	testenv.CloudEnv(t) // after StartKube, which finds its binaries under HOME
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	c := kube.Client
@@ -152,7 +111,7 @@ func TestServiceAccountCredentials(t *testing.T) {
 	var logs syncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	rc, err := registry.New(
-		registry.WithTransport(loopbackTransport()),
+		registry.WithTransport(testenv.LoopbackTransport()),
 		registry.WithCloudHTTPClient(entra.Client),
 		registry.WithGoogleAPIs(google.URL, google.URL),
 		registry.WithMaxRetries(0),
@@ -373,4 +332,76 @@ func startManager(ctx context.Context, t *testing.T, kube *testenv.Kube, runner 
 			t.Errorf("manager: %v", err)
 		}
 	})
+}
+
+// TestIdentityAnnotations: the cloud identity a ServiceAccount's
+// annotations name, by provider, with Flux's annotation names; a missing
+// or malformed annotation is an error naming it.
+func TestIdentityAnnotations(t *testing.T) {
+	const wip = "projects/123456/locations/global/workloadIdentityPools/k8s/providers/fleet"
+	tests := map[string]struct {
+		provider    string
+		annotations map[string]string
+		want        registry.CloudIdentity // but Token
+		wantInError string
+	}{
+		"aws role": {
+			provider:    registry.ProviderAWS,
+			annotations: map[string]string{AWSRoleARNAnnotation: "arn:aws:iam::123456789012:role/puller"},
+			want:        registry.CloudIdentity{AWSRoleARN: "arn:aws:iam::123456789012:role/puller"},
+		},
+		"aws without role": {provider: registry.ProviderAWS, wantInError: AWSRoleARNAnnotation},
+		"azure application and tenant": {
+			provider:    registry.ProviderAzure,
+			annotations: map[string]string{AzureClientIDAnnotation: "app", AzureTenantIDAnnotation: "tenant"},
+			want:        registry.CloudIdentity{AzureClientID: "app", AzureTenantID: "tenant"},
+		},
+		"azure without application":                 {provider: registry.ProviderAzure, annotations: map[string]string{AzureTenantIDAnnotation: "tenant"}, wantInError: AzureClientIDAnnotation},
+		"gcp on GKE, the federated identity itself": {provider: registry.ProviderGCP},
+		"gcp outside GKE, impersonating": {
+			provider:    registry.ProviderGCP,
+			annotations: map[string]string{GCPServiceAccountAnnotation: "puller@my-project.iam.gserviceaccount.com", GCPWorkloadIdentityProviderAnnotation: wip},
+			want:        registry.CloudIdentity{GCPServiceAccount: "puller@my-project.iam.gserviceaccount.com", GCPWorkloadIdentityProvider: wip},
+		},
+		"gcp provider as a full resource name": {
+			provider:    registry.ProviderGCP,
+			annotations: map[string]string{GCPWorkloadIdentityProviderAnnotation: "//iam.googleapis.com/" + wip},
+			want:        registry.CloudIdentity{GCPWorkloadIdentityProvider: "//iam.googleapis.com/" + wip},
+		},
+		"gcp provider of another form": {
+			provider:    registry.ProviderGCP,
+			annotations: map[string]string{GCPWorkloadIdentityProviderAnnotation: "projects/my-project/locations/global/workloadIdentityPools/k8s"},
+			wantInError: GCPWorkloadIdentityProviderAnnotation,
+		},
+		"gcp service account that is not one": {
+			provider:    registry.ProviderGCP,
+			annotations: map[string]string{GCPServiceAccountAnnotation: "puller"},
+			wantInError: GCPServiceAccountAnnotation,
+		},
+	}
+	ids := newIdentities(nil, nil, nil)
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "puller", Namespace: "apps", Annotations: tc.annotations}}
+			id, err := ids.identity(sa, tc.provider)
+			if tc.wantInError != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantInError) || !strings.Contains(err.Error(), "apps/puller") {
+					t.Fatalf("identity error = %v, want one naming %s and the ServiceAccount", err, tc.wantInError)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if id.Token == nil {
+				t.Error("the identity has no Token")
+			}
+			got := *id
+			got.Token = nil
+			tc.want.Name = "ServiceAccount apps/puller"
+			if diff := cmp.Diff(tc.want, got, cmpopts.IgnoreFields(registry.CloudIdentity{}, "Token")); diff != "" {
+				t.Errorf("identity (-want +got):\n%s", diff)
+			}
+		})
+	}
 }

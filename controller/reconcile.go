@@ -224,9 +224,30 @@ func (c *Controller) reconcileRepository(ctx context.Context, k objectKey) error
 		default:
 			st.LastScanResult = &v1alpha1.ScanResult{TagCount: scan.tags, ScanTime: *timePtr(scan.at), LatestTags: scan.latest}
 			setReady(&st.Conditions, obj.Generation, fmt.Sprintf("successful scan: found %d tags", scan.tags))
+			if prev := before.Status.LastScanResult; prev != nil {
+				holdTime(&st.LastScanResult.ScanTime, prev.ScanTime, c.refresh, func() bool {
+					return equality.Semantic.DeepEqual(before.Status, obj.Status)
+				})
+			}
 		}
 	}
 	return c.patchStatus(ctx, before, &obj, before.Status, obj.Status, events)
+}
+
+// holdTime sets *t back to prev, the time the status holds, when that
+// leaves nothing to write (unchanged reports whether the status is then as
+// it was) and prev is less than refresh before *t: a scan or run that
+// changed nothing writes no status, but the time it shows is never more
+// than refresh behind. A refresh of zero never holds the time.
+func holdTime(t *metav1.Time, prev metav1.Time, refresh time.Duration, unchanged func() bool) {
+	if refresh <= 0 || prev.IsZero() || t.Sub(prev.Time) >= refresh {
+		return
+	}
+	now := *t
+	*t = prev
+	if !unchanged() {
+		*t = now
+	}
 }
 
 // canonicalImageName is the image's repository with the registry and,
@@ -307,7 +328,8 @@ func (c *Controller) reconcileAutomation(ctx context.Context, k objectKey) error
 		case !ok:
 			setProgressing(&st.Conditions, obj.Generation, "waiting for the first run")
 		default:
-			st.LastAutomationRunTime = timePtr(run.at)
+			ranAt := timePtr(run.at)
+			st.LastAutomationRunTime = ranAt
 			if !run.pushedAt.IsZero() && st.LastPushCommit != run.pushed.Commit {
 				st.LastPushCommit = run.pushed.Commit
 				st.LastPushTime = timePtr(run.pushedAt)
@@ -326,13 +348,18 @@ func (c *Controller) reconcileAutomation(ctx context.Context, k objectKey) error
 				if setFailed(&st.Conditions, obj.Generation, msg) {
 					events = append(events, kevent{warning: true, reason: ReasonFailed, action: "Run", note: msg})
 				}
-				break
+			} else {
+				msg := "no updates made"
+				if st.LastPushCommit != "" {
+					msg = "last pushed commit " + st.LastPushCommit
+				}
+				setReady(&st.Conditions, obj.Generation, msg)
 			}
-			msg := "no updates made"
-			if st.LastPushCommit != "" {
-				msg = "last pushed commit " + st.LastPushCommit
+			if prev := before.Status.LastAutomationRunTime; prev != nil {
+				holdTime(ranAt, *prev, c.refresh, func() bool {
+					return equality.Semantic.DeepEqual(before.Status, obj.Status)
+				})
 			}
-			setReady(&st.Conditions, obj.Generation, msg)
 		}
 	}
 	return c.patchStatus(ctx, before, &obj, before.Status, obj.Status, events)

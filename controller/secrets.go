@@ -47,6 +47,9 @@ func secretNames(obj client.Object) []string {
 		}
 	case *v1alpha1.Receiver:
 		add(&o.Spec.SecretRef)
+	case *v1alpha1.GitRepository:
+		add(o.Spec.SecretRef)
+		add(o.Spec.ProxySecretRef)
 	case *unstructured.Unstructured: // Flux's GitRepository
 		for _, f := range []string{"secretRef", "proxySecretRef"} {
 			if n, _, _ := unstructured.NestedString(o.Object, "spec", f, "name"); n != "" {

@@ -1,39 +1,26 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http/httptest"
-	"net/http/httputil"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/hoist-dev/hoist/internal/testenv"
-)
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
-// loopbackProxy is an HTTP proxy on 127.0.0.1 that sends every request to
-// 127.0.0.1 on the port asked for, so that the hoist binary reaches a test
-// registry under a cloud registry's name (HTTP_PROXY; Go never proxies
-// requests to localhost and 127.0.0.1, so the fakes are reached directly).
-func loopbackProxy(t *testing.T) string {
-	t.Helper()
-	p := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
-		_, port, err := net.SplitHostPort(r.In.URL.Host)
-		if err != nil {
-			port = "80"
-		}
-		r.Out.URL.Scheme = "http"
-		r.Out.URL.Host = net.JoinHostPort("127.0.0.1", port)
-		r.Out.Host = r.In.Host
-	}}
-	srv := httptest.NewServer(p)
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
+	"github.com/hoist-dev/hoist/config/v1alpha1"
+	"github.com/hoist-dev/hoist/controller"
+	"github.com/hoist-dev/hoist/internal/testenv"
+	"github.com/hoist-dev/hoist/registry"
+)
 
 // TestScanECRWithWebIdentity runs `hoist scan` on an ImageRepository with
 // provider aws, as in an EKS pod with IRSA: the web identity token is
@@ -69,7 +56,7 @@ spec:
   policy: {semver: {range: '>=1'}}
 `, image))
 	env := []string{
-		"HTTP_PROXY=" + loopbackProxy(t),
+		"HTTP_PROXY=" + testenv.LoopbackProxy(t),
 		"AWS_ENDPOINT_URL_ECR=" + aws.URL, "AWS_ENDPOINT_URL_STS=" + aws.URL,
 		"AWS_ROLE_ARN=" + aws.RoleARN, "AWS_WEB_IDENTITY_TOKEN_FILE=" + tokenFile,
 		"AWS_EC2_METADATA_DISABLED=true",
@@ -168,6 +155,96 @@ spec:
 	for _, tok := range gh.Tokens.Issued() {
 		if strings.Contains(r.stdout+r.stderr, tok) {
 			t.Errorf("the installation token is in hoist's output:\n%s", r.stderr)
+		}
+	}
+}
+
+// TestControllerServiceAccountECR runs `hoist controller` with an
+// ImageRepository whose serviceAccountName names a ServiceAccount annotated
+// with an IAM role, as in EKS with IRSA: the controller asks the API server
+// for a token of that ServiceAccount (TokenRequest, audience
+// sts.amazonaws.com), exchanges it at (fake) STS, which trusts it through
+// the API server's TokenReview, signs (fake) ECR's GetAuthorizationToken
+// with the role's keys, and the registry's token service accepts the
+// password ECR issued. A ServiceAccount the role does not trust is
+// Ready=False with STS's answer. No token the clouds issued is logged.
+func TestControllerServiceAccountECR(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end controller test")
+	}
+	kube := testenv.StartKube(t, controller.NewScheme(), filepath.Join("..", "config", "crd"))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := kube.Client
+
+	aws := testenv.NewFakeAWS(t, time.Now)
+	trust := kube.ServiceAccountSubject(registry.AWSIdentityAudience)
+	aws.WebIdentity = func(role, tok string) bool {
+		sub, ok := trust(tok)
+		return ok && role == aws.RoleARN && sub == "system:serviceaccount:apps:puller"
+	}
+	const user, pw = "pusher", "pusher-password"
+	reg := testenv.NewRegistry(t, testenv.RegistryOptions{
+		Auth: testenv.AuthToken, Username: user, Password: pw,
+		Accept: func(u, p string) bool { return (u == user && p == pw) || aws.Accept(u, p) },
+	})
+	reg.PushImage(t, "team/app", "1.0.0", testenv.ImageOptions{})
+	reg.PushImage(t, "team/app", "1.2.0", testenv.ImageOptions{})
+	_, port, _ := net.SplitHostPort(reg.Host)
+	image := "123456789012.dkr.ecr.us-east-1.amazonaws.com:" + port + "/team/app"
+
+	create(ctx, t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "apps"}})
+	for _, name := range []string{"puller", "other"} {
+		create(ctx, t, c, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{
+			Name: name, Namespace: "apps", Annotations: map[string]string{controller.AWSRoleARNAnnotation: aws.RoleARN},
+		}})
+		create(ctx, t, c, &v1alpha1.ImageRepository{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "apps"},
+			Spec: v1alpha1.ImageRepositorySpec{
+				Image: image, Insecure: true, Provider: registry.ProviderAWS, ServiceAccountName: name,
+				Interval: metav1.Duration{Duration: time.Hour},
+			},
+		})
+		create(ctx, t, c, &v1alpha1.ImagePolicy{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "apps"},
+			Spec: v1alpha1.ImagePolicySpec{
+				ImageRepositoryRef: v1alpha1.NamespacedObjectReference{Name: name},
+				Policy:             v1alpha1.ImagePolicyChoice{SemVer: &v1alpha1.SemVerPolicy{Range: ">=1.0.0"}},
+			},
+		})
+	}
+
+	// The process's environment is empty but for these (and its own HOME):
+	// no AWS identity of its own, the fakes as AWS's endpoints, and the
+	// proxy that takes the ECR host name to the test registry.
+	env := []string{
+		"HTTP_PROXY=" + testenv.LoopbackProxy(t),
+		"AWS_ENDPOINT_URL_ECR=" + aws.URL, "AWS_ENDPOINT_URL_STS=" + aws.URL,
+		"AWS_EC2_METADATA_DISABLED=true",
+	}
+	p := startHoistCommand(t, "controller", freeAddr(t), env,
+		"--kubeconfig", kube.KubeConfig, "--state-dir", filepath.Join(t.TempDir(), "state"),
+		"--startup-spread", "0", "--log-level", "debug")
+	waitPolicy(ctx, t, c, "apps", "puller", func(p *v1alpha1.ImagePolicy) bool {
+		return p.Status.LatestRef != nil && p.Status.LatestRef.Tag == "1.2.0"
+	})
+	var repo v1alpha1.ImageRepository
+	waitFor(ctx, t, "the untrusted ServiceAccount's Ready=False", func() bool {
+		return c.Get(ctx, client.ObjectKey{Namespace: "apps", Name: "other"}, &repo) == nil && ready(repo.Status.Conditions) == metav1.ConditionFalse
+	})
+	msg := apimeta.FindStatusCondition(repo.Status.Conditions, controller.ReadyCondition).Message
+	for _, want := range []string{"ServiceAccount apps/other", "AccessDenied"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("Ready message %q does not say %q", msg, want)
+		}
+	}
+	p.stop()
+	if aws.STS.Calls() == 0 || len(aws.ECR.Issued()) == 0 {
+		t.Errorf("STS answered %d calls, ECR issued %d passwords: the identity was not exchanged", aws.STS.Calls(), len(aws.ECR.Issued()))
+	}
+	for _, tok := range append(aws.ECR.Issued(), aws.STS.Issued()...) {
+		if strings.Contains(p.logs(), tok) {
+			t.Errorf("a token the cloud issued is in hoist's logs")
 		}
 	}
 }

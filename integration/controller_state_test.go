@@ -207,16 +207,23 @@ spec:
             status: {type: object, x-kubernetes-preserve-unknown-fields: true}
 `
 
-// useGitRepository makes the fleet's automation name the GitRepository
+// useGitRepository makes the fleet's automation name Flux's GitRepository
 // "fleet" instead of its spec.git.url.
 func useGitRepository(ctx context.Context, t *testing.T, c client.Client, f *fleet) {
+	t.Helper()
+	useSourceRef(ctx, t, c, f, "source.toolkit.fluxcd.io/v1")
+}
+
+// useSourceRef makes the fleet's automation name the GitRepository "fleet"
+// of apiVersion instead of its spec.git.url.
+func useSourceRef(ctx context.Context, t *testing.T, c client.Client, f *fleet, apiVersion string) {
 	t.Helper()
 	var a v1alpha1.ImageUpdateAutomation
 	if err := c.Get(ctx, client.ObjectKey{Namespace: f.namespace, Name: "fleet"}, &a); err != nil {
 		t.Fatal(err)
 	}
 	a.Spec.Git.URL, a.Spec.Git.Checkout = "", nil
-	a.Spec.SourceRef = &v1alpha1.CrossNamespaceSourceReference{APIVersion: "source.toolkit.fluxcd.io/v1", Kind: "GitRepository", Name: "fleet"}
+	a.Spec.SourceRef = &v1alpha1.CrossNamespaceSourceReference{APIVersion: apiVersion, Kind: "GitRepository", Name: "fleet"}
 	if err := c.Update(ctx, &a); err != nil {
 		t.Fatal(err)
 	}

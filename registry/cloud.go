@@ -78,7 +78,7 @@ type CloudIdentity struct {
 	// Token returns a fresh token of the identity for audience
 	// (AWSIdentityAudience, AzureIdentityAudience, or Google's: the
 	// workload identity pool PROJECT.svc.id.goog on GKE, else
-	// https://iam.googleapis.com/ + GCPWorkloadIdentityProvider), typically
+	// //iam.googleapis.com/ + GCPWorkloadIdentityProvider), typically
 	// from a Kubernetes TokenRequest. Required.
 	Token func(ctx context.Context, audience string) (string, error)
 	// AWSRoleARN is the IAM role assumed with the token (the
@@ -360,7 +360,11 @@ func (a *cloudAuth) gcpIdentityToken(ctx context.Context, id *CloudIdentity) (cl
 // (the cluster's pool and resource name, from the metadata server).
 func (a *cloudAuth) gcpAudiences(ctx context.Context, id *CloudIdentity) (token, sts string, err error) {
 	if p := strings.TrimPrefix(id.GCPWorkloadIdentityProvider, "//iam.googleapis.com/"); p != "" {
-		return "https://iam.googleapis.com/" + p, "//iam.googleapis.com/" + p, nil
+		// The provider's full resource name, which Google accepts with or
+		// without "https:" when the provider lists no audiences; without,
+		// as Flux asks for it (fluxcd/pkg auth/gcp), so that a provider
+		// whose allowed audiences were set for Flux accepts hoist's.
+		return "//iam.googleapis.com/" + p, "//iam.googleapis.com/" + p, nil
 	}
 	mc := metadata.NewClient(a.hc)
 	var vals [3]string

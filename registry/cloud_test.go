@@ -19,45 +19,13 @@ import (
 	"github.com/hoist-dev/hoist/registry"
 )
 
-// cloudEnv clears every variable through which the clouds' SDKs find an
-// identity or an endpoint, so that a test sees only what it sets, and no
-// SDK probes a real instance metadata service.
+// cloudEnv is testenv.CloudEnv, with azidentity's default chain narrowed
+// to workload identity (the chain's other credentials would probe the
+// Azure CLI and the instance metadata service).
 func cloudEnv(t *testing.T) {
 	t.Helper()
-	home := t.TempDir()
-	for _, k := range []string{
-		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION",
-		"AWS_DEFAULT_REGION", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL_STS",
-		"GOOGLE_APPLICATION_CREDENTIALS", "GCE_METADATA_HOST", "GCE_METADATA_IP",
-		"AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_AUTHORITY_HOST",
-	} {
-		t.Setenv(k, "")
-		_ = os.Unsetenv(k)
-	}
-	t.Setenv("HOME", home)
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(home, "aws-config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(home, "aws-credentials"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("CLOUDSDK_CONFIG", filepath.Join(home, "gcloud"))
+	testenv.CloudEnv(t)
 	t.Setenv("AZURE_TOKEN_CREDENTIALS", "WorkloadIdentityCredential")
-}
-
-// loopbackTransport sends every connection to 127.0.0.1 on the port asked
-// for: a cloud registry's name ("123456789012.dkr.ecr.us-east-1.amazonaws.com:PORT")
-// reaches the test registry listening on PORT.
-func loopbackTransport() http.RoundTripper {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	var d net.Dialer
-	t.Proxy = nil
-	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		_, port, err := net.SplitHostPort(addr)
-		if err != nil {
-			return nil, err
-		}
-		return d.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
-	}
-	return t
 }
 
 // cloudRegistry starts a registry behind token auth whose token service
@@ -156,7 +124,7 @@ func TestCloudProviderLogin(t *testing.T) {
 			repo := registry.Repo{Image: tc.host + ":" + port + "/team/app", Insecure: true, Provider: tc.provider}
 			var logs bytes.Buffer
 			opts := []registry.Option{
-				registry.WithTransport(loopbackTransport()),
+				registry.WithTransport(testenv.LoopbackTransport()),
 				registry.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 			}
 			if fake.hc != nil {
@@ -269,7 +237,7 @@ func TestCloudProviderWrongIdentity(t *testing.T) {
 			hc := tc.setup(t)
 			reg := cloudRegistry(t, func(string, string) bool { return false })
 			_, port, _ := net.SplitHostPort(reg.Host)
-			opts := []registry.Option{registry.WithTransport(loopbackTransport()), registry.WithMaxRetries(0)}
+			opts := []registry.Option{registry.WithTransport(testenv.LoopbackTransport()), registry.WithMaxRetries(0)}
 			if hc != nil {
 				opts = append(opts, registry.WithCloudHTTPClient(hc))
 			}
@@ -373,7 +341,7 @@ func TestCloudIdentity(t *testing.T) {
 		},
 		"gcp through a workload identity provider, without impersonation": {
 			provider: registry.ProviderGCP, host: "gcr.io",
-			audience: "https://iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/k8s/providers/fleet",
+			audience: "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/k8s/providers/fleet",
 			setup: func(t *testing.T, clock *fakeClock, audiences *[]string) setup {
 				f := testenv.NewFakeGoogleFederation(t, clock.Now)
 				f.Audience = "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/k8s/providers/fleet"
@@ -429,7 +397,7 @@ func TestCloudIdentity(t *testing.T) {
 				reg.Faults.Add(*s.fake.fault)
 			}
 			_, port, _ := net.SplitHostPort(reg.Host)
-			opts := []registry.Option{registry.WithTransport(loopbackTransport()), registry.WithMaxRetries(0)}
+			opts := []registry.Option{registry.WithTransport(testenv.LoopbackTransport()), registry.WithMaxRetries(0)}
 			if s.fake.hc != nil {
 				opts = append(opts, registry.WithCloudHTTPClient(s.fake.hc))
 			}

@@ -48,6 +48,7 @@ type controllerOptions struct {
 	window           time.Duration
 	spread           time.Duration
 	grace            time.Duration
+	statusRefresh    time.Duration
 	reg              registryFlags
 	// imageUpdaterNS is the namespace of Argo CD Image Updater's
 	// ConfigMap.
@@ -97,6 +98,7 @@ time.`,
 	f.DurationVar(&o.spread, "startup-spread", service.DefaultStartupSpread, "first scans and runs start spread over this long (0: all at once)")
 	f.DurationVar(&o.grace, "grace-period", 25*time.Second, "how long SIGTERM waits for the commit in progress")
 	f.StringVar(&o.imageUpdaterNS, "argocd-image-updater-namespace", config.ArgoImageUpdaterNamespace, "namespace of Argo CD Image Updater's ConfigMap (argocd-image-updater-config), read when Argo CD's Applications are served (\"\": none)")
+	f.DurationVar(&o.statusRefresh, "status-refresh", time.Hour, "a scan or run that changed nothing writes its time (lastScanResult.scanTime, lastAutomationRunTime) only once the one in the status is this old (0: on every scan and run, as Flux does)")
 	o.reg.register(f)
 	return cmd
 }
@@ -213,6 +215,7 @@ func runController(ctx context.Context, o controllerOptions, stderr io.Writer) e
 		Concurrent:                  o.concurrent,
 		Logger:                      logger,
 		ArgoCDImageUpdaterNamespace: o.imageUpdaterNS,
+		StatusRefresh:               o.statusRefresh,
 	})
 	if err != nil {
 		return failed(err)
