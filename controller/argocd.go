@@ -53,7 +53,7 @@ func (c *Controller) watchArgo(mgr manager.Manager, o Options) error {
 		return nil
 	}
 	reader := mgr.GetCache()
-	c.docs.extra = func(ctx context.Context) ([]object, error) { return listArgo(ctx, reader, kinds) }
+	c.docs.extra = append(c.docs.extra, func(ctx context.Context) ([]object, error) { return listArgo(ctx, reader, kinds) })
 	if r := o.Service.Runner; r != nil {
 		r.Applications = &applications{reader: mgr.GetAPIReader(), writer: mgr.GetClient()}
 	}

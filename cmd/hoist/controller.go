@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -47,6 +48,7 @@ type controllerOptions struct {
 	window           time.Duration
 	spread           time.Duration
 	grace            time.Duration
+	eventsAddr       string
 	reg              registryFlags
 }
 
@@ -92,6 +94,7 @@ time.`,
 	f.DurationVar(&o.window, "commit-window", 5*time.Second, "selection changes within this window go into one commit (0: commit each change at once)")
 	f.DurationVar(&o.spread, "startup-spread", service.DefaultStartupSpread, "first scans and runs start spread over this long (0: all at once)")
 	f.DurationVar(&o.grace, "grace-period", 25*time.Second, "how long SIGTERM waits for the commit in progress")
+	f.StringVar(&o.eventsAddr, "events-addr", "", "post every event to this URL in Flux's event format (notification-controller's, such as http://notification-controller.flux-system.svc.cluster.local./) instead of sending to the Providers of Flux's Alerts itself")
 	o.reg.register(f)
 	return cmd
 }
@@ -160,6 +163,9 @@ func runController(ctx context.Context, o controllerOptions, stderr io.Writer) e
 	if err := o.leaderElection.validate(); err != nil {
 		return usage(err)
 	}
+	if err := validateEventsAddr(o.eventsAddr); err != nil {
+		return usage(err)
+	}
 	mgr, err := manager.New(cfg, manager.Options{
 		Scheme:                        controller.NewScheme(),
 		Logger:                        logr.FromSlogHandler(logger.Handler()),
@@ -207,6 +213,7 @@ func runController(ctx context.Context, o controllerOptions, stderr io.Writer) e
 		},
 		Concurrent: o.concurrent,
 		Logger:     logger,
+		EventsAddr: o.eventsAddr,
 	})
 	if err != nil {
 		return failed(err)
@@ -275,6 +282,18 @@ func runController(ctx context.Context, o controllerOptions, stderr io.Writer) e
 		return failed(runErr)
 	}
 	logger.Info("stopped")
+	return nil
+}
+
+// validateEventsAddr checks --events-addr: empty, or an http or https URL.
+func validateEventsAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	u, err := url.Parse(addr)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("--events-addr: want an http or https URL")
+	}
 	return nil
 }
 

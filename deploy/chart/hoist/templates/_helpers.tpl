@@ -63,4 +63,9 @@ app.kubernetes.io/component: controller
 - apiGroups: [argocd-image-updater.argoproj.io]
   resources: [imageupdaters]
   verbs: [get, list, watch]
+# Flux's notification Providers and Alerts (read, never written), when
+# their CustomResourceDefinitions are installed and --events-addr is not set.
+- apiGroups: [notification.toolkit.fluxcd.io]
+  resources: [providers, alerts]
+  verbs: [get, list, watch]
 {{- end -}}
