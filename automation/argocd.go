@@ -404,7 +404,9 @@ type staticKeychain struct{ a authn.Authenticator }
 func (k staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) { return k.a, nil }
 
 // argoBranchImage is one image of Image Updater's branch template data
-// (.Images).
+// (.Images), as Image Updater fills it: Name is its ImageName (see
+// ArgoImageName), OldTag and NewTag what its tags print (a digest for the
+// digest strategy).
 type argoBranchImage struct {
 	Name, Alias, OldTag, NewTag string
 }
@@ -413,9 +415,86 @@ type argoBranchImage struct {
 type argoBranchData struct {
 	AppName, AppNamespace string
 	Images                []argoBranchImage
-	// SHA256 is the hex SHA-256 of the changes, one "IMAGE:OLDTAG:NEWTAG"
-	// line per image.
+	// SHA256 is Image Updater's hash of the changes (argoBranchSHA256).
 	SHA256 string
+}
+
+// argoBranchSHA256 is the .SHA256 of Image Updater's branch template
+// data: the hex SHA-256 of "NAME-OLDTAG-NEWTAG," for each changed image,
+// in the order of the Application's images, with nothing between them
+// (its TemplateBranchName). The same changes give the same branch name as
+// with Image Updater, so that the branches it created are reused.
+func argoBranchSHA256(images []argoBranchImage) string {
+	h := sha256.New()
+	for _, im := range images {
+		_, _ = fmt.Fprintf(h, "%s-%s-%s,", im.Name, im.OldTag, im.NewTag) // a hash never fails to write
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// ArgoImageName is Image Updater's ImageName of an image (its
+// image.NewFromIdentifier): the repository's path without the registry,
+// and without Docker Hub's library/ unless the image names it so
+// (ghcr.io/acme/web is acme/web; nginx and docker.io/library/nginx are
+// nginx; library/nginx stays as it is).
+func ArgoImageName(image string) string {
+	ref, err := name.NewRepository(image, name.WeakValidation)
+	if err != nil {
+		return image
+	}
+	p := ref.RepositoryStr()
+	if !strings.HasPrefix(image, "library/") {
+		p = strings.TrimPrefix(p, "library/")
+	}
+	return p
+}
+
+// argoTagString is what Image Updater prints of the tag of a reference
+// (TAG[@DIGEST]): the digest when it has one, else the tag.
+func argoTagString(ref string) string {
+	if _, d, ok := strings.Cut(ref, "@"); ok {
+		return d
+	}
+	return refTag(ref)
+}
+
+// argoBranchImages are the images of an Application that changes change,
+// in the order of its images, as Image Updater's change list holds them:
+// OldTag is the tag the Application runs (status.summary.images) when it
+// has a status that lists the image, else the one the file held; NewTag
+// is the tag selected, its digest for a digest policy.
+func argoBranchImages(ac *config.ArgoCD, changes []writeback.Change, digest map[string]bool, sel map[string]string) []argoBranchImage {
+	byPolicy := map[string]writeback.Change{}
+	for _, c := range changes {
+		if _, seen := byPolicy[c.Policy]; !seen {
+			byPolicy[c.Policy] = c
+		}
+	}
+	running := map[string]string{}
+	if ac.HasStatus {
+		for _, ref := range ac.Running {
+			running[imageRepository(ref)] = ref
+		}
+	}
+	var out []argoBranchImage
+	for _, im := range ac.Images {
+		c, ok := byPolicy[im.Policy]
+		if !ok {
+			continue
+		}
+		b := argoBranchImage{Name: ArgoImageName(im.Image), Alias: im.Alias, OldTag: c.OldTag, NewTag: c.NewTag}
+		if digest[im.Policy] {
+			b.NewTag = argoTagString(sel[im.Policy])
+			if _, d, ok := strings.Cut(c.Old, "@"); ok {
+				b.OldTag = d
+			}
+		}
+		if ref, ok := running[imageRepository(im.Image)]; ok {
+			b.OldTag = argoTagString(ref)
+		}
+		out = append(out, b)
+	}
+	return out
 }
 
 // argoBranch renders the push branch template of an Argo CD Application
@@ -454,23 +533,18 @@ func (r *Runner) argoBranch(ctx context.Context, dir string, set *config.Set, a 
 		}
 		return "", pins, nil
 	}
+	digest := map[string]bool{}
+	for _, p := range policies {
+		digest[p.Namespace+":"+p.Name] = p.Compiled != nil && p.Compiled.Rule() == policy.RuleDigest
+	}
 	data := argoBranchData{AppName: ac.App, AppNamespace: ac.AppNamespace}
-	alias := map[string]string{}
-	for _, im := range ac.Images {
-		alias[im.Image] = im.Alias
-	}
-	seen := map[string]bool{}
-	h := sha256.New()
-	for _, c := range out.changes {
-		if seen[c.Image] {
-			continue
-		}
-		seen[c.Image] = true
-		data.Images = append(data.Images, argoBranchImage{Name: c.Image, Alias: alias[c.Image], OldTag: c.OldTag, NewTag: c.NewTag})
-		_, _ = fmt.Fprintf(h, "%s:%s:%s\n", c.Image, c.OldTag, c.NewTag) // a hash never fails to write
-	}
-	data.SHA256 = hex.EncodeToString(h.Sum(nil))
-	t, err := template.New("branch").Funcs(git.TemplateFuncs()).Parse(ac.BranchTemplate)
+	data.Images = argoBranchImages(ac, out.changes, digest, pins)
+	data.SHA256 = argoBranchSHA256(data.Images)
+	funcs := git.TemplateFuncs()
+	// text/template's own slice, which cuts strings too (Image Updater's
+	// templates say slice .SHA256 0 8); Sprig's takes lists only.
+	delete(funcs, "slice")
+	t, err := template.New("branch").Funcs(funcs).Parse(ac.BranchTemplate)
 	if err != nil {
 		return "", nil, fmt.Errorf("branch template %q: %w", ac.BranchTemplate, err)
 	}

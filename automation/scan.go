@@ -39,6 +39,56 @@ type Scanner struct {
 
 	// close releases what NewScanner opened (the registry cache).
 	close func()
+	// memo keeps the last selection of each policy that needs nothing
+	// but the tags, so that a rescan finding the same list does not select
+	// again (see selectionMemo).
+	memo selectionMemo
+}
+
+// selectionMemo holds, per policy, the result of its last selection that
+// depended on the tag list alone: the compiled policy and the list's sum
+// it came from. A policy recompiled (its spec changed) or a different list
+// misses. At 5-minute intervals most rescans find the list they found
+// before: this saves the selection (parsing and ordering every tag).
+type selectionMemo struct {
+	mu   sync.Mutex
+	m    map[string]memoEntry
+	hits int // selections answered from m, for tests
+}
+
+type memoEntry struct {
+	policy *policy.Policy
+	sum    [32]byte
+	res    policy.Result
+	err    error
+}
+
+func (m *selectionMemo) get(key string, p *policy.Policy, sum [32]byte) (policy.Result, error, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.m[key]
+	if !ok || e.policy != p || e.sum != sum {
+		return policy.Result{}, nil, false
+	}
+	m.hits++
+	return e.res, e.err, true
+}
+
+func (m *selectionMemo) put(key string, p *policy.Policy, sum [32]byte, res policy.Result, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil {
+		m.m = map[string]memoEntry{}
+	}
+	m.m[key] = memoEntry{policy: p, sum: sum, res: res, err: err}
+}
+
+// memoizable reports whether a selection depends on the tag list alone:
+// no facts from the registry (digests, creation times, platforms,
+// signatures; minAge needs creation times), no explanation asked, and a
+// list whose sum is known.
+func memoizable(p *policy.Policy, tl registry.TagList, o selectOptions) bool {
+	return p != nil && p.Needs() == (policy.Need{}) && !o.explain && o.verify == nil && tl.Sum != [32]byte{}
 }
 
 // Selection is the outcome of one policy.
@@ -211,7 +261,19 @@ func (s *Scanner) selectOne(ctx context.Context, p *config.Policy, rs *repoScan)
 		}
 		o.verify = &verifier{key: key}
 	}
-	res, err := selectTag(ctx, s.Registry, rs.repo, p.Compiled, rs.tags.Tags, o)
+	var (
+		res policy.Result
+		err error
+	)
+	key := p.Namespace + "/" + p.Name
+	if memo := memoizable(p.Compiled, rs.tags, o); !memo {
+		res, err = selectTag(ctx, s.Registry, rs.repo, p.Compiled, rs.tags.Tags, o)
+	} else if r, e, ok := s.memo.get(key, p.Compiled, rs.tags.Sum); ok {
+		res, err = r, e
+	} else {
+		res, err = selectTag(ctx, s.Registry, rs.repo, p.Compiled, rs.tags.Tags, o)
+		s.memo.put(key, p.Compiled, rs.tags.Sum, res, err)
+	}
 	sel.Candidates, sel.Dropped, sel.Explain = res.Candidates, res.Dropped, res.Explain
 	if o.verify != nil {
 		sel.Verify = &o.verify.counts

@@ -208,3 +208,65 @@ func (m *memoryTags) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(m.pages[page])
 }
+
+// BenchmarkRescanUnchanged rescans 100 repositories of 1,000 tags whose
+// lists did not change, as most rescans of a service at 5-minute intervals
+// do (tag lists from memory, as in BenchmarkScanMemory):
+//
+//   - select: a Scanner that has not seen the lists, which selects each
+//     policy over every tag (what every rescan cost before the memo);
+//   - memo: the service's long-lived Scanner, which answers each policy
+//     from its last selection when the list's sum is the same.
+//
+// Both share one registry client, so listing and decoding cost the same.
+func BenchmarkRescanUnchanged(b *testing.B) {
+	const repos, tags, pageSize = 100, 1000, 1000
+	srv := httptest.NewServer(newMemoryTags(tags, pageSize))
+	b.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	var docs strings.Builder
+	for i := range repos {
+		fmt.Fprintf(&docs, `---
+apiVersion: hoist.dev/v1alpha1
+kind: ImageRepository
+metadata: {name: %[1]s, namespace: bench}
+spec: {image: %[2]s/team/%[1]s}
+---
+apiVersion: hoist.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: %[1]s, namespace: bench}
+spec:
+  imageRepositoryRef: {name: %[1]s}
+  policy: {semver: {range: '>=1.0.0'}}
+`, fmt.Sprintf("app%04d", i), host)
+	}
+	set, err := config.Parse("hoist.yaml", []byte(docs.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	client, err := registry.New(registry.WithRateLimit(0, 0), registry.WithPageSize(pageSize))
+	if err != nil {
+		b.Fatal(err)
+	}
+	warm := &automation.Scanner{Registry: client}
+	warm.Scan(b.Context(), set)
+	for _, m := range []struct {
+		name    string
+		scanner func() *automation.Scanner
+	}{
+		{"select", func() *automation.Scanner { return &automation.Scanner{Registry: client} }},
+		{"memo", func() *automation.Scanner { return warm }},
+	} {
+		b.Run(m.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, s := range m.scanner().Scan(b.Context(), set) {
+					if s.Err != nil || s.Tag != "1.9.99" {
+						b.Fatalf("%s: tag %q, error %v", s.Key(), s.Tag, s.Err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*repos), "µs/repo")
+		})
+	}
+}

@@ -90,3 +90,81 @@ spec:
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
 }
+
+// TestScanReusesSelectionOfUnchangedList: a rescan that lists the same tags
+// answers a policy that needs nothing but the tags from the last selection;
+// a new tag, a changed policy or an explanation selects again. The steps
+// run in order on one Scanner against a real registry.
+func TestScanReusesSelectionOfUnchangedList(t *testing.T) {
+	reg := testenv.NewRegistry(t, testenv.RegistryOptions{})
+	d := reg.PushImage(t, "team/app", "1.0.0", testenv.ImageOptions{})
+	reg.TagMany(t, "team/app", d, []string{"1.1.0"})
+	docs := func(rng string) *config.Set {
+		set, err := config.Parse("hoist.yaml", []byte(fmt.Sprintf(`apiVersion: hoist.dev/v1alpha1
+kind: ImageRepository
+metadata: {name: app, namespace: apps}
+spec: {image: %s}
+---
+apiVersion: hoist.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: app, namespace: apps}
+spec:
+  imageRepositoryRef: {name: app}
+  policy: {semver: {range: '%s'}}
+`, reg.Ref("team/app", ""), rng)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return set
+	}
+	client, err := registry.New(registry.WithRateLimit(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &automation.Scanner{Registry: client}
+	set := docs(">=1")
+	steps := []struct {
+		name     string
+		push     string // a tag pushed before the scan
+		rng      string // the policy's range, reloaded, when set
+		explain  bool
+		wantTag  string
+		wantHits int
+	}{
+		{name: "first scan selects", wantTag: "1.1.0", wantHits: 0},
+		{name: "same list: the last selection", wantTag: "1.1.0", wantHits: 1},
+		{name: "a new tag: selects again", push: "1.2.0", wantTag: "1.2.0", wantHits: 1},
+		{name: "same list again", wantTag: "1.2.0", wantHits: 2},
+		{name: "the policy changed: selects again", rng: "<1.2.0", wantTag: "1.1.0", wantHits: 2},
+		{name: "the changed policy, same list", wantTag: "1.1.0", wantHits: 3},
+		{name: "an explanation selects again", explain: true, wantTag: "1.1.0", wantHits: 3},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			if st.push != "" {
+				reg.TagMany(t, "team/app", d, []string{st.push})
+			}
+			if st.rng != "" {
+				set = docs(st.rng)
+			}
+			s.Explain = st.explain
+			sels := s.Scan(t.Context(), set)
+			if len(sels) != 1 || sels[0].Err != nil {
+				t.Fatalf("selections %+v", sels)
+			}
+			got := struct {
+				Tag     string
+				Hits    int
+				Explain bool
+			}{sels[0].Tag, automation.SelectionMemoHits(s), len(sels[0].Explain) > 0}
+			want := struct {
+				Tag     string
+				Hits    int
+				Explain bool
+			}{st.wantTag, st.wantHits, st.explain}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}

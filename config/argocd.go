@@ -92,6 +92,13 @@ type ArgoCD struct {
 	// (.AppName, .AppNamespace, .Images, .SHA256) from the changes to be
 	// made. Empty when the branch is fixed (spec.git.push.branch).
 	BranchTemplate string
+	// SecretNamespace is the namespace of the Git credentials Secret that
+	// write-back method git:secret:NAMESPACE/NAME names (NAME is
+	// spec.git.secretRef of the automation); "" without one. It is the
+	// Application's namespace for git:secret:NAME. Outside a cluster it is
+	// not used; the controller reads the Secret there, and only where the
+	// Secret admits the Application's namespace (see docs/argocd.md).
+	SecretNamespace string
 }
 
 // ArgoCDImage is one image of an Application.
@@ -228,45 +235,6 @@ type argoWriteConfig struct {
 	} `json:"gitConfig,omitempty"`
 }
 
-// ArgoConfigMapName is the ConfigMap of Argo CD Image Updater's settings,
-// of which the commit settings are read.
-const ArgoConfigMapName = "argocd-image-updater-config"
-
-// argoConfigMap is the part of Image Updater's ConfigMap that is read.
-type argoConfigMap struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata,omitempty"`
-	Data              map[string]string `json:"data,omitempty"`
-	d                 *document
-}
-
-// parseArgoConfigMap reads Image Updater's ConfigMap (argocd-image-updater-
-// config): git.user, git.email and git.commit-message-template apply to
-// every automation converted from an Application. Other ConfigMaps are
-// skipped.
-func (l *loader) parseArgoConfigMap(d *document, root *yaml.Node) {
-	name := ""
-	if m := mapGet(root, "metadata"); m != nil {
-		if n := mapGet(m, "name"); n != nil {
-			name = n.Value
-		}
-	}
-	if name != ArgoConfigMapName {
-		return
-	}
-	o := &argoConfigMap{}
-	d.lenient = true
-	if !d.decode(root, o) {
-		return
-	}
-	o.d = d
-	if prev := l.argoConfig; prev != nil {
-		d.errorf("metadata.name", "ConfigMap %s is also defined at %s:%d", ArgoConfigMapName, prev.d.file, prev.d.start.line)
-		return
-	}
-	l.argoConfig = o
-}
-
 // mapGet returns the value of key in the mapping n, or nil.
 func mapGet(n *yaml.Node, key string) *yaml.Node {
 	if n = resolve(n); n == nil || n.Kind != yaml.MappingNode {
@@ -336,6 +304,9 @@ func (l *loader) parseArgo(d *document, root *yaml.Node) {
 // Updater v0.x); with one, an Application no ImageUpdater selects is left
 // alone (v1.x).
 func (l *loader) convertArgo() {
+	if c := l.argoConfig; c != nil {
+		l.set.ArgoCDKubeEventsOff = c.noEvents
+	}
 	claimed := map[*argoApp]*argoUpdater{}
 	for _, u := range l.argoUpdaters {
 		spec := &u.iu.Spec
@@ -706,23 +677,20 @@ func (l *loader) argoAutomation(a *argoApp, images []argoImage, wb argoWriteBack
 		},
 	}
 	if c := l.argoConfig; c != nil {
-		if v := c.Data["git.user"]; v != "" {
-			auto.Spec.Git.Commit.Author.Name = v
-		}
-		if v := c.Data["git.email"]; v != "" {
-			auto.Spec.Git.Commit.Author.Email = v
-		}
-		if v := c.Data["git.commit-message-template"]; v != "" {
-			auto.Spec.Git.Commit.MessageTemplate = v
-		}
+		c.commit(&auto.Spec.Git.Commit)
 	}
 	if sec, ok := strings.CutPrefix(wb.method.value, "git:secret:"); ok {
-		_, name, found := strings.Cut(sec, "/")
-		if !found || name == "" {
-			fail(sd, wb.method.field, fmt.Errorf("write-back method %q: want git:secret:NAMESPACE/NAME", wb.method.value))
+		secNS, name, found := strings.Cut(sec, "/")
+		if !found {
+			// Image Updater v1.x: a Secret of the Application's namespace.
+			secNS, name = ns, sec
+		}
+		if msgs := validation.IsDNS1123Label(secNS); len(msgs) > 0 || name == "" || len(validation.IsDNS1123Subdomain(name)) > 0 {
+			fail(sd, wb.method.field, fmt.Errorf("write-back method %q: want git:secret:NAMESPACE/NAME or git:secret:NAME", wb.method.value))
 			return
 		}
 		auto.Spec.Git.SecretRef = &v1alpha1.LocalObjectReference{Name: name}
+		out.SecretNamespace = secNS
 	}
 	if err := checkGitURL(url); err != nil {
 		field := srcField + ".repoURL"
@@ -925,7 +893,18 @@ func (l *loader) argoImagePolicy(a *argoApp, im argoImage, sd *document) (*Repos
 	repo.Spec.Interval.Duration = DefaultInterval
 	repo.Spec.Timeout = &metav1.Duration{Duration: DefaultTimeout}
 	repo.Spec.Provider = DefaultProvider
-	if v := im.pullSecret.value; v != "" {
+	pullSecret := im.pullSecret.value
+	if c := l.argoConfig; c != nil {
+		// registries.conf: the registry's credentials unless the image
+		// has a pull secret of its own, and its TLS.
+		if reg := c.registryFor(im.image); reg != nil {
+			if pullSecret == "" {
+				pullSecret = reg.Credentials
+			}
+			repo.Spec.Insecure = repo.Spec.Insecure || reg.Insecure
+		}
+	}
+	if v := pullSecret; v != "" {
 		ps, err := parseArgoPullSecret(v)
 		switch {
 		case err != nil:

@@ -31,6 +31,10 @@ func TestParseInvalid(t *testing.T) {
 			`testdata/invalid/argocd-imageupdater.yaml:11: spec.applicationRefs[0].images[0].commonUpdateSettings.updateStrategy: update strategy "lastest": want semver, newest-build (or latest), alphabetical (or name) or digest`,
 			`testdata/invalid/argocd-imageupdater.yaml:12: spec.imagez: unknown field "imagez"; did you mean "images"?`,
 		},
+		"argocd-configmap.yaml": {
+			`testdata/invalid/argocd-configmap.yaml:6: data["kube.events"]: "maybe": want true or false`,
+			`testdata/invalid/argocd-configmap.yaml:7: data["registries.conf"]: registries[0].credentials: pull secret "ext:/bin/creds.sh": ext: credential scripts run a program named by the document; hoist does not run them (use pullsecret, secret or env)`,
+		},
 		"notifications.yaml": {
 			`testdata/invalid/notifications.yaml:5: spec.type: "slak": want generic, generic-hmac, slack, msteams, discord, github, gitlab or gitea`,
 			`testdata/invalid/notifications.yaml:6: spec.address: "ftp://hooks.example.com/x": want an http or https URL`,

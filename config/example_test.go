@@ -86,3 +86,28 @@ func ExampleLoad() {
 	// automation apps/web writes to https://github.com/example/fleet
 	//   policy podinfo from testdata/multi/policies/podinfo.yaml:1
 }
+
+func ExampleSet_RemoveAutomations() {
+	set, err := config.Parse("fleet.yaml", []byte(`
+apiVersion: hoist.dev/v1alpha1
+kind: ImageUpdateAutomation
+metadata: {name: prod, namespace: apps}
+spec:
+  git: {url: https://git.example.com/fleet.git, checkout: {ref: {branch: main}}, commit: {author: {name: hoist, email: hoist@example.com}}}
+  update: {path: ./prod}
+---
+apiVersion: hoist.dev/v1alpha1
+kind: ImageUpdateAutomation
+metadata: {name: dev, namespace: apps}
+spec:
+  git: {url: https://git.example.com/fleet.git, checkout: {ref: {branch: main}}, commit: {author: {name: hoist, email: hoist@example.com}}}
+  update: {path: ./dev}
+`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	set.RemoveAutomations(func(a *config.Automation) bool { return a.Name == "dev" })
+	fmt.Println(len(set.Automations), set.Automation("apps", "dev") == nil, set.Automation("apps", "prod") != nil)
+	// Output: 1 true true
+}

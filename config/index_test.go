@@ -50,6 +50,26 @@ spec:
   policySelector: {matchLabels: {team: t%[3]d}}
 `, i, i%10, i%50)
 	}
+	// Selectors the label index cannot narrow, or only by one of their
+	// requirements: each must still select what a walk selects.
+	for i, sel := range []string{
+		`{matchExpressions: [{key: team, operator: In, values: [t0, t10]}]}`,
+		`{matchExpressions: [{key: team, operator: NotIn, values: [t0]}]}`,
+		`{matchExpressions: [{key: team, operator: Exists}], matchLabels: {team: t20}}`,
+		`{matchLabels: {team: t30, missing: x}}`,
+		`{matchExpressions: [{key: team, operator: In, values: [t40]}]}`,
+		`{}`,
+	} {
+		fmt.Fprintf(&b, `---
+apiVersion: hoist.dev/v1alpha1
+kind: ImageUpdateAutomation
+metadata: {name: selector%[1]d, namespace: ns0}
+spec:
+  git: {url: 'https://git.example.com/fleet0.git', checkout: {ref: {branch: main}}, commit: {author: {email: hoist@example.com}}}
+  update: {path: ./}
+  policySelector: %[2]s
+`, i, sel)
+	}
 	for i := range 10 {
 		fmt.Fprintf(&b, `---
 apiVersion: notification.toolkit.fluxcd.io/v1

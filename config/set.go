@@ -3,9 +3,12 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 
 	"github.com/hoist-dev/hoist/config/v1alpha1"
 	"github.com/hoist-dev/hoist/policy"
@@ -89,6 +92,9 @@ type Set struct {
 	Alerts          []*Alert
 	// Warnings name fields that were accepted but are not acted on.
 	Warnings []Warning
+	// ArgoCDKubeEventsOff is kube.events: "false" in Argo CD Image
+	// Updater's ConfigMap: no Kubernetes events on Applications.
+	ArgoCDKubeEventsOff bool
 
 	index *setIndex
 }
@@ -106,6 +112,58 @@ type setIndex struct {
 	receivers   map[objectKey]*Receiver
 	nsRepos     map[string][]*Repository
 	nsPolicies  map[string][]*Policy
+
+	// labelOnce builds labelPolicies on the first PoliciesFor: the policies
+	// of a namespace by one of their labels, key "NS\x00KEY=VALUE". A
+	// Set is read by many runs at once; Load does not pay for it when no
+	// automation selects by label.
+	labelOnce     sync.Once
+	labelPolicies map[string][]*Policy
+}
+
+func labelKey(ns, k, v string) string { return ns + "\x00" + k + "=" + v }
+
+// policiesLabelled returns the policies of namespace ns with label k=v, in
+// the order they were read.
+func (ix *setIndex) policiesLabelled(ns, k, v string) []*Policy {
+	ix.labelOnce.Do(func() {
+		ix.labelPolicies = map[string][]*Policy{}
+		for ns, ps := range ix.nsPolicies {
+			for _, p := range ps {
+				for k, v := range p.Labels {
+					key := labelKey(ns, k, v)
+					ix.labelPolicies[key] = append(ix.labelPolicies[key], p)
+				}
+			}
+		}
+	})
+	return ix.labelPolicies[labelKey(ns, k, v)]
+}
+
+// candidates returns the policies of namespace ns that sel can match: those
+// with the label of sel's narrowest equality requirement, or else every
+// policy of ns. The caller still matches each against sel.
+func (ix *setIndex) candidates(ns string, sel labels.Selector) []*Policy {
+	out := ix.nsPolicies[ns]
+	reqs, ok := sel.Requirements()
+	if !ok {
+		return out
+	}
+	for _, r := range reqs {
+		switch r.Operator() {
+		case selection.Equals, selection.DoubleEquals, selection.In:
+		default:
+			continue
+		}
+		vals := r.Values()
+		if vals.Len() != 1 {
+			continue
+		}
+		if c := ix.policiesLabelled(ns, r.Key(), vals.UnsortedList()[0]); len(c) < len(out) {
+			out = c
+		}
+	}
+	return out
 }
 
 // buildIndex indexes s; the first of two objects with one key wins, as the
@@ -198,6 +256,16 @@ func (s *Set) Policy(namespace, name string) *Policy {
 	return nil
 }
 
+// RemoveAutomations takes the automations for which drop reports true out
+// of s (and of its index): the controller leaves out those whose Git
+// credentials may not be read.
+func (s *Set) RemoveAutomations(drop func(*Automation) bool) {
+	s.Automations = slices.DeleteFunc(s.Automations, drop)
+	if s.index != nil {
+		s.buildIndex()
+	}
+}
+
 // Automation returns the ImageUpdateAutomation namespace/name, or nil.
 func (s *Set) Automation(namespace, name string) *Automation {
 	if o, ok := find(s.index, func(ix *setIndex) map[objectKey]*Automation { return ix.automations }, namespace, name); ok {
@@ -247,7 +315,7 @@ func (s *Set) PoliciesFor(a *Automation) ([]*Policy, error) {
 	}
 	policies := s.Policies
 	if s.index != nil {
-		policies = s.index.nsPolicies[a.Namespace]
+		policies = s.index.candidates(a.Namespace, sel)
 	}
 	var out []*Policy
 	for _, p := range policies {

@@ -88,12 +88,22 @@ func access(repo *v1alpha1.ImageRepository, ns string, set labels.Set) string {
 	if repo.Spec.AccessFrom == nil {
 		return where + ": it has no spec.accessFrom, which cross-namespace references need"
 	}
-	for _, sel := range repo.Spec.AccessFrom.NamespaceSelectors {
-		if labels.SelectorFromSet(sel.MatchLabels).Matches(set) {
-			return ""
-		}
+	if accessAllowed(repo.Spec.AccessFrom, set) {
+		return ""
 	}
 	return where + ": its spec.accessFrom.namespaceSelectors match no label of the namespace"
+}
+
+// accessAllowed reports whether af admits a namespace whose labels are
+// set: one of its namespaceSelectors matches them (an empty one matches
+// every namespace), as Flux's accessFrom.
+func accessAllowed(af *v1alpha1.AccessFrom, set labels.Set) bool {
+	for _, sel := range af.NamespaceSelectors {
+		if labels.SelectorFromSet(sel.MatchLabels).Matches(set) {
+			return true
+		}
+	}
+	return false
 }
 
 // setDenied sets the conditions of a policy whose access was refused, and

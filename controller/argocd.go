@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"sort"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -17,10 +19,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/hoist-dev/hoist/automation"
+	"github.com/hoist-dev/hoist/config"
 )
 
 // The kinds of Argo CD and Argo CD Image Updater read from the API server
@@ -53,7 +58,18 @@ func (c *Controller) watchArgo(mgr manager.Manager, o Options) error {
 		return nil
 	}
 	reader := mgr.GetCache()
-	c.docs.extra = append(c.docs.extra, func(ctx context.Context) ([]object, error) { return listArgo(ctx, reader, kinds) })
+	cmKey := types.NamespacedName{Namespace: o.ArgoCDImageUpdaterNamespace, Name: config.ArgoConfigMapName}
+	c.docs.extra = append(c.docs.extra, func(ctx context.Context) ([]object, error) {
+		objs, err := listArgo(ctx, reader, kinds)
+		if err != nil || cmKey.Namespace == "" {
+			return objs, err
+		}
+		cm, err := argoConfigMap(ctx, reader, cmKey)
+		if err != nil || cm == nil {
+			return objs, err
+		}
+		return append(objs, *cm), nil
+	})
 	if r := o.Service.Runner; r != nil {
 		r.Applications = &applications{reader: mgr.GetAPIReader(), writer: mgr.GetClient()}
 	}
@@ -61,16 +77,54 @@ func (c *Controller) watchArgo(mgr manager.Manager, o Options) error {
 		u := &unstructured.Unstructured{}
 		u.SetGroupVersionKind(gvk)
 		r := &reconciler{c: c, kind: gvk.Kind, reconcile: func(context.Context, objectKey) error { return nil }}
-		err := builder.ControllerManagedBy(mgr).
+		b := builder.ControllerManagedBy(mgr).
 			Named(gvk.Kind).
 			For(u, builder.WithPredicates(c.counted(argoChanged{}))). // counted: a change makes the next sync list again
-			WithOptions(crcontroller.Options{MaxConcurrentReconciles: 1}).
-			Complete(r)
-		if err != nil {
+			WithOptions(crcontroller.Options{MaxConcurrentReconciles: 1})
+		if gvk == ApplicationGVK && cmKey.Namespace != "" {
+			// Image Updater's ConfigMap: its settings apply at once.
+			b = b.Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+				return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(o)}}
+			}), builder.WithPredicates(c.counted(predicate.NewPredicateFuncs(func(o client.Object) bool {
+				return o.GetNamespace() == cmKey.Namespace && o.GetName() == cmKey.Name
+			}))))
+		}
+		if gvk == ApplicationGVK {
+			// The Git credentials of git:secret: a new version (a new
+			// password, a new grant of access) is read at once.
+			b = b.Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(c.argoSecretChanged),
+				builder.OnlyMetadata, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{}))
+		}
+		if err := b.Complete(r); err != nil {
 			return fmt.Errorf("controller: registering the %s reconciler: %w", gvk.Kind, err)
 		}
 	}
 	return nil
+}
+
+// argoSecretChanged counts the change of a Secret that Applications read
+// (git:secret), and has the Application reconciler sync.
+func (c *Controller) argoSecretChanged(_ context.Context, sec client.Object) []reconcile.Request {
+	k := types.NamespacedName{Namespace: sec.GetNamespace(), Name: sec.GetName()}
+	if !c.docs.usesArgoSecret(k) {
+		return nil
+	}
+	c.docs.changes.Add(1)
+	return []reconcile.Request{{NamespacedName: k}}
+}
+
+// argoConfigMap reads Image Updater's ConfigMap from the cache, as a
+// document: nil when there is none.
+func argoConfigMap(ctx context.Context, c client.Reader, key types.NamespacedName) (*object, error) {
+	var cm corev1.ConfigMap
+	switch err := c.Get(ctx, key, &cm); {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading ConfigMap %s: %w", key, err)
+	}
+	cm.APIVersion, cm.Kind = "v1", "ConfigMap"
+	return &object{objectKey{"ConfigMap", cm.Namespace, cm.Name}, &cm}, nil
 }
 
 // listArgo reads the objects of kinds from the cache, each cut down to

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -69,6 +70,11 @@ type Options struct {
 	// notification-controller), instead of hoist sending to the Providers
 	// of Flux's Alerts itself (see docs/notifications.md). Default: none.
 	EventsAddr string
+	// ArgoCDImageUpdaterNamespace is the namespace of Argo CD Image
+	// Updater's ConfigMap (argocd-image-updater-config), read and watched
+	// when Argo CD's Applications are served; "" reads none. The manager's
+	// cache must hold it (CacheOptions).
+	ArgoCDImageUpdaterNamespace string
 }
 
 // Controller is hoist's reconcilers and the service they feed.
@@ -80,6 +86,7 @@ type Controller struct {
 	log    *slog.Logger
 	docs   *documents
 	obs    *observations
+	argo   *argoEvents
 	// events wake the reconciler of a kind when the service observed
 	// something of one of its objects.
 	events map[string]chan event.GenericEvent
@@ -110,6 +117,7 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 		log:    o.Logger,
 		docs:   &documents{invalid: map[objectKey]*config.Error{}, secrets: mgr.GetAPIReader(), fluxGit: fluxGit},
 		obs:    newObservations(),
+		argo:   newArgoEvents(),
 		src:    newSource(),
 		events: map[string]chan event.GenericEvent{},
 	}
@@ -232,13 +240,21 @@ func (c *Controller) counted(p predicate.Predicate) predicate.Predicate {
 // CacheOptions adds to o what the controller needs of the manager's cache:
 // the metadata of every Secret in the watched namespaces, whatever
 // --watch-label-selector says (a Secret does not carry the shard's label),
-// without annotations, which may hold the value.
-func CacheOptions(o cache.Options) cache.Options {
+// without annotations, which may hold the value; and of ConfigMaps only
+// Argo CD Image Updater's, in imageUpdaterNamespace ("": none).
+func CacheOptions(o cache.Options, imageUpdaterNamespace string) cache.Options {
 	by := maps.Clone(o.ByObject)
 	if by == nil {
 		by = map[client.Object]cache.ByObject{}
 	}
 	by[&corev1.Secret{}] = cache.ByObject{Label: labels.Everything(), Transform: stripSecretMetadata}
+	if imageUpdaterNamespace != "" {
+		by[&corev1.ConfigMap{}] = cache.ByObject{
+			Namespaces: map[string]cache.Config{imageUpdaterNamespace: {}},
+			Label:      labels.Everything(),
+			Field:      fields.OneTermEqualSelector("metadata.name", config.ArgoConfigMapName),
+		}
+	}
 	o.ByObject = by
 	return o
 }
@@ -271,6 +287,7 @@ func (o *observer) Scanned(repository string, sels []automation.Selection) {
 	c := (*Controller)(o)
 	ns, name, _ := strings.Cut(repository, "/")
 	c.obs.scanned(ns, name, sels, time.Now())
+	c.argoScanned(context.Background(), sels)
 	r := &v1alpha1.ImageRepository{}
 	r.Namespace, r.Name = ns, name
 	c.notify(v1alpha1.ImageRepositoryKind, r)
@@ -285,6 +302,7 @@ func (o *observer) Scanned(repository string, sels []automation.Selection) {
 func (o *observer) Ran(res automation.RunResult) {
 	c := (*Controller)(o)
 	c.obs.ran(res, time.Now())
+	c.argoRan(context.Background(), res)
 	a := &v1alpha1.ImageUpdateAutomation{}
 	a.Namespace, a.Name = res.Namespace, res.Name
 	c.notify(v1alpha1.ImageUpdateAutomationKind, a)
@@ -300,6 +318,7 @@ func (c *Controller) sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	c.argoProblems(ctx)
 	for _, k := range users {
 		key := k.Namespace + "/" + k.Name
 		switch k.Kind {

@@ -63,6 +63,13 @@ type documents struct {
 	// denied holds why each ImagePolicy left out for its cross-namespace
 	// reference was refused (see crossNamespace).
 	denied map[objectKey]string
+	// argoRefs are the Git credentials Secrets (git:secret) of the
+	// Applications in the last configuration published, and argoStates
+	// what was found of them; argoDenied holds why each Application whose
+	// Secret may not be read was left out (see secretAccess).
+	argoRefs   []argoSecret
+	argoStates map[argoSecret]argoSecretState
+	argoDenied map[objectKey]string
 }
 
 // object is one document: its key, and the object with its kind set.
@@ -125,9 +132,12 @@ func fingerprint(objs []object) string {
 		b.WriteByte(' ')
 		b.WriteString(string(m.GetUID()))
 		b.WriteByte(' ')
-		if u, ok := m.(*unstructured.Unstructured); ok {
+		switch u := m.(type) {
+		case *unstructured.Unstructured:
 			b.WriteString(argoVersion(u))
-		} else {
+		case *corev1.ConfigMap: // no generation: its data is its content
+			b.WriteString(u.ResourceVersion)
+		default:
 			b.WriteString(strconv.FormatInt(m.GetGeneration(), 10))
 		}
 		for _, kv := range []map[string]string{m.GetLabels(), m.GetAnnotations()} {
@@ -272,7 +282,19 @@ func (d *documents) publish(ctx context.Context, objs []object, versions map[typ
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	fp := fingerprint(objs) + accessFP + secretsFingerprint(versions)
+	d.mu.Lock()
+	prevRefs, prevStates := d.argoRefs, d.argoStates
+	d.mu.Unlock()
+	// The Git credentials of the Applications as last published: a
+	// change of their versions, or of the grants of access, is a change.
+	var argoStates map[argoSecret]argoSecretState
+	argoFP := ""
+	if d.secrets != nil {
+		if argoStates, argoFP, err = readArgoSecrets(ctx, d.secrets, prevRefs, nil); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	fp := fingerprint(objs) + accessFP + secretsFingerprint(versions) + argoFP
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if fp == d.fingerprint && d.applied != nil {
@@ -286,8 +308,22 @@ func (d *documents) publish(ctx context.Context, objs []object, versions map[typ
 	if !d.fluxGit {
 		noFluxGitRepository(objs, invalid)
 	}
+	argoRefs := argoSecretRefs(set)
+	if d.secrets != nil {
+		if argoStates, argoFP, err = readArgoSecrets(ctx, d.secrets, argoRefs, argoStates); err != nil {
+			return nil, nil, nil, err
+		}
+		fp = fingerprint(objs) + accessFP + secretsFingerprint(versions) + argoFP
+	}
+	users = append(users, argoSecretUsers(set, prevStates, argoStates)...)
+	argoDenied := applyArgoSecrets(set, argoStates)
 	if err := d.writeSecrets(ctx, set); err != nil {
 		return nil, nil, nil, err
+	}
+	if d.secretsDir != "" {
+		if err := writeArgoSecrets(d.secretsDir, argoStates); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	if d.secretVersions != nil {
 		for _, o := range objs {
@@ -307,6 +343,7 @@ func (d *documents) publish(ctx context.Context, objs []object, versions map[typ
 	d.secretVersions = versions
 	d.invalid = invalid
 	d.denied = denied
+	d.argoRefs, d.argoStates, d.argoDenied = argoRefs, argoStates, argoDenied
 	counts = []any{"repositories", len(set.Repositories), "policies", len(set.Policies), "automations", len(set.Automations), "invalid", len(invalid)}
 	return d.applied, counts, users, nil
 }
@@ -370,7 +407,9 @@ func secretRefs(set *config.Set) []types.NamespacedName {
 	}
 	for _, a := range set.Automations {
 		if g := a.Spec.Git; g != nil {
-			add(a.Namespace, g.SecretRef)
+			if _, ok := argoSecretOf(a); !ok { // those are writeArgoSecrets'
+				add(a.Namespace, g.SecretRef)
+			}
 			if g.Commit.SigningKey != nil {
 				add(a.Namespace, &g.Commit.SigningKey.SecretRef)
 			}

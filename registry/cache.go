@@ -223,13 +223,13 @@ func (c *Cache) tags(repo string) (tagsEntry, bool) {
 }
 
 // putTags stores a repository's tag list and forgets the digests of tags
-// that are gone. A list equal to the one stored is only confirmed: in
-// memory, and in the file at most once every confirmEvery.
-func (c *Cache) putTags(repo string, e tagsEntry) {
+// that are gone (sum is sumTags(e.Tags)). A list equal to the one stored
+// is only confirmed: in memory, and in the file at most once every
+// confirmEvery.
+func (c *Cache) putTags(repo string, e tagsEntry, sum [sha256.Size]byte) {
 	if c == nil {
 		return
 	}
-	sum := sumTags(e.Tags)
 	c.mu.Lock()
 	s, known := c.seen[repo]
 	c.mu.Unlock()

@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"os"
@@ -155,7 +156,7 @@ func TestListTagsServesStaleList(t *testing.T) {
 	if !got.Stale || got.Err == nil || !strings.Contains(got.Err.Error(), "503") {
 		t.Errorf("got Stale=%v Err=%v, want a stale list with the 503", got.Stale, got.Err)
 	}
-	if diff := cmp.Diff(registry.TagList{Tags: []string{"v1"}, FetchedAt: fetched, Stale: true}, got,
+	if diff := cmp.Diff(registry.TagList{Tags: []string{"v1"}, FetchedAt: fetched, Sum: tagSum("v1"), Stale: true}, got,
 		cmpIgnoreErr); diff != "" {
 		t.Errorf("stale list (-want +got):\n%s", diff)
 	}
@@ -252,7 +253,7 @@ func TestListTagsCacheFallback(t *testing.T) {
 				if err != nil {
 					t.Fatalf("ListTags with a cached list and a transient fault: %v", err)
 				}
-				if diff := cmp.Diff(registry.TagList{Tags: []string{"v1"}, FetchedAt: fetched, Stale: true}, got, cmpIgnoreErr); diff != "" {
+				if diff := cmp.Diff(registry.TagList{Tags: []string{"v1"}, FetchedAt: fetched, Sum: tagSum("v1"), Stale: true}, got, cmpIgnoreErr); diff != "" {
 					t.Errorf("stale list (-want +got):\n%s", diff)
 				}
 				if got.Err == nil || !strings.Contains(got.Err.Error(), tc.wantIn) {
@@ -339,7 +340,7 @@ func TestListTagsConfirmsUnchangedList(t *testing.T) {
 	clock.Advance(time.Minute)
 	reg.Faults.Add(testenv.Fault{Path: testenv.TagsPath, Do: testenv.Status(503)})
 	got := list()
-	if diff := cmp.Diff(registry.TagList{Tags: []string{"v1", "v2"}, FetchedAt: lastScan, Stale: true}, got, cmpIgnoreErr); diff != "" {
+	if diff := cmp.Diff(registry.TagList{Tags: []string{"v1", "v2"}, FetchedAt: lastScan, Sum: tagSum("v1", "v2"), Stale: true}, got, cmpIgnoreErr); diff != "" {
 		t.Errorf("stale list in the same process (-want +got):\n%s", diff)
 	}
 	if err := cache.Close(); err != nil {
@@ -350,7 +351,13 @@ func TestListTagsConfirmsUnchangedList(t *testing.T) {
 	cache = openCache(t, path)
 	c = newClient(t, clock, registry.WithCache(cache), registry.WithMaxRetries(1))
 	got = list()
-	if diff := cmp.Diff(registry.TagList{Tags: []string{"v1", "v2"}, FetchedAt: start.Add(71 * time.Minute), Stale: true}, got, cmpIgnoreErr); diff != "" {
+	if diff := cmp.Diff(registry.TagList{Tags: []string{"v1", "v2"}, FetchedAt: start.Add(71 * time.Minute), Sum: tagSum("v1", "v2"), Stale: true}, got, cmpIgnoreErr); diff != "" {
 		t.Errorf("stale list after a restart (-want +got):\n%s", diff)
 	}
+}
+
+// tagSum is TagList.Sum as documented: the SHA-256 of the tags, each
+// followed by a newline.
+func tagSum(tags ...string) [32]byte {
+	return sha256.Sum256([]byte(strings.Join(tags, "\n") + "\n"))
 }

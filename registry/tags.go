@@ -17,6 +17,10 @@ type TagList struct {
 	Tags []string
 	// FetchedAt is when the registry gave this list.
 	FetchedAt time.Time
+	// Sum is the SHA-256 of Tags, each followed by a newline: two lists
+	// with one Sum are equal, so a caller can keep what it computed from
+	// the last list and skip the work when the next one is the same.
+	Sum [32]byte
 	// Stale is true when the registry failed transiently and the list is
 	// the last good one from the cache; Err says why the fresh listing
 	// failed.
@@ -45,15 +49,16 @@ func (c *Client) ListTags(ctx context.Context, r Repo) (TagList, error) {
 	tags, err := c.listTags(ctx, ref, r)
 	if err == nil {
 		now := c.o.clock.Now()
-		c.o.cache.putTags(ref.Name(), tagsEntry{FetchedAt: now, Tags: tags})
-		return TagList{Tags: tags, FetchedAt: now}, nil
+		sum := sumTags(tags)
+		c.o.cache.putTags(ref.Name(), tagsEntry{FetchedAt: now, Tags: tags}, sum)
+		return TagList{Tags: tags, FetchedAt: now, Sum: sum}, nil
 	}
 	err = fmt.Errorf("listing tags of %s: %w", ref.Name(), err)
 	if ClassifyError(err) != FailureTransient {
 		return TagList{}, err
 	}
 	if e, ok := c.o.cache.tags(ref.Name()); ok {
-		return TagList{Tags: e.Tags, FetchedAt: e.FetchedAt, Stale: true, Err: err}, nil
+		return TagList{Tags: e.Tags, FetchedAt: e.FetchedAt, Sum: sumTags(e.Tags), Stale: true, Err: err}, nil
 	}
 	return TagList{}, err
 }

@@ -224,7 +224,11 @@ func TestListTagsFaults(t *testing.T) {
 				reg.Faults.Add(f)
 			}
 			clock := newFakeClock()
-			c := newClient(t, clock, registry.WithMaxRetries(3), registry.WithRequestTimeout(300*time.Millisecond))
+			// The request timeout ends the stalled response; it is long
+			// enough that no healthy page reaches it under -race on a
+			// loaded machine (a page that did would be retried and
+			// change the counts).
+			c := newClient(t, clock, registry.WithMaxRetries(3), registry.WithRequestTimeout(2*time.Second))
 			ctx := t.Context()
 			if tc.timeout > 0 {
 				var cancel func()

@@ -25,6 +25,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/hoist-dev/hoist/automation"
+	"github.com/hoist-dev/hoist/config"
 	"github.com/hoist-dev/hoist/controller"
 	"github.com/hoist-dev/hoist/service"
 )
@@ -50,6 +51,9 @@ type controllerOptions struct {
 	grace            time.Duration
 	eventsAddr       string
 	reg              registryFlags
+	// imageUpdaterNS is the namespace of Argo CD Image Updater's
+	// ConfigMap.
+	imageUpdaterNS string
 }
 
 func newControllerCommand() *cobra.Command {
@@ -95,6 +99,7 @@ time.`,
 	f.DurationVar(&o.spread, "startup-spread", service.DefaultStartupSpread, "first scans and runs start spread over this long (0: all at once)")
 	f.DurationVar(&o.grace, "grace-period", 25*time.Second, "how long SIGTERM waits for the commit in progress")
 	f.StringVar(&o.eventsAddr, "events-addr", "", "post every event to this URL in Flux's event format (notification-controller's, such as http://notification-controller.flux-system.svc.cluster.local./) instead of sending to the Providers of Flux's Alerts itself")
+	f.StringVar(&o.imageUpdaterNS, "argocd-image-updater-namespace", config.ArgoImageUpdaterNamespace, "namespace of Argo CD Image Updater's ConfigMap (argocd-image-updater-config), read when Argo CD's Applications are served (\"\": none)")
 	o.reg.register(f)
 	return cmd
 }
@@ -169,7 +174,7 @@ func runController(ctx context.Context, o controllerOptions, stderr io.Writer) e
 	mgr, err := manager.New(cfg, manager.Options{
 		Scheme:                        controller.NewScheme(),
 		Logger:                        logr.FromSlogHandler(logger.Handler()),
-		Cache:                         controller.CacheOptions(co),
+		Cache:                         controller.CacheOptions(co, o.imageUpdaterNS),
 		Metrics:                       metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:        "0",
 		LeaderElection:                o.leaderElect,
@@ -211,9 +216,10 @@ func runController(ctx context.Context, o controllerOptions, stderr io.Writer) e
 			Parallelism:   o.concurrent,
 			Grace:         o.grace,
 		},
-		Concurrent: o.concurrent,
-		Logger:     logger,
-		EventsAddr: o.eventsAddr,
+		Concurrent:                  o.concurrent,
+		Logger:                      logger,
+		EventsAddr:                  o.eventsAddr,
+		ArgoCDImageUpdaterNamespace: o.imageUpdaterNS,
 	})
 	if err != nil {
 		return failed(err)

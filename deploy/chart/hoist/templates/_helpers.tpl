@@ -68,4 +68,9 @@ app.kubernetes.io/component: controller
 - apiGroups: [notification.toolkit.fluxcd.io]
   resources: [providers, alerts]
   verbs: [get, list, watch]
+# Argo CD Image Updater's ConfigMap, argocd-image-updater-config (the
+# only ConfigMap read, in --argocd-image-updater-namespace).
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list, watch]
 {{- end -}}
