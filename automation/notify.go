@@ -14,11 +14,11 @@ import (
 // maxErrorsInEvent bounds the target errors listed in one failure event.
 const maxErrorsInEvent = 10
 
-// notifyRun sends the events of res to the Alerts of set (see
-// docs/notifications.md). A failure to notify is logged; it never fails
-// the run.
+// notifyRun sends the events of res to the Alerts of set, or to the
+// Notifier's events address (see docs/notifications.md). A failure to
+// notify is logged; it never fails the run.
 func (r *Runner) notifyRun(ctx context.Context, set *config.Set, a *config.Automation, res RunResult) {
-	if r.Notifier == nil || set == nil || len(set.Alerts) == 0 {
+	if !r.Notifier.Active(set) {
 		return
 	}
 	out := r.Notifier.Notify(ctx, set, RunEvents(set, a, res))

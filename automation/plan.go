@@ -2,10 +2,13 @@ package automation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"path"
+	"slices"
+	"strings"
 
 	"github.com/hoist-dev/hoist/config"
 	"github.com/hoist-dev/hoist/writeback"
@@ -37,6 +40,9 @@ type planner struct {
 	files    []writeback.FileResult
 	errors   []*writeback.FileError
 	warnings []*writeback.FileError
+	// docWarnings are the warnings of the repository's own documents
+	// (paths from the update path), such as a Provider that is not read.
+	docWarnings []*writeback.FileError
 	// kept are the changes the last attempt kept back, with paths from
 	// the repository's root.
 	kept []Kept
@@ -132,9 +138,19 @@ func (p *planner) policies(dir, rel string) (*config.Set, []*config.Policy, erro
 	// read; those of the argocd method (the controller's) are accepted,
 	// and left alone (editRepoApplications).
 	argo := p.a.ReadsArgoApplications()
-	effective, err := loadRepoDocuments(p.set, dir, rel, config.LoadOptions{ArgoCD: argo, ArgoCDAPI: argo})
+	effective, err := loadRepoDocuments(p.set, dir, rel, config.LoadOptions{ArgoCD: argo, ArgoCDAPI: argo, Repository: true})
 	if err != nil {
 		return nil, nil, fmt.Errorf("loading the repository's documents under %s: %w", p.updatePath, err)
+	}
+	p.docWarnings = nil
+	if effective != p.set { // the set of the configuration has its own warnings
+		for _, w := range effective.Warnings {
+			file := w.File
+			if rel != "." {
+				file = strings.TrimPrefix(file, rel+"/")
+			}
+			p.docWarnings = append(p.docWarnings, &writeback.FileError{File: file, Line: w.Line, Field: w.Field, Err: errors.New(w.Message)})
+		}
 	}
 	auto := effective.Automation(p.a.Namespace, p.a.Name)
 	if auto == nil {
@@ -188,11 +204,14 @@ func (p *planner) note(up UpdateResult, pinned map[string]string) {
 		p.kept = append(p.kept, k)
 	}
 	if p.attempt == 1 {
+		for _, w := range p.docWarnings {
+			p.log.Warn("document not read", "file", path.Join(p.rel, w.File), "line", w.Line, "reason", w.Err.Error())
+		}
 		for _, w := range up.Warnings {
 			p.log.Warn("skipped", "file", path.Join(p.rel, w.File), "reason", w.Err.Error())
 		}
 	}
-	p.warnings = up.Warnings
+	p.warnings = append(slices.Clip(p.docWarnings), up.Warnings...)
 }
 
 // writtenKey is the state store's key of the value hoist wrote to the

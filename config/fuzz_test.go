@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/fstest"
 
 	"github.com/hoist-dev/hoist/config"
 )
@@ -61,6 +62,24 @@ func FuzzParse(f *testing.F) {
 			if e.Line > lines {
 				t.Fatalf("error at line %d of a file of %d lines: %v", e.Line, lines, e)
 			}
+		}
+	})
+}
+
+// FuzzLoadRepository loads a repository file with LoadOptions.Repository:
+// it never panics, and no Provider or Alert of the file is ever read.
+func FuzzLoadRepository(f *testing.F) {
+	data, err := os.ReadFile(filepath.Join("testdata", "repository-notifications", "repo", "apps", "alerts.yaml"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data)
+	f.Add([]byte("apiVersion: hoist.dev/v1alpha1\nkind: Provider\nmetadata: {name: [a], namespace: *x}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fsys := fstest.MapFS{"repo/a.yaml": &fstest.MapFile{Data: data}}
+		set, err := config.LoadOntoFSWith(&config.Set{}, fsys, "repo", config.LoadOptions{Repository: true})
+		if err == nil && (len(set.Providers) > 0 || len(set.Alerts) > 0) {
+			t.Fatalf("a repository's Provider or Alert was read: %d providers, %d alerts", len(set.Providers), len(set.Alerts))
 		}
 	})
 }

@@ -149,6 +149,9 @@ type loader struct {
 	skipArgo bool
 	// argoAPI accepts the argocd write-back method (LoadOptions.ArgoCDAPI).
 	argoAPI bool
+	// repository skips Provider and Alert documents with a warning
+	// (LoadOptions.Repository).
+	repository bool
 }
 
 func newLoader() *loader {
@@ -345,6 +348,10 @@ func (l *loader) parseDocument(file string, base int, n *yaml.Node) {
 		return
 	}
 	d.apiVersion, d.kind, d.flux = apiVersion, kind, flux
+	if l.repository && (kind == v1beta3.ProviderKind || kind == v1beta3.AlertKind) {
+		d.warnf("kind", "%s %s not read: notifications come from the configuration (or the cluster), never from an automation's Git repository, whose content could choose where hoist sends and with which secret", kind, objectName(root))
+		return
+	}
 	switch kind {
 	case v1alpha1.ImageRepositoryKind:
 		o := &v1alpha1.ImageRepository{}
@@ -588,6 +595,12 @@ type LoadOptions struct {
 	// API, which the controller does. Without it the method is an error
 	// naming the field.
 	ArgoCDAPI bool
+	// Repository says that the files are a Git repository's (an
+	// automation's update path), which is untrusted input: its Provider
+	// and Alert documents are not read, each with a warning naming its
+	// file and line, so that a repository can never choose where hoist
+	// sends notifications or with which secret.
+	Repository bool
 }
 
 // LoadOntoFSWith is LoadOntoFS, reading what o says.
@@ -627,7 +640,7 @@ func LoadOntoFSWith(base *Set, fsys fs.FS, dir string, o LoadOptions) (*Set, err
 		// The files alone first: if they hold nothing (and nothing wrong),
 		// base is the answer.
 		l := newLoader()
-		l.skipArgo, l.argoAPI = !o.ArgoCD, o.ArgoCDAPI
+		l.skipArgo, l.argoAPI, l.repository = !o.ArgoCD, o.ArgoCDAPI, o.Repository
 		for _, f := range files {
 			l.parseFile(f.path, f.data)
 		}
@@ -636,7 +649,7 @@ func LoadOntoFSWith(base *Set, fsys fs.FS, dir string, o LoadOptions) (*Set, err
 		}
 	}
 	l := newLoader()
-	l.skipArgo, l.argoAPI = !o.ArgoCD, o.ArgoCDAPI
+	l.skipArgo, l.argoAPI, l.repository = !o.ArgoCD, o.ArgoCDAPI, o.Repository
 	if base != nil {
 		l.seed(base)
 	}
@@ -772,6 +785,36 @@ func LoadWithTreePolicies(paths []string, trees ...string) (*Set, error) {
 				Message: "skipped this file's ImageRepository and ImagePolicy documents: " + cause})
 		}
 	}
+}
+
+// objectName is NAMESPACE/NAME of a document's metadata, as written
+// (the namespace defaults to DefaultNamespace), or "(unnamed)".
+func objectName(root *yaml.Node) string {
+	ns, name := DefaultNamespace, ""
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := resolve(root.Content[i]), resolve(root.Content[i+1])
+		if k == nil || v == nil || k.Value != "metadata" || v.Kind != yaml.MappingNode {
+			continue
+		}
+		for j := 0; j+1 < len(v.Content); j += 2 {
+			mk, mv := resolve(v.Content[j]), resolve(v.Content[j+1])
+			if mk == nil || mv == nil || mv.Kind != yaml.ScalarNode {
+				continue
+			}
+			switch mk.Value {
+			case "name":
+				name = mv.Value
+			case "namespace":
+				if mv.Value != "" {
+					ns = mv.Value
+				}
+			}
+		}
+	}
+	if name == "" {
+		return "(unnamed)"
+	}
+	return ns + "/" + name
 }
 
 // namesOurGroups reports whether data mentions an API group whose documents

@@ -59,7 +59,7 @@ func (c *Controller) watchArgo(mgr manager.Manager, o Options) error {
 	}
 	reader := mgr.GetCache()
 	cmKey := types.NamespacedName{Namespace: o.ArgoCDImageUpdaterNamespace, Name: config.ArgoConfigMapName}
-	c.docs.extra = func(ctx context.Context) ([]object, error) {
+	c.docs.extra = append(c.docs.extra, func(ctx context.Context) ([]object, error) {
 		objs, err := listArgo(ctx, reader, kinds)
 		if err != nil || cmKey.Namespace == "" {
 			return objs, err
@@ -69,7 +69,7 @@ func (c *Controller) watchArgo(mgr manager.Manager, o Options) error {
 			return objs, err
 		}
 		return append(objs, *cm), nil
-	}
+	})
 	if r := o.Service.Runner; r != nil {
 		r.Applications = &applications{reader: mgr.GetAPIReader(), writer: mgr.GetClient()}
 	}

@@ -105,9 +105,9 @@ spec:
 
 	secretsDir := t.TempDir()
 	d := &documents{secrets: c, secretsDir: secretsDir}
-	d.extra = func(ctx context.Context) ([]object, error) {
+	d.extra = []func(context.Context) ([]object, error){func(ctx context.Context) ([]object, error) {
 		return listArgo(ctx, c, []schema.GroupVersionKind{ApplicationGVK})
-	}
+	}}
 	var (
 		mu  sync.Mutex
 		got *config.Set
@@ -223,7 +223,7 @@ spec:
 
 	d := &documents{secrets: c, secretsDir: t.TempDir()}
 	key := client.ObjectKey{Namespace: "image-updater", Name: config.ArgoConfigMapName}
-	d.extra = func(ctx context.Context) ([]object, error) {
+	d.extra = []func(context.Context) ([]object, error){func(ctx context.Context) ([]object, error) {
 		objs, err := listArgo(ctx, c, []schema.GroupVersionKind{ApplicationGVK})
 		if err != nil {
 			return nil, err
@@ -233,7 +233,7 @@ spec:
 			return objs, err
 		}
 		return append(objs, *o), nil
-	}
+	}}
 	var (
 		mu  sync.Mutex
 		got *config.Set

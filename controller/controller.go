@@ -66,6 +66,11 @@ type Options struct {
 	// Now is the clock of the ServiceAccount tokens kept for cloud
 	// identities. Default: time.Now.
 	Now func() time.Time
+	// EventsAddr, when set, is where every event of the loop is posted
+	// in Flux's event format (the event endpoint of Flux's
+	// notification-controller), instead of hoist sending to the Providers
+	// of Flux's Alerts itself (see docs/notifications.md). Default: none.
+	EventsAddr string
 	// ArgoCDImageUpdaterNamespace is the namespace of Argo CD Image
 	// Updater's ConfigMap (argocd-image-updater-config), read and watched
 	// when Argo CD's Applications are served; "" reads none. The manager's
@@ -225,6 +230,9 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 		return nil, err
 	}
 	if err := c.watchArgo(mgr, o); err != nil {
+		return nil, err
+	}
+	if err := c.watchNotifications(mgr, o); err != nil {
 		return nil, err
 	}
 	run := svc.Run

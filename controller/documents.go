@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/hoist-dev/hoist/config"
+	"github.com/hoist-dev/hoist/config/notification/v1beta3"
 	"github.com/hoist-dev/hoist/config/v1alpha1"
 )
 
@@ -49,8 +50,9 @@ type documents struct {
 	// sync that finds it as the last publish left it lists nothing.
 	changes atomic.Uint64
 
-	// extra lists more documents than hoist's: Argo CD's (watchArgo).
-	extra func(context.Context) ([]object, error)
+	// extra list more documents than hoist's: Argo CD's (watchArgo),
+	// Flux's Providers and Alerts (watchNotifications).
+	extra []func(context.Context) ([]object, error)
 
 	mu          sync.Mutex
 	fingerprint string
@@ -254,8 +256,8 @@ func (d *documents) sync(ctx context.Context, c client.Reader, src *source, log 
 		if err != nil {
 			return nil, err
 		}
-		if d.extra != nil {
-			more, err := d.extra(ctx)
+		for _, extra := range d.extra {
+			more, err := extra(ctx)
 			if err != nil {
 				return nil, err
 			}
@@ -272,6 +274,9 @@ func (d *documents) sync(ctx context.Context, c client.Reader, src *source, log 
 		}
 		if counts != nil {
 			log.Info("configuration applied", counts...)
+			for _, p := range d.notificationProblems() {
+				log.Warn("notification document left out", "problem", p)
+			}
 		}
 	}
 	select {
@@ -376,6 +381,22 @@ func (d *documents) problem(k objectKey) *config.Error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.invalid[k]
+}
+
+// notificationProblems say why each Provider and Alert left out of the
+// configuration was (hoist writes no status of Flux's objects: the log
+// says it).
+func (d *documents) notificationProblems() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for k, e := range d.invalid {
+		if k.Kind == v1beta3.ProviderKind || k.Kind == v1beta3.AlertKind {
+			out = append(out, k.String()+": "+problemMessage(e))
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // deniedAccess says why an ImagePolicy's cross-namespace reference was

@@ -310,3 +310,78 @@ spec:
 		t.Errorf("gitea statuses %v at %v", statuses, paths)
 	}
 }
+
+// TestRunOnceRepositoryNotificationsNotRead: a Provider and an Alert in
+// the automation's update path in Git (a repository is untrusted) are not
+// read: hoist never sends where they say, nor with the secret they name,
+// and says so, naming the file and line, in its output and its log. The
+// configuration's own Provider of the same name still gets the events.
+func TestRunOnceRepositoryNotificationsNotRead(t *testing.T) {
+	reg := testenv.NewRegistry(t, testenv.RegistryOptions{})
+	d := reg.PushImage(t, "apps/web", "1.0.0", testenv.ImageOptions{Created: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)})
+	reg.Tag(t, "apps/web", d, "1.1.0")
+	good := newEventSink(t, "")
+	evil := newEventSink(t, "")
+	cfg, secrets, bare, _ := fleetWithTextMarkers(t, reg, fmt.Sprintf(`---
+apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Provider
+metadata: {name: hook, namespace: apps}
+spec: {type: generic, address: %s/good}
+---
+apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Alert
+metadata: {name: all, namespace: apps}
+spec:
+  providerRef: {name: hook}
+  eventSources: [{kind: ImageUpdateAutomation, name: prod}]
+`, good.URL))
+	// The repository's own: the same Provider's name, with another
+	// address and the Git credentials' secret as headers' source.
+	testenv.GitCommitFiles(t, bare, "main", "notifications", map[string]string{
+		"deploy/alerts.yaml": fmt.Sprintf(`apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Provider
+metadata: {name: hook, namespace: apps}
+spec: {type: generic, address: %[1]s/evil, secretRef: {name: fleet-auth}}
+---
+apiVersion: hoist.dev/v1alpha1
+kind: Provider
+metadata: {name: exfil, namespace: apps}
+spec: {type: slack, address: %[1]s/slack, secretRef: {name: fleet-auth}}
+---
+apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Alert
+metadata: {name: everything, namespace: apps}
+spec:
+  providerRef: {name: exfil}
+  eventSources: [{kind: ImageUpdateAutomation, name: '*'}, {kind: ImagePolicy, name: '*'}]
+`, evil.URL),
+	})
+	env := []string{"HOIST_STATE_DIR=" + filepath.Join(t.TempDir(), "state")}
+	r := hoist(t, env, "run", "--once", "-c", cfg, "--secrets-dir", secrets)
+	if r.code != 0 {
+		t.Fatalf("run: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if got, _, _ := evil.got(); len(got) > 0 {
+		t.Errorf("the repository's Providers were sent to: %v", got)
+	}
+	if got, paths, _ := good.got(); len(got) != 1 || paths[0] != "/good" || got[0]["reason"] != "Pushed" {
+		t.Errorf("the configuration's Provider got %v at %v", got, paths)
+	}
+	for _, w := range []string{
+		"warning: alerts.yaml:2: kind: Provider apps/hook not read",
+		"warning: alerts.yaml:7: kind: Provider apps/exfil not read",
+		"warning: alerts.yaml:12: kind: Alert apps/everything not read",
+	} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("stdout does not say %q:\n%s", w, r.stdout)
+		}
+	}
+	if !strings.Contains(r.stderr, "document not read") || !strings.Contains(r.stderr, "deploy/alerts.yaml") {
+		t.Errorf("the log does not say which document was not read:\n%s", r.stderr)
+	}
+
+	r = hoist(t, env, "run", "--once", "-c", cfg, "--secrets-dir", secrets, "-o", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"file": "alerts.yaml"`) || !strings.Contains(r.stdout, "Alert apps/everything not read") {
+		t.Errorf("run -o json: exit %d, the warnings are missing:\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+}

@@ -99,12 +99,25 @@ const (
 	DefaultTimeout     = 15 * time.Second
 )
 
+// SecretReader reads the keys of the Secret a Provider names, in the
+// Provider's namespace; a key the Secret does not have is absent. It is
+// how the controller reads Secrets from the API server.
+type SecretReader func(ctx context.Context, namespace, name string) (map[string]string, error)
+
+// SecretKeys are the keys of a Provider's Secret that are read, Flux's
+// names: address, token (the bearer or API token, and the HMAC key of
+// generic-hmac), headers, username and channel.
+var SecretKeys = []string{"address", "token", "headers", "username", "channel"}
+
 // Notifier sends events. Its zero value is not usable: build it with New.
 type Notifier struct {
-	client     *http.Client
-	clock      Clock
-	secretsDir string
-	log        *slog.Logger
+	client  *http.Client
+	clock   Clock
+	secrets SecretReader
+	log     *slog.Logger
+	// eventsAddr, when set, receives every event (Flux's event
+	// forwarding); the Alerts are not read then.
+	eventsAddr string
 
 	dedup    time.Duration
 	burst    int
@@ -131,6 +144,18 @@ func WithClock(c Clock) Option { return func(n *Notifier) { n.clock = c } }
 // discard.
 func WithLogger(l *slog.Logger) Option { return func(n *Notifier) { n.log = l } }
 
+// WithSecrets sets how a Provider's Secret is read; default: from the
+// secrets directory given to New, DIR/NAME/KEY (whatever the namespace).
+func WithSecrets(r SecretReader) Option { return func(n *Notifier) { n.secrets = r } }
+
+// WithEventsAddr makes the Notifier post every event, in Flux's event
+// format, to addr (the event endpoint of Flux's notification-controller,
+// as Flux's controllers do with --events-addr) instead of sending it to
+// the Providers of the Alerts that route it: notification-controller
+// routes it then, by its own Alerts. Default: none, hoist routes and
+// sends.
+func WithEventsAddr(addr string) Option { return func(n *Notifier) { n.eventsAddr = addr } }
+
 // WithDedupWindow sets how long an event sent to a provider is not sent
 // again to it; default DefaultDedupWindow.
 func WithDedupWindow(d time.Duration) Option { return func(n *Notifier) { n.dedup = d } }
@@ -153,22 +178,31 @@ func WithRetries(attempts int, backoff time.Duration) Option {
 // (DIR/NAME/KEY, see docs/state-and-secrets.md).
 func New(secretsDir string, opts ...Option) *Notifier {
 	n := &Notifier{
-		client:     &http.Client{},
-		clock:      realClock{},
-		secretsDir: secretsDir,
-		log:        slog.New(slog.DiscardHandler),
-		dedup:      DefaultDedupWindow,
-		burst:      DefaultBurst,
-		refill:     DefaultRefill,
-		attempts:   DefaultAttempts,
-		backoff:    DefaultBackoff,
-		sent:       map[string]time.Time{},
-		buckets:    map[string]*bucket{},
+		client:   &http.Client{},
+		clock:    realClock{},
+		log:      slog.New(slog.DiscardHandler),
+		dedup:    DefaultDedupWindow,
+		burst:    DefaultBurst,
+		refill:   DefaultRefill,
+		attempts: DefaultAttempts,
+		backoff:  DefaultBackoff,
+		sent:     map[string]time.Time{},
+		buckets:  map[string]*bucket{},
 	}
 	for _, o := range opts {
 		o(n)
 	}
+	if n.secrets == nil {
+		dir := secretsDir
+		n.secrets = func(_ context.Context, _, name string) (map[string]string, error) { return readSecret(dir, name) }
+	}
 	return n
+}
+
+// Active reports whether n has anything to do with the events of a run
+// under set: it forwards every event, or set has Alerts.
+func (n *Notifier) Active(set *config.Set) bool {
+	return n != nil && (n.eventsAddr != "" || (set != nil && len(set.Alerts) > 0))
 }
 
 // Outcome counts what Notify did.
@@ -179,11 +213,12 @@ type Outcome struct {
 }
 
 // Notify sends each event to the provider of every Alert of set that
-// routes it. Failures are returned in the Outcome (and logged by the
-// caller); they never fail the loop.
+// routes it, or, WithEventsAddr, posts it to the events address. Failures
+// are returned in the Outcome (and logged by the caller); they never fail
+// the loop.
 func (n *Notifier) Notify(ctx context.Context, set *config.Set, events []Event) Outcome {
 	var out Outcome
-	if n == nil || set == nil || len(set.Alerts) == 0 {
+	if !n.Active(set) {
 		return out
 	}
 	for _, e := range events {
@@ -193,18 +228,56 @@ func (n *Notifier) Notify(ctx context.Context, set *config.Set, events []Event) 
 		if e.ReportingController == "" {
 			e.ReportingController = ReportingController
 		}
+		if n.eventsAddr != "" {
+			if err := n.send(ctx, n.forwardRoute(), e, &out); err != nil {
+				out.Errors = append(out.Errors, err)
+			}
+			continue
+		}
 		for _, a := range set.Alerts {
 			if a.Provider == nil || a.Provider.Spec.Suspend || !Routes(a, e) {
 				continue
 			}
 			ev := withAlertMetadata(a, e)
-			err := n.send(ctx, a, ev, &out)
-			if err != nil {
+			if err := n.send(ctx, n.alertRoute(a), ev, &out); err != nil {
 				out.Errors = append(out.Errors, err)
 			}
 		}
 	}
 	return out
+}
+
+// route is where an event goes: a Provider through an Alert, or the
+// events address.
+type route struct {
+	// key names the destination in the dedup and rate limit state.
+	key string
+	// what names it in errors.
+	what string
+	// resolve reads the destination's secret.
+	resolve func(context.Context) (*target, error)
+}
+
+func (n *Notifier) alertRoute(a *config.Alert) route {
+	p := a.Provider
+	key := p.Namespace + "/" + p.Name
+	return route{
+		key:     key,
+		what:    fmt.Sprintf("alert %s/%s: provider %s", a.Namespace, a.Name, key),
+		resolve: func(ctx context.Context) (*target, error) { return n.resolve(ctx, p) },
+	}
+}
+
+// forwardRoute is the events address: Flux's event JSON, as the generic
+// provider posts it.
+func (n *Notifier) forwardRoute() route {
+	return route{
+		key:  "\x00events-addr",
+		what: "events address",
+		resolve: func(context.Context) (*target, error) {
+			return &target{typ: v1beta3.ProviderGeneric, address: n.eventsAddr, timeout: DefaultTimeout}, nil
+		},
+	}
 }
 
 // Routes reports whether Alert a routes event e, as Flux decides it: the
@@ -275,11 +348,10 @@ func withAlertMetadata(a *config.Alert, e Event) Event {
 	return e
 }
 
-// send delivers e through a's provider, once per dedup window, within the
-// provider's rate, retrying transient failures.
-func (n *Notifier) send(ctx context.Context, a *config.Alert, e Event, out *Outcome) error {
-	p := a.Provider
-	pkey := p.Namespace + "/" + p.Name
+// send delivers e to r, once per dedup window, within r's rate, retrying
+// transient failures.
+func (n *Notifier) send(ctx context.Context, r route, e Event, out *Outcome) error {
+	pkey := r.key
 	key := dedupKey(pkey, e)
 	n.mu.Lock()
 	now := n.clock.Now()
@@ -301,14 +373,14 @@ func (n *Notifier) send(ctx context.Context, a *config.Alert, e Event, out *Outc
 	if !b.take(now, n.burst, n.refill) {
 		n.mu.Unlock()
 		out.RateLimited++
-		n.log.Warn("notification dropped: provider rate limit", "provider", pkey, "reason", e.Reason, "object", e.InvolvedObject.Kind+"/"+e.InvolvedObject.Namespace+"/"+e.InvolvedObject.Name)
+		n.log.Warn("notification dropped: rate limit", "to", r.what, "reason", e.Reason, "object", e.InvolvedObject.Kind+"/"+e.InvolvedObject.Namespace+"/"+e.InvolvedObject.Name)
 		return nil
 	}
 	n.mu.Unlock()
 
-	target, err := n.resolve(p)
+	target, err := r.resolve(ctx)
 	if err != nil {
-		return fmt.Errorf("alert %s/%s: %w", a.Namespace, a.Name, err)
+		return fmt.Errorf("%s: %w", r.what, err)
 	}
 	req, err := target.request(e)
 	if errors.Is(err, errNoRevision) {
@@ -316,10 +388,10 @@ func (n *Notifier) send(ctx context.Context, a *config.Alert, e Event, out *Outc
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("alert %s/%s: provider %s: %w", a.Namespace, a.Name, pkey, err)
+		return fmt.Errorf("%s: %w", r.what, err)
 	}
 	if err := n.deliver(ctx, target, req); err != nil {
-		return fmt.Errorf("alert %s/%s: provider %s: %w", a.Namespace, a.Name, pkey, err)
+		return fmt.Errorf("%s: %w", r.what, err)
 	}
 	n.mu.Lock()
 	n.sent[key] = n.clock.Now()
@@ -427,7 +499,7 @@ func readSecret(dir, name string) (map[string]string, error) {
 		return nil, fmt.Errorf("secret %q: no secrets directory", name)
 	}
 	out := map[string]string{}
-	for _, k := range []string{"address", "token", "headers", "username", "channel"} {
+	for _, k := range SecretKeys {
 		b, err := os.ReadFile(filepath.Join(dir, name, k))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -43,16 +44,16 @@ var errNoRevision = errors.New("event names no commit")
 
 // resolve reads p's secret: its keys address, token, headers, username
 // and channel override the spec, as Flux reads them.
-func (n *Notifier) resolve(p *config.Provider) (*target, error) {
+func (n *Notifier) resolve(ctx context.Context, p *config.Provider) (*target, error) {
 	s := p.Spec
 	t := &target{typ: s.Type, address: s.Address, username: s.Username, channel: s.Channel, timeout: DefaultTimeout}
 	if s.Timeout != nil && s.Timeout.Duration > 0 {
 		t.timeout = s.Timeout.Duration
 	}
 	if s.SecretRef != nil && s.SecretRef.Name != "" {
-		sec, err := readSecret(n.secretsDir, s.SecretRef.Name)
+		sec, err := n.secrets(ctx, p.Namespace, s.SecretRef.Name)
 		if err != nil {
-			return nil, fmt.Errorf("provider %s/%s: %w", p.Namespace, p.Name, err)
+			return nil, fmt.Errorf("reading its secret: %w", err)
 		}
 		if v := sec["address"]; v != "" {
 			t.address = v
@@ -66,7 +67,7 @@ func (n *Notifier) resolve(p *config.Provider) (*target, error) {
 		t.token = sec["token"]
 		if h := sec["headers"]; strings.TrimSpace(h) != "" {
 			if err := yaml.Unmarshal([]byte(h), &t.headers); err != nil {
-				return nil, fmt.Errorf("provider %s/%s: secret %q: key headers: want a YAML map of header names to values: %w", p.Namespace, p.Name, s.SecretRef.Name, err)
+				return nil, fmt.Errorf("secret %q: key headers: want a YAML map of header names to values: %w", s.SecretRef.Name, err)
 			}
 		}
 	}
@@ -74,13 +75,13 @@ func (n *Notifier) resolve(p *config.Provider) (*target, error) {
 		t.address = "https://slack.com/api/chat.postMessage"
 	}
 	if t.address == "" {
-		return nil, fmt.Errorf("provider %s/%s: no address (spec.address, or the key address of its secret)", p.Namespace, p.Name)
+		return nil, errors.New("no address (spec.address, or the key address of its secret)")
 	}
 	if u, err := url.Parse(t.address); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("provider %s/%s: address %s: want an http or https URL", p.Namespace, p.Name, redact(t.address))
+		return nil, fmt.Errorf("address %s: want an http or https URL", redact(t.address))
 	}
 	if (t.typ == v1beta3.ProviderGenericHMAC || commitStatus(t.typ)) && t.token == "" {
-		return nil, fmt.Errorf("provider %s/%s: type %s needs the key token in its secret", p.Namespace, p.Name, t.typ)
+		return nil, fmt.Errorf("type %s needs the key token in its secret", t.typ)
 	}
 	return t, nil
 }

@@ -116,6 +116,7 @@ func runValidate(paths []string, output string, stdout io.Writer) error {
 		return usage(err)
 	default:
 		out.Valid = true
+		set.Warnings = append(set.Warnings, repositoryNotificationWarnings(set)...)
 		for _, w := range set.Warnings {
 			out.Warnings = append(out.Warnings, problemJSON{File: w.File, Line: w.Line, Column: w.Column, Field: w.Field, Message: w.Message})
 		}

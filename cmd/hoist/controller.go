@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -49,6 +50,7 @@ type controllerOptions struct {
 	spread           time.Duration
 	grace            time.Duration
 	statusRefresh    time.Duration
+	eventsAddr       string
 	reg              registryFlags
 	// imageUpdaterNS is the namespace of Argo CD Image Updater's
 	// ConfigMap.
@@ -97,6 +99,7 @@ time.`,
 	f.DurationVar(&o.window, "commit-window", 5*time.Second, "selection changes within this window go into one commit (0: commit each change at once)")
 	f.DurationVar(&o.spread, "startup-spread", service.DefaultStartupSpread, "first scans and runs start spread over this long (0: all at once)")
 	f.DurationVar(&o.grace, "grace-period", 25*time.Second, "how long SIGTERM waits for the commit in progress")
+	f.StringVar(&o.eventsAddr, "events-addr", "", "post every event to this URL in Flux's event format (notification-controller's, such as http://notification-controller.flux-system.svc.cluster.local./) instead of sending to the Providers of Flux's Alerts itself")
 	f.StringVar(&o.imageUpdaterNS, "argocd-image-updater-namespace", config.ArgoImageUpdaterNamespace, "namespace of Argo CD Image Updater's ConfigMap (argocd-image-updater-config), read when Argo CD's Applications are served (\"\": none)")
 	f.DurationVar(&o.statusRefresh, "status-refresh", time.Hour, "a scan or run that changed nothing writes its time (lastScanResult.scanTime, lastAutomationRunTime) only once the one in the status is this old (0: on every scan and run, as Flux does)")
 	o.reg.register(f)
@@ -167,6 +170,9 @@ func runController(ctx context.Context, o controllerOptions, stderr io.Writer) e
 	if err := o.leaderElection.validate(); err != nil {
 		return usage(err)
 	}
+	if err := validateEventsAddr(o.eventsAddr); err != nil {
+		return usage(err)
+	}
 	mgr, err := manager.New(cfg, manager.Options{
 		Scheme:                        controller.NewScheme(),
 		Logger:                        logr.FromSlogHandler(logger.Handler()),
@@ -214,6 +220,7 @@ func runController(ctx context.Context, o controllerOptions, stderr io.Writer) e
 		},
 		Concurrent:                  o.concurrent,
 		Logger:                      logger,
+		EventsAddr:                  o.eventsAddr,
 		ArgoCDImageUpdaterNamespace: o.imageUpdaterNS,
 		StatusRefresh:               o.statusRefresh,
 	})
@@ -284,6 +291,18 @@ func runController(ctx context.Context, o controllerOptions, stderr io.Writer) e
 		return failed(runErr)
 	}
 	logger.Info("stopped")
+	return nil
+}
+
+// validateEventsAddr checks --events-addr: empty, or an http or https URL.
+func validateEventsAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	u, err := url.Parse(addr)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("--events-addr: want an http or https URL")
+	}
 	return nil
 }
 

@@ -93,13 +93,15 @@ type keptJSON struct {
 // warningJSON is a file skipped with a warning: {"file", "warning"}.
 type warningJSON struct {
 	File    string `json:"file"`
+	Line    int    `json:"line,omitempty"`
+	Field   string `json:"field,omitempty"`
 	Warning string `json:"warning"`
 }
 
 func warningsJSON(ws []*writeback.FileError) []warningJSON {
 	var out []warningJSON
 	for _, w := range ws {
-		out = append(out, warningJSON{File: w.File, Warning: w.Err.Error()})
+		out = append(out, warningJSON{File: w.File, Line: w.Line, Field: w.Field, Warning: w.Err.Error()})
 	}
 	return out
 }

@@ -63,6 +63,11 @@ app.kubernetes.io/component: controller
 - apiGroups: [argocd-image-updater.argoproj.io]
   resources: [imageupdaters]
   verbs: [get, list, watch]
+# Flux's notification Providers and Alerts (read, never written), when
+# their CustomResourceDefinitions are installed and --events-addr is not set.
+- apiGroups: [notification.toolkit.fluxcd.io]
+  resources: [providers, alerts]
+  verbs: [get, list, watch]
 # Argo CD Image Updater's ConfigMap, argocd-image-updater-config (the
 # only ConfigMap read, in --argocd-image-updater-namespace).
 - apiGroups: [""]
