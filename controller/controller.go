@@ -83,6 +83,11 @@ type Options struct {
 	// until the time in the status is StatusRefresh old. Zero writes the
 	// time on every scan and run, as Flux does.
 	StatusRefresh time.Duration
+	// RequeueDependency is when an ImagePolicy waiting for its
+	// ImageRepository's first scan is reconciled again, as Flux's
+	// --requeue-dependency. The scan's own observation reconciles it at
+	// once; this is the safety net. Zero means 30s.
+	RequeueDependency time.Duration
 }
 
 // Controller is hoist's reconcilers and the service they feed.
@@ -94,9 +99,11 @@ type Controller struct {
 	log    *slog.Logger
 	// refresh is Options.StatusRefresh.
 	refresh time.Duration
-	docs    *documents
-	obs     *observations
-	argo    *argoEvents
+	// requeueDependency is Options.RequeueDependency.
+	requeueDependency time.Duration
+	docs              *documents
+	obs               *observations
+	argo              *argoEvents
 	// events wake the reconciler of a kind when the service observed
 	// something of one of its objects.
 	events map[string]chan event.GenericEvent
@@ -124,6 +131,9 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 	if o.Concurrent <= 0 {
 		o.Concurrent = 1
 	}
+	if o.RequeueDependency <= 0 {
+		o.RequeueDependency = 30 * time.Second
+	}
 	fluxGit, err := fluxGitRepositoryServed(mgr.GetRESTMapper())
 	if err != nil {
 		return nil, fmt.Errorf("controller: %w", err)
@@ -141,6 +151,7 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 		src:       newSource(),
 		events:    map[string]chan event.GenericEvent{},
 	}
+	c.requeueDependency = o.RequeueDependency
 	so := o.Service
 	if so.Runner != nil {
 		c.docs.secretsDir = so.Runner.SecretsDir
@@ -372,6 +383,11 @@ func (c *Controller) sync(ctx context.Context) error {
 
 // errNotFound says that the object of a reconcile is gone.
 var errNotFound = errors.New("object not found")
+
+// errWaiting is returned by a reconcile whose object waits for another (an
+// ImagePolicy for its ImageRepository's first scan), after its status is
+// written: the object is reconciled again after RequeueDependency.
+var errWaiting = errors.New("waiting for a dependency")
 
 // objectKey names one object of one kind.
 type objectKey struct {

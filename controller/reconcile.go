@@ -84,7 +84,20 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	err := r.reconcile(ctx, k)
 	if errors.Is(err, errNotFound) {
 		r.c.obs.forget(k)
+	}
+	return result(err, r.c.requeueDependency)
+}
+
+// result is what a reconcile that ended with err answers: nothing more for
+// an object that is gone, another reconcile after requeueDependency for one
+// waiting for another object, else err (controller-runtime's rate-limited
+// retry).
+func result(err error, requeueDependency time.Duration) (reconcile.Result, error) {
+	switch {
+	case errors.Is(err, errNotFound):
 		return reconcile.Result{}, nil
+	case errors.Is(err, errWaiting):
+		return reconcile.Result{RequeueAfter: requeueDependency}, nil
 	}
 	return reconcile.Result{}, err
 }
@@ -274,6 +287,7 @@ func (c *Controller) reconcilePolicy(ctx context.Context, k objectKey) error {
 	st := &obj.Status
 	st.ObservedGeneration = obj.Generation
 	var events []kevent
+	waiting := false
 	if !c.invalid(k, &st.Conditions, obj.Generation, &events) {
 		if requested(&obj, &st.LastHandledReconcileAt) {
 			ns := obj.Spec.ImageRepositoryRef.Namespace
@@ -284,6 +298,7 @@ func (c *Controller) reconcilePolicy(ctx context.Context, k objectKey) error {
 		}
 		switch sel, ok := c.obs.selection(k); {
 		case !ok:
+			waiting = true
 			setProgressing(&st.Conditions, obj.Generation, "waiting for the first scan of the repository")
 		case sel.Err != nil:
 			if setFailed(&st.Conditions, obj.Generation, sel.Err.Error()) {
@@ -305,7 +320,10 @@ func (c *Controller) reconcilePolicy(ctx context.Context, k objectKey) error {
 			setReady(&st.Conditions, obj.Generation, msg)
 		}
 	}
-	return c.patchStatus(ctx, before, &obj, before.Status, obj.Status, events)
+	if err := c.patchStatus(ctx, before, &obj, before.Status, obj.Status, events); err != nil || !waiting {
+		return err
+	}
+	return errWaiting
 }
 
 func (c *Controller) reconcileAutomation(ctx context.Context, k objectKey) error {

@@ -50,6 +50,7 @@ type controllerOptions struct {
 	spread           time.Duration
 	grace            time.Duration
 	statusRefresh    time.Duration
+	requeueDep       time.Duration
 	eventsAddr       string
 	reg              registryFlags
 	// imageUpdaterNS is the namespace of Argo CD Image Updater's
@@ -101,6 +102,7 @@ time.`,
 	f.DurationVar(&o.grace, "grace-period", 25*time.Second, "how long SIGTERM waits for the commit in progress")
 	f.StringVar(&o.eventsAddr, "events-addr", "", "post every event to this URL in Flux's event format (notification-controller's, such as http://notification-controller.flux-system.svc.cluster.local./) instead of sending to the Providers of Flux's Alerts itself")
 	f.StringVar(&o.imageUpdaterNS, "argocd-image-updater-namespace", config.ArgoImageUpdaterNamespace, "namespace of Argo CD Image Updater's ConfigMap (argocd-image-updater-config), read when Argo CD's Applications are served (\"\": none)")
+	f.DurationVar(&o.requeueDep, "requeue-dependency", 30*time.Second, "how soon an ImagePolicy waiting for its ImageRepository's first scan is looked at again (as Flux's flag; the scan itself updates it at once, this is the safety net)")
 	f.DurationVar(&o.statusRefresh, "status-refresh", time.Hour, "a scan or run that changed nothing writes its time (lastScanResult.scanTime, lastAutomationRunTime) only once the one in the status is this old (0: on every scan and run, as Flux does)")
 	o.reg.register(f)
 	return cmd
@@ -223,6 +225,7 @@ func runController(ctx context.Context, o controllerOptions, stderr io.Writer) e
 		EventsAddr:                  o.eventsAddr,
 		ArgoCDImageUpdaterNamespace: o.imageUpdaterNS,
 		StatusRefresh:               o.statusRefresh,
+		RequeueDependency:           o.requeueDep,
 	})
 	if err != nil {
 		return failed(err)
