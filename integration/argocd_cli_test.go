@@ -1,7 +1,9 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -67,6 +69,61 @@ spec:
 			}
 			if r.code != 0 || !strings.Contains(testenv.GitCLI(t, bare, "show", "main:manifests/deploy.yaml"), "apps/web:1.2.5") {
 				t.Errorf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+		})
+	}
+}
+
+// TestArgoCDExtCredentials: hoist scan runs an ext:/SCRIPT pull secret
+// only with --allow-argocd-ext-credentials; without it the policy's error
+// names the pull secret and the flag.
+func TestArgoCDExtCredentials(t *testing.T) {
+	reg := testenv.NewRegistry(t, testenv.RegistryOptions{Auth: testenv.AuthBasic, Username: "puller", Password: "pull-pw-2"})
+	reg.PushImage(t, "apps/web", "1.0.0", testenv.ImageOptions{})
+	dir := t.TempDir()
+	script := filepath.Join(dir, "creds.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho puller:pull-pw-2\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "config.yaml")
+	writeFile(t, cfg, `apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: ext
+  annotations:
+    argocd-image-updater.argoproj.io/image-list: web=`+reg.Host+`/apps/web
+    argocd-image-updater.argoproj.io/web.pull-secret: ext:`+script+`
+    argocd-image-updater.argoproj.io/write-back-method: git
+spec:
+  source: {repoURL: https://git.example.com/r.git, targetRevision: main, path: .}
+`)
+	tests := map[string]struct {
+		flags   []string
+		wantTag string
+		wantErr string
+	}{
+		"without the flag": {wantErr: "--allow-argocd-ext-credentials"},
+		"with the flag":    {flags: []string{"--allow-argocd-ext-credentials"}, wantTag: "1.0.0"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			args := append([]string{"scan", "-c", cfg, "--state-dir", filepath.Join(dir, "state"), "-o", "json"}, tc.flags...)
+			r := hoist(t, nil, args...)
+			var out struct {
+				Policies []struct{ Name, Tag, Error string }
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+				t.Fatalf("%v\n%s\n%s", err, r.stdout, r.stderr)
+			}
+			if len(out.Policies) != 1 {
+				t.Fatalf("policies: %s", r.stdout)
+			}
+			p := out.Policies[0]
+			if p.Tag != tc.wantTag || !strings.Contains(p.Error, tc.wantErr) || (tc.wantErr == "" && p.Error != "") {
+				t.Errorf("policy = %+v, want tag %q, error naming %q", p, tc.wantTag, tc.wantErr)
+			}
+			if strings.Contains(r.stdout+r.stderr, "pull-pw-2") {
+				t.Errorf("the password leaked into the output:\n%s\n%s", r.stdout, r.stderr)
 			}
 		})
 	}
