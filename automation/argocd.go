@@ -1,6 +1,7 @@
 package automation
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,10 +10,12 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
 	"text/template"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -282,7 +285,7 @@ func (r *Runner) argoPlan(file string, data []byte, kind writeback.ArgoFile, img
 		changes := make([]writeback.Change, 0, len(plan.Changes))
 		for _, c := range plan.Changes {
 			t := byPolicy[c.Policy]
-			c.Image, c.OldTag, c.NewTag = imageOf[c.Policy].Image, t.old, t.new
+			c.Image, c.OldTag, c.NewTag = ArgoImageName(imageOf[c.Policy].Image), t.old, t.new
 			changes = append(changes, c)
 		}
 		return plan, changes, nil
@@ -344,7 +347,7 @@ func argoMarkerChanges(ac *config.ArgoCD, changes []writeback.Change) {
 		if !ok {
 			continue
 		}
-		c.Image = name
+		c.Image = ArgoImageName(name)
 		c.OldTag, c.NewTag = refTag(c.Old), refTag(c.New)
 		if !strings.ContainsAny(c.Old, ":/") {
 			c.OldTag, c.NewTag = c.Old, c.New
@@ -352,17 +355,30 @@ func argoMarkerChanges(ac *config.ArgoCD, changes []writeback.Change) {
 	}
 }
 
+// DefaultExtCredentialsTimeout bounds one run of an ext: credentials
+// script.
+const DefaultExtCredentialsTimeout = 30 * time.Second
+
 // argoKeychain returns the credentials of an Argo CD Image Updater pull
 // secret in the forms secret:NS/NAME#FIELD (the file FIELD of the secret
-// NAME in the secrets directory) and env:VAR, each holding
-// USERNAME:PASSWORD.
-func (s *Scanner) argoKeychain(v string) (authn.Keychain, error) {
-	name, field, env, err := config.ArgoPullSecret(v)
+// NAME in the secrets directory), env:VAR and ext:/SCRIPT (what the script
+// prints, when s.AllowExtCredentials), each holding USERNAME:PASSWORD.
+func (s *Scanner) argoKeychain(ctx context.Context, v string) (authn.Keychain, error) {
+	name, field, env, script, err := config.ArgoPullSecret(v)
 	if err != nil {
 		return nil, err
 	}
 	var cred string
 	switch {
+	case script != "":
+		if !s.AllowExtCredentials {
+			return nil, fmt.Errorf("pull secret %q (annotation %s): %w", v, config.ArgoPullSecretAnnotation, config.ErrExtCredentials)
+		}
+		out, err := s.runExtCredentials(ctx, script)
+		if err != nil {
+			return nil, err
+		}
+		cred = out
 	case env != "":
 		lookup := s.LookupEnv
 		if lookup == nil {
@@ -392,6 +408,30 @@ func (s *Scanner) argoKeychain(v string) (authn.Keychain, error) {
 		return nil, fmt.Errorf("pull secret %s: want USERNAME:PASSWORD", strings.SplitN(v, "#", 2)[0])
 	}
 	return staticKeychain{authn.FromConfig(authn.AuthConfig{Username: user, Password: pass})}, nil
+}
+
+// runExtCredentials runs an ext: credentials script as Image Updater does:
+// the program itself (no shell, no arguments) with hoist's environment,
+// bounded by s.ExtCredentialsTimeout; its standard output is the
+// credential. Neither the output nor the standard error (which may echo
+// a secret) is logged or put in an error.
+func (s *Scanner) runExtCredentials(ctx context.Context, script string) (string, error) {
+	timeout := s.ExtCredentialsTimeout
+	if timeout <= 0 {
+		timeout = DefaultExtCredentialsTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, script)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("pull secret ext:%s: no answer within %s", script, timeout)
+		}
+		return "", fmt.Errorf("pull secret ext:%s: %w (%d bytes on stderr, not shown: it may hold a secret)", script, err, stderr.Len())
+	}
+	return stdout.String(), nil
 }
 
 func filepathLocal(name string) bool {

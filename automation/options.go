@@ -40,6 +40,9 @@ type Options struct {
 	Metrics *Metrics
 	// DryRun plans and reports, and writes, commits and pushes nothing.
 	DryRun bool
+	// AllowArgoCDExtCredentials runs the scripts of Argo CD Image
+	// Updater's ext:/SCRIPT pull secrets (see Scanner.AllowExtCredentials).
+	AllowArgoCDExtCredentials bool
 }
 
 // RegistryOptions configure the registry client (see package registry).
@@ -137,7 +140,7 @@ func NewScanner(o Options) (*Scanner, error) {
 	if o.Metrics != nil {
 		opts = append(opts, registry.WithRequestObserver(o.Metrics.ObserveRequest), registry.WithWaitObserver(o.Metrics.RateLimitWait))
 	}
-	s := &Scanner{SecretsDir: o.SecretsDir}
+	s := &Scanner{SecretsDir: o.SecretsDir, AllowExtCredentials: o.AllowArgoCDExtCredentials}
 	if !ro.NoCache {
 		cache, err := registry.OpenCache(filepath.Join(o.StateDir, "registry-cache.db"), logger)
 		if err != nil {

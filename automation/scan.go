@@ -29,6 +29,13 @@ type Scanner struct {
 	// LookupEnv reads the environment variables that Argo CD Image
 	// Updater's env: pull secrets name; nil means os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// AllowExtCredentials runs the scripts of Argo CD Image Updater's
+	// ext:/SCRIPT pull secrets (--allow-argocd-ext-credentials); without
+	// it they are refused (ErrExtCredentials).
+	AllowExtCredentials bool
+	// ExtCredentialsTimeout bounds one run of such a script; zero means
+	// DefaultExtCredentialsTimeout.
+	ExtCredentialsTimeout time.Duration
 	// Explain fills each Selection's Explain with a verdict per tag.
 	Explain bool
 	// Credentials, when set, completes the Repo of an ImageRepository
@@ -223,7 +230,7 @@ func (s *Scanner) repoOf(ctx context.Context, r *v1alpha1.ImageRepository) (regi
 		repo.Keychain = kc
 	}
 	if v := r.Annotations[config.ArgoPullSecretAnnotation]; v != "" {
-		kc, err := s.argoKeychain(v)
+		kc, err := s.argoKeychain(ctx, v)
 		if err != nil {
 			return repo, fmt.Errorf("ImageRepository %s/%s: %w", r.Namespace, r.Name, err)
 		}

@@ -52,7 +52,13 @@ func (r *Runner) resolve(a *config.Automation) (Target, error) {
 		if r.SecretsDir == "" {
 			return t, fmt.Errorf("secretRef %q needs --secrets-dir", t.Secret)
 		}
-		if t.Auth, err = git.AuthFromSecretDir(filepath.Join(r.SecretsDir, t.Secret)); err != nil {
+		read := git.AuthFromSecretDir
+		if a.ArgoCD != nil {
+			// Image Updater's git:secret Secrets are Argo CD's
+			// repository Secrets: the SSH key is sshPrivateKey.
+			read = git.ArgoAuthFromSecretDir
+		}
+		if t.Auth, err = read(filepath.Join(r.SecretsDir, t.Secret)); err != nil {
 			return t, err
 		}
 		if t.GitHubApp {

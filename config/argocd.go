@@ -988,18 +988,19 @@ func (l *loader) argoImagePolicy(a *argoApp, im argoImage, sd *document) (*Repos
 
 // ArgoPullSecretAnnotation carries, on an ImageRepository converted from
 // Argo CD Image Updater's settings, a pull secret in a form other than
-// pullsecret: (secret:NS/NAME#FIELD or env:VAR).
+// pullsecret: (secret:NS/NAME#FIELD, env:VAR or ext:/SCRIPT).
 const ArgoPullSecretAnnotation = "hoist.dev/argocd-pull-secret"
 
 // ArgoPullSecret reads the value of ArgoPullSecretAnnotation: for
 // secret:NS/NAME#FIELD the secret's name and field, for env:VAR the
-// variable; the value holds USER:PASSWORD, as Image Updater reads it.
-func ArgoPullSecret(v string) (secret, field, env string, err error) {
+// variable, for ext:/SCRIPT the script's absolute path; the value (the
+// script's output) holds USER:PASSWORD, as Image Updater reads it.
+func ArgoPullSecret(v string) (secret, field, env, script string, err error) {
 	ps, err := parseArgoPullSecret(v)
 	if err != nil {
-		return "", "", "", err
+		return "", "", "", "", err
 	}
-	return ps.name, ps.field, ps.env, nil
+	return ps.name, ps.field, ps.env, ps.script, nil
 }
 
 // argoObjectName is APP-ALIAS, or APP-IMAGE (the image's last path

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"path"
 	"regexp"
 	"sort"
 	"strings"
@@ -283,16 +284,18 @@ func splitList(s string) []string {
 
 // argoPullSecret is a pull-secret in Image Updater's forms.
 type argoPullSecret struct {
-	kind      string // "pullsecret", "secret" or "env"
+	kind      string // "pullsecret", "secret", "env" or "ext"
 	namespace string
 	name      string
 	field     string // of "secret"
 	env       string // of "env"
+	script    string // of "ext": an absolute path
 }
 
-// ErrExtCredentials refuses Image Updater's ext: credentials: a script
-// named by a document, which hoist does not run.
-var ErrExtCredentials = errors.New("ext: credential scripts run a program named by the document; hoist does not run them (use pullsecret, secret or env)")
+// ErrExtCredentials refuses Image Updater's ext: credentials, a script
+// named by a document, when hoist was not told to run them
+// (--allow-argocd-ext-credentials).
+var ErrExtCredentials = errors.New("ext: credential scripts run a program named by the document; hoist runs them only with --allow-argocd-ext-credentials (else use pullsecret, secret or env)")
 
 func parseArgoPullSecret(s string) (argoPullSecret, error) {
 	kind, rest, ok := strings.Cut(s, ":")
@@ -321,7 +324,10 @@ func parseArgoPullSecret(s string) (argoPullSecret, error) {
 		}
 		return argoPullSecret{kind: kind, env: rest}, nil
 	case "ext":
-		return argoPullSecret{}, fmt.Errorf("pull secret %q: %w", s, ErrExtCredentials)
+		if !path.IsAbs(rest) || path.Clean(rest) != rest {
+			return argoPullSecret{}, fmt.Errorf("pull secret %q: want ext:/ABSOLUTE/PATH of the script", s)
+		}
+		return argoPullSecret{kind: kind, script: rest}, nil
 	}
 	return argoPullSecret{}, fmt.Errorf("pull secret %q: unknown form %q; want pullsecret, secret, env or ext", s, kind)
 }

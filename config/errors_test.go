@@ -20,7 +20,7 @@ func TestParseInvalid(t *testing.T) {
 			`testdata/invalid/argocd-annotations.yaml:5: metadata.annotations: write-back method argocd (Image Updater's default) patches the Application through Argo CD's API, which only hoist's controller does; hoist run and hoist update write to Git: set the write-back method to git`,
 			"testdata/invalid/argocd-annotations.yaml:16: metadata.annotations[\"argocd-image-updater.argoproj.io/web.allow-tags\"]: allow-tags \"regexp:^v(1\": error parsing regexp: missing closing ): `^v(1`",
 			`testdata/invalid/argocd-annotations.yaml:17: metadata.annotations["argocd-image-updater.argoproj.io/web.update-strategy"]: update strategy "newest": want semver, newest-build (or latest), alphabetical (or name) or digest`,
-			`testdata/invalid/argocd-annotations.yaml:18: metadata.annotations["argocd-image-updater.argoproj.io/web.pull-secret"]: pull secret "ext:/bin/creds.sh": ext: credential scripts run a program named by the document; hoist does not run them (use pullsecret, secret or env)`,
+			`testdata/invalid/argocd-annotations.yaml:18: metadata.annotations["argocd-image-updater.argoproj.io/web.pull-secret"]: pull secret "ext:creds.sh": want ext:/ABSOLUTE/PATH of the script`,
 			`testdata/invalid/argocd-annotations.yaml:19: metadata.annotations["argocd-image-updater.argoproj.io/wbe.ignore-tags"]: alias "wbe" is not in image-list`,
 			`testdata/invalid/argocd-annotations.yaml:32: spec.source.targetRevision: "HEAD" is not a branch hoist can check out and push to: set targetRevision to the branch, or the git-branch write-back setting`,
 			`testdata/invalid/argocd-annotations.yaml:44: spec.source.chart: chart "web" comes from a Helm repository: there is nothing in Git to write; keep the values in Git (a second source with ref) and write there`,
@@ -33,7 +33,7 @@ func TestParseInvalid(t *testing.T) {
 		},
 		"argocd-configmap.yaml": {
 			`testdata/invalid/argocd-configmap.yaml:6: data["kube.events"]: "maybe": want true or false`,
-			`testdata/invalid/argocd-configmap.yaml:7: data["registries.conf"]: registries[0].credentials: pull secret "ext:/bin/creds.sh": ext: credential scripts run a program named by the document; hoist does not run them (use pullsecret, secret or env)`,
+			`testdata/invalid/argocd-configmap.yaml:7: data["registries.conf"]: registries[0].credentials: pull secret "ext:creds.sh": want ext:/ABSOLUTE/PATH of the script`,
 		},
 		"notifications.yaml": {
 			`testdata/invalid/notifications.yaml:5: spec.type: "slak": want generic, generic-hmac, slack, msteams, discord, github, gitlab or gitea`,

@@ -17,6 +17,8 @@ type registryFlags struct {
 	rateLimit  float64
 	maxConns   int
 	noCache    bool
+	// allowExt runs Argo CD Image Updater's ext: credential scripts.
+	allowExt bool
 }
 
 func (f *registryFlags) register(fs *pflag.FlagSet) {
@@ -25,6 +27,7 @@ func (f *registryFlags) register(fs *pflag.FlagSet) {
 	fs.Float64Var(&f.rateLimit, "registry-rps", 10, "requests per second per registry host")
 	fs.IntVar(&f.maxConns, "registry-concurrency", 4, "concurrent requests per registry host")
 	fs.BoolVar(&f.noCache, "no-cache", false, "do not read or write the registry cache")
+	fs.BoolVar(&f.allowExt, "allow-argocd-ext-credentials", false, "run the scripts of Argo CD Image Updater's ext:/SCRIPT pull secrets (they print USER:PASSWORD); refused without it")
 }
 
 // registerDirs registers only --state-dir and --secrets-dir, for commands
@@ -48,7 +51,8 @@ func (f *registryFlags) options(logger *slog.Logger, stderr io.Writer) automatio
 			UserAgent:      "hoist/" + currentVersion().Version,
 			Logger:         slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		},
-		Logger: logger,
+		Logger:                    logger,
+		AllowArgoCDExtCredentials: f.allowExt,
 	}
 }
 

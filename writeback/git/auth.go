@@ -117,6 +117,30 @@ func AuthFromSecretDir(dir string) (Auth, error) {
 	return a, nil
 }
 
+// KeyArgoSSHPrivateKey is the SSH key of Argo CD's repository Secrets,
+// which Argo CD Image Updater's git:secret write-back names.
+const KeyArgoSSHPrivateKey = "sshPrivateKey"
+
+// ArgoAuthFromSecretDir reads a Git secret of Argo CD Image Updater's
+// git:secret write-back: as AuthFromSecretDir, and an SSH key under Argo
+// CD's sshPrivateKey when identity is absent (username and password are
+// the same keys in both).
+func ArgoAuthFromSecretDir(dir string) (Auth, error) {
+	a, err := AuthFromSecretDir(dir)
+	if err != nil || len(a.Identity) > 0 {
+		return a, err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, KeyArgoSSHPrivateKey))
+	if errors.Is(err, fs.ErrNotExist) {
+		return a, nil
+	}
+	if err != nil {
+		return Auth{}, fmt.Errorf("reading git secret %q key %q: %w", dir, KeyArgoSSHPrivateKey, err)
+	}
+	a.Identity = b
+	return a, nil
+}
+
 // ReadTokenFile reads a token from path, trimming white space; an empty file
 // is an error.
 func ReadTokenFile(path string) (string, error) {

@@ -39,6 +39,54 @@ func TestAuthFromSecretDir(t *testing.T) {
 	}
 }
 
+// TestArgoAuthFromSecretDir reads Argo CD's repository Secrets, which
+// Image Updater's git:secret names: the SSH key under sshPrivateKey, unless
+// the Secret has hoist's (Flux's) identity too.
+func TestArgoAuthFromSecretDir(t *testing.T) {
+	tests := map[string]struct {
+		want     git.Auth
+		wantFlux git.Auth // what AuthFromSecretDir reads of the same Secret
+	}{
+		"argo-ssh": {
+			want:     git.Auth{Identity: []byte("argo-key\n"), KnownHosts: []byte("github.com ssh-ed25519 AAAAC3Nza\n")},
+			wantFlux: git.Auth{KnownHosts: []byte("github.com ssh-ed25519 AAAAC3Nza\n")},
+		},
+		"argo-both": {
+			want:     git.Auth{Identity: []byte("identity-key\n")},
+			wantFlux: git.Auth{Identity: []byte("identity-key\n")},
+		},
+		"argo-https": {
+			want:     git.Auth{Username: "argo-user", Password: "argo-pass"},
+			wantFlux: git.Auth{Username: "argo-user", Password: "argo-pass"},
+		},
+		"ssh": { // a Flux Secret reads the same
+			want:     git.Auth{Password: "passphrase", Identity: []byte("not-a-real-key\n"), KnownHosts: []byte("github.com ssh-ed25519 AAAAC3Nza\n")},
+			wantFlux: git.Auth{Password: "passphrase", Identity: []byte("not-a-real-key\n"), KnownHosts: []byte("github.com ssh-ed25519 AAAAC3Nza\n")},
+		},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := git.ArgoAuthFromSecretDir("testdata/secrets/" + name)
+			if err != nil {
+				t.Fatalf("ArgoAuthFromSecretDir: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("ArgoAuthFromSecretDir (-want +got):\n%s", diff)
+			}
+			flux, err := git.AuthFromSecretDir("testdata/secrets/" + name)
+			if err != nil {
+				t.Fatalf("AuthFromSecretDir: %v", err)
+			}
+			if diff := cmp.Diff(tt.wantFlux, flux); diff != "" {
+				t.Errorf("AuthFromSecretDir (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if _, err := git.ArgoAuthFromSecretDir("testdata/secrets/missing"); err == nil {
+		t.Error("ArgoAuthFromSecretDir of a missing directory succeeded")
+	}
+}
+
 func TestAuthNeverPrintsSecrets(t *testing.T) {
 	a := git.Auth{Username: "u", Password: "pass-secret", BearerToken: "token-secret", Identity: []byte("key-secret")}
 	for _, s := range []string{a.String(), fmt.Sprintf("%v", a), fmt.Sprintf("%+v", a), fmt.Sprintf("%#v", a), a.LogValue().String()} {

@@ -125,6 +125,18 @@ func ExampleAuthFromSecretDir() {
 	// Auth{username=hoist-bot password=set ca.crt=set}
 }
 
+func ExampleArgoAuthFromSecretDir() {
+	// testdata/secrets/argo-ssh is an Argo CD repository Secret: the files
+	// sshPrivateKey and known_hosts.
+	auth, err := git.ArgoAuthFromSecretDir("testdata/secrets/argo-ssh")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(auth) // never prints the secrets
+	// Output:
+	// Auth{identity=set known_hosts=set}
+}
+
 func ExampleSignerFromSecretDir() {
 	// A directory with git.asc (and passphrase), as Flux's signing secret.
 	signer, err := git.SignerFromSecretDir(os.Getenv("HOIST_SIGNING_SECRET_DIR"), nil)
