@@ -285,7 +285,8 @@ func (r *Runner) argoPlan(file string, data []byte, kind writeback.ArgoFile, img
 		changes := make([]writeback.Change, 0, len(plan.Changes))
 		for _, c := range plan.Changes {
 			t := byPolicy[c.Policy]
-			c.Image, c.OldTag, c.NewTag = ArgoImageName(imageOf[c.Policy].Image), t.old, t.new
+			c.FullImage = imageOf[c.Policy].Image
+			c.Image, c.OldTag, c.NewTag = ArgoImageName(c.FullImage), t.old, t.new
 			changes = append(changes, c)
 		}
 		return plan, changes, nil
@@ -347,7 +348,7 @@ func argoMarkerChanges(ac *config.ArgoCD, changes []writeback.Change) {
 		if !ok {
 			continue
 		}
-		c.Image = ArgoImageName(name)
+		c.Image, c.FullImage = ArgoImageName(name), name
 		c.OldTag, c.NewTag = refTag(c.Old), refTag(c.New)
 		if !strings.ContainsAny(c.Old, ":/") {
 			c.OldTag, c.NewTag = c.Old, c.New

@@ -191,13 +191,13 @@ func argoUpdateAnnotations(res automation.RunResult) map[string]string {
 	seen := map[string]bool{}
 	n := 0
 	for _, ch := range res.Changes {
-		if ch.Image == "" || seen[ch.Image] {
+		if ch.FullImage == "" || seen[ch.FullImage] {
 			continue
 		}
-		seen[ch.Image] = true
+		seen[ch.FullImage] = true
 		p := fmt.Sprintf("argocd-image-updater.image-%d/", n)
-		out[p+"full-image-name"] = ch.Image
-		out[p+"image-name"] = automation.ArgoImageName(ch.Image)
+		out[p+"full-image-name"] = ch.FullImage
+		out[p+"image-name"] = ch.Image
 		out[p+"old-tag"] = ch.OldTag
 		out[p+"new-tag"] = ch.NewTag
 		n++

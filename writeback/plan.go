@@ -48,12 +48,14 @@ type Change struct {
 	// Format is the Target.Format of the target.
 	Format string `json:"-"`
 	// Image, OldTag and NewTag are set for a change of an Argo CD
-	// Application's write-back: the image's name and its tags before
-	// (empty when the value is new) and after, Argo CD Image Updater's
-	// .AppChanges.
-	Image  string `json:"-"`
-	OldTag string `json:"-"`
-	NewTag string `json:"-"`
+	// Application's write-back: the image's name without its registry and
+	// its tags before (empty when the value is new) and after, Argo CD
+	// Image Updater's .AppChanges; FullImage is the image with its
+	// registry (Image Updater's full-image-name).
+	Image     string `json:"-"`
+	FullImage string `json:"-"`
+	OldTag    string `json:"-"`
+	NewTag    string `json:"-"`
 }
 
 // Changeset is the outcome of Plan: the changes to make, sorted by file and
