@@ -46,7 +46,10 @@ func parseMarkerHold(comment string) (value string, hold, ok bool) {
 			return "", false, false
 		}
 	}
-	return value, hold, value != ""
+	if value == "" {
+		return "", false, false // a hold without a marker holds nothing
+	}
+	return value, hold, true
 }
 
 // splitMarker splits a marker's value into the policy key and the part.
