@@ -3,7 +3,9 @@ package config_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -54,5 +56,52 @@ func TestLoadOntoFSRepositoryNotifications(t *testing.T) {
 
 	if _, err := config.LoadOntoFSWith(base, os.DirFS(filepath.Join(dir, "repo")), "apps", config.LoadOptions{}); err == nil {
 		t.Errorf("without Repository, the repository's Providers are read: want the redefinition and the unknown field as errors")
+	}
+}
+
+// TestLoadOntoFSRepositoryArgoPullSecrets: an Application read from an
+// automation's Git repository may not name ext: or env: credentials (a
+// program of this host, a variable of its environment); from the
+// configuration it may.
+func TestLoadOntoFSRepositoryArgoPullSecrets(t *testing.T) {
+	app := func(secret string) []byte {
+		return []byte(`apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: web
+  namespace: argocd
+  annotations:
+    argocd-image-updater.argoproj.io/image-list: web=ghcr.io/acme/web:~1.2
+    argocd-image-updater.argoproj.io/web.pull-secret: ` + secret + `
+    argocd-image-updater.argoproj.io/write-back-method: git
+spec:
+  source: {repoURL: https://git.example.com/fleet.git, targetRevision: main, path: apps/web, kustomize: {}}
+  destination: {server: https://kubernetes.default.svc}
+`)
+	}
+	tests := map[string]struct {
+		secret     string
+		repository bool
+		wantErr    string
+	}{
+		"ext from a repository":        {secret: "ext:/usr/bin/id", repository: true, wantErr: "ext: credentials are not accepted from an automation's Git repository"},
+		"env from a repository":        {secret: "env:AWS_SECRET_ACCESS_KEY", repository: true, wantErr: "env: credentials are not accepted from an automation's Git repository"},
+		"pullsecret from a repository": {secret: "pullsecret:argocd/ghcr", repository: true},
+		"ext from the configuration":   {secret: "ext:/usr/bin/id"},
+		"env from the configuration":   {secret: "env:REGISTRY_CREDS"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			fsys := fstest.MapFS{"apps/app.yaml": {Data: app(tc.secret)}}
+			_, err := config.LoadOntoFSWith(nil, fsys, "apps", config.LoadOptions{ArgoCD: true, Repository: tc.repository})
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("loading: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("loading: %v, want an error with %q", err, tc.wantErr)
+			case tc.wantErr != "" && !strings.Contains(err.Error(), "apps/app.yaml:"):
+				t.Errorf("error %v does not name the file and line", err)
+			}
+		})
 	}
 }
