@@ -43,27 +43,7 @@ func BenchmarkScanMemory(b *testing.B) {
 	)
 	srv := httptest.NewServer(newMemoryTags(tags, pageSize))
 	b.Cleanup(srv.Close)
-	host := strings.TrimPrefix(srv.URL, "http://")
-	var docs strings.Builder
-	for i := range repos {
-		fmt.Fprintf(&docs, `---
-apiVersion: hoist.dev/v1alpha1
-kind: ImageRepository
-metadata: {name: %[1]s, namespace: bench}
-spec: {image: %[2]s/team/%[1]s}
----
-apiVersion: hoist.dev/v1alpha1
-kind: ImagePolicy
-metadata: {name: %[1]s, namespace: bench}
-spec:
-  imageRepositoryRef: {name: %[1]s}
-  policy: {semver: {range: '>=1.0.0'}}
-`, fmt.Sprintf("app%04d", i), host)
-	}
-	set, err := config.Parse("hoist.yaml", []byte(docs.String()))
-	if err != nil {
-		b.Fatal(err)
-	}
+	set := memoryTagsSet(b, srv.URL, repos)
 	client, err := registry.New(registry.WithRateLimit(0, 0), registry.WithPageSize(pageSize))
 	if err != nil {
 		b.Fatal(err)
@@ -223,27 +203,7 @@ func BenchmarkRescanUnchanged(b *testing.B) {
 	const repos, tags, pageSize = 100, 1000, 1000
 	srv := httptest.NewServer(newMemoryTags(tags, pageSize))
 	b.Cleanup(srv.Close)
-	host := strings.TrimPrefix(srv.URL, "http://")
-	var docs strings.Builder
-	for i := range repos {
-		fmt.Fprintf(&docs, `---
-apiVersion: hoist.dev/v1alpha1
-kind: ImageRepository
-metadata: {name: %[1]s, namespace: bench}
-spec: {image: %[2]s/team/%[1]s}
----
-apiVersion: hoist.dev/v1alpha1
-kind: ImagePolicy
-metadata: {name: %[1]s, namespace: bench}
-spec:
-  imageRepositoryRef: {name: %[1]s}
-  policy: {semver: {range: '>=1.0.0'}}
-`, fmt.Sprintf("app%04d", i), host)
-	}
-	set, err := config.Parse("hoist.yaml", []byte(docs.String()))
-	if err != nil {
-		b.Fatal(err)
-	}
+	set := memoryTagsSet(b, srv.URL, repos)
 	client, err := registry.New(registry.WithRateLimit(0, 0), registry.WithPageSize(pageSize))
 	if err != nil {
 		b.Fatal(err)
@@ -269,4 +229,31 @@ spec:
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*repos), "µs/repo")
 		})
 	}
+}
+
+// memoryTagsSet is a configuration of repos ImageRepositories of the tag
+// server at url (team/app0000...), each with a semver policy ">=1.0.0".
+func memoryTagsSet(b *testing.B, url string, repos int) *config.Set {
+	host := strings.TrimPrefix(url, "http://")
+	var docs strings.Builder
+	for i := range repos {
+		fmt.Fprintf(&docs, `---
+apiVersion: hoist.dev/v1alpha1
+kind: ImageRepository
+metadata: {name: %[1]s, namespace: bench}
+spec: {image: %[2]s/team/%[1]s}
+---
+apiVersion: hoist.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: %[1]s, namespace: bench}
+spec:
+  imageRepositoryRef: {name: %[1]s}
+  policy: {semver: {range: '>=1.0.0'}}
+`, fmt.Sprintf("app%04d", i), host)
+	}
+	set, err := config.Parse("hoist.yaml", []byte(docs.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return set
 }
