@@ -22,6 +22,7 @@ import (
 
 	"github.com/hoist-dev/hoist/config"
 	"github.com/hoist-dev/hoist/config/v1alpha1"
+	"github.com/hoist-dev/hoist/writeback/git"
 )
 
 // FluxGitRepository is Flux's GitRepository (source-controller), which an
@@ -393,7 +394,7 @@ func (c *Controller) reconcileGitRepository(ctx context.Context, k objectKey) er
 	var events []kevent
 	if !c.invalid(k, &st.Conditions, obj.Generation, &events) {
 		requested(&obj, &st.LastHandledReconcileAt) // nothing to do now: the automations clone it when they run
-		setReady(&st.Conditions, obj.Generation, "valid: the automations that name it write to "+obj.Spec.URL)
+		setReady(&st.Conditions, obj.Generation, "valid: the automations that name it write to "+git.RedactURL(obj.Spec.URL))
 	}
 	return c.patchStatus(ctx, before, &obj, before.Status, obj.Status, events)
 }

@@ -20,8 +20,9 @@ import (
 
 // TestControllerHoistGitRepository: an automation whose sourceRef names
 // hoist's own GitRepository (hoist.dev/v1alpha1) commits to its url and
-// branch; the GitRepository gets Ready=True, and one with an invalid url
-// Ready=False naming the field.
+// branch; the GitRepository gets Ready=True (its message without the
+// token of a URL), and one with an invalid url Ready=False naming the
+// field.
 func TestControllerHoistGitRepository(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end controller test")
@@ -44,6 +45,13 @@ func TestControllerHoistGitRepository(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "broken", Namespace: f.namespace},
 		Spec:       v1alpha1.GitRepositorySpec{URL: "ftp://example.com/fleet.git", Interval: metav1.Duration{Duration: time.Hour}},
 	})
+	// A token written as the URL's user name is accepted (with a warning)
+	// and must not reach the status.
+	const token = "ghp_0123456789abcdefghijklmnopqrstuvwxyz"
+	create(ctx, t, c, &v1alpha1.GitRepository{
+		ObjectMeta: metav1.ObjectMeta{Name: "tokened", Namespace: f.namespace},
+		Spec:       v1alpha1.GitRepositorySpec{URL: "https://" + token + "@git.example.com/org/fleet.git", Interval: metav1.Duration{Duration: time.Hour}},
+	})
 
 	p := startController(t, kube)
 	gitReady := func(name string) *metav1.Condition {
@@ -61,6 +69,9 @@ func TestControllerHoistGitRepository(t *testing.T) {
 	}
 	if cond := gitReady("fleet"); cond.Status != metav1.ConditionTrue {
 		t.Errorf("GitRepository fleet: Ready=%s %q, want True", cond.Status, cond.Message)
+	}
+	if cond := gitReady("tokened"); cond.Status != metav1.ConditionTrue || strings.Contains(cond.Message, token) {
+		t.Errorf("GitRepository tokened: Ready=%s %q, want True without the token", cond.Status, cond.Message)
 	}
 	if cond := gitReady("broken"); cond.Status != metav1.ConditionFalse || !strings.Contains(cond.Message, "spec.url") {
 		t.Errorf("GitRepository broken: Ready=%s %q, want False naming spec.url", cond.Status, cond.Message)
