@@ -3,9 +3,13 @@ package controller
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -119,12 +123,52 @@ func (c *Controller) argoEmit(ctx context.Context, set *config.Set, k objectKey,
 	if warning {
 		typ = corev1.EventTypeWarning
 	}
-	if annotations != nil {
-		c.rec.AnnotatedEventf(obj, nil, annotations, typ, reason, action, "%s", note)
-		return
+	ev := argoEvent(obj, time.Now(), c.instance, typ, reason, action, note, annotations)
+	if err := c.client.Create(ctx, ev); err != nil {
+		c.log.Warn("writing an event", "object", k.String(), "reason", reason, "error", err)
 	}
-	c.rec.Eventf(obj, nil, typ, reason, action, "%s", note)
 }
+
+// argoEvent is one event on an Argo CD object, written as is rather than
+// through the manager's recorder: the recorder folds the events of one
+// reason on one version of an object into a series that keeps the first
+// note and annotations for six minutes, and an Application's version does
+// not change between two git write-backs (the second ImagesUpdated would
+// carry the first's tags). argoEvents says each piece of news once, so
+// nothing repeats. Named and filled as the recorder does (the object's
+// name and the time in hexadecimal, a note of at most 1 kB).
+func argoEvent(obj client.Object, now time.Time, instance, typ, reason, action, note string, annotations map[string]string) *eventsv1.Event {
+	if len(note) > eventNoteLimit {
+		note = note[:eventNoteLimit]
+	}
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	return &eventsv1.Event{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        fmt.Sprintf("%s.%x", obj.GetName(), now.UnixNano()),
+			Namespace:   obj.GetNamespace(),
+			Annotations: annotations,
+		},
+		EventTime:           metav1.NewMicroTime(now),
+		ReportingController: eventController,
+		ReportingInstance:   instance,
+		Action:              action,
+		Reason:              reason,
+		Type:                typ,
+		Note:                note,
+		Regarding: corev1.ObjectReference{
+			APIVersion:      gvk.GroupVersion().String(),
+			Kind:            gvk.Kind,
+			Namespace:       obj.GetNamespace(),
+			Name:            obj.GetName(),
+			UID:             obj.GetUID(),
+			ResourceVersion: obj.GetResourceVersion(),
+		},
+	}
+}
+
+// eventNoteLimit is the longest note the API server accepts in an
+// events.k8s.io/v1 Event.
+const eventNoteLimit = 1024
 
 // argoScanned emits the events of a scan of Applications' images: a new
 // selection (NewSelection), a failure (ReconciliationFailed).
@@ -271,4 +315,14 @@ func (d *documents) argoProblems() (invalid, denied map[objectKey]string) {
 		denied[k] = msg
 	}
 	return invalid, denied
+}
+
+// eventController is the reportingController of hoist's events.
+const eventController = "hoist"
+
+// eventInstance is the reportingInstance of hoist's events, as the
+// manager's recorder names it: the controller and the host.
+func eventInstance() string {
+	host, _ := os.Hostname()
+	return eventController + "-" + host
 }

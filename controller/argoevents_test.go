@@ -196,6 +196,17 @@ spec:
 	event("web", ReasonNewSelection, func(e *eventsv1.Event) bool { return strings.HasSuffix(e.Note, "/apps/web:1.2.0") })
 	event("web", ReasonImagesUpdated, func(e *eventsv1.Event) bool { return e.Annotations["argocd-image-updater.image-0/new-tag"] == "1.2.0" })
 
+	// Two writes to an Application whose version did not change between
+	// them (as two git write-backs leave it) are two events, each with its
+	// own annotations: not a series that keeps the first's.
+	web := objectKey{ApplicationGVK.Kind, "argocd", "web"}
+	for _, commit := range []string{"c1", "c2"} {
+		ctl.argoEmit(ctx, nil, web, false, ReasonImagesUpdated, "Update", "Successfully updated application 'web'", map[string]string{"hoist.dev/commit": commit})
+	}
+	for _, commit := range []string{"c1", "c2"} {
+		event("web", ReasonImagesUpdated, func(e *eventsv1.Event) bool { return e.Annotations["hoist.dev/commit"] == commit })
+	}
+
 	var l eventsv1.EventList
 	if err := c.List(ctx, &l, client.InNamespace("argocd")); err != nil {
 		t.Fatal(err)

@@ -96,7 +96,10 @@ type Controller struct {
 	svc    *service.Service
 	src    *source
 	rec    recorder.EventRecorder
-	log    *slog.Logger
+	// instance is the reportingInstance of the events written without
+	// the recorder (argoEvent), as the recorder names it.
+	instance string
+	log      *slog.Logger
 	// refresh is Options.StatusRefresh.
 	refresh time.Duration
 	// requeueDependency is Options.RequeueDependency.
@@ -142,7 +145,8 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 		client:    mgr.GetClient(),
 		cache:     mgr.GetCache(),
 		informers: mgr.GetCache(),
-		rec:       mgr.GetEventRecorder("hoist"),
+		rec:       mgr.GetEventRecorder(eventController),
+		instance:  eventInstance(),
 		log:       o.Logger,
 		refresh:   o.StatusRefresh,
 		docs:      &documents{invalid: map[objectKey]*config.Error{}, secrets: mgr.GetAPIReader()},
