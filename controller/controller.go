@@ -160,7 +160,7 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 	if so.Runner != nil {
 		c.docs.secretsDir = so.Runner.SecretsDir
 		if sc := so.Runner.Scanner; sc != nil && sc.Credentials == nil {
-			sc.Credentials = newIdentities(mgr.GetAPIReader(), mgr.GetClient(), o.Now).credentials
+			sc.Credentials = newIdentities(mgr.GetCache(), mgr.GetAPIReader(), mgr.GetClient(), o.Now).credentials
 		}
 	}
 	so.ConfigPaths = nil
@@ -187,6 +187,14 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 	// The automations by the GitRepository they name, hoist's or Flux's.
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.ImageUpdateAutomation{}, sourceRefIndex, sourceRefOf); err != nil {
 		return nil, fmt.Errorf("controller: indexing the ImageUpdateAutomations by sourceRef: %w", err)
+	}
+	// The ImageRepositories by serviceAccountName, the ServiceAccounts by
+	// image pull secret.
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.ImageRepository{}, serviceAccountIndex, serviceAccountName); err != nil {
+		return nil, fmt.Errorf("controller: indexing the ImageRepositories by serviceAccountName: %w", err)
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.ServiceAccount{}, pullSecretIndex, pullSecretNames); err != nil {
+		return nil, fmt.Errorf("controller: indexing the ServiceAccounts by image pull secret: %w", err)
 	}
 	for _, k := range []struct {
 		kind string
@@ -217,11 +225,22 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 				return nil, fmt.Errorf("controller: indexing the %s by Secret: %w", k.kind, err)
 			}
 			users := secretUsers(c.cache, k.list, &c.docs.changes)
-			if k.kind == v1alpha1.ImageUpdateAutomationKind {
+			switch k.kind {
+			case v1alpha1.ImageUpdateAutomationKind:
 				users = c.automationSecretUsers(users)
+			case v1alpha1.ImageRepositoryKind:
+				users = repositorySecretUsers(c.cache, users, &c.docs.changes)
 			}
 			b = b.Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(users),
 				builder.OnlyMetadata, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{}))
+		}
+		if k.kind == v1alpha1.ImageRepositoryKind {
+			// The ServiceAccounts of serviceAccountName, from the cache
+			// rather than the API server at each scan: a change of one
+			// (its image pull secrets, its annotations) rescans the
+			// repositories that name it (documents.publish).
+			b = b.Watches(&corev1.ServiceAccount{}, handler.EnqueueRequestsFromMapFunc(serviceAccountUsers(c.cache, &c.docs.changes)),
+				builder.WithPredicates(predicate.ResourceVersionChangedPredicate{}))
 		}
 		if k.kind == v1alpha1.ImageUpdateAutomationKind {
 			// hoist's GitRepositories; Flux's are watched while their
@@ -288,7 +307,9 @@ func (c *Controller) counted(p predicate.Predicate) predicate.Predicate {
 // CacheOptions adds to o what the controller needs of the manager's cache:
 // the metadata of every Secret in the watched namespaces, whatever
 // --watch-label-selector says (a Secret does not carry the shard's label),
-// without annotations, which may hold the value; of ConfigMaps only Argo
+// without annotations, which may hold the value; every ServiceAccount
+// there (serviceAccountName), whatever its labels, without its managed
+// fields; of ConfigMaps only Argo
 // CD Image Updater's, in imageUpdaterNamespace ("": none); and Flux's
 // GitRepository CustomResourceDefinition alone of the CRDs (a field
 // selector on its name, which RBAC can grant by resourceNames), whatever
@@ -299,6 +320,7 @@ func CacheOptions(o cache.Options, imageUpdaterNamespace string) cache.Options {
 		by = map[client.Object]cache.ByObject{}
 	}
 	by[&corev1.Secret{}] = cache.ByObject{Label: labels.Everything(), Transform: stripSecretMetadata}
+	by[&corev1.ServiceAccount{}] = cache.ByObject{Label: labels.Everything(), Transform: stripServiceAccount}
 	if imageUpdaterNamespace != "" {
 		by[&corev1.ConfigMap{}] = cache.ByObject{
 			Namespaces: map[string]cache.Config{imageUpdaterNamespace: {}},

@@ -58,8 +58,9 @@ type documents struct {
 	fingerprint string
 	// synced is changes as the last sync read it before listing.
 	synced uint64
-	// secretVersions are the versions of the Secrets written last.
-	secretVersions map[types.NamespacedName]string
+	// credentials are the versions of the Secrets and ServiceAccounts
+	// of the last publish.
+	credentials credentials
 	// applied is closed once the service applied the last configuration
 	// published; nil before the first.
 	applied <-chan struct{}
@@ -263,7 +264,7 @@ func (d *documents) sync(ctx context.Context, c client.Reader, src *source, log 
 			}
 			objs = append(objs, more...)
 		}
-		versions, err := secretVersions(ctx, c, objs)
+		versions, err := credentialVersions(ctx, c, objs)
 		if err != nil {
 			return nil, err
 		}
@@ -293,7 +294,7 @@ func (d *documents) sync(ctx context.Context, c client.Reader, src *source, log 
 // were listed. It returns the channel of the last publish, the counts of
 // what it published itself (nil when nothing) and the objects whose
 // Secrets changed.
-func (d *documents) publish(ctx context.Context, objs []object, versions map[types.NamespacedName]string, n uint64, src *source) (applied <-chan struct{}, counts []any, users []objectKey, err error) {
+func (d *documents) publish(ctx context.Context, objs []object, versions credentials, n uint64, src *source) (applied <-chan struct{}, counts []any, users []objectKey, err error) {
 	objs, denied, accessFP, err := crossNamespace(ctx, d.secrets, objs)
 	if err != nil {
 		return nil, nil, nil, err
@@ -310,7 +311,8 @@ func (d *documents) publish(ctx context.Context, objs []object, versions map[typ
 			return nil, nil, nil, err
 		}
 	}
-	fp := fingerprint(objs) + accessFP + secretsFingerprint(versions) + argoFP + "flux-git=" + strconv.FormatBool(d.fluxGit.Load())
+	fluxGitFP := "flux-git=" + strconv.FormatBool(d.fluxGit.Load())
+	fp := fingerprint(objs) + accessFP + versions.fingerprint() + argoFP + fluxGitFP
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if fp == d.fingerprint && d.applied != nil {
@@ -329,7 +331,7 @@ func (d *documents) publish(ctx context.Context, objs []object, versions map[typ
 		if argoStates, argoFP, err = readArgoSecrets(ctx, d.secrets, argoRefs, argoStates); err != nil {
 			return nil, nil, nil, err
 		}
-		fp = fingerprint(objs) + accessFP + secretsFingerprint(versions) + argoFP
+		fp = fingerprint(objs) + accessFP + versions.fingerprint() + argoFP + fluxGitFP
 	}
 	users = append(users, argoSecretUsers(set, prevStates, argoStates)...)
 	argoDenied := applyArgoSecrets(set, argoStates)
@@ -341,22 +343,12 @@ func (d *documents) publish(ctx context.Context, objs []object, versions map[typ
 			return nil, nil, nil, err
 		}
 	}
-	if d.secretVersions != nil {
-		for _, o := range objs {
-			for _, name := range secretNames(o.obj) {
-				k := types.NamespacedName{Namespace: o.key.Namespace, Name: name}
-				if old, ok := d.secretVersions[k]; ok && old != versions[k] {
-					users = append(users, o.key)
-					break
-				}
-			}
-		}
-	}
+	users = append(users, d.credentials.changed(objs, versions)...)
 	users = append(users, gitRepositoryAutomations(objs, users)...)
 	d.applied = src.publish(set)
 	d.fingerprint = fp
 	d.synced = max(d.synced, n)
-	d.secretVersions = versions
+	d.credentials = versions
 	d.invalid = invalid
 	d.denied = denied
 	d.argoRefs, d.argoStates, d.argoDenied = argoRefs, argoStates, argoDenied

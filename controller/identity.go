@@ -13,6 +13,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -61,15 +62,25 @@ const (
 // generic, else its cloud identity, whose tokens come from the API
 // server's TokenRequest and are kept per ServiceAccount and audience until
 // shortly before they expire.
+//
+// A scan reads nothing from the API server but a token: ServiceAccounts
+// and the metadata of Secrets come from the manager's cache (its watches),
+// and an image pull secret's value is read from the API server only when
+// its resourceVersion in the cache is not the one read last (hoist watches
+// no Secret's value).
 type identities struct {
-	// api reads ServiceAccounts and Secrets from the API server (hoist
-	// does not cache them); tokens creates TokenRequests.
-	api    client.Reader
-	tokens client.Client
-	now    func() time.Time
+	// watched reads ServiceAccounts and the metadata of Secrets from the
+	// manager's cache; api reads an image pull secret's value from the
+	// API server; tokens creates TokenRequests.
+	watched client.Reader
+	api     client.Reader
+	tokens  client.Client
+	now     func() time.Time
 
 	mu    sync.Mutex
 	cache map[tokenKey]*saToken
+	// pulls are the image pull secrets read, by namespace and name.
+	pulls map[types.NamespacedName]pullSecret
 }
 
 type tokenKey struct{ namespace, name, audience string }
@@ -80,11 +91,19 @@ type saToken struct {
 	expires time.Time
 }
 
-func newIdentities(api client.Reader, tokens client.Client, now func() time.Time) *identities {
+// pullSecret is what an image pull secret of one resourceVersion gives: its
+// keychain, or why it gives none (an error that carries no value of it).
+type pullSecret struct {
+	version  string
+	keychain authn.Keychain
+	problem  error
+}
+
+func newIdentities(watched, api client.Reader, tokens client.Client, now func() time.Time) *identities {
 	if now == nil {
 		now = time.Now
 	}
-	return &identities{api: api, tokens: tokens, now: now, cache: map[tokenKey]*saToken{}}
+	return &identities{watched: watched, api: api, tokens: tokens, now: now, cache: map[tokenKey]*saToken{}, pulls: map[types.NamespacedName]pullSecret{}}
 }
 
 // credentials is the automation.Scanner's Credentials hook.
@@ -94,7 +113,7 @@ func (ids *identities) credentials(ctx context.Context, r *v1alpha1.ImageReposit
 	}
 	key := types.NamespacedName{Namespace: r.Namespace, Name: r.Spec.ServiceAccountName}
 	var sa corev1.ServiceAccount
-	if err := ids.api.Get(ctx, key, &sa); err != nil {
+	if err := ids.watched.Get(ctx, key, &sa); err != nil {
 		if apierrors.IsNotFound(err) {
 			return fmt.Errorf("spec.serviceAccountName: ServiceAccount %s not found", key)
 		}
@@ -127,31 +146,68 @@ func (ids *identities) pullSecrets(ctx context.Context, sa *corev1.ServiceAccoun
 	var kcs []authn.Keychain
 	for _, ref := range sa.ImagePullSecrets {
 		key := types.NamespacedName{Namespace: sa.Namespace, Name: ref.Name}
-		var sec corev1.Secret
-		if err := ids.api.Get(ctx, key, &sec); err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil, fmt.Errorf("image pull secret %q of ServiceAccount %s/%s not found", ref.Name, sa.Namespace, sa.Name)
-			}
+		p, err := ids.pullSecret(ctx, key)
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("image pull secret %q of ServiceAccount %s/%s not found", ref.Name, sa.Namespace, sa.Name)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("reading image pull secret %q of ServiceAccount %s/%s: %w", ref.Name, sa.Namespace, sa.Name, err)
 		}
-		data, ok := sec.Data[corev1.DockerConfigJsonKey]
-		if !ok {
-			legacy, ok := sec.Data[corev1.DockerConfigKey]
-			if !ok {
-				return nil, fmt.Errorf("image pull secret %q of ServiceAccount %s/%s has neither %s nor %s", ref.Name, sa.Namespace, sa.Name, corev1.DockerConfigJsonKey, corev1.DockerConfigKey)
-			}
-			var err error
-			if data, err = json.Marshal(map[string]json.RawMessage{"auths": legacy}); err != nil {
-				return nil, fmt.Errorf("image pull secret %q of ServiceAccount %s/%s: %w", ref.Name, sa.Namespace, sa.Name, err)
-			}
+		if p.problem != nil {
+			return nil, fmt.Errorf("image pull secret %q of ServiceAccount %s/%s: %w", ref.Name, sa.Namespace, sa.Name, p.problem)
 		}
-		dc, err := registry.ParseDockerConfig(data)
-		if err != nil {
-			return nil, fmt.Errorf("image pull secret %q of ServiceAccount %s/%s: %w", ref.Name, sa.Namespace, sa.Name, err)
-		}
-		kcs = append(kcs, dc)
+		kcs = append(kcs, p.keychain)
 	}
 	return authn.NewMultiKeychain(kcs...), nil
+}
+
+// pullSecret is the image pull secret key: the one kept while its
+// resourceVersion in the cache of Secrets' metadata is the one read, else
+// read again from the API server. A Secret that is gone is forgotten.
+func (ids *identities) pullSecret(ctx context.Context, key types.NamespacedName) (pullSecret, error) {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	if err := ids.watched.Get(ctx, key, m); err != nil {
+		if apierrors.IsNotFound(err) {
+			ids.mu.Lock()
+			delete(ids.pulls, key)
+			ids.mu.Unlock()
+		}
+		return pullSecret{}, err
+	}
+	ids.mu.Lock()
+	p, ok := ids.pulls[key]
+	ids.mu.Unlock()
+	if ok && p.version == m.ResourceVersion {
+		return p, nil
+	}
+	var sec corev1.Secret
+	if err := ids.api.Get(ctx, key, &sec); err != nil {
+		return pullSecret{}, err
+	}
+	p = pullSecret{version: sec.ResourceVersion}
+	p.keychain, p.problem = pullSecretKeychain(&sec)
+	ids.mu.Lock()
+	ids.pulls[key] = p
+	ids.mu.Unlock()
+	return p, nil
+}
+
+// pullSecretKeychain is the keychain of an image pull secret's
+// .dockerconfigjson, or of its legacy .dockercfg.
+func pullSecretKeychain(sec *corev1.Secret) (authn.Keychain, error) {
+	data, ok := sec.Data[corev1.DockerConfigJsonKey]
+	if !ok {
+		legacy, ok := sec.Data[corev1.DockerConfigKey]
+		if !ok {
+			return nil, fmt.Errorf("it has neither %s nor %s", corev1.DockerConfigJsonKey, corev1.DockerConfigKey)
+		}
+		var err error
+		if data, err = json.Marshal(map[string]json.RawMessage{"auths": legacy}); err != nil {
+			return nil, fmt.Errorf("%s: %w", corev1.DockerConfigKey, registry.ErrDockerConfig)
+		}
+	}
+	return registry.ParseDockerConfig(data)
 }
 
 // identity is sa's cloud identity for provider, from its annotations.

@@ -20,6 +20,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -258,7 +260,7 @@ func TestServiceAccountTokenCache(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	ids := newIdentities(kube.Client, kube.Client, clock)
+	ids := newIdentities(kube.Client, kube.Client, kube.Client, clock)
 	get := func(aud string) string {
 		t.Helper()
 		tok, err := ids.token(ctx, "default", "puller", aud)
@@ -309,18 +311,27 @@ func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
 // ends.
 func startManager(ctx context.Context, t *testing.T, kube *testenv.Kube, runner *automation.Runner, logger *slog.Logger) {
 	t.Helper()
+	startController(ctx, t, kube.Config, runner, logger)
+}
+
+// startController runs the controller in a manager on cfg until the test
+// ends, and returns it.
+func startController(ctx context.Context, t *testing.T, cfg *rest.Config, runner *automation.Runner, logger *slog.Logger) *Controller {
+	t.Helper()
 	skip := true // one manager per test: the reconcilers' names repeat
-	mgr, err := manager.New(kube.Config, manager.Options{
+	mgr, err := manager.New(cfg, manager.Options{
 		Scheme: NewScheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
 		Controller: crconfig.Controller{SkipNameValidation: &skip},
+		Cache:      CacheOptions(cache.Options{}, ""),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(mgr, Options{
+	ctl, err := New(mgr, Options{
 		Service: service.ServiceOptions{Runner: runner, Registry: prometheus.NewRegistry(), Logger: logger, StartupSpread: time.Millisecond},
 		Logger:  logger,
-	}); err != nil {
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
@@ -332,6 +343,7 @@ func startManager(ctx context.Context, t *testing.T, kube *testenv.Kube, runner 
 			t.Errorf("manager: %v", err)
 		}
 	})
+	return ctl
 }
 
 // TestIdentityAnnotations: the cloud identity a ServiceAccount's
@@ -379,7 +391,7 @@ func TestIdentityAnnotations(t *testing.T) {
 			wantInError: GCPServiceAccountAnnotation,
 		},
 	}
-	ids := newIdentities(nil, nil, nil)
+	ids := newIdentities(nil, nil, nil, nil)
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "puller", Namespace: "apps", Annotations: tc.annotations}}

@@ -101,38 +101,100 @@ func metaEach(l client.ObjectList, fn func(client.Object)) error {
 	return nil
 }
 
-// secretVersions are the resource versions of the Secrets that objs
-// name, by namespace and name, from the cache of Secrets' metadata ("" for
-// a Secret that does not exist).
-func secretVersions(ctx context.Context, c client.Reader, objs []object) (map[types.NamespacedName]string, error) {
-	out := map[types.NamespacedName]string{}
+// credentialRef names a Secret or a ServiceAccount an object uses.
+type credentialRef struct {
+	// Kind is "Secret" or "ServiceAccount".
+	Kind string
+	types.NamespacedName
+}
+
+// credentials are the resource versions of the Secrets and ServiceAccounts
+// that objects use ("" for one that does not exist), and which each object
+// uses: the Secrets it names (secretNames) and, for an ImageRepository,
+// its serviceAccountName and that ServiceAccount's imagePullSecrets.
+type credentials struct {
+	versions map[credentialRef]string
+	uses     map[objectKey][]credentialRef
+}
+
+// credentialVersions reads the credentials of objs from the cache: the
+// Secrets' metadata and the ServiceAccounts.
+func credentialVersions(ctx context.Context, c client.Reader, objs []object) (credentials, error) {
+	out := credentials{versions: map[credentialRef]string{}, uses: map[objectKey][]credentialRef{}}
+	pulls := map[credentialRef][]string{} // of each ServiceAccount read
 	for _, o := range objs {
+		var refs []credentialRef
+		secret := func(name string) credentialRef {
+			return credentialRef{"Secret", types.NamespacedName{Namespace: o.key.Namespace, Name: name}}
+		}
 		for _, n := range secretNames(o.obj) {
-			k := types.NamespacedName{Namespace: o.key.Namespace, Name: n}
-			if _, ok := out[k]; ok {
+			refs = append(refs, secret(n))
+		}
+		if r, ok := o.obj.(*v1alpha1.ImageRepository); ok && r.Spec.ServiceAccountName != "" {
+			ref := credentialRef{"ServiceAccount", types.NamespacedName{Namespace: o.key.Namespace, Name: r.Spec.ServiceAccountName}}
+			if _, ok := out.versions[ref]; !ok {
+				var sa corev1.ServiceAccount
+				switch err := c.Get(ctx, ref.NamespacedName, &sa); {
+				case apierrors.IsNotFound(err):
+					out.versions[ref] = ""
+				case err != nil:
+					return credentials{}, fmt.Errorf("reading ServiceAccount %s: %w", ref.NamespacedName, err)
+				default:
+					out.versions[ref] = sa.ResourceVersion
+					pulls[ref] = pullSecretNames(&sa)
+				}
+			}
+			refs = append(refs, ref)
+			for _, n := range pulls[ref] {
+				refs = append(refs, secret(n))
+			}
+		}
+		for _, ref := range refs {
+			if _, ok := out.versions[ref]; ok || ref.Kind != "Secret" {
 				continue
 			}
 			m := &metav1.PartialObjectMetadata{}
 			m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-			switch err := c.Get(ctx, k, m); {
+			switch err := c.Get(ctx, ref.NamespacedName, m); {
 			case apierrors.IsNotFound(err):
-				out[k] = ""
+				out.versions[ref] = ""
 			case err != nil:
-				return nil, fmt.Errorf("reading the metadata of Secret %s: %w", k, err)
+				return credentials{}, fmt.Errorf("reading the metadata of Secret %s: %w", ref.NamespacedName, err)
 			default:
-				out[k] = m.ResourceVersion
+				out.versions[ref] = m.ResourceVersion
 			}
+		}
+		if len(refs) > 0 {
+			out.uses[o.key] = refs
 		}
 	}
 	return out, nil
 }
 
-// secretsFingerprint is the part of the fingerprint of the documents that
-// the Secrets they name make.
-func secretsFingerprint(versions map[types.NamespacedName]string) string {
-	keys := make([]string, 0, len(versions))
-	for k, v := range versions {
-		keys = append(keys, "secret "+k.String()+" "+v+"\n")
+// changed are the objects of objs that use a Secret or ServiceAccount
+// whose version in now differs from the one in c (nil: none before).
+func (c credentials) changed(objs []object, now credentials) []objectKey {
+	if c.versions == nil {
+		return nil
+	}
+	var out []objectKey
+	for _, o := range objs {
+		for _, ref := range now.uses[o.key] {
+			if old, ok := c.versions[ref]; ok && old != now.versions[ref] {
+				out = append(out, o.key)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// fingerprint is the part of the fingerprint of the documents that the
+// Secrets and ServiceAccounts they use make.
+func (c credentials) fingerprint() string {
+	keys := make([]string, 0, len(c.versions))
+	for k, v := range c.versions {
+		keys = append(keys, strings.ToLower(k.Kind)+" "+k.NamespacedName.String()+" "+v+"\n")
 	}
 	sort.Strings(keys)
 	return strings.Join(keys, "")

@@ -1,0 +1,273 @@
+package controller
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/hoist-dev/hoist/automation"
+	"github.com/hoist-dev/hoist/config/v1alpha1"
+	"github.com/hoist-dev/hoist/internal/testenv"
+	"github.com/hoist-dev/hoist/registry"
+)
+
+// objectReads counts the requests for one ServiceAccount or one Secret
+// (GET of .../serviceaccounts/NAME or .../secrets/NAME: not a list nor a
+// watch) that pass through a rest.Config it wraps.
+type objectReads struct {
+	mu sync.Mutex
+	n  map[string]int // by resource
+}
+
+var objectPath = regexp.MustCompile(`^/api/v1/namespaces/[^/]+/(serviceaccounts|secrets)/[^/]+$`)
+
+func (o *objectReads) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		if m := objectPath.FindStringSubmatch(r.URL.Path); m != nil && r.Method == http.MethodGet && r.URL.Query().Get("watch") == "" {
+			o.mu.Lock()
+			o.n[m[1]]++
+			o.mu.Unlock()
+		}
+		return rt.RoundTrip(r)
+	})
+}
+
+func (o *objectReads) counts() map[string]int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range o.n {
+		out[k] = v
+	}
+	return out
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestServiceAccountFromWatches runs the controller against a real API
+// server with ImageRepositories that name a serviceAccountName whose image
+// pull secrets log in to a registry:
+//   - at rest, a scan reads neither the ServiceAccount nor its Secrets
+//     from the API server (they come from the cache's watches, the
+//     Secret's value is kept while its resourceVersion is);
+//   - a pull secret added to the ServiceAccount, and a new password in the
+//     Secret, rescan the repository at once, with the new credentials;
+//   - no password appears in the logs, the status or the events.
+func TestServiceAccountFromWatches(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts kube-apiserver")
+	}
+	kube := testenv.StartKube(t, NewScheme(), filepath.Join("..", "config", "crd"))
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	c := kube.Client
+
+	// The registry accepts puller's password, and rotator's current one.
+	const (
+		pullerPassword   = "puller-password-d41d8c"
+		rotatorPassword1 = "rotator-password-1-9e107d"
+		rotatorPassword2 = "rotator-password-2-e4d909"
+		rotatorPassword3 = "rotator-password-3-a87ff6"
+	)
+	var mu sync.Mutex
+	rotatorPassword := rotatorPassword1
+	secrets := []string{pullerPassword, rotatorPassword1, rotatorPassword2, rotatorPassword3} // and the auth fields made of them
+	reg := testenv.NewRegistry(t, testenv.RegistryOptions{
+		Auth: testenv.AuthToken, Username: "pusher", Password: "pusher-password",
+		Accept: func(u, p string) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return (u == "pusher" && p == "pusher-password") || (u == "puller" && p == pullerPassword) || (u == "rotator" && p == rotatorPassword)
+		},
+	})
+	reg.PushImage(t, "team/app", "1.0.0", testenv.ImageOptions{})
+	reg.PushImage(t, "team/app", "1.1.0", testenv.ImageOptions{})
+	reg.PushImage(t, "team/rotating", "2.0.0", testenv.ImageOptions{})
+
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	rc, err := registry.New(registry.WithTransport(testenv.LoopbackTransport()), registry.WithMaxRetries(0), registry.WithLogger(logger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	runner := &automation.Runner{Scanner: &automation.Scanner{Registry: rc}, StateDir: state, SecretsDir: filepath.Join(state, "secrets"), Logger: logger}
+	reads := &objectReads{n: map[string]int{}}
+	cfg := rest.CopyConfig(kube.Config)
+	cfg.Wrap(reads.wrap)
+	ctl := startController(ctx, t, cfg, runner, logger)
+
+	dockerConfig := func(user, password string) map[string][]byte {
+		auth := base64.StdEncoding.EncodeToString([]byte(user + ":" + password))
+		secrets = append(secrets, auth)
+		data, _ := json.Marshal(map[string]any{"auths": map[string]any{reg.Host: map[string]string{"auth": auth}}})
+		return map[string][]byte{corev1.DockerConfigJsonKey: data}
+	}
+	const ns = "pull"
+	create(ctx, t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	create(ctx, t, c, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "regcred", Namespace: ns},
+		Type:       corev1.SecretTypeDockerConfigJson,
+		Data:       dockerConfig("puller", pullerPassword),
+	})
+	create(ctx, t, c, &corev1.ServiceAccount{
+		ObjectMeta:       metav1.ObjectMeta{Name: "puller", Namespace: ns},
+		ImagePullSecrets: []corev1.LocalObjectReference{{Name: "regcred"}},
+	})
+	create(ctx, t, c, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "rotator", Namespace: ns}})
+	for _, r := range []struct{ name, image, sa string }{{"app", "team/app", "puller"}, {"rotating", "team/rotating", "rotator"}} {
+		create(ctx, t, c, &v1alpha1.ImageRepository{
+			ObjectMeta: metav1.ObjectMeta{Name: r.name, Namespace: ns},
+			Spec: v1alpha1.ImageRepositorySpec{
+				Image: reg.Host + "/" + r.image, Insecure: true,
+				ServiceAccountName: r.sa, Interval: metav1.Duration{Duration: time.Hour},
+			},
+		})
+		create(ctx, t, c, &v1alpha1.ImagePolicy{ // a repository no policy uses is not scanned
+			ObjectMeta: metav1.ObjectMeta{Name: r.name, Namespace: ns},
+			Spec: v1alpha1.ImagePolicySpec{
+				ImageRepositoryRef: v1alpha1.NamespacedObjectReference{Name: r.name},
+				Policy:             v1alpha1.ImagePolicyChoice{SemVer: &v1alpha1.SemVerPolicy{Range: ">=1.0.0"}},
+			},
+		})
+	}
+	// ready waits until ImageRepository name's Ready condition is want,
+	// and returns its message.
+	ready := func(t *testing.T, name string, want metav1.ConditionStatus) string {
+		t.Helper()
+		var msg string
+		waitFor(ctx, t, "Ready="+string(want)+" of ImageRepository "+name, func() bool {
+			var r v1alpha1.ImageRepository
+			if c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &r) != nil {
+				return false
+			}
+			cond := apimeta.FindStatusCondition(r.Status.Conditions, ReadyCondition)
+			if cond == nil || cond.Status != want {
+				return false
+			}
+			msg = cond.Message
+			return true
+		})
+		return msg
+	}
+
+	t.Run("no reads at rest", func(t *testing.T) {
+		ready(t, "app", metav1.ConditionTrue)
+		k := objectKey{v1alpha1.ImageRepositoryKind, ns, "app"}
+		before := reads.counts()
+		t.Logf("reads of the first scans: %v", before)
+		for range 3 {
+			scan, _ := ctl.obs.scan(k)
+			ctl.Service().Rescan(ns + "/app")
+			waitFor(ctx, t, "a rescan of ImageRepository app", func() bool {
+				s, ok := ctl.obs.scan(k)
+				return ok && s.at.After(scan.at)
+			})
+			if s, _ := ctl.obs.scan(k); s.err != "" || s.tags != 2 {
+				t.Fatalf("rescan: %d tags, error %q; want the two tags", s.tags, s.err)
+			}
+		}
+		if after := reads.counts(); after["serviceaccounts"] != before["serviceaccounts"] || after["secrets"] != before["secrets"] {
+			t.Errorf("three rescans read from the API server: %v, after %v", after, before)
+		}
+	})
+
+	t.Run("a pull secret added to the ServiceAccount", func(t *testing.T) {
+		msg := ready(t, "rotating", metav1.ConditionFalse) // no credentials
+		t.Logf("without a pull secret: %s", msg)
+		create(ctx, t, c, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: "rotating", Namespace: ns},
+			Type:       corev1.SecretTypeDockerConfigJson,
+			Data:       dockerConfig("rotator", rotatorPassword1),
+		})
+		var sa corev1.ServiceAccount
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rotator"}, &sa); err != nil {
+			t.Fatal(err)
+		}
+		sa.ImagePullSecrets = append(sa.ImagePullSecrets, corev1.LocalObjectReference{Name: "rotating"})
+		if err := c.Update(ctx, &sa); err != nil {
+			t.Fatal(err)
+		}
+		ready(t, "rotating", metav1.ConditionTrue)
+	})
+
+	t.Run("a new password in the pull secret", func(t *testing.T) {
+		password := func(p string) {
+			t.Helper()
+			var sec corev1.Secret
+			if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rotating"}, &sec); err != nil {
+				t.Fatal(err)
+			}
+			sec.Data = dockerConfig("rotator", p)
+			if err := c.Update(ctx, &sec); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A password the registry refuses: the rescan uses it (the old
+		// one, or its token, would still pass).
+		password(rotatorPassword2)
+		t.Logf("with a password the registry refuses: %s", ready(t, "rotating", metav1.ConditionFalse))
+		// The registry's new password, then the Secret's.
+		mu.Lock()
+		rotatorPassword = rotatorPassword3
+		mu.Unlock()
+		password(rotatorPassword3)
+		ready(t, "rotating", metav1.ConditionTrue)
+	})
+
+	t.Run("no secret in logs, status or events", func(t *testing.T) {
+		var events eventsv1.EventList
+		waitFor(ctx, t, "the warning event of ImageRepository rotating", func() bool {
+			if c.List(ctx, &events, client.InNamespace(ns)) != nil {
+				return false
+			}
+			for _, e := range events.Items {
+				if e.Regarding.Name == "rotating" && e.Type == corev1.EventTypeWarning {
+					return true
+				}
+			}
+			return false
+		})
+		var repos v1alpha1.ImageRepositoryList
+		if err := c.List(ctx, &repos, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		var coreEvents corev1.EventList
+		if err := c.List(ctx, &coreEvents, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		for what, v := range map[string]any{"status": repos, "events": events, "core/v1 events": coreEvents} {
+			data, err := json.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range secrets {
+				if strings.Contains(string(data), s) {
+					t.Errorf("the %s carry a secret: %s", what, s)
+				}
+			}
+		}
+		for _, s := range secrets {
+			if strings.Contains(logs.String(), s) {
+				t.Errorf("the logs carry a secret: %s", s)
+			}
+		}
+	})
+}
