@@ -185,7 +185,7 @@ func TestServiceAccountFromWatches(t *testing.T) {
 			}
 		}
 		if after := reads.counts(); after["serviceaccounts"] != before["serviceaccounts"] || after["secrets"] != before["secrets"] {
-			t.Errorf("three rescans read from the API server: %v, after %v", after, before)
+			t.Errorf("three rescans read from the API server: reads %v before, %v after", before, after)
 		}
 	})
 
