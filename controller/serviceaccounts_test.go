@@ -13,12 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/hoist-dev/hoist/automation"
 	"github.com/hoist-dev/hoist/config/v1alpha1"
@@ -85,10 +88,11 @@ func TestServiceAccountFromWatches(t *testing.T) {
 		rotatorPassword1 = "rotator-password-1-9e107d"
 		rotatorPassword2 = "rotator-password-2-e4d909"
 		rotatorPassword3 = "rotator-password-3-a87ff6"
+		malformedAuth    = "puller:password-not-base64-c4ca42"
 	)
 	var mu sync.Mutex
 	rotatorPassword := rotatorPassword1
-	secrets := []string{pullerPassword, rotatorPassword1, rotatorPassword2, rotatorPassword3} // and the auth fields made of them
+	secrets := []string{pullerPassword, rotatorPassword1, rotatorPassword2, rotatorPassword3, malformedAuth} // and the auth fields made of them
 	reg := testenv.NewRegistry(t, testenv.RegistryOptions{
 		Auth: testenv.AuthToken, Username: "pusher", Password: "pusher-password",
 		Accept: func(u, p string) bool {
@@ -132,7 +136,18 @@ func TestServiceAccountFromWatches(t *testing.T) {
 		ImagePullSecrets: []corev1.LocalObjectReference{{Name: "regcred"}},
 	})
 	create(ctx, t, c, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "rotator", Namespace: ns}})
-	for _, r := range []struct{ name, image, sa string }{{"app", "team/app", "puller"}, {"rotating", "team/rotating", "rotator"}} {
+	// A pull secret whose auth is not base64: its problem is named,
+	// never its value.
+	create(ctx, t, c, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "malformed", Namespace: ns},
+		Type:       corev1.SecretTypeDockerConfigJson,
+		Data:       map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"` + reg.Host + `":{"auth":"` + malformedAuth + `"}}}`)},
+	})
+	create(ctx, t, c, &corev1.ServiceAccount{
+		ObjectMeta:       metav1.ObjectMeta{Name: "malformed", Namespace: ns},
+		ImagePullSecrets: []corev1.LocalObjectReference{{Name: "malformed"}},
+	})
+	for _, r := range []struct{ name, image, sa string }{{"app", "team/app", "puller"}, {"rotating", "team/rotating", "rotator"}, {"malformed", "team/app", "malformed"}} {
 		create(ctx, t, c, &v1alpha1.ImageRepository{
 			ObjectMeta: metav1.ObjectMeta{Name: r.name, Namespace: ns},
 			Spec: v1alpha1.ImageRepositorySpec{
@@ -233,17 +248,22 @@ func TestServiceAccountFromWatches(t *testing.T) {
 	})
 
 	t.Run("no secret in logs, status or events", func(t *testing.T) {
+		msg := ready(t, "malformed", metav1.ConditionFalse)
+		if want := `image pull secret "malformed" of ServiceAccount pull/malformed`; !strings.Contains(msg, want) || !strings.Contains(msg, "not base64") {
+			t.Errorf("Ready message %q does not say %s is not base64", msg, want)
+		}
 		var events eventsv1.EventList
-		waitFor(ctx, t, "the warning event of ImageRepository rotating", func() bool {
+		warned := map[string]bool{}
+		waitFor(ctx, t, "the warning events of ImageRepositories rotating and malformed", func() bool {
 			if c.List(ctx, &events, client.InNamespace(ns)) != nil {
 				return false
 			}
 			for _, e := range events.Items {
-				if e.Regarding.Name == "rotating" && e.Type == corev1.EventTypeWarning {
-					return true
+				if e.Type == corev1.EventTypeWarning {
+					warned[e.Regarding.Name] = true
 				}
 			}
-			return false
+			return warned["rotating"] && warned["malformed"]
 		})
 		var repos v1alpha1.ImageRepositoryList
 		if err := c.List(ctx, &repos, client.InNamespace(ns)); err != nil {
@@ -270,4 +290,67 @@ func TestServiceAccountFromWatches(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestCredentialVersionsServiceAccount: an ImageRepository with a
+// serviceAccountName uses that ServiceAccount and its image pull secrets;
+// a change of the ServiceAccount, of one of its pull secrets, or one that
+// appears, makes it a user to rescan, and the fingerprint changes with it.
+func TestCredentialVersionsServiceAccount(t *testing.T) {
+	ctx := t.Context()
+	r := repo("web", "ghcr.io/org/web").obj.(*v1alpha1.ImageRepository)
+	r.Spec.ServiceAccountName = "puller"
+	other := repo("other", "ghcr.io/org/other")
+	objs := []object{{objectKey{v1alpha1.ImageRepositoryKind, "apps", "web"}, r}, other}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "puller", Namespace: "apps"}, ImagePullSecrets: []corev1.LocalObjectReference{{Name: "regcred"}}}
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "regcred", Namespace: "apps"}, Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{}}`)}}
+	added := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "added", Namespace: "apps"}}
+	// The API server is controller-runtime's fake client here: the
+	// versions are read from whatever cache the controller is given.
+	c := fake.NewClientBuilder().WithScheme(NewScheme()).WithObjects(sa, sec, added).Build()
+	read := func() credentials {
+		t.Helper()
+		v, err := credentialVersions(ctx, c, objs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	web := []objectKey{{v1alpha1.ImageRepositoryKind, "apps", "web"}}
+	tests := []struct {
+		name   string
+		change func() error
+		want   []objectKey
+	}{
+		{"nothing", func() error { return nil }, nil},
+		{"the pull secret's value", func() error {
+			sec.Data[corev1.DockerConfigJsonKey] = []byte(`{"auths":{"ghcr.io":{}}}`)
+			return c.Update(ctx, sec)
+		}, web},
+		{"a pull secret added", func() error {
+			sa.ImagePullSecrets = append(sa.ImagePullSecrets, corev1.LocalObjectReference{Name: "added"})
+			return c.Update(ctx, sa)
+		}, web},
+		{"the added pull secret's value", func() error {
+			added.Data = map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{}}`)}
+			return c.Update(ctx, added)
+		}, web},
+		{"the ServiceAccount deleted", func() error { return c.Delete(ctx, sa) }, web},
+	}
+	prev := read()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.change(); err != nil {
+				t.Fatal(err)
+			}
+			now := read()
+			if diff := cmp.Diff(tc.want, prev.changed(objs, now)); diff != "" {
+				t.Errorf("users (-want +got):\n%s", diff)
+			}
+			if changed := prev.fingerprint() != now.fingerprint(); changed != (tc.want != nil) {
+				t.Errorf("fingerprint changed: %t, want %t", changed, tc.want != nil)
+			}
+			prev = now
+		})
+	}
 }

@@ -4,6 +4,8 @@ package integration
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -24,10 +26,13 @@ import (
 
 // The shape of BenchmarkController1k: 1,000 ImagePolicies over 300
 // ImageRepositories (3 or 4 policies each, of three semver ranges), on one
-// registry host.
+// registry host; every ctlServiceAccountEvery-th repository takes its
+// credentials from a ServiceAccount's image pull secret
+// (serviceAccountName).
 const (
-	ctlRepos    = 300
-	ctlPolicies = 1000
+	ctlRepos               = 300
+	ctlPolicies            = 1000
+	ctlServiceAccountEvery = 10
 	// ctlInterval is the repositories' interval: short, so that the rest
 	// window sees every repository scanned twice a minute.
 	ctlInterval = 30 * time.Second
@@ -43,7 +48,8 @@ var ctlRanges = []struct{ semver, tag string }{
 
 // BenchmarkController1k measures `hoist controller` against a real
 // kube-apiserver and etcd with 1,000 ImagePolicies over 300
-// ImageRepositories (interval 30s, no automation). The registry is
+// ImageRepositories (interval 30s, no automation), 30 of them with a
+// serviceAccountName whose ServiceAccount has an image pull secret. The registry is
 // memRegistry, tag lists served from memory, 1,000 tags a repository: the
 // benchmark measures hoist, not a registry (the correctness tests use a
 // real one).
@@ -86,12 +92,28 @@ func BenchmarkController1k(b *testing.B) {
 	const ns = "bench"
 	create(ctx, b, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	repoName := func(i int) string { return fmt.Sprintf("app%05d", i) }
+	dockerConfig, _ := json.Marshal(map[string]any{"auths": map[string]any{host: map[string]string{
+		"auth": base64.StdEncoding.EncodeToString([]byte("puller:puller-password")),
+	}}})
+	create(ctx, b, c, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "regcred", Namespace: ns},
+		Type:       corev1.SecretTypeDockerConfigJson,
+		Data:       map[string][]byte{corev1.DockerConfigJsonKey: dockerConfig},
+	})
+	create(ctx, b, c, &corev1.ServiceAccount{
+		ObjectMeta:       metav1.ObjectMeta{Name: "puller", Namespace: ns},
+		ImagePullSecrets: []corev1.LocalObjectReference{{Name: "regcred"}},
+	})
 	var objs []client.Object
 	for i := range ctlRepos {
-		objs = append(objs, &v1alpha1.ImageRepository{
+		r := &v1alpha1.ImageRepository{
 			ObjectMeta: metav1.ObjectMeta{Name: repoName(i), Namespace: ns},
 			Spec:       v1alpha1.ImageRepositorySpec{Image: host + "/scale/" + repoName(i), Interval: metav1.Duration{Duration: ctlInterval}},
-		})
+		}
+		if i%ctlServiceAccountEvery == 0 {
+			r.Spec.ServiceAccountName = "puller"
+		}
+		objs = append(objs, r)
 	}
 	for i := range ctlPolicies {
 		objs = append(objs, &v1alpha1.ImagePolicy{

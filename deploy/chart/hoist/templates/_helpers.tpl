@@ -44,11 +44,13 @@ app.kubernetes.io/component: controller
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, list, watch]
-# serviceAccountName: the ServiceAccount's image pull secrets and
-# annotations, and a token of it for the cloud's workload identity.
+# serviceAccountName: the ServiceAccounts, watched (their image pull
+# secrets and annotations; a pull secret's value is read with the
+# secrets rule above when its resourceVersion changes), and a token of
+# one for the cloud's workload identity.
 - apiGroups: [""]
   resources: [serviceaccounts]
-  verbs: [get]
+  verbs: [get, list, watch]
 - apiGroups: [""]
   resources: [serviceaccounts/token]
   verbs: [create]
