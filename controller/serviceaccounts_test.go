@@ -184,7 +184,10 @@ func TestServiceAccountFromWatches(t *testing.T) {
 	}
 
 	t.Run("no reads at rest", func(t *testing.T) {
+		// Every repository's first scan, which reads its pull secrets.
 		ready(t, "app", metav1.ConditionTrue)
+		ready(t, "rotating", metav1.ConditionFalse) // no pull secret yet
+		ready(t, "malformed", metav1.ConditionFalse)
 		k := objectKey{v1alpha1.ImageRepositoryKind, ns, "app"}
 		before := reads.counts()
 		t.Logf("reads of the first scans: %v", before)
