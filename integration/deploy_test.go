@@ -462,6 +462,10 @@ func TestDeployRBAC(t *testing.T) {
 			if tc.forbidden && !apierrors.IsForbidden(err) {
 				t.Errorf("listing the Secrets of an unwatched namespace: %v, want Forbidden", err)
 			}
+			// It watches the ServiceAccounts (serviceAccountName).
+			if err := sa.List(ctx, &corev1.ServiceAccountList{}, client.InNamespace(f.namespace)); err != nil {
+				t.Errorf("listing the ServiceAccounts of its watched namespace: %v", err)
+			}
 
 			p := startHoistCommand(t, "controller", f.addr, nil, append([]string{"--kubeconfig", saConfig.file}, flags...)...)
 			var rc v1alpha1.Receiver
