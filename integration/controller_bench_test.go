@@ -165,6 +165,9 @@ func BenchmarkController1k(b *testing.B) {
 	b.Logf("at rest over %s: %.0f scans (%.1f a repository); API requests %.1f a minute (%s); status writes %s: %.2f a repository scan; %s; resident %.1f MiB (max %.1f), heap %.1f MiB",
 		wall.Round(time.Millisecond), scans, scans/ctlRepos, perMin(reqs), clientRequests(m1, m0), statusWrites(api1, api0), repoWrites/max(scans, 1), reconciles(m1, m0),
 		rssSum/float64(samples)/mib, rssMax/mib, m1.sum("go_memstats_heap_alloc_bytes")/mib)
+	if gets := m1.sum("rest_client_requests_total", `method="GET"`) - m0.sum("rest_client_requests_total", `method="GET"`); gets > 0 {
+		b.Errorf("%v GET requests at rest: a scan reads what the watches have (a serviceAccountName's ServiceAccount and pull secret)", gets)
+	}
 	if policyWrites > 0 {
 		b.Errorf("%v ImagePolicy status writes at rest, where no selection changed", policyWrites)
 	}
