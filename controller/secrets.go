@@ -194,7 +194,7 @@ func (c credentials) changed(objs []object, now credentials) []objectKey {
 func (c credentials) fingerprint() string {
 	keys := make([]string, 0, len(c.versions))
 	for k, v := range c.versions {
-		keys = append(keys, strings.ToLower(k.Kind)+" "+k.NamespacedName.String()+" "+v+"\n")
+		keys = append(keys, strings.ToLower(k.Kind)+" "+k.String()+" "+v+"\n")
 	}
 	sort.Strings(keys)
 	return strings.Join(keys, "")
