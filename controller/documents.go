@@ -311,8 +311,7 @@ func (d *documents) publish(ctx context.Context, objs []object, versions credent
 			return nil, nil, nil, err
 		}
 	}
-	fluxGitFP := "flux-git=" + strconv.FormatBool(d.fluxGit.Load())
-	fp := fingerprint(objs) + accessFP + versions.fingerprint() + argoFP + fluxGitFP
+	fp := fingerprint(objs) + accessFP + versions.fingerprint() + argoFP + "flux-git=" + strconv.FormatBool(d.fluxGit.Load())
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if fp == d.fingerprint && d.applied != nil {
@@ -331,7 +330,7 @@ func (d *documents) publish(ctx context.Context, objs []object, versions credent
 		if argoStates, argoFP, err = readArgoSecrets(ctx, d.secrets, argoRefs, argoStates); err != nil {
 			return nil, nil, nil, err
 		}
-		fp = fingerprint(objs) + accessFP + versions.fingerprint() + argoFP + fluxGitFP
+		fp = fingerprint(objs) + accessFP + versions.fingerprint() + argoFP
 	}
 	users = append(users, argoSecretUsers(set, prevStates, argoStates)...)
 	argoDenied := applyArgoSecrets(set, argoStates)
