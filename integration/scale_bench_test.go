@@ -243,9 +243,9 @@ spec:
 		b.Errorf("%v scans failed", n)
 	}
 	svc.stop()
-	b.Logf("first start: ready %s, every first selection %s (%d scans at %d requests/s: %.0fs at the least), every automation run %s; CPU %s; resident %.1f MiB, heap %.1f MiB, %v goroutines",
+	b.Logf("first start: ready %s, every first selection %s (%d scans at %d requests/s: %.0fs at the least), every automation run %s; CPU %s; resident %.1f MiB (anonymous %.1f, mapped files %.1f), heap %.1f MiB, %v goroutines",
 		ready.Round(time.Millisecond), firstSelections.Round(time.Millisecond), scaleRepos, scaleRPS, float64(scaleRepos)/scaleRPS,
-		firstRuns.Round(time.Millisecond), startupCPU.Round(time.Millisecond), rssAfter/mib, heapAfter/mib, goroutines)
+		firstRuns.Round(time.Millisecond), startupCPU.Round(time.Millisecond), rssAfter/mib, float64(u.anon)/mib, float64(u.file)/mib, heapAfter/mib, goroutines)
 	st, err := os.Stat(filepath.Join(dir, "state", "state.db"))
 	if err != nil {
 		b.Fatal(err)
@@ -273,13 +273,14 @@ spec:
 		})
 	}
 	req0, u0, t0 := mem.requests.Load(), svc.usage(), time.Now()
-	var rssSum, rssMax float64
+	var rssSum, rssMax, anonMax float64
 	samples := 0
 	for t := time.Now(); time.Since(t) < window; {
 		time.Sleep(min(5*time.Second, window-time.Since(t)))
-		rss := float64(svc.usage().rss)
-		rssSum += rss
-		rssMax = max(rssMax, rss)
+		u := svc.usage()
+		rssSum += float64(u.rss)
+		rssMax = max(rssMax, float64(u.rss))
+		anonMax = max(anonMax, float64(u.anon))
 		samples++
 	}
 	req1, u1, t1 := mem.requests.Load(), svc.usage(), time.Now()
@@ -290,8 +291,8 @@ spec:
 	wall := t1.Sub(t0)
 	cpu := 100 * float64(u1.cpu-u0.cpu) / float64(wall)
 	scansPerSec := float64(req1-req0) / wall.Seconds()
-	b.Logf("5-minute round: over %s from %s after start, CPU %s (%.2f%% of a core), %.1f registry requests/s (%.1f expected), resident %.1f MiB (max %.1f)",
-		wall.Round(time.Millisecond), t0.Sub(started).Round(time.Second), u1.cpu-u0.cpu, cpu, scansPerSec, float64(scaleRepos)/300, rssSum/float64(samples)/mib, rssMax/mib)
+	b.Logf("5-minute round: over %s from %s after start, CPU %s (%.2f%% of a core), %.1f registry requests/s (%.1f expected), resident %.1f MiB (max %.1f, anonymous max %.1f)",
+		wall.Round(time.Millisecond), t0.Sub(started).Round(time.Second), u1.cpu-u0.cpu, cpu, scansPerSec, float64(scaleRepos)/300, rssSum/float64(samples)/mib, rssMax/mib, anonMax/mib)
 
 	// Webhooks during the round.
 	hook := "http://" + addr + hookPath(token, "registry", "scale")
