@@ -6,3 +6,19 @@ func SelectionMemoHits(s *Scanner) int {
 	defer s.memo.mu.Unlock()
 	return s.memo.hits
 }
+
+// UnchangedLists counts the tag lists s was told were unchanged (not
+// decoded, see Repo.KnownSum).
+func UnchangedLists(s *Scanner) int {
+	s.lists.mu.Lock()
+	defer s.lists.mu.Unlock()
+	return s.lists.unchanged
+}
+
+// ForgetLists drops what s kept of the last tag lists, so that its next
+// scan decodes every list (the selection memo stays).
+func ForgetLists(s *Scanner) {
+	s.lists.mu.Lock()
+	defer s.lists.mu.Unlock()
+	s.lists.m = nil
+}

@@ -123,21 +123,25 @@ spec:
 	}
 	s := &automation.Scanner{Registry: client}
 	set := docs(">=1")
+	// Unchanged counts the lists not decoded (the registry's answer had
+	// the bytes of the last one, and the memo answered every policy).
 	steps := []struct {
-		name     string
-		push     string // a tag pushed before the scan
-		rng      string // the policy's range, reloaded, when set
-		explain  bool
-		wantTag  string
-		wantHits int
+		name      string
+		push      string // a tag pushed before the scan
+		rng       string // the policy's range, reloaded, when set
+		explain   bool
+		wantTag   string
+		wantHits  int
+		unchanged int
+		latest    []string
 	}{
-		{name: "first scan selects", wantTag: "1.1.0", wantHits: 0},
-		{name: "same list: the last selection", wantTag: "1.1.0", wantHits: 1},
-		{name: "a new tag: selects again", push: "1.2.0", wantTag: "1.2.0", wantHits: 1},
-		{name: "same list again", wantTag: "1.2.0", wantHits: 2},
-		{name: "the policy changed: selects again", rng: "<1.2.0", wantTag: "1.1.0", wantHits: 2},
-		{name: "the changed policy, same list", wantTag: "1.1.0", wantHits: 3},
-		{name: "an explanation selects again", explain: true, wantTag: "1.1.0", wantHits: 3},
+		{name: "first scan selects", wantTag: "1.1.0", wantHits: 0, unchanged: 0, latest: []string{"1.1.0", "1.0.0"}},
+		{name: "same list: the last selection", wantTag: "1.1.0", wantHits: 1, unchanged: 1, latest: []string{"1.1.0", "1.0.0"}},
+		{name: "a new tag: selects again", push: "1.2.0", wantTag: "1.2.0", wantHits: 1, unchanged: 1, latest: []string{"1.2.0", "1.1.0", "1.0.0"}},
+		{name: "same list again", wantTag: "1.2.0", wantHits: 2, unchanged: 2, latest: []string{"1.2.0", "1.1.0", "1.0.0"}},
+		{name: "the policy changed: selects again", rng: "<1.2.0", wantTag: "1.1.0", wantHits: 2, unchanged: 2, latest: []string{"1.2.0", "1.1.0", "1.0.0"}},
+		{name: "the changed policy, same list", wantTag: "1.1.0", wantHits: 3, unchanged: 3, latest: []string{"1.2.0", "1.1.0", "1.0.0"}},
+		{name: "an explanation selects again", explain: true, wantTag: "1.1.0", wantHits: 3, unchanged: 3, latest: []string{"1.2.0", "1.1.0", "1.0.0"}},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
@@ -152,16 +156,16 @@ spec:
 			if len(sels) != 1 || sels[0].Err != nil {
 				t.Fatalf("selections %+v", sels)
 			}
-			got := struct {
-				Tag     string
-				Hits    int
-				Explain bool
-			}{sels[0].Tag, automation.SelectionMemoHits(s), len(sels[0].Explain) > 0}
-			want := struct {
-				Tag     string
-				Hits    int
-				Explain bool
-			}{st.wantTag, st.wantHits, st.explain}
+			type outcome struct {
+				Tag        string
+				Hits       int
+				Unchanged  int
+				Explain    bool
+				LatestTags []string
+				TagCount   int
+			}
+			got := outcome{sels[0].Tag, automation.SelectionMemoHits(s), automation.UnchangedLists(s), len(sels[0].Explain) > 0, sels[0].LatestTags, sels[0].TagCount}
+			want := outcome{st.wantTag, st.wantHits, st.unchanged, st.explain, st.latest, len(st.latest)}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}

@@ -243,15 +243,7 @@ func (c *Cache) putTags(repo string, e tagsEntry, sum [sha256.Size]byte) {
 		})
 	}
 	if known && s.sum == sum {
-		s.confirmed = e.FetchedAt
-		if e.FetchedAt.Sub(s.persistedAt) >= confirmEvery {
-			if c.op(true, "confirm tags", func(tx *bolt.Tx) error {
-				return tx.Bucket(bucketTagSums).Put([]byte(repo), encodeTagSum(sum, e.FetchedAt))
-			}) {
-				s.persistedAt = e.FetchedAt
-			}
-		}
-		c.remember(repo, s)
+		c.confirm(repo, s, e.FetchedAt)
 		return
 	}
 	data, err := json.Marshal(e)
@@ -289,6 +281,34 @@ func (c *Cache) putTags(repo string, e tagsEntry, sum [sha256.Size]byte) {
 	}) {
 		c.remember(repo, tagsSeen{sum: sum, confirmed: e.FetchedAt, persistedAt: e.FetchedAt})
 	}
+}
+
+// confirmTags records that the registry gave, at at, the list of repo
+// whose sum is sum, when that is the list the cache holds (see putTags).
+func (c *Cache) confirmTags(repo string, sum [sha256.Size]byte, at time.Time) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	s, known := c.seen[repo]
+	c.mu.Unlock()
+	if known && s.sum == sum {
+		c.confirm(repo, s, at)
+	}
+}
+
+// confirm marks s, what the cache holds of repo, as given again at at: in
+// memory, and in the file at most once every confirmEvery.
+func (c *Cache) confirm(repo string, s tagsSeen, at time.Time) {
+	s.confirmed = at
+	if at.Sub(s.persistedAt) >= confirmEvery {
+		if c.op(true, "confirm tags", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketTagSums).Put([]byte(repo), encodeTagSum(s.sum, at))
+		}) {
+			s.persistedAt = at
+		}
+	}
+	c.remember(repo, s)
 }
 
 func (c *Cache) remember(repo string, s tagsSeen) {
