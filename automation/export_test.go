@@ -6,3 +6,7 @@ func SelectionMemoHits(s *Scanner) int {
 	defer s.memo.mu.Unlock()
 	return s.memo.hits
 }
+
+// ReadDocumentsEveryRun makes r load the repository's documents on every
+// run, as before they were remembered per commit.
+func ReadDocumentsEveryRun(r *Runner) { r.noDocCache = true }
