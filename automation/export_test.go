@@ -22,3 +22,7 @@ func ForgetLists(s *Scanner) {
 	defer s.lists.mu.Unlock()
 	s.lists.m = nil
 }
+
+// ReadDocumentsEveryRun makes r load the repository's documents on every
+// run, as before they were remembered per commit.
+func ReadDocumentsEveryRun(r *Runner) { r.noDocCache = true }

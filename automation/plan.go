@@ -27,6 +27,9 @@ type planner struct {
 	log   *slog.Logger
 	// updatePath is the automation's update.path, as written.
 	updatePath string
+	// head is the commit the checkout's worktree holds when edit is
+	// called (git.Checkout.Head); nil when unknown.
+	head func() string
 
 	attempt int
 	// pins are the selections of the first attempt, by policy key; nil
@@ -138,7 +141,11 @@ func (p *planner) policies(dir, rel string) (*config.Set, []*config.Policy, erro
 	// read; those of the argocd method (the controller's) are accepted,
 	// and left alone (editRepoApplications).
 	argo := p.a.ReadsArgoApplications()
-	effective, err := loadRepoDocuments(p.set, dir, rel, config.LoadOptions{ArgoCD: argo, ArgoCDAPI: argo, Repository: true})
+	var head string
+	if p.head != nil {
+		head = p.head()
+	}
+	effective, err := p.r.repoDocuments(p.set, dir, rel, head, config.LoadOptions{ArgoCD: argo, ArgoCDAPI: argo, Repository: true})
 	if err != nil {
 		return nil, nil, fmt.Errorf("loading the repository's documents under %s: %w", p.updatePath, err)
 	}

@@ -51,6 +51,11 @@ type Runner struct {
 	// indexes remember, per worktree update path, which files hold
 	// targets, so that a later run reads only files that changed.
 	indexes sync.Map // string -> *writeback.Index
+	// docs remember the repository's own documents that each clone's
+	// update path held at a commit (see repoDocuments).
+	docs sync.Map // docsKey -> *docsEntry
+	// noDocCache reads the documents on every run (benchmarks compare).
+	noDocCache bool
 	// apps keep each GitHub App across runs, by its CacheKey, so that its
 	// installation token is minted once and refreshed shortly before it
 	// expires, not once per run.
@@ -170,6 +175,7 @@ func (r *Runner) runKnown(ctx context.Context, set *config.Set, a *config.Automa
 		return res.fail(err)
 	}
 	p := r.planner(set, a, known, log)
+	p.head = co.Head
 	if a.ArgoCD != nil && a.ArgoCD.BranchTemplate != "" {
 		changes, err := r.argoBranchPush(ctx, co.Dir(), set, a, known, t, &pub, p, res.Key())
 		if err != nil {

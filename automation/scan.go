@@ -136,6 +136,20 @@ func (m *selectionMemo) put(key string, p *policy.Policy, sum [32]byte, res poli
 	m.m[key] = memoEntry{policy: p, sum: sum, res: res, err: err}
 }
 
+// Remember seeds the selection memo with a selection of p made earlier,
+// such as one the state store kept across a restart: a scan of p that
+// finds a tag list with this sum answers with res instead of selecting
+// again. The caller vouches that res was selected by p's documents as they
+// are now (Fingerprint) from that list. A policy whose selection needs
+// more than the tag list (facts, signatures, an explanation) is not
+// remembered.
+func (s *Scanner) Remember(p *config.Policy, sum [32]byte, res policy.Result) {
+	if p == nil || p.Spec.Verify != nil || !memoizable(p.Compiled, registry.TagList{Sum: sum}, selectOptions{explain: s.Explain}) {
+		return
+	}
+	s.memo.put(p.Namespace+"/"+p.Name, p.Compiled, sum, res, nil)
+}
+
 // memoizable reports whether a selection depends on the tag list alone:
 // no facts from the registry (digests, creation times, platforms,
 // signatures; minAge needs creation times), no explanation asked, and a
@@ -177,6 +191,11 @@ type Selection struct {
 	// repository's policies share LatestTags: do not modify it.
 	TagCount   int      `json:"-"`
 	LatestTags []string `json:"-"`
+	// TagsSum is the Sum of the tag list the selection was made from, when
+	// it depended on that list alone (no facts from the registry, no
+	// explanation); zero otherwise. Kept with the selection, it lets a
+	// later process answer the same list without selecting (Remember).
+	TagsSum [32]byte `json:"-"`
 	// Err is why the policy has no selection.
 	Err error `json:"-"`
 }
@@ -373,6 +392,9 @@ func (s *Scanner) selectOne(ctx context.Context, p *config.Policy, rs *repoScan)
 		sel.FetchedAt, sel.Stale, sel.Warning = tl.FetchedAt, tl.Stale, StaleWarning(tl)
 		sel.TagCount, sel.LatestTags = rs.count, rs.latest
 		memo = memoizable(p.Compiled, rs.tags, o)
+	}
+	if memo {
+		sel.TagsSum = rs.tags.Sum
 	}
 	if !hit {
 		res, err = selectTag(ctx, s.Registry, rs.repo, p.Compiled, rs.tags.Tags, o)

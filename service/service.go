@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"github.com/hoist-dev/hoist/automation/state"
 	"github.com/hoist-dev/hoist/config"
 	"github.com/hoist-dev/hoist/config/v1alpha1"
+	"github.com/hoist-dev/hoist/policy"
 	"github.com/hoist-dev/hoist/registry/webhook"
 )
 
@@ -321,6 +323,9 @@ func (s *Service) apply(set *config.Set) error {
 		return err
 	}
 	s.hooks.Store(hooks)
+	if old == nil {
+		s.resume(ix)
+	}
 	if old != nil {
 		s.forgetRepositories(old, ix)
 		for _, key := range s.carryKnown(old, ix) {
@@ -607,16 +612,73 @@ func (s *Service) recordSelection(p *config.Policy, sel automation.Selection) bo
 	if st == nil {
 		return true
 	}
+	rec := state.SelectionRecord{Ref: sel.Ref, Tag: sel.Tag, Digest: sel.Digest, At: time.Now(),
+		Fingerprint: automation.Fingerprint(p), Candidates: sel.Candidates, Dropped: sel.Dropped}
+	if sel.TagsSum != ([32]byte{}) {
+		rec.TagsSum = hex.EncodeToString(sel.TagsSum[:])
+	}
 	prev, ok, err := st.Selection(sel.Key())
 	if err == nil && ok && prev.Ref == sel.Ref {
+		// The same selection: what a restart resumes from (resume) is
+		// brought up to date when it differs, as after a new tag that
+		// the policy does not select, or an older hoist's record.
+		if prev.Fingerprint != rec.Fingerprint || prev.TagsSum != rec.TagsSum || prev.Candidates != rec.Candidates || prev.Dropped != rec.Dropped {
+			rec.At = prev.At
+			if err := st.PutSelection(sel.Key(), rec); err != nil {
+				s.log.Warn("recording a selection", "policy", sel.Key(), "error", err)
+			}
+		}
 		return false
 	}
-	if err := st.PutSelection(sel.Key(), state.SelectionRecord{Ref: sel.Ref, Tag: sel.Tag, Digest: sel.Digest, At: time.Now()}); err != nil {
+	if err := st.PutSelection(sel.Key(), rec); err != nil {
 		s.log.Warn("recording a selection", "policy", sel.Key(), "error", err)
 	}
 	s.o.Metrics.SelectionChanged(sel.Key())
 	s.log.Info("selection changed", "policy", sel.Key(), "from", prev.Ref, "to", sel.Ref)
 	return true
+}
+
+// resume continues, after a restart, from the selections the state store
+// kept: each policy whose stored selection was made from its documents as
+// they are now (the same Fingerprint) is known with it, so that an
+// automation's first run writes it instead of scanning the policy again,
+// and the scanner remembers it, so that the first rescan finding the same
+// tag list does not select again. A policy whose documents changed while
+// hoist was down, and a record of an older hoist, are scanned afresh. The
+// repositories' scans still come on their schedule: a tag pushed while
+// hoist was down is found then, as any new tag.
+func (s *Service) resume(set *indexedSet) {
+	st := s.o.Runner.State
+	if st == nil {
+		return
+	}
+	recs, err := st.Selections()
+	if err != nil {
+		s.log.Warn("reading the stored selections; every policy is scanned afresh", "error", err)
+		return
+	}
+	resumed := 0
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key, rec := range recs {
+		p := set.policy(key)
+		if p == nil || p.Repository == nil || p.Spec.Suspend || p.Repository.Spec.Suspend ||
+			rec.Ref == "" || rec.Fingerprint == "" || rec.Fingerprint != automation.Fingerprint(p) {
+			continue
+		}
+		s.known[key] = knownSelection{policy: p.ImagePolicy, repo: p.Repository.ImageRepository, ref: rec.Ref}
+		resumed++
+		sum, err := hex.DecodeString(rec.TagsSum)
+		if err != nil || len(sum) != len([32]byte{}) || s.o.Runner.Scanner == nil {
+			continue
+		}
+		// A selection from the tag list alone has no digest of its own:
+		// the scan resolves the one its digestReflectionPolicy asks for.
+		s.o.Runner.Scanner.Remember(p, [32]byte(sum), policy.Result{Tag: rec.Tag, Candidates: rec.Candidates, Dropped: rec.Dropped})
+	}
+	if len(recs) > 0 {
+		s.log.Info("selections resumed from the state store", "policies", resumed, "stored", len(recs))
+	}
 }
 
 // forget drops the known selection of a policy whose scan failed, so that
