@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"sync"
@@ -105,6 +106,12 @@ type Service struct {
 	// kept holds the changes each automation's last run kept back (held,
 	// after a manual change, downgrades), by NAMESPACE/NAME.
 	kept map[string][]automation.Kept
+	// roundDone is set once every repository was scanned since start
+	// (see firstRoundDone); roundChecked is len(scanned) at the last
+	// look.
+	roundDone    bool
+	roundChecked int
+	started      time.Time
 
 	recheckMu sync.Mutex
 	rechecks  map[string]*recheck // by repository job key
@@ -274,6 +281,9 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	s.mu.Lock()
+	s.started = time.Now()
+	s.mu.Unlock()
 	s.ready.Store(true)
 	s.log.Info("hoist is running", "repositories", len(set.Repositories), "policies", len(set.Policies), "automations", len(set.Automations), "receivers", len(set.Receivers))
 	wg.Wait()
@@ -283,6 +293,37 @@ func (s *Service) Run(ctx context.Context) error {
 		all = append(all, err)
 	}
 	return errors.Join(all...)
+}
+
+// firstRoundDone reports, once, that every repository of the running
+// configuration has been scanned since start (s.mu held).
+func (s *Service) firstRoundDone() bool {
+	if s.roundDone || len(s.scanned) == s.roundChecked {
+		return false
+	}
+	s.roundChecked = len(s.scanned)
+	set := s.cur.Load()
+	if len(s.scanned) < set.active {
+		return false
+	}
+	for k, r := range set.repos {
+		if _, ok := s.scanned[k]; !ok && !r.Spec.Suspend {
+			return false
+		}
+	}
+	s.roundDone = true
+	return true
+}
+
+// releaseStartupMemory runs when every repository has been scanned once:
+// the first round lists every tag list at the rate limit's pace, and the
+// garbage it leaves would otherwise stay resident (the Go runtime gives
+// memory back to the system slowly) until long after. One collection now
+// returns it; later rounds, whose lists are mostly unchanged, make far
+// less.
+func (s *Service) releaseStartupMemory(since time.Duration) {
+	s.log.Info("every repository scanned", "repositories", s.cur.Load().active, "after", since.Round(time.Millisecond))
+	debug.FreeOSMemory()
 }
 
 // Key prefixes of scheduled jobs.
@@ -562,7 +603,11 @@ func (s *Service) scanRepository(ctx context.Context, key string) error {
 	if s.cur.Load().repository(key) != nil {
 		s.o.Metrics.Stale(key, stale)
 	}
+	roundDone, since := s.firstRoundDone(), time.Since(s.started)
 	s.mu.Unlock()
+	if roundDone {
+		s.releaseStartupMemory(since)
+	}
 	s.log.Debug("repository scanned", "repository", key, "policies", len(policies), "changed", len(changed))
 	if len(policies) == 0 {
 		// The repository's policies may live in the Git repositories
@@ -773,6 +818,8 @@ type indexedSet struct {
 	// policyAutomations are the automations (not suspended) that apply
 	// each policy, in document order.
 	policyAutomations map[*config.Policy][]*config.Automation
+	// active counts the repositories (by key) not suspended.
+	active int
 }
 
 // indexSet indexes set. Where two objects have the same key, the first
@@ -789,6 +836,9 @@ func indexSet(set *config.Set) *indexedSet {
 	for _, r := range set.Repositories {
 		if k := r.Namespace + "/" + r.Name; ix.repos[k] == nil {
 			ix.repos[k] = r
+			if !r.Spec.Suspend {
+				ix.active++
+			}
 		}
 	}
 	for _, p := range set.Policies {
