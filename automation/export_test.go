@@ -26,3 +26,14 @@ func ForgetLists(s *Scanner) {
 // ReadDocumentsEveryRun makes r load the repository's documents on every
 // run, as before they were remembered per commit.
 func ReadDocumentsEveryRun(r *Runner) { r.noDocCache = true }
+
+// Remembered counts the policies in s's selection memo and the
+// repositories in its list memo.
+func Remembered(s *Scanner) (policies, lists int) {
+	s.memo.mu.Lock()
+	policies = len(s.memo.m)
+	s.memo.mu.Unlock()
+	s.lists.mu.Lock()
+	defer s.lists.mu.Unlock()
+	return policies, len(s.lists.m)
+}

@@ -150,6 +150,34 @@ func (s *Scanner) Remember(p *config.Policy, sum [32]byte, res policy.Result) {
 	s.memo.put(p.Namespace+"/"+p.Name, p.Compiled, sum, res, nil)
 }
 
+// Forget drops what s remembers of policies and repositories that set no
+// longer has (a service reloads its configuration for months: the memo of
+// a removed policy must not stay).
+func (s *Scanner) Forget(set *config.Set) {
+	policies := make(map[string]bool, len(set.Policies))
+	for _, p := range set.Policies {
+		policies[p.Namespace+"/"+p.Name] = true
+	}
+	images := make(map[string]bool, len(set.Repositories))
+	for _, r := range set.Repositories {
+		images[r.Spec.Image] = true
+	}
+	s.memo.mu.Lock()
+	for k := range s.memo.m {
+		if !policies[k] {
+			delete(s.memo.m, k)
+		}
+	}
+	s.memo.mu.Unlock()
+	s.lists.mu.Lock()
+	for k := range s.lists.m {
+		if !images[k] {
+			delete(s.lists.m, k)
+		}
+	}
+	s.lists.mu.Unlock()
+}
+
 // memoizable reports whether a selection depends on the tag list alone:
 // no facts from the registry (digests, creation times, platforms,
 // signatures; minAge needs creation times), no explanation asked, and a

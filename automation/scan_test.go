@@ -172,3 +172,47 @@ spec:
 		})
 	}
 }
+
+// TestScannerForget: a policy or repository that left the configuration
+// leaves the scanner's memos; those still there stay.
+func TestScannerForget(t *testing.T) {
+	reg := testenv.NewRegistry(t, testenv.RegistryOptions{})
+	var docs strings.Builder
+	for _, name := range []string{"one", "two"} {
+		reg.PushImage(t, "team/"+name, "1.0.0", testenv.ImageOptions{})
+		fmt.Fprintf(&docs, `---
+apiVersion: hoist.dev/v1alpha1
+kind: ImageRepository
+metadata: {name: %[1]s, namespace: apps}
+spec: {image: %[2]s}
+---
+apiVersion: hoist.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: %[1]s, namespace: apps}
+spec:
+  imageRepositoryRef: {name: %[1]s}
+  policy: {semver: {range: '>=1'}}
+`, name, reg.Ref("team/"+name, ""))
+	}
+	both, err := config.Parse("hoist.yaml", []byte(docs.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := registry.New(registry.WithRateLimit(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &automation.Scanner{Registry: client}
+	s.Scan(t.Context(), both)
+	one := &config.Set{Policies: both.Policies[:1], Repositories: both.Repositories[:1]}
+	type counts struct{ Policies, Lists int }
+	var got []counts
+	for _, set := range []*config.Set{both, one, both} {
+		s.Forget(set)
+		p, l := automation.Remembered(s)
+		got = append(got, counts{p, l})
+	}
+	if diff := cmp.Diff([]counts{{2, 2}, {1, 1}, {1, 1}}, got); diff != "" {
+		t.Errorf("remembered after each Forget (-want +got):\n%s", diff)
+	}
+}

@@ -369,6 +369,9 @@ func (s *Service) apply(set *config.Set) error {
 	}
 	if old != nil {
 		s.forgetRepositories(old, ix)
+		if sc := s.o.Runner.Scanner; sc != nil {
+			sc.Forget(set)
+		}
 		for _, key := range s.carryKnown(old, ix) {
 			s.sched.Trigger(repoJobPrefix + key)
 		}
