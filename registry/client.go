@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -250,12 +251,27 @@ func classify(err error) error {
 // a status other than 200 is an *HTTPError.
 // readBody reads at most maxBody+1 bytes of resp's body, into one buffer
 // of the announced length when there is one (a tag list page is read in
-// one allocation rather than grown from 512 bytes by doubling).
+// one allocation rather than grown from 512 bytes by doubling); a body
+// that attemptTransport read already is taken as it is.
+// readBuffers are readBody's buffers for bodies of unknown length.
+var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 func readBody(resp *http.Response) ([]byte, error) {
+	if b, ok := resp.Body.(bufferedBody); ok && b.Len() == len(b.data) {
+		return b.data, nil
+	}
 	r := io.LimitReader(resp.Body, maxBody+1)
 	n := resp.ContentLength
 	if n <= 0 || n > maxBody {
-		return io.ReadAll(r)
+		// No length (a chunked answer, as Distribution's tag lists
+		// are): read into a reused buffer, then copy out exactly.
+		buf := readBuffers.Get().(*bytes.Buffer)
+		defer readBuffers.Put(buf)
+		buf.Reset()
+		if _, err := buf.ReadFrom(r); err != nil {
+			return nil, err
+		}
+		return bytes.Clone(buf.Bytes()), nil
 	}
 	buf := make([]byte, 0, n+1) // +1: room to see the end
 	for {
