@@ -273,7 +273,7 @@ func (s *Scanner) Scan(ctx context.Context, set *config.Set) []Selection {
 	sem := make(chan struct{}, n)
 	var wg sync.WaitGroup
 	for _, r := range repos {
-		wg.Go(func() {
+		scan := func() {
 			select {
 			case sem <- struct{}{}:
 				defer func() { <-sem }()
@@ -316,7 +316,14 @@ func (s *Scanner) Scan(ctx context.Context, set *config.Set) []Selection {
 			for _, i := range uses[r] {
 				out[i] = s.selectOne(ctx, active[i], &rs)
 			}
-		})
+		}
+		if len(repos) == 1 {
+			// The service scans one repository at a time: no
+			// goroutine to start (and whose stack to grow).
+			scan()
+			break
+		}
+		wg.Go(scan)
 	}
 	wg.Wait()
 	return out
