@@ -26,3 +26,11 @@ func ForgetLists(s *Scanner) {
 // ReadDocumentsEveryRun makes r load the repository's documents on every
 // run, as before they were remembered per commit.
 func ReadDocumentsEveryRun(r *Runner) { r.noDocCache = true }
+
+// EditsSkipped counts the runs of r that skipped their edit, at rest
+// (nothing the last edit read, which changed nothing, differs).
+func EditsSkipped(r *Runner) int { return int(r.restHits.Load()) }
+
+// EditEveryRun makes r edit on every run, as before runs at rest were
+// remembered.
+func EditEveryRun(r *Runner) { r.noRunMemo = true }
