@@ -167,7 +167,7 @@ func BenchmarkSync(b *testing.B) {
 			// and tree are not read again, no reference is rewritten,
 			// and the remote's unchanged head is listed, not fetched;
 			// "reread" trusts only the worktree (it reads the commit and
-			// tree, rewrites the references, negotiates a fetch: what
+			// tree, rewrites the references, fetches through go-git: what
 			// every run did before); "walk" removes the mark first, as
 			// after another writer's push, so the worktree is walked and
 			// reset.

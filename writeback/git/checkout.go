@@ -352,13 +352,13 @@ func (c *Checkout) fetch(ctx context.Context, branch string) (plumbing.Hash, err
 	return ref.Hash(), nil
 }
 
-// unmoved lists the remote's references (one request) and returns the
-// head of branch when it is the commit its remote-tracking reference
-// already holds, whose commit was read (verified): there is nothing to
-// fetch. go-git would otherwise negotiate a pack on every fetch into a
-// shallow clone, which costs the server an upload-pack and hoist the
-// request, for nothing at rest. Any other answer (a listing that fails, a
-// branch that is missing or moved) is false, and the fetch says why.
+// unmoved lists the remote's references (the request a fetch starts with)
+// and returns the head of branch when it is the commit its remote-tracking
+// reference already holds, whose commit was read (verified): there is
+// nothing to fetch. go-git's fetch would read that commit from the pack
+// again to see whether it has it, which loads the pack's whole index, on
+// every run at rest. Any other answer (a listing that fails, a branch that
+// is missing or moved) is false, and the fetch says why.
 func (c *Checkout) unmoved(ctx context.Context, branch string) (plumbing.Hash, bool) {
 	if c.opts.reread || branch != c.opts.Branch || c.verified.IsZero() {
 		return plumbing.ZeroHash, false

@@ -61,7 +61,7 @@ type SyncOptions struct {
 	// (set by Validate).
 	remote RemoteURL
 	// reread makes Sync read the head's commit and tree, rewrite the
-	// references and negotiate a fetch on every call, as before a cache at
+	// references and fetch through go-git on every call, as before a cache at
 	// rest was trusted (benchmarks compare).
 	reread bool
 }
