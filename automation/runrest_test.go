@@ -17,9 +17,9 @@ import (
 
 // restDocs is the configuration of TestRunAtRest: one automation of the
 // Git repository url, and two policies whose selections the caller knows
-// (no registry is asked: the one named refuses connections). hold sets the
-// app policy's spec.hold.
-func restDocs(url string, hold bool, template string) string {
+// (no registry is asked: the one named refuses connections). app is a
+// field of the app policy's spec (hold, respectManualChanges).
+func restDocs(url, app, template string) string {
 	return fmt.Sprintf(`apiVersion: hoist.dev/v1alpha1
 kind: ImageUpdateAutomation
 metadata: {name: fleet, namespace: apps}
@@ -41,7 +41,7 @@ metadata: {name: app, namespace: apps}
 spec:
   imageRepositoryRef: {name: app}
   policy: {semver: {range: '>=1.0.0'}}
-  hold: %[2]v
+  %[2]s
 ---
 apiVersion: hoist.dev/v1alpha1
 kind: ImageRepository
@@ -54,7 +54,7 @@ metadata: {name: web, namespace: apps}
 spec:
   imageRepositoryRef: {name: web}
   policy: {semver: {range: '>=1.0.0'}}
-`, url, hold, template)
+`, url, app, template)
 }
 
 func restFile(app, web string) string {
@@ -73,11 +73,18 @@ func TestRunAtRest(t *testing.T) {
 		known map[string]string
 		bare  string
 		url   string
+		st    *state.Store
+		run   func() automation.RunResult
+		first automation.RunResult
 	}
 	tests := map[string]struct {
 		// held starts with app held, and 1.1.0 known for it: the runs
 		// keep that change back.
 		held bool
+		// setup changes the world before the run that remembers; kept is
+		// how many changes that run keeps back (held or not).
+		setup func(t *testing.T, w *world)
+		kept  int
 		// between changes the world after the run that remembers.
 		between func(t *testing.T, w *world)
 		// skip: the run after it skips the edit.
@@ -86,7 +93,7 @@ func TestRunAtRest(t *testing.T) {
 		want func(t *testing.T, w *world, res automation.RunResult)
 	}{
 		"nothing changed":                {skip: true},
-		"nothing changed, a change held": {held: true, skip: true},
+		"nothing changed, a change held": {held: true, kept: 1, skip: true},
 		"a new selection": {
 			between: func(_ *testing.T, w *world) { w.known["apps:app"] = base + "app:1.1.0" },
 			want: func(t *testing.T, w *world, res automation.RunResult) {
@@ -106,7 +113,9 @@ func TestRunAtRest(t *testing.T) {
 			},
 		},
 		"another automation spec": {
-			between: func(t *testing.T, w *world) { w.set = parseRest(t, restDocs(w.url, false, "bump {{ .Changed }}")) },
+			between: func(t *testing.T, w *world) {
+				w.set = parseRest(t, restDocs(w.url, "hold: false", "bump {{ .Changed }}"))
+			},
 			want: func(t *testing.T, _ *world, res automation.RunResult) {
 				if !res.NothingToDo {
 					t.Errorf("nothing to do %v, want true", res.NothingToDo)
@@ -115,7 +124,7 @@ func TestRunAtRest(t *testing.T) {
 		},
 		"a hold and a new selection": {
 			between: func(t *testing.T, w *world) {
-				w.set = parseRest(t, restDocs(w.url, true, ""))
+				w.set = parseRest(t, restDocs(w.url, "hold: true", ""))
 				w.known["apps:app"] = base + "app:1.1.0"
 			},
 			want: func(t *testing.T, _ *world, res automation.RunResult) {
@@ -126,9 +135,34 @@ func TestRunAtRest(t *testing.T) {
 		},
 		"a hold released": {
 			held:    true,
-			between: func(t *testing.T, w *world) { w.set = parseRest(t, restDocs(w.url, false, "")) },
+			kept:    1,
+			between: func(t *testing.T, w *world) { w.set = parseRest(t, restDocs(w.url, "hold: false", "")) },
 			want: func(t *testing.T, w *world, res automation.RunResult) {
 				if !res.Pushed || len(res.Kept) != 0 || !strings.Contains(testenv.GitCLI(t, w.bare, "show", "main:deploy/apps.yaml"), "app:1.1.0") {
+					t.Errorf("pushed %v, kept %+v; want app:1.1.0 pushed", res.Pushed, res.Kept)
+				}
+			},
+		},
+		"respectManualChanges: the value recorded changed": {
+			// hoist wrote 1.1.0, a person 1.0.5: 1.1.0 is kept back.
+			// Then the state store says hoist wrote 1.0.5 itself.
+			setup: func(t *testing.T, w *world) {
+				w.set = parseRest(t, restDocs(w.url, "respectManualChanges: true", ""))
+				w.known["apps:app"] = base + "app:1.1.0"
+				if res := w.run(); !res.Pushed {
+					t.Fatalf("setup: pushed %v, %v %v", res.Pushed, res.Err, res.Errors)
+				}
+				testenv.GitCommitFiles(t, w.bare, "main", "by hand", map[string]string{"deploy/apps.yaml": restFile("1.0.5", "1.0.0")})
+			},
+			kept: 1,
+			between: func(t *testing.T, w *world) {
+				key := automation.WrittenKey(w.set.Automations[0], w.first.Kept[0].Change)
+				if err := w.st.PutWritten(map[string]state.WrittenRecord{key: {Value: base + "app:1.0.5"}}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: func(t *testing.T, w *world, res automation.RunResult) {
+				if !res.Pushed || !strings.Contains(testenv.GitCLI(t, w.bare, "show", "main:deploy/apps.yaml"), "app:1.1.0") {
 					t.Errorf("pushed %v, kept %+v; want app:1.1.0 pushed", res.Pushed, res.Kept)
 				}
 			},
@@ -165,7 +199,7 @@ func TestRunAtRest(t *testing.T) {
 			w := &world{bare: gitSrv.RepoDir(repo), url: gitSrv.RepoURL(repo)}
 			testenv.GitInitBare(t, w.bare, "main")
 			testenv.GitCommitFiles(t, w.bare, "main", "initial", map[string]string{"deploy/apps.yaml": restFile("1.0.0", "1.0.0")})
-			w.set = parseRest(t, restDocs(w.url, tc.held, ""))
+			w.set = parseRest(t, restDocs(w.url, fmt.Sprintf("hold: %v", tc.held), ""))
 			w.known = map[string]string{"apps:app": base + "app:1.0.0", "apps:web": base + "web:1.0.0"}
 			if tc.held {
 				w.known["apps:app"] = base + "app:1.1.0"
@@ -183,12 +217,18 @@ func TestRunAtRest(t *testing.T) {
 					return ref, ok
 				})
 			}
+			w.st, w.run = st, run
+			if tc.setup != nil {
+				tc.setup(t, w)
+			}
+			skipped0 := automation.EditsSkipped(runner)
 			first := run()
-			if first.Failed() || !first.NothingToDo || automation.EditsSkipped(runner) != 0 || (len(first.Kept) == 1) != tc.held {
+			w.first = first
+			if first.Failed() || !first.NothingToDo || automation.EditsSkipped(runner) != skipped0 || len(first.Kept) != tc.kept {
 				t.Fatalf("first run: %v %v, nothing to do %v, kept %v, skipped %d", first.Err, first.Errors, first.NothingToDo, first.Kept, automation.EditsSkipped(runner))
 			}
 			second := run()
-			if automation.EditsSkipped(runner) != 1 {
+			if automation.EditsSkipped(runner) != skipped0+1 {
 				t.Fatalf("second run on the same commit: skipped %d edits, want 1", automation.EditsSkipped(runner))
 			}
 			if d := cmp.Diff(first, second, cmpopts.EquateEmpty()); d != "" {
@@ -198,7 +238,7 @@ func TestRunAtRest(t *testing.T) {
 				tc.between(t, w)
 			}
 			res := run()
-			if skipped := automation.EditsSkipped(runner) == 2; skipped != tc.skip {
+			if skipped := automation.EditsSkipped(runner) == skipped0+2; skipped != tc.skip {
 				t.Errorf("run after: skipped the edit %v, want %v", skipped, tc.skip)
 			}
 			if tc.want != nil {
