@@ -1,14 +1,18 @@
 package git_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/hoist-dev/hoist/internal/testenv"
 	"github.com/hoist-dev/hoist/writeback/git"
@@ -27,6 +31,9 @@ func TestSyncAtRest(t *testing.T) {
 		// packs is whether the next Sync negotiates a pack: only for
 		// objects it lacks.
 		packs bool
+		// listed is whether the next Sync fetches nothing: the remote's
+		// list of refs says the cache has its head.
+		listed bool
 		// is is the error the next Sync returns.
 		is error
 		// manifest is the manifest the worktree holds after it ("" when
@@ -35,6 +42,7 @@ func TestSyncAtRest(t *testing.T) {
 	}{
 		"nothing new": {
 			between:  func(_ *testing.T, f *fixture, _ string, _ func()) string { return f.base },
+			listed:   true,
 			manifest: manifestWith("ghcr.io/stefanprodan/podinfo:6.0.0"),
 		},
 		"another writer's commit": {
@@ -70,6 +78,8 @@ func TestSyncAtRest(t *testing.T) {
 				}
 				return f.base
 			},
+			// The remote did not move: only the worktree is reset.
+			listed:   true,
 			manifest: manifestWith("ghcr.io/stefanprodan/podinfo:6.0.0"),
 		},
 	}
@@ -92,9 +102,14 @@ func TestSyncAtRest(t *testing.T) {
 			dir := cacheDir(t, opts)
 			want := tc.between(t, f, dir, func() { run(t, opts, nothing) })
 			packs.Store(0)
+			var log bytes.Buffer
+			opts.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			co, err := git.Sync(context.Background(), opts)
 			if got := packs.Load() > 0; got != tc.packs {
 				t.Errorf("Sync negotiated a pack: %v, want %v", got, tc.packs)
+			}
+			if got := strings.Contains(log.String(), "fetched: unchanged"); got != tc.listed {
+				t.Errorf("Sync answered from the list of refs: %v, want %v; log:\n%s", got, tc.listed, &log)
 			}
 			if tc.is != nil {
 				if !errors.Is(err, tc.is) {
@@ -113,5 +128,33 @@ func TestSyncAtRest(t *testing.T) {
 				t.Errorf("manifest = %q, want %q", got, tc.manifest)
 			}
 		})
+	}
+}
+
+// TestSyncAtRestOverSSH: over SSH too, a Sync at rest lists the remote's
+// refs, and sees another writer's commit.
+func TestSyncAtRestOverSSH(t *testing.T) {
+	f := newFixture(t)
+	key := testenv.NewSSHKey(t, "")
+	srv := testenv.NewSSHGitServer(t, testenv.SSHGitServerOptions{Root: f.srv.Root, AuthorizedKeys: []gossh.PublicKey{key.Public}})
+	opts := git.SyncOptions{URL: srv.RepoURL("fleet.git"), Branch: "main", CacheDir: t.TempDir(), Auth: git.Auth{Identity: key.PrivatePEM, KnownHosts: srv.KnownHosts}}
+	run(t, opts, nothing)
+	if out := run(t, opts, nothing); !out.NothingToDo {
+		t.Fatalf("run at rest: %+v", out)
+	}
+	var log bytes.Buffer
+	opts.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	run(t, opts, nothing)
+	if !strings.Contains(log.String(), "fetched: unchanged") {
+		t.Errorf("Sync at rest fetched; log:\n%s", &log)
+	}
+	next := testenv.GitCommitFiles(t, f.bare, "main", "bump", map[string]string{manifest: manifestWith("ghcr.io/stefanprodan/podinfo:6.1.0")})
+	co, err := git.Sync(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	defer co.Close()
+	if co.Head() != next {
+		t.Errorf("Head = %s, want %s", co.Head(), next)
 	}
 }
