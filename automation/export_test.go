@@ -1,5 +1,10 @@
 package automation
 
+import (
+	"github.com/hoist-dev/hoist/config"
+	"github.com/hoist-dev/hoist/writeback"
+)
+
 // SelectionMemoHits counts the selections s answered from its memo.
 func SelectionMemoHits(s *Scanner) int {
 	s.memo.mu.Lock()
@@ -37,3 +42,15 @@ func Remembered(s *Scanner) (policies, lists int) {
 	defer s.lists.mu.Unlock()
 	return policies, len(s.lists.m)
 }
+
+// EditsSkipped counts the runs of r that skipped their edit, at rest
+// (nothing the last edit read, which changed nothing, differs).
+func EditsSkipped(r *Runner) int { return int(r.restHits.Load()) }
+
+// EditEveryRun makes r edit on every run, as before runs at rest were
+// remembered.
+func EditEveryRun(r *Runner) { r.noRunMemo = true }
+
+// WrittenKey is the state store's key of the value hoist wrote to the
+// target of c (File from the repository's root) for a.
+func WrittenKey(a *config.Automation, c writeback.Change) string { return writtenKey(a, c) }

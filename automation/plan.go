@@ -54,6 +54,13 @@ type planner struct {
 	only func(writeback.Change) bool
 	// preview plans without writing (the first pass of a grouped run).
 	preview bool
+
+	// What the first attempt read besides the files, for the memo of a
+	// run at rest (restMemo): the policies selected, the state store's
+	// answers, and whether it scanned a registry.
+	selected []*config.Policy
+	written  []writtenLookup
+	scanned  bool
 }
 
 func (r *Runner) planner(set *config.Set, a *config.Automation, known Known, log *slog.Logger) *planner {
@@ -78,6 +85,9 @@ func (p *planner) edit(ctx context.Context, dir string) ([]writeback.Change, err
 	if err != nil {
 		return nil, err
 	}
+	if p.attempt == 1 {
+		p.selected = selected
+	}
 	keys := map[string]bool{}
 	for _, pol := range selected {
 		keys[pol.Namespace+":"+pol.Name] = true
@@ -90,8 +100,15 @@ func (p *planner) edit(ctx context.Context, dir string) ([]writeback.Change, err
 	if p.r.State != nil {
 		uo.LastWritten = func(c writeback.Change) (string, bool) {
 			c.File = path.Join(rel, c.File)
-			w, ok, err := p.r.State.Written(writtenKey(p.a, c))
-			return w.Value, ok && err == nil
+			key := writtenKey(p.a, c)
+			w, ok, err := p.r.State.Written(key)
+			if err != nil {
+				w.Value, ok = "", false
+			}
+			if p.attempt == 1 {
+				p.written = append(p.written, writtenLookup{key: key, value: w.Value, ok: ok})
+			}
+			return w.Value, ok
 		}
 	}
 	if p.only != nil {
@@ -194,6 +211,9 @@ func (p *planner) note(up UpdateResult, pinned map[string]string) {
 				p.log.Warn("registry failed transiently; using the cached tag list", "policy", s.Key(), "warning", s.Warning)
 			}
 		}
+	}
+	if len(up.Selections) > 0 {
+		p.scanned = true
 	}
 	if p.pins == nil {
 		p.pins = map[string]string{}

@@ -119,9 +119,17 @@ func (r *Runner) preview(ctx context.Context, co *git.Checkout, p *planner, pub 
 }
 
 // commitAndPush plans and writes (p.edit), commits and pushes, planning
-// again on the new head when another writer wins the race.
+// again on the new head when another writer wins the race. A run whose
+// edit would read what the last one read, which changed nothing, skips it
+// and reports what that one did (atRest).
 func (r *Runner) commitAndPush(ctx context.Context, co *git.Checkout, p *planner, pub publish, res RunResult, log *slog.Logger) (RunResult, error) {
-	outcome, err := co.Update(ctx, p.edit, git.UpdateOptions{Commit: pub.commit, Push: pub.push})
+	head := co.Head()
+	outcome, rest := r.atRest(p, res.Key(), head)
+	var err error
+	if !rest {
+		outcome, err = co.Update(ctx, p.edit, git.UpdateOptions{Commit: pub.commit, Push: pub.push})
+		r.rememberRest(p, res.Key(), head, outcome, err)
+	}
 	res.Errors, res.Warnings, res.Kept = p.errors, p.warnings, p.kept
 	res.Commit, res.Branch, res.Pushed, res.NothingToDo, res.Attempts = outcome.Commit, outcome.Branch, outcome.Pushed, outcome.NothingToDo, outcome.Attempts
 	res.Changes = outcome.Changes

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hoist-dev/hoist/automation/state"
@@ -56,6 +57,13 @@ type Runner struct {
 	docs sync.Map // docsKey -> *docsEntry
 	// noDocCache reads the documents on every run (benchmarks compare).
 	noDocCache bool
+	// rest remembers, per automation (NAMESPACE/NAME), the inputs of its
+	// last edit that changed nothing, so that a run with the same inputs
+	// skips it (see atRest); restHits counts the edits skipped.
+	rest     sync.Map // string -> *restMemo
+	restHits atomic.Int64
+	// noRunMemo makes every run edit (benchmarks and tests compare).
+	noRunMemo bool
 	// apps keep each GitHub App across runs, by its CacheKey, so that its
 	// installation token is minted once and refreshed shortly before it
 	// expires, not once per run.

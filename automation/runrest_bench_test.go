@@ -21,9 +21,14 @@ import (
 // records the run's success, as the service's does.
 //
 //   - parse: the repository's documents under the update path are walked
-//     and parsed on every run (what every run cost before);
-//   - cached: they are remembered at the commit, so a run whose checkout
-//     did not move parses nothing.
+//     and parsed on every run, and every run edits (what every run cost
+//     before);
+//   - cached: the documents are remembered at the commit, so a run whose
+//     checkout did not move parses nothing, but every run still edits:
+//     plans every target to find nothing to write;
+//   - rest: the run's edit is skipped too, as the last one, at the same
+//     commit with the same selections, changed nothing (the service's
+//     default).
 func BenchmarkRunAtRest(b *testing.B) {
 	const paths, perPath = 25, 20
 	gitSrv := testenv.NewGitServer(b, testenv.GitServerOptions{})
@@ -81,7 +86,7 @@ spec:
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, mode := range []string{"parse", "cached"} {
+	for _, mode := range []string{"parse", "cached", "rest"} {
 		b.Run(mode, func(b *testing.B) {
 			dir := b.TempDir()
 			st, err := state.Open(state.Path(dir), nil)
@@ -93,12 +98,16 @@ spec:
 			if mode == "parse" {
 				automation.ReadDocumentsEveryRun(runner)
 			}
+			if mode != "rest" {
+				automation.EditEveryRun(runner)
+			}
 			run := func() {
 				if res := runner.RunKnown(b.Context(), set, set.Automations[0], knownFn); res.Failed() || !res.NothingToDo {
 					b.Fatalf("run: %v %v, nothing to do %v", res.Err, res.Errors, res.NothingToDo)
 				}
 			}
 			run() // the clone
+			skipped := automation.EditsSkipped(runner)
 			b.ReportAllocs()
 			cpu := cpuTime()
 			for b.Loop() {
@@ -107,6 +116,9 @@ spec:
 			// The process's CPU, the in-process side of the Git server
 			// included (the same in both modes).
 			b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(b.N), "cpu-µs/op")
+			if n := automation.EditsSkipped(runner) - skipped; (mode == "rest") != (n == b.N) {
+				b.Fatalf("%s: %d of %d runs skipped their edit", mode, n, b.N)
+			}
 		})
 	}
 }
