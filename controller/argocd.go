@@ -83,28 +83,19 @@ func (c *Controller) watchArgo(mgr manager.Manager, o Options) ([]*optionalKind,
 		if err != nil {
 			return nil, fmt.Errorf("controller: registering the %s reconciler: %w", k.gvk.Kind, err)
 		}
-		if k.gvk == ApplicationGVK && cmKey.Namespace != "" {
-			// Image Updater's ConfigMap: its settings apply at once.
-			err := ctl.Watch(crsource.Kind[client.Object](mgr.GetCache(), &corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-				return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(o)}}
-			}), c.counted(predicate.NewPredicateFuncs(func(o client.Object) bool {
-				return o.GetNamespace() == cmKey.Namespace && o.GetName() == cmKey.Name
-			}))))
-			if err != nil {
-				return nil, fmt.Errorf("controller: watching ConfigMap %s: %w", cmKey, err)
-			}
-		}
-		if k.gvk == ApplicationGVK {
-			// The Git credentials of git:secret: a new version (a new
-			// password, a new grant of access) is read at once. The
-			// Secrets' metadata only, as the other watches of Secrets.
-			sec := &metav1.PartialObjectMetadata{}
-			sec.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-			if err := ctl.Watch(crsource.Kind[client.Object](mgr.GetCache(), sec, handler.EnqueueRequestsFromMapFunc(c.argoSecretChanged), predicate.ResourceVersionChangedPredicate{})); err != nil {
-				return nil, fmt.Errorf("controller: watching Secrets: %w", err)
-			}
-		}
+		// The watches that are not of the kind itself are added the
+		// first time it is served, and stay (their objects are always
+		// served): without Argo CD, hoist reads no ConfigMap, which
+		// RBAC may not grant. watch is called by one goroutine at a
+		// time (setServed).
+		watched := false
 		k.watch = func(ctx context.Context) error {
+			if !watched && k.gvk == ApplicationGVK {
+				if err := c.watchApplicationInputs(mgr, ctl, cmKey); err != nil {
+					return err
+				}
+			}
+			watched = true
 			// The informer, started and listed (once the cache is):
 			// the documents listed next have the objects.
 			if _, err := c.informers.GetInformer(ctx, k.object()); err != nil {
@@ -116,6 +107,31 @@ func (c *Controller) watchArgo(mgr manager.Manager, o Options) ([]*optionalKind,
 		k.changed = c.sync
 	}
 	return kinds, nil
+}
+
+// watchApplicationInputs adds to ctl, the Applications' controller, the
+// watches of what Applications read besides themselves: Image Updater's
+// ConfigMap, cmKey ("" namespace: none), whose settings apply at once; the
+// Git credentials of git:secret (the Secrets' metadata only, as the other
+// watches of Secrets), whose new version (a new password, a new grant of
+// access) is read at once.
+func (c *Controller) watchApplicationInputs(mgr manager.Manager, ctl crcontroller.Controller, cmKey types.NamespacedName) error {
+	if cmKey.Namespace != "" {
+		err := ctl.Watch(crsource.Kind[client.Object](mgr.GetCache(), &corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(o)}}
+		}), c.counted(predicate.NewPredicateFuncs(func(o client.Object) bool {
+			return o.GetNamespace() == cmKey.Namespace && o.GetName() == cmKey.Name
+		}))))
+		if err != nil {
+			return fmt.Errorf("watching ConfigMap %s: %w", cmKey, err)
+		}
+	}
+	sec := &metav1.PartialObjectMetadata{}
+	sec.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	if err := ctl.Watch(crsource.Kind[client.Object](mgr.GetCache(), sec, handler.EnqueueRequestsFromMapFunc(c.argoSecretChanged), predicate.ResourceVersionChangedPredicate{})); err != nil {
+		return fmt.Errorf("watching Secrets: %w", err)
+	}
+	return nil
 }
 
 // argoSecretChanged counts the change of a Secret that Applications read

@@ -145,7 +145,6 @@ spec:
 	}
 
 	install()
-	waitLog("CustomResourceDefinition installed: watching Argo CD's Applications")
 	app("web")
 	updated("web")
 
