@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -110,8 +111,8 @@ func (k *optionalKind) servedBy(m apimeta.RESTMapper) (bool, error) {
 // setServed starts (on) or stops watching k's objects. Stopping removes
 // their informer, whose list and watch would fail from then on.
 //
-// setServed is called by one goroutine at a time: New, then the one
-// reconciler of the CRDs.
+// setServed is called for one kind by one goroutine at a time: New, then
+// the reconciler of the CRDs, which reconciles one CRD at a time.
 func (c *Controller) setServed(ctx context.Context, k *optionalKind, on bool) error {
 	if on == k.served.Load() {
 		return nil
@@ -128,6 +129,11 @@ func (c *Controller) setServed(ctx context.Context, k *optionalKind, on bool) er
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if err := k.watch(wctx); err != nil {
+		// The informer that did not list them (the CRD went meanwhile)
+		// is stopped; the next reconcile of the CRD tries again.
+		if rerr := c.informers.RemoveInformer(ctx, k.object()); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
 		return fmt.Errorf("watching %s: %w", k.what, err)
 	}
 	k.mu.Lock()
@@ -183,9 +189,12 @@ func (c *Controller) watchOptional(mgr manager.Manager, ks []*optionalKind) erro
 	if len(sources) == 0 {
 		return nil
 	}
+	// One CRD at a time (a workqueue never hands out one key twice at
+	// once), several CRDs at once: a kind slow to list does not hold
+	// the others back.
 	b := builder.ControllerManagedBy(mgr).
 		Named("CustomResourceDefinition").
-		WithOptions(crcontroller.Options{MaxConcurrentReconciles: 1})
+		WithOptions(crcontroller.Options{MaxConcurrentReconciles: len(sources)})
 	for _, s := range sources {
 		b = b.WatchesRawSource(s)
 	}

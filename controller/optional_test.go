@@ -51,6 +51,11 @@ func TestArgoCRDsInstalledLater(t *testing.T) {
 	runner := &automation.Runner{Scanner: &automation.Scanner{Registry: rc}, StateDir: state, SecretsDir: filepath.Join(state, "secrets")}
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the controller's log:\n%s", logs.String())
+		}
+	})
 	startArgoManager(ctx, t, kube, Options{
 		Service: service.ServiceOptions{Runner: runner, Registry: prometheus.NewRegistry(), Logger: log, StartupSpread: time.Millisecond},
 		Logger:  log,
@@ -145,6 +150,7 @@ spec:
 	}
 
 	install()
+	waitLog("CustomResourceDefinition installed: watching Argo CD Image Updater's ImageUpdaters")
 	app("web")
 	updated("web")
 
