@@ -309,7 +309,14 @@ func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
 // ends.
 func startManager(ctx context.Context, t *testing.T, kube *testenv.Kube, runner *automation.Runner, logger *slog.Logger) {
 	t.Helper()
-	skip := true // one manager per test: the reconcilers' names repeat
+	t.Cleanup(runManager(ctx, t, kube, runner, logger))
+}
+
+// runManager runs the controller in a manager on kube until stop is
+// called, which waits until the manager has stopped (a pod that is gone).
+func runManager(ctx context.Context, t *testing.T, kube *testenv.Kube, runner *automation.Runner, logger *slog.Logger) (stop func()) {
+	t.Helper()
+	skip := true // several managers per test: the reconcilers' names repeat
 	mgr, err := manager.New(kube.Config, manager.Options{
 		Scheme: NewScheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
 		Controller: crconfig.Controller{SkipNameValidation: &skip},
@@ -324,14 +331,17 @@ func startManager(ctx context.Context, t *testing.T, kube *testenv.Kube, runner 
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	mctx, stop := context.WithCancel(ctx)
+	mctx, cancel := context.WithCancel(ctx)
 	go func() { done <- mgr.Start(mctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("manager: %v", err)
+			}
+		})
+	}
 }
 
 // TestIdentityAnnotations: the cloud identity a ServiceAccount's
