@@ -30,6 +30,9 @@ type planner struct {
 	// head is the commit the checkout's worktree holds when edit is
 	// called (git.Checkout.Head); nil when unknown.
 	head func() string
+	// tree is the hash of a directory of that commit, when nothing under
+	// it is a link (git.Checkout.TreeOf); nil or "" when unknown.
+	tree func(dir string) string
 
 	attempt int
 	// pins are the selections of the first attempt, by policy key; nil
@@ -158,11 +161,21 @@ func (p *planner) policies(dir, rel string) (*config.Set, []*config.Policy, erro
 	// read; those of the argocd method (the controller's) are accepted,
 	// and left alone (editRepoApplications).
 	argo := p.a.ReadsArgoApplications()
-	var head string
-	if p.head != nil {
-		head = p.head()
+	// The documents under rel are the same while its tree is (another
+	// automation's commit elsewhere in the repository leaves it), else
+	// while the commit is.
+	var version string
+	if p.tree != nil {
+		if t := p.tree(rel); t != "" {
+			version = "tree " + t
+		}
 	}
-	effective, err := p.r.repoDocuments(p.set, dir, rel, head, config.LoadOptions{ArgoCD: argo, ArgoCDAPI: argo, Repository: true})
+	if version == "" && p.head != nil {
+		if h := p.head(); h != "" {
+			version = "commit " + h
+		}
+	}
+	effective, err := p.r.repoDocuments(p.set, dir, rel, version, config.LoadOptions{ArgoCD: argo, ArgoCDAPI: argo, Repository: true})
 	if err != nil {
 		return nil, nil, fmt.Errorf("loading the repository's documents under %s: %w", p.updatePath, err)
 	}

@@ -201,11 +201,12 @@ type docsEntry struct {
 }
 
 // repoDocuments is loadRepoDocuments, remembered per clone, update path and
-// options at the commit head: a run whose checkout did not move, on the
-// same configuration, walks and parses nothing. It relies on the worktree
-// matching head whenever a run plans (git's Update edits a worktree reset
-// to its head, and a run writes files nowhere else); an empty head reads
-// the files. A failed load is not remembered.
+// options at a version of the update path (head: its tree, or the commit):
+// a run whose update path did not change, on the same configuration, walks
+// and parses nothing. It relies on the worktree matching the head commit
+// whenever a run plans (git's Update edits a worktree reset to its head,
+// and a run writes files nowhere else); an empty head reads the files. A
+// failed load is not remembered.
 func (r *Runner) repoDocuments(base *config.Set, dir, rel, head string, o config.LoadOptions) (*config.Set, error) {
 	if head == "" || r.noDocCache {
 		return loadRepoDocuments(base, dir, rel, o)

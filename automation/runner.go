@@ -183,7 +183,7 @@ func (r *Runner) runKnown(ctx context.Context, set *config.Set, a *config.Automa
 		return res.fail(err)
 	}
 	p := r.planner(set, a, known, log)
-	p.head = co.Head
+	p.head, p.tree = co.Head, co.TreeOf
 	if a.ArgoCD != nil && a.ArgoCD.BranchTemplate != "" {
 		changes, err := r.argoBranchPush(ctx, co.Dir(), set, a, known, t, &pub, p, res.Key())
 		if err != nil {
