@@ -27,6 +27,12 @@ type planner struct {
 	log   *slog.Logger
 	// updatePath is the automation's update.path, as written.
 	updatePath string
+	// head is the commit the checkout's worktree holds when edit is
+	// called (git.Checkout.Head); nil when unknown.
+	head func() string
+	// tree is the hash of a directory of that commit, when nothing under
+	// it is a link (git.Checkout.TreeOf); nil or "" when unknown.
+	tree func(dir string) string
 
 	attempt int
 	// pins are the selections of the first attempt, by policy key; nil
@@ -51,6 +57,13 @@ type planner struct {
 	only func(writeback.Change) bool
 	// preview plans without writing (the first pass of a grouped run).
 	preview bool
+
+	// What the first attempt read besides the files, for the memo of a
+	// run at rest (restMemo): the policies selected, the state store's
+	// answers, and whether it scanned a registry.
+	selected []*config.Policy
+	written  []writtenLookup
+	scanned  bool
 }
 
 func (r *Runner) planner(set *config.Set, a *config.Automation, known Known, log *slog.Logger) *planner {
@@ -75,6 +88,9 @@ func (p *planner) edit(ctx context.Context, dir string) ([]writeback.Change, err
 	if err != nil {
 		return nil, err
 	}
+	if p.attempt == 1 {
+		p.selected = selected
+	}
 	keys := map[string]bool{}
 	for _, pol := range selected {
 		keys[pol.Namespace+":"+pol.Name] = true
@@ -87,8 +103,15 @@ func (p *planner) edit(ctx context.Context, dir string) ([]writeback.Change, err
 	if p.r.State != nil {
 		uo.LastWritten = func(c writeback.Change) (string, bool) {
 			c.File = path.Join(rel, c.File)
-			w, ok, err := p.r.State.Written(writtenKey(p.a, c))
-			return w.Value, ok && err == nil
+			key := writtenKey(p.a, c)
+			w, ok, err := p.r.State.Written(key)
+			if err != nil {
+				w.Value, ok = "", false
+			}
+			if p.attempt == 1 {
+				p.written = append(p.written, writtenLookup{key: key, value: w.Value, ok: ok})
+			}
+			return w.Value, ok
 		}
 	}
 	if p.only != nil {
@@ -138,7 +161,21 @@ func (p *planner) policies(dir, rel string) (*config.Set, []*config.Policy, erro
 	// read; those of the argocd method (the controller's) are accepted,
 	// and left alone (editRepoApplications).
 	argo := p.a.ReadsArgoApplications()
-	effective, err := loadRepoDocuments(p.set, dir, rel, config.LoadOptions{ArgoCD: argo, ArgoCDAPI: argo, Repository: true})
+	// The documents under rel are the same while its tree is (another
+	// automation's commit elsewhere in the repository leaves it), else
+	// while the commit is.
+	var version string
+	if p.tree != nil {
+		if t := p.tree(rel); t != "" {
+			version = "tree " + t
+		}
+	}
+	if version == "" && p.head != nil {
+		if h := p.head(); h != "" {
+			version = "commit " + h
+		}
+	}
+	effective, err := p.r.repoDocuments(p.set, dir, rel, version, config.LoadOptions{ArgoCD: argo, ArgoCDAPI: argo, Repository: true})
 	if err != nil {
 		return nil, nil, fmt.Errorf("loading the repository's documents under %s: %w", p.updatePath, err)
 	}
@@ -187,6 +224,9 @@ func (p *planner) note(up UpdateResult, pinned map[string]string) {
 				p.log.Warn("registry failed transiently; using the cached tag list", "policy", s.Key(), "warning", s.Warning)
 			}
 		}
+	}
+	if len(up.Selections) > 0 {
+		p.scanned = true
 	}
 	if p.pins == nil {
 		p.pins = map[string]string{}

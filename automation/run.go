@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"weak"
 
 	"github.com/hoist-dev/hoist/automation/state"
 	"github.com/hoist-dev/hoist/config"
@@ -118,9 +119,17 @@ func (r *Runner) preview(ctx context.Context, co *git.Checkout, p *planner, pub 
 }
 
 // commitAndPush plans and writes (p.edit), commits and pushes, planning
-// again on the new head when another writer wins the race.
+// again on the new head when another writer wins the race. A run whose
+// edit would read what the last one read, which changed nothing, skips it
+// and reports what that one did (atRest).
 func (r *Runner) commitAndPush(ctx context.Context, co *git.Checkout, p *planner, pub publish, res RunResult, log *slog.Logger) (RunResult, error) {
-	outcome, err := co.Update(ctx, p.edit, git.UpdateOptions{Commit: pub.commit, Push: pub.push})
+	head := co.Head()
+	outcome, rest := r.atRest(p, res.Key(), head)
+	var err error
+	if !rest {
+		outcome, err = co.Update(ctx, p.edit, git.UpdateOptions{Commit: pub.commit, Push: pub.push})
+		r.rememberRest(p, res.Key(), head, outcome, err)
+	}
 	res.Errors, res.Warnings, res.Kept = p.errors, p.warnings, p.kept
 	res.Commit, res.Branch, res.Pushed, res.NothingToDo, res.Attempts = outcome.Commit, outcome.Branch, outcome.Pushed, outcome.NothingToDo, outcome.Attempts
 	res.Changes = outcome.Changes
@@ -170,6 +179,57 @@ func (r *Runner) recordSuccess(res RunResult) {
 		_ = r.State.PutLastSuccess(res.Key(), r.now())
 	}
 	r.Metrics.LastSuccess(res.Key(), r.now())
+}
+
+// docsKey is what a repository's documents are loaded from, besides the
+// configuration and the commit: the clone, the update path in it (as
+// writeback.ResolveIn returns it) and the load options.
+type docsKey struct {
+	dir, rel string
+	o        config.LoadOptions
+}
+
+// docsEntry is what loadRepoDocuments returned for a docsKey at the commit
+// head onto the configuration base. The configuration is held weakly: a
+// reload replaces it, and the entry must not keep the old one alive.
+type docsEntry struct {
+	head string
+	base weak.Pointer[config.Set]
+	// set is the effective set, nil when the files held no documents (the
+	// answer is base itself).
+	set *config.Set
+}
+
+// repoDocuments is loadRepoDocuments, remembered per clone, update path and
+// options at a version of the update path (head: its tree, or the commit):
+// a run whose update path did not change, on the same configuration, walks
+// and parses nothing. It relies on the worktree matching the head commit
+// whenever a run plans (git's Update edits a worktree reset to its head,
+// and a run writes files nowhere else); an empty head reads the files. A
+// failed load is not remembered.
+func (r *Runner) repoDocuments(base *config.Set, dir, rel, head string, o config.LoadOptions) (*config.Set, error) {
+	if head == "" || r.noDocCache {
+		return loadRepoDocuments(base, dir, rel, o)
+	}
+	key := docsKey{dir: dir, rel: rel, o: o}
+	if v, ok := r.docs.Load(key); ok {
+		if e := v.(*docsEntry); e.head == head && e.base.Value() == base {
+			if e.set == nil {
+				return base, nil
+			}
+			return e.set, nil
+		}
+	}
+	set, err := loadRepoDocuments(base, dir, rel, o)
+	if err != nil {
+		return nil, err
+	}
+	e := &docsEntry{head: head, base: weak.Make(base)}
+	if set != base {
+		e.set = set
+	}
+	r.docs.Store(key, e)
+	return set, nil
 }
 
 // loadRepoDocuments loads the documents under rel (a directory of the clone

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hoist-dev/hoist/automation/state"
@@ -51,6 +52,18 @@ type Runner struct {
 	// indexes remember, per worktree update path, which files hold
 	// targets, so that a later run reads only files that changed.
 	indexes sync.Map // string -> *writeback.Index
+	// docs remember the repository's own documents that each clone's
+	// update path held at a commit (see repoDocuments).
+	docs sync.Map // docsKey -> *docsEntry
+	// noDocCache reads the documents on every run (benchmarks compare).
+	noDocCache bool
+	// rest remembers, per automation (NAMESPACE/NAME), the inputs of its
+	// last edit that changed nothing, so that a run with the same inputs
+	// skips it (see atRest); restHits counts the edits skipped.
+	rest     sync.Map // string -> *restMemo
+	restHits atomic.Int64
+	// noRunMemo makes every run edit (benchmarks and tests compare).
+	noRunMemo bool
 	// apps keep each GitHub App across runs, by its CacheKey, so that its
 	// installation token is minted once and refreshed shortly before it
 	// expires, not once per run.
@@ -170,6 +183,7 @@ func (r *Runner) runKnown(ctx context.Context, set *config.Set, a *config.Automa
 		return res.fail(err)
 	}
 	p := r.planner(set, a, known, log)
+	p.head, p.tree = co.Head, co.TreeOf
 	if a.ArgoCD != nil && a.ArgoCD.BranchTemplate != "" {
 		changes, err := r.argoBranchPush(ctx, co.Dir(), set, a, known, t, &pub, p, res.Key())
 		if err != nil {

@@ -50,6 +50,44 @@ type Scanner struct {
 	// but the tags, so that a rescan finding the same list does not select
 	// again (see selectionMemo).
 	memo selectionMemo
+	// lists keeps, per repository, what Scan computed from its last tag
+	// list (see listMemo).
+	lists listMemo
+}
+
+// listMemo holds, per repository (its image), the sum of the last tag list
+// and the latest tags and count computed from it with the exclusions of
+// one compiled policy. With every policy of the repository in the
+// selection memo for that sum, the next scan asks the registry for the
+// list with Repo.KnownSum: an unchanged answer is neither decoded nor
+// hashed, and nothing is selected or sorted again.
+type listMemo struct {
+	mu        sync.Mutex
+	m         map[string]listEntry
+	unchanged int // lists the registry gave unchanged, for tests
+}
+
+type listEntry struct {
+	sum      [32]byte
+	excluded *policy.Policy
+	latest   []string
+	count    int
+}
+
+func (m *listMemo) get(image string) (listEntry, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.m[image]
+	return e, ok
+}
+
+func (m *listMemo) put(image string, e listEntry) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil {
+		m.m = map[string]listEntry{}
+	}
+	m.m[image] = e
 }
 
 // selectionMemo holds, per policy, the result of its last selection that
@@ -81,6 +119,14 @@ func (m *selectionMemo) get(key string, p *policy.Policy, sum [32]byte) (policy.
 	return e.res, e.err, true
 }
 
+// has reports whether get would answer.
+func (m *selectionMemo) has(key string, p *policy.Policy, sum [32]byte) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.m[key]
+	return ok && e.policy == p && e.sum == sum
+}
+
 func (m *selectionMemo) put(key string, p *policy.Policy, sum [32]byte, res policy.Result, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -88,6 +134,48 @@ func (m *selectionMemo) put(key string, p *policy.Policy, sum [32]byte, res poli
 		m.m = map[string]memoEntry{}
 	}
 	m.m[key] = memoEntry{policy: p, sum: sum, res: res, err: err}
+}
+
+// Remember seeds the selection memo with a selection of p made earlier,
+// such as one the state store kept across a restart: a scan of p that
+// finds a tag list with this sum answers with res instead of selecting
+// again. The caller vouches that res was selected by p's documents as they
+// are now (Fingerprint) from that list. A policy whose selection needs
+// more than the tag list (facts, signatures, an explanation) is not
+// remembered.
+func (s *Scanner) Remember(p *config.Policy, sum [32]byte, res policy.Result) {
+	if p == nil || p.Spec.Verify != nil || !memoizable(p.Compiled, registry.TagList{Sum: sum}, selectOptions{explain: s.Explain}) {
+		return
+	}
+	s.memo.put(p.Namespace+"/"+p.Name, p.Compiled, sum, res, nil)
+}
+
+// Forget drops what s remembers of policies and repositories that set no
+// longer has (a service reloads its configuration for months: the memo of
+// a removed policy must not stay).
+func (s *Scanner) Forget(set *config.Set) {
+	policies := make(map[string]bool, len(set.Policies))
+	for _, p := range set.Policies {
+		policies[p.Namespace+"/"+p.Name] = true
+	}
+	images := make(map[string]bool, len(set.Repositories))
+	for _, r := range set.Repositories {
+		images[r.Spec.Image] = true
+	}
+	s.memo.mu.Lock()
+	for k := range s.memo.m {
+		if !policies[k] {
+			delete(s.memo.m, k)
+		}
+	}
+	s.memo.mu.Unlock()
+	s.lists.mu.Lock()
+	for k := range s.lists.m {
+		if !images[k] {
+			delete(s.lists.m, k)
+		}
+	}
+	s.lists.mu.Unlock()
 }
 
 // memoizable reports whether a selection depends on the tag list alone:
@@ -131,6 +219,11 @@ type Selection struct {
 	// repository's policies share LatestTags: do not modify it.
 	TagCount   int      `json:"-"`
 	LatestTags []string `json:"-"`
+	// TagsSum is the Sum of the tag list the selection was made from, when
+	// it depended on that list alone (no facts from the registry, no
+	// explanation); zero otherwise. Kept with the selection, it lets a
+	// later process answer the same list without selecting (Remember).
+	TagsSum [32]byte `json:"-"`
 	// Err is why the policy has no selection.
 	Err error `json:"-"`
 }
@@ -180,7 +273,7 @@ func (s *Scanner) Scan(ctx context.Context, set *config.Set) []Selection {
 	sem := make(chan struct{}, n)
 	var wg sync.WaitGroup
 	for _, r := range repos {
-		wg.Go(func() {
+		scan := func() {
 			select {
 			case sem <- struct{}{}:
 				defer func() { <-sem }()
@@ -190,27 +283,65 @@ func (s *Scanner) Scan(ctx context.Context, set *config.Set) []Selection {
 			if rs.err == nil {
 				rs.repo, rs.err = s.repoOf(ctx, r.ImageRepository)
 			}
+			// The repository's exclusionList is compiled into each
+			// of its policies.
+			exclusions := active[uses[r][0]].Compiled
+			image := r.Spec.Image
 			if rs.err == nil {
+				last, ok := s.lists.get(image)
+				if ok && last.excluded == exclusions && s.answered(active, uses[r], last.sum) {
+					rs.repo.KnownSum = last.sum
+				}
 				rs.tags, rs.err = s.Registry.ListTags(ctx, rs.repo)
+				if rs.err == nil && rs.tags.Unchanged {
+					rs.latest, rs.count = last.latest, last.count
+					s.lists.mu.Lock()
+					s.lists.unchanged++
+					s.lists.mu.Unlock()
+				}
+				rs.repo.KnownSum = [32]byte{}
 			}
-			if rs.err == nil {
-				// The repository's exclusionList is compiled into
-				// each of its policies.
+			if rs.err == nil && !rs.tags.Unchanged {
 				var excluded func(string) bool
-				if c := active[uses[r][0]].Compiled; c != nil {
-					excluded = c.Excluded
+				if exclusions != nil {
+					excluded = exclusions.Excluded
 				}
 				rs.latest, rs.count = LatestTags(rs.tags.Tags, excluded, LatestTagsCount)
+				if rs.tags.Sum != ([32]byte{}) && !rs.tags.Stale {
+					s.lists.put(image, listEntry{sum: rs.tags.Sum, excluded: exclusions, latest: rs.latest, count: rs.count})
+				}
 			}
 			// Each goroutine writes the selections of its own
 			// repository's policies only.
 			for _, i := range uses[r] {
 				out[i] = s.selectOne(ctx, active[i], &rs)
 			}
-		})
+		}
+		if len(repos) == 1 {
+			// The service scans one repository at a time: no
+			// goroutine to start (and whose stack to grow).
+			scan()
+			break
+		}
+		wg.Go(scan)
 	}
 	wg.Wait()
 	return out
+}
+
+// answered reports whether every policy of a repository (indexes into
+// active) would be answered by the selection memo for a list of sum, so
+// that the list itself is not needed.
+func (s *Scanner) answered(active []*config.Policy, uses []int, sum [32]byte) bool {
+	o := selectOptions{explain: s.Explain}
+	known := registry.TagList{Sum: sum}
+	for _, i := range uses {
+		p := active[i]
+		if p.Spec.Verify != nil || !memoizable(p.Compiled, known, o) || !s.memo.has(p.Namespace+"/"+p.Name, p.Compiled, sum) {
+			return false
+		}
+	}
+	return true
 }
 
 // repoOf maps an ImageRepository to what the registry client needs.
@@ -273,13 +404,38 @@ func (s *Scanner) selectOne(ctx context.Context, p *config.Policy, rs *repoScan)
 		err error
 	)
 	key := p.Namespace + "/" + p.Name
-	if memo := memoizable(p.Compiled, rs.tags, o); !memo {
+	memo := memoizable(p.Compiled, rs.tags, o)
+	hit := false
+	if memo {
+		res, err, hit = s.memo.get(key, p.Compiled, rs.tags.Sum)
+	}
+	if !hit && rs.tags.Unchanged {
+		// The memo moved on since Scan asked for the list by its sum
+		// (another scan of the same repository changed it): list the
+		// tags in full.
+		tl, lerr := s.Registry.ListTags(ctx, rs.repo)
+		if lerr != nil {
+			sel.Err = lerr
+			return sel
+		}
+		rs.tags = tl
+		var excluded func(string) bool
+		if p.Compiled != nil {
+			excluded = p.Compiled.Excluded
+		}
+		rs.latest, rs.count = LatestTags(tl.Tags, excluded, LatestTagsCount)
+		sel.FetchedAt, sel.Stale, sel.Warning = tl.FetchedAt, tl.Stale, StaleWarning(tl)
+		sel.TagCount, sel.LatestTags = rs.count, rs.latest
+		memo = memoizable(p.Compiled, rs.tags, o)
+	}
+	if memo {
+		sel.TagsSum = rs.tags.Sum
+	}
+	if !hit {
 		res, err = selectTag(ctx, s.Registry, rs.repo, p.Compiled, rs.tags.Tags, o)
-	} else if r, e, ok := s.memo.get(key, p.Compiled, rs.tags.Sum); ok {
-		res, err = r, e
-	} else {
-		res, err = selectTag(ctx, s.Registry, rs.repo, p.Compiled, rs.tags.Tags, o)
-		s.memo.put(key, p.Compiled, rs.tags.Sum, res, err)
+		if memo {
+			s.memo.put(key, p.Compiled, rs.tags.Sum, res, err)
+		}
 	}
 	sel.Candidates, sel.Dropped, sel.Explain = res.Candidates, res.Dropped, res.Explain
 	if o.verify != nil {

@@ -123,21 +123,25 @@ spec:
 	}
 	s := &automation.Scanner{Registry: client}
 	set := docs(">=1")
+	// Unchanged counts the lists not decoded (the registry's answer had
+	// the bytes of the last one, and the memo answered every policy).
 	steps := []struct {
-		name     string
-		push     string // a tag pushed before the scan
-		rng      string // the policy's range, reloaded, when set
-		explain  bool
-		wantTag  string
-		wantHits int
+		name      string
+		push      string // a tag pushed before the scan
+		rng       string // the policy's range, reloaded, when set
+		explain   bool
+		wantTag   string
+		wantHits  int
+		unchanged int
+		latest    []string
 	}{
-		{name: "first scan selects", wantTag: "1.1.0", wantHits: 0},
-		{name: "same list: the last selection", wantTag: "1.1.0", wantHits: 1},
-		{name: "a new tag: selects again", push: "1.2.0", wantTag: "1.2.0", wantHits: 1},
-		{name: "same list again", wantTag: "1.2.0", wantHits: 2},
-		{name: "the policy changed: selects again", rng: "<1.2.0", wantTag: "1.1.0", wantHits: 2},
-		{name: "the changed policy, same list", wantTag: "1.1.0", wantHits: 3},
-		{name: "an explanation selects again", explain: true, wantTag: "1.1.0", wantHits: 3},
+		{name: "first scan selects", wantTag: "1.1.0", wantHits: 0, unchanged: 0, latest: []string{"1.1.0", "1.0.0"}},
+		{name: "same list: the last selection", wantTag: "1.1.0", wantHits: 1, unchanged: 1, latest: []string{"1.1.0", "1.0.0"}},
+		{name: "a new tag: selects again", push: "1.2.0", wantTag: "1.2.0", wantHits: 1, unchanged: 1, latest: []string{"1.2.0", "1.1.0", "1.0.0"}},
+		{name: "same list again", wantTag: "1.2.0", wantHits: 2, unchanged: 2, latest: []string{"1.2.0", "1.1.0", "1.0.0"}},
+		{name: "the policy changed: selects again", rng: "<1.2.0", wantTag: "1.1.0", wantHits: 2, unchanged: 2, latest: []string{"1.2.0", "1.1.0", "1.0.0"}},
+		{name: "the changed policy, same list", wantTag: "1.1.0", wantHits: 3, unchanged: 3, latest: []string{"1.2.0", "1.1.0", "1.0.0"}},
+		{name: "an explanation selects again", explain: true, wantTag: "1.1.0", wantHits: 3, unchanged: 3, latest: []string{"1.2.0", "1.1.0", "1.0.0"}},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
@@ -152,19 +156,63 @@ spec:
 			if len(sels) != 1 || sels[0].Err != nil {
 				t.Fatalf("selections %+v", sels)
 			}
-			got := struct {
-				Tag     string
-				Hits    int
-				Explain bool
-			}{sels[0].Tag, automation.SelectionMemoHits(s), len(sels[0].Explain) > 0}
-			want := struct {
-				Tag     string
-				Hits    int
-				Explain bool
-			}{st.wantTag, st.wantHits, st.explain}
+			type outcome struct {
+				Tag        string
+				Hits       int
+				Unchanged  int
+				Explain    bool
+				LatestTags []string
+				TagCount   int
+			}
+			got := outcome{sels[0].Tag, automation.SelectionMemoHits(s), automation.UnchangedLists(s), len(sels[0].Explain) > 0, sels[0].LatestTags, sels[0].TagCount}
+			want := outcome{st.wantTag, st.wantHits, st.unchanged, st.explain, st.latest, len(st.latest)}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestScannerForget: a policy or repository that left the configuration
+// leaves the scanner's memos; those still there stay.
+func TestScannerForget(t *testing.T) {
+	reg := testenv.NewRegistry(t, testenv.RegistryOptions{})
+	var docs strings.Builder
+	for _, name := range []string{"one", "two"} {
+		reg.PushImage(t, "team/"+name, "1.0.0", testenv.ImageOptions{})
+		fmt.Fprintf(&docs, `---
+apiVersion: hoist.dev/v1alpha1
+kind: ImageRepository
+metadata: {name: %[1]s, namespace: apps}
+spec: {image: %[2]s}
+---
+apiVersion: hoist.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: %[1]s, namespace: apps}
+spec:
+  imageRepositoryRef: {name: %[1]s}
+  policy: {semver: {range: '>=1'}}
+`, name, reg.Ref("team/"+name, ""))
+	}
+	both, err := config.Parse("hoist.yaml", []byte(docs.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := registry.New(registry.WithRateLimit(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &automation.Scanner{Registry: client}
+	s.Scan(t.Context(), both)
+	one := &config.Set{Policies: both.Policies[:1], Repositories: both.Repositories[:1]}
+	type counts struct{ Policies, Lists int }
+	var got []counts
+	for _, set := range []*config.Set{both, one, both} {
+		s.Forget(set)
+		p, l := automation.Remembered(s)
+		got = append(got, counts{p, l})
+	}
+	if diff := cmp.Diff([]counts{{2, 2}, {1, 1}, {1, 1}}, got); diff != "" {
+		t.Errorf("remembered after each Forget (-want +got):\n%s", diff)
 	}
 }

@@ -909,10 +909,13 @@ func (l *loader) argoImagePolicy(a *argoApp, im argoImage, sd *document) (*Repos
 		switch {
 		case err != nil:
 			bad(im.pullSecret.field, err)
-		case l.repository && (ps.kind == "ext" || ps.kind == "env"):
+		case l.repository && (ps.kind == "ext" || ps.kind == "env" || ps.kind == "secret"):
 			// A repository's document must not choose a program of this
-			// host to run, or a variable of its environment, whose output
-			// goes to a registry the same document names.
+			// host to run, a variable of its environment, or a secret's
+			// field (a user and password bound to no registry host), whose
+			// value goes to a registry the same document names. A
+			// pullsecret: is a Docker config, whose credentials go only
+			// to the hosts it names.
 			bad(im.pullSecret.field, fmt.Errorf("pull secret %q: %s: credentials are not accepted from an automation's Git repository; set them in hoist's configuration", v, ps.kind))
 		case ps.kind == "pullsecret":
 			repo.Spec.SecretRef = &v1alpha1.LocalObjectReference{Name: ps.name}

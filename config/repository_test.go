@@ -84,11 +84,13 @@ spec:
 		repository bool
 		wantErr    string
 	}{
-		"ext from a repository":        {secret: "ext:/usr/bin/id", repository: true, wantErr: "ext: credentials are not accepted from an automation's Git repository"},
-		"env from a repository":        {secret: "env:AWS_SECRET_ACCESS_KEY", repository: true, wantErr: "env: credentials are not accepted from an automation's Git repository"},
-		"pullsecret from a repository": {secret: "pullsecret:argocd/ghcr", repository: true},
-		"ext from the configuration":   {secret: "ext:/usr/bin/id"},
-		"env from the configuration":   {secret: "env:REGISTRY_CREDS"},
+		"ext from a repository":         {secret: "ext:/usr/bin/id", repository: true, wantErr: "ext: credentials are not accepted from an automation's Git repository"},
+		"env from a repository":         {secret: "env:AWS_SECRET_ACCESS_KEY", repository: true, wantErr: "env: credentials are not accepted from an automation's Git repository"},
+		"secret from a repository":      {secret: "secret:argocd/creds#token", repository: true, wantErr: "secret: credentials are not accepted from an automation's Git repository"},
+		"pullsecret from a repository":  {secret: "pullsecret:argocd/ghcr", repository: true},
+		"secret from the configuration": {secret: "secret:argocd/creds#token"},
+		"ext from the configuration":    {secret: "ext:/usr/bin/id"},
+		"env from the configuration":    {secret: "env:REGISTRY_CREDS"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

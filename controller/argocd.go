@@ -10,12 +10,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -23,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	crsource "sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/hoist-dev/hoist/automation"
 	"github.com/hoist-dev/hoist/config"
@@ -35,69 +35,101 @@ var (
 	ImageUpdaterGVK = schema.GroupVersionKind{Group: "argocd-image-updater.argoproj.io", Version: "v1alpha1", Kind: "ImageUpdater"}
 )
 
-// watchArgo watches the Applications and ImageUpdaters of the API server,
-// the kinds whose CustomResourceDefinitions are installed when the
-// controller starts: each change that matters to hoist (see argoVersion)
-// syncs the configuration, of which they are documents as in files. The
-// Runner patches Applications written with the argocd method through the
-// API server.
-func (c *Controller) watchArgo(mgr manager.Manager, o Options) error {
-	var kinds []schema.GroupVersionKind
-	for _, gvk := range []schema.GroupVersionKind{ApplicationGVK, ImageUpdaterGVK} {
-		_, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
-		switch {
-		case apimeta.IsNoMatchError(err):
-			c.log.Info("not watching "+gvk.Kind+"s: the API server does not serve them (install the CustomResourceDefinition and restart)", "group", gvk.Group)
-			continue
-		case err != nil:
-			return fmt.Errorf("controller: looking up %s: %w", gvk.Kind, err)
-		}
-		kinds = append(kinds, gvk)
-	}
-	if len(kinds) == 0 {
-		return nil
+// The CustomResourceDefinitions of ApplicationGVK and ImageUpdaterGVK.
+const (
+	applicationCRD  = "applications.argoproj.io"
+	imageUpdaterCRD = "imageupdaters.argocd-image-updater.argoproj.io"
+)
+
+// watchArgo registers the reconcilers of Argo CD's Applications and Argo
+// CD Image Updater's ImageUpdaters, and returns them as optional kinds
+// (watchOptional): while a kind's CRD is installed, its objects are
+// watched, and each change that matters to hoist (see argoVersion) syncs
+// the configuration, of which they are documents as in files; when a CRD
+// comes or goes, the configuration is synced again. The Runner patches
+// Applications written with the argocd method through the API server.
+func (c *Controller) watchArgo(mgr manager.Manager, o Options) ([]*optionalKind, error) {
+	kinds := []*optionalKind{
+		{gvk: ApplicationGVK, crd: applicationCRD, what: "Argo CD's Applications"},
+		{gvk: ImageUpdaterGVK, crd: imageUpdaterCRD, what: "Argo CD Image Updater's ImageUpdaters"},
 	}
 	reader := mgr.GetCache()
 	cmKey := types.NamespacedName{Namespace: o.ArgoCDImageUpdaterNamespace, Name: config.ArgoConfigMapName}
 	c.docs.extra = append(c.docs.extra, func(ctx context.Context) ([]object, error) {
-		objs, err := listArgo(ctx, reader, kinds)
-		if err != nil || cmKey.Namespace == "" {
-			return objs, err
-		}
-		cm, err := argoConfigMap(ctx, reader, cmKey)
-		if err != nil || cm == nil {
-			return objs, err
-		}
-		return append(objs, *cm), nil
+		var objs []object
+		err := readServed(kinds, func(served []schema.GroupVersionKind) error {
+			if len(served) == 0 {
+				return nil
+			}
+			var err error
+			if objs, err = listArgo(ctx, reader, served); err != nil || cmKey.Namespace == "" {
+				return err
+			}
+			cm, err := argoConfigMap(ctx, reader, cmKey)
+			if err != nil || cm == nil {
+				return err
+			}
+			objs = append(objs, *cm)
+			return nil
+		})
+		return objs, err
 	})
 	if r := o.Service.Runner; r != nil {
 		r.Applications = &applications{reader: mgr.GetAPIReader(), writer: mgr.GetClient()}
 	}
-	for _, gvk := range kinds {
-		u := &unstructured.Unstructured{}
-		u.SetGroupVersionKind(gvk)
-		r := &reconciler{c: c, kind: gvk.Kind, reconcile: func(context.Context, objectKey) error { return nil }}
-		b := builder.ControllerManagedBy(mgr).
-			Named(gvk.Kind).
-			For(u, builder.WithPredicates(c.counted(argoChanged{}))). // counted: a change makes the next sync list again
-			WithOptions(crcontroller.Options{MaxConcurrentReconciles: 1})
-		if gvk == ApplicationGVK && cmKey.Namespace != "" {
-			// Image Updater's ConfigMap: its settings apply at once.
-			b = b.Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-				return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(o)}}
-			}), builder.WithPredicates(c.counted(predicate.NewPredicateFuncs(func(o client.Object) bool {
-				return o.GetNamespace() == cmKey.Namespace && o.GetName() == cmKey.Name
-			}))))
+	for _, k := range kinds {
+		r := &reconciler{c: c, kind: k.gvk.Kind, reconcile: func(context.Context, objectKey) error { return nil }}
+		ctl, err := crcontroller.New(k.gvk.Kind, mgr, crcontroller.Options{Reconciler: r, MaxConcurrentReconciles: 1})
+		if err != nil {
+			return nil, fmt.Errorf("controller: registering the %s reconciler: %w", k.gvk.Kind, err)
 		}
-		if gvk == ApplicationGVK {
-			// The Git credentials of git:secret: a new version (a new
-			// password, a new grant of access) is read at once.
-			b = b.Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(c.argoSecretChanged),
-				builder.OnlyMetadata, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{}))
+		// The watches that are not of the kind itself are added the
+		// first time it is served, and stay (their objects are always
+		// served): without Argo CD, hoist reads no ConfigMap, which
+		// RBAC may not grant. watch is called by one goroutine at a
+		// time (setServed).
+		watched := false
+		k.watch = func(ctx context.Context) error {
+			if !watched && k.gvk == ApplicationGVK {
+				if err := c.watchApplicationInputs(mgr, ctl, cmKey); err != nil {
+					return err
+				}
+			}
+			watched = true
+			// The informer, started and listed (once the cache is):
+			// the documents listed next have the objects.
+			if _, err := c.informers.GetInformer(ctx, k.object()); err != nil {
+				return err
+			}
+			// counted: a change makes the next sync list again.
+			return ctl.Watch(crsource.Kind[client.Object](c.informers, k.object(), &handler.EnqueueRequestForObject{}, c.counted(argoChanged{})))
 		}
-		if err := b.Complete(r); err != nil {
-			return fmt.Errorf("controller: registering the %s reconciler: %w", gvk.Kind, err)
+		k.changed = c.sync
+	}
+	return kinds, nil
+}
+
+// watchApplicationInputs adds to ctl, the Applications' controller, the
+// watches of what Applications read besides themselves: Image Updater's
+// ConfigMap, cmKey ("" namespace: none), whose settings apply at once; the
+// Git credentials of git:secret (the Secrets' metadata only, as the other
+// watches of Secrets), whose new version (a new password, a new grant of
+// access) is read at once.
+func (c *Controller) watchApplicationInputs(mgr manager.Manager, ctl crcontroller.Controller, cmKey types.NamespacedName) error {
+	if cmKey.Namespace != "" {
+		err := ctl.Watch(crsource.Kind[client.Object](mgr.GetCache(), &corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(o)}}
+		}), c.counted(predicate.NewPredicateFuncs(func(o client.Object) bool {
+			return o.GetNamespace() == cmKey.Namespace && o.GetName() == cmKey.Name
+		}))))
+		if err != nil {
+			return fmt.Errorf("watching ConfigMap %s: %w", cmKey, err)
 		}
+	}
+	sec := &metav1.PartialObjectMetadata{}
+	sec.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	if err := ctl.Watch(crsource.Kind[client.Object](mgr.GetCache(), sec, handler.EnqueueRequestsFromMapFunc(c.argoSecretChanged), predicate.ResourceVersionChangedPredicate{})); err != nil {
+		return fmt.Errorf("watching Secrets: %w", err)
 	}
 	return nil
 }

@@ -115,7 +115,9 @@ func (c *Controller) argoEmit(ctx context.Context, set *config.Set, k objectKey,
 	}
 	obj := &unstructured.Unstructured{}
 	obj.SetGroupVersionKind(gvk)
-	if err := c.cache.Get(ctx, client.ObjectKey{Namespace: k.Namespace, Name: k.Name}, obj); err != nil {
+	if err := c.readOptional(gvk, func() error {
+		return c.cache.Get(ctx, client.ObjectKey{Namespace: k.Namespace, Name: k.Name}, obj)
+	}); err != nil {
 		c.log.Debug("no event: the object cannot be read", "object", k.String(), "error", err)
 		return
 	}

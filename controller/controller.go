@@ -122,6 +122,9 @@ type Controller struct {
 	// automations is the ImageUpdateAutomations' controller, which
 	// watches Flux's GitRepositories while their CRD is installed.
 	automations crcontroller.Controller
+	// optional are the kinds of other projects read while their CRDs
+	// are installed (watchOptional); set before the manager starts.
+	optional []*optionalKind
 }
 
 // New builds the controller's service and registers its reconcilers and
@@ -136,10 +139,6 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 	}
 	if o.RequeueDependency <= 0 {
 		o.RequeueDependency = 30 * time.Second
-	}
-	fluxGit, err := fluxGitRepositoryServed(mgr.GetRESTMapper())
-	if err != nil {
-		return nil, fmt.Errorf("controller: %w", err)
 	}
 	c := &Controller{
 		client:    mgr.GetClient(),
@@ -244,7 +243,7 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 		}
 		if k.kind == v1alpha1.ImageUpdateAutomationKind {
 			// hoist's GitRepositories; Flux's are watched while their
-			// CRD is installed (setFluxGit).
+			// CRD is installed (fluxGitRepositories).
 			b = b.Watches(&v1alpha1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(gitRepositoryUsers(c.cache)), changed)
 		}
 		ctl, err := c.accessWatches(k.kind, b).Build(r)
@@ -255,15 +254,12 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 			c.automations = ctl
 		}
 	}
-	if fluxGit {
-		if err := c.setFluxGit(context.Background(), true); err != nil {
-			return nil, fmt.Errorf("controller: %w", err)
-		}
-	}
-	if err := c.watchFluxCRD(mgr); err != nil {
+	c.docs.fluxGit = c.fluxGitRepositories()
+	argo, err := c.watchArgo(mgr, o)
+	if err != nil {
 		return nil, err
 	}
-	if err := c.watchArgo(mgr, o); err != nil {
+	if err := c.watchOptional(mgr, append([]*optionalKind{c.docs.fluxGit}, argo...)); err != nil {
 		return nil, err
 	}
 	if err := c.watchNotifications(mgr, o); err != nil {
@@ -309,11 +305,10 @@ func (c *Controller) counted(p predicate.Predicate) predicate.Predicate {
 // --watch-label-selector says (a Secret does not carry the shard's label),
 // without annotations, which may hold the value; every ServiceAccount
 // there (serviceAccountName), whatever its labels, without its managed
-// fields; of ConfigMaps only Argo
-// CD Image Updater's, in imageUpdaterNamespace ("": none); and Flux's
-// GitRepository CustomResourceDefinition alone of the CRDs (a field
-// selector on its name, which RBAC can grant by resourceNames), whatever
-// its labels.
+// fields; of ConfigMaps only Argo CD Image Updater's, in
+// imageUpdaterNamespace ("": none). (The CustomResourceDefinitions the
+// controller follows are each read by name in a cache of their own:
+// watchOptional.)
 func CacheOptions(o cache.Options, imageUpdaterNamespace string) cache.Options {
 	by := maps.Clone(o.ByObject)
 	if by == nil {
@@ -328,7 +323,6 @@ func CacheOptions(o cache.Options, imageUpdaterNamespace string) cache.Options {
 			Field:      fields.OneTermEqualSelector("metadata.name", config.ArgoConfigMapName),
 		}
 	}
-	by[newCRD()] = cache.ByObject{Label: labels.Everything(), Field: fields.OneTermEqualSelector("metadata.name", fluxGitRepositoryCRD)}
 	o.ByObject = by
 	return o
 }

@@ -35,15 +35,9 @@ type documents struct {
 	// where they are written for the loop, as DIR/NAME/KEY.
 	secrets    client.Reader
 	secretsDir string
-	// fluxGit says that Flux's GitRepository is served: its objects are
-	// documents too. It changes when Flux's CRD is installed or removed
-	// (watchFluxCRD).
-	fluxGit atomic.Bool
-	// fluxMu is held for reading while Flux's GitRepositories are read
-	// from the cache, and for writing while fluxGit is set: a read never
-	// meets a removed informer (the cache would start a new one, whose
-	// list fails until the CRD is back).
-	fluxMu sync.RWMutex
+	// fluxGit is Flux's GitRepository: while it is served, its objects
+	// are documents too (see fluxGitRepositories). nil: never.
+	fluxGit *optionalKind
 
 	// changes counts the watch events that may change the configuration
 	// (an object's spec, labels or annotations; a Secret's version): a
@@ -249,7 +243,7 @@ func (d *documents) sync(ctx context.Context, c client.Reader, src *source, log 
 		if err != nil {
 			return nil, err
 		}
-		err = d.withFluxGit(func() error {
+		err = d.fluxGit.read(func() error {
 			gits, err := listFluxGitRepositories(ctx, c)
 			objs = append(objs, unshadowed(gits, objs)...)
 			return err
@@ -311,7 +305,7 @@ func (d *documents) publish(ctx context.Context, objs []object, versions credent
 			return nil, nil, nil, err
 		}
 	}
-	fp := fingerprint(objs) + accessFP + versions.fingerprint() + argoFP + "flux-git=" + strconv.FormatBool(d.fluxGit.Load())
+	fp := fingerprint(objs) + accessFP + versions.fingerprint() + argoFP + "flux-git=" + strconv.FormatBool(d.fluxGit.isServed())
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if fp == d.fingerprint && d.applied != nil {
@@ -322,7 +316,7 @@ func (d *documents) publish(ctx context.Context, objs []object, versions credent
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if !d.fluxGit.Load() {
+	if !d.fluxGit.isServed() {
 		noFluxGitRepository(objs, invalid)
 	}
 	argoRefs := argoSecretRefs(set)
@@ -353,17 +347,6 @@ func (d *documents) publish(ctx context.Context, objs []object, versions credent
 	d.argoRefs, d.argoStates, d.argoDenied = argoRefs, argoStates, argoDenied
 	counts = []any{"repositories", len(set.Repositories), "policies", len(set.Policies), "automations", len(set.Automations), "invalid", len(invalid)}
 	return d.applied, counts, users, nil
-}
-
-// withFluxGit calls read, which reads Flux's GitRepositories from the
-// cache, when they are watched.
-func (d *documents) withFluxGit(read func() error) error {
-	d.fluxMu.RLock()
-	defer d.fluxMu.RUnlock()
-	if !d.fluxGit.Load() {
-		return nil
-	}
-	return read()
 }
 
 // problem is the problem that kept an object out of the configuration, or

@@ -5,18 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	crsource "sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -39,32 +32,8 @@ const sourceRefIndex = ".hoist.dev.sourceRef"
 var errNoFluxGitRepository = errors.New("the GitRepository CRD of Flux (gitrepositories.source.toolkit.fluxcd.io, v1) is not installed in the cluster: install Flux's source-controller, or name a hoist.dev GitRepository, or set spec.git.url instead")
 
 // fluxGitRepositoryCRD is the name of Flux's GitRepository
-// CustomResourceDefinition, which the controller watches to start and stop
-// watching Flux's GitRepositories as it is installed and removed.
+// CustomResourceDefinition (see fluxGitRepositories).
 const fluxGitRepositoryCRD = "gitrepositories.source.toolkit.fluxcd.io"
-
-// crdGVK is the CustomResourceDefinition kind, read as unstructured.
-var crdGVK = schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"}
-
-// newCRD is an empty CustomResourceDefinition, for the cache.
-func newCRD() *unstructured.Unstructured {
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(crdGVK)
-	return u
-}
-
-// fluxGitRepositoryServed reports whether the API server serves Flux's
-// GitRepository.
-func fluxGitRepositoryServed(m apimeta.RESTMapper) (bool, error) {
-	_, err := m.RESTMapping(FluxGitRepository.GroupKind(), FluxGitRepository.Version)
-	switch {
-	case apimeta.IsNoMatchError(err):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("looking for Flux's GitRepository CRD: %w", err)
-	}
-	return true, nil
-}
 
 // sourceRefOf is the GitRepository an automation names, NAMESPACE/NAME, or
 // "".
@@ -221,7 +190,7 @@ func (c *Controller) automationSecretUsers(users func(context.Context, client.Ob
 	viaGit := gitRepositoryUsers(c.cache)
 	return func(ctx context.Context, sec client.Object) []reconcile.Request {
 		out := users(ctx, sec)
-		_ = c.docs.withFluxGit(func() error {
+		_ = c.docs.fluxGit.read(func() error {
 			l := &unstructured.UnstructuredList{}
 			l.SetGroupVersionKind(FluxGitRepository.GroupVersion().WithKind(FluxGitRepository.Kind + "List"))
 			if err := c.cache.List(ctx, l, client.InNamespace(sec.GetNamespace()), client.MatchingFields{secretIndex: sec.GetName()}); err != nil {
@@ -239,141 +208,38 @@ func (c *Controller) automationSecretUsers(users func(context.Context, client.Ob
 	}
 }
 
-// setFluxGit starts (on) or stops watching Flux's GitRepositories, as
-// their CRD is installed or removed: their informer, indexed by Secret, a
-// watch of the automations' controller that reconciles the automations
-// naming one, and their listing as documents. Stopping removes the
-// informer, whose list and watch would fail from then on.
-//
-// setFluxGit is called by one goroutine at a time: New, then the one
-// reconciler of the CRD.
-func (c *Controller) setFluxGit(ctx context.Context, on bool) error {
-	if on == c.docs.fluxGit.Load() {
-		return nil
+// fluxGitRepositories is Flux's GitRepository as an optional kind: while
+// its CRD is installed, Flux's GitRepositories are watched, indexed by
+// Secret, and listed as documents, and a change of one reconciles the
+// automations that name it; when the CRD comes or goes, those automations
+// are reconciled again (without it, one whose sourceRef is Flux's says
+// that the CRD is not installed).
+func (c *Controller) fluxGitRepositories() *optionalKind {
+	return &optionalKind{
+		gvk: FluxGitRepository, crd: fluxGitRepositoryCRD, what: "Flux's GitRepositories",
+		watch: func(ctx context.Context) error {
+			// Indexing starts the informer (once the cache is), and
+			// waits until it has listed them: the documents listed
+			// next have them.
+			if err := c.informers.IndexField(ctx, newFluxGitRepository(), secretIndex, secretNames); err != nil {
+				return fmt.Errorf("indexing Flux's GitRepositories by Secret: %w", err)
+			}
+			src := crsource.Kind[client.Object](c.informers, newFluxGitRepository(), handler.EnqueueRequestsFromMapFunc(gitRepositoryUsers(c.cache)), c.changed)
+			return c.automations.Watch(src)
+		},
+		changed: func(ctx context.Context) error {
+			var l v1alpha1.ImageUpdateAutomationList
+			if err := c.cache.List(ctx, &l); err != nil {
+				return fmt.Errorf("listing ImageUpdateAutomations: %w", err)
+			}
+			for i := range l.Items {
+				if len(sourceRefOf(&l.Items[i])) > 0 {
+					c.notify(v1alpha1.ImageUpdateAutomationKind, &l.Items[i])
+				}
+			}
+			return nil
+		},
 	}
-	if !on {
-		c.docs.fluxMu.Lock()
-		defer c.docs.fluxMu.Unlock()
-		c.docs.fluxGit.Store(false)
-		if err := c.informers.RemoveInformer(ctx, newFluxGitRepository()); err != nil {
-			return fmt.Errorf("stopping the watch of Flux's GitRepositories: %w", err)
-		}
-		return nil
-	}
-	// Indexing starts the informer (once the cache is), and waits until it
-	// has listed them: the documents listed next have them.
-	ictx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if err := c.informers.IndexField(ictx, newFluxGitRepository(), secretIndex, secretNames); err != nil {
-		return fmt.Errorf("indexing Flux's GitRepositories by Secret: %w", err)
-	}
-	src := crsource.Kind[client.Object](c.informers, newFluxGitRepository(), handler.EnqueueRequestsFromMapFunc(gitRepositoryUsers(c.cache)), c.changed)
-	if err := c.automations.Watch(src); err != nil {
-		return fmt.Errorf("watching Flux's GitRepositories: %w", err)
-	}
-	c.docs.fluxMu.Lock()
-	c.docs.fluxGit.Store(true)
-	c.docs.fluxMu.Unlock()
-	return nil
-}
-
-// watchFluxCRD registers the reconciler of Flux's GitRepository CRD, which
-// starts and stops the watch of Flux's GitRepositories as the CRD is
-// installed and removed, without a restart. Where hoist may not read the
-// CRD (RBAC: a controller limited to Roles in its namespaces), the CRD is
-// looked for when the controller starts only.
-func (c *Controller) watchFluxCRD(mgr manager.Manager) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	switch err := mgr.GetAPIReader().Get(ctx, client.ObjectKey{Name: fluxGitRepositoryCRD}, newCRD()); {
-	case err == nil, apierrors.IsNotFound(err):
-	case apierrors.IsForbidden(err):
-		// The message names no error: the RBAC of the namespaced
-		// installs is meant to be so.
-		c.log.Info("not watching Flux's GitRepository CRD (RBAC grants no get, list, watch on it): it is looked for at start only; restart hoist after installing Flux", "crd", fluxGitRepositoryCRD)
-		return nil
-	default:
-		return fmt.Errorf("controller: reading CustomResourceDefinition %s: %w", fluxGitRepositoryCRD, err)
-	}
-	named := predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetName() == fluxGitRepositoryCRD })
-	err := builder.ControllerManagedBy(mgr).
-		Named("CustomResourceDefinition").
-		For(newCRD(), builder.WithPredicates(named)).
-		WithOptions(crcontroller.Options{MaxConcurrentReconciles: 1}).
-		Complete(reconcile.Func(c.reconcileFluxCRD))
-	if err != nil {
-		return fmt.Errorf("controller: registering the CustomResourceDefinition reconciler: %w", err)
-	}
-	return nil
-}
-
-// reconcileFluxCRD follows Flux's GitRepository CRD: served, Flux's
-// GitRepositories are watched and read; not (removed, or being removed),
-// they are not, and an automation naming one says that the CRD is not
-// installed. The automations that name a GitRepository are reconciled
-// again when that changes.
-func (c *Controller) reconcileFluxCRD(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
-	if req.Name != fluxGitRepositoryCRD {
-		return reconcile.Result{}, nil
-	}
-	crd := newCRD()
-	served := false
-	switch err := c.cache.Get(ctx, req.NamespacedName, crd); {
-	case apierrors.IsNotFound(err):
-	case err != nil:
-		return reconcile.Result{}, fmt.Errorf("reading CustomResourceDefinition %s: %w", req.Name, err)
-	default:
-		served = crdServes(crd, FluxGitRepository.Version)
-	}
-	if served == c.docs.fluxGit.Load() {
-		return reconcile.Result{}, nil
-	}
-	if err := c.setFluxGit(ctx, served); err != nil {
-		return reconcile.Result{}, err
-	}
-	if served {
-		c.log.Info("Flux's GitRepository CRD is installed: watching Flux's GitRepositories", "crd", fluxGitRepositoryCRD)
-	} else {
-		c.log.Info("Flux's GitRepository CRD is gone: no longer watching Flux's GitRepositories", "crd", fluxGitRepositoryCRD)
-	}
-	c.docs.changes.Add(1) // the next sync lists again
-	var l v1alpha1.ImageUpdateAutomationList
-	if err := c.cache.List(ctx, &l); err != nil {
-		return reconcile.Result{}, fmt.Errorf("listing ImageUpdateAutomations: %w", err)
-	}
-	for i := range l.Items {
-		if len(sourceRefOf(&l.Items[i])) > 0 {
-			c.notify(v1alpha1.ImageUpdateAutomationKind, &l.Items[i])
-		}
-	}
-	return reconcile.Result{}, nil
-}
-
-// crdServes reports whether crd, a CustomResourceDefinition, is
-// established, not being deleted, and serves version.
-func crdServes(crd *unstructured.Unstructured, version string) bool {
-	if crd.GetDeletionTimestamp() != nil {
-		return false
-	}
-	conds, _, _ := unstructured.NestedSlice(crd.Object, "status", "conditions")
-	established := false
-	for _, c := range conds {
-		m, _ := c.(map[string]any)
-		if m["type"] == "Established" && m["status"] == "True" {
-			established = true
-		}
-	}
-	if !established {
-		return false
-	}
-	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
-	for _, v := range versions {
-		m, _ := v.(map[string]any)
-		if m["name"] == version && m["served"] == true {
-			return true
-		}
-	}
-	return false
 }
 
 // reconcileGitRepository writes the status of a hoist.dev GitRepository:

@@ -311,14 +311,31 @@ func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
 // ends.
 func startManager(ctx context.Context, t *testing.T, kube *testenv.Kube, runner *automation.Runner, logger *slog.Logger) {
 	t.Helper()
-	startController(ctx, t, kube.Config, runner, logger)
+	t.Cleanup(runManager(ctx, t, kube, runner, logger))
+}
+
+// runManager runs the controller in a manager on kube until stop is
+// called, which waits until the manager has stopped (a pod that is gone).
+func runManager(ctx context.Context, t *testing.T, kube *testenv.Kube, runner *automation.Runner, logger *slog.Logger) (stop func()) {
+	t.Helper()
+	_, stop = runController(ctx, t, kube.Config, runner, logger)
+	return stop
 }
 
 // startController runs the controller in a manager on cfg until the test
 // ends, and returns it.
 func startController(ctx context.Context, t *testing.T, cfg *rest.Config, runner *automation.Runner, logger *slog.Logger) *Controller {
 	t.Helper()
-	skip := true // one manager per test: the reconcilers' names repeat
+	ctl, stop := runController(ctx, t, cfg, runner, logger)
+	t.Cleanup(stop)
+	return ctl
+}
+
+// runController runs the controller in a manager on cfg until stop is
+// called, which waits until the manager has stopped.
+func runController(ctx context.Context, t *testing.T, cfg *rest.Config, runner *automation.Runner, logger *slog.Logger) (ctl *Controller, stop func()) {
+	t.Helper()
+	skip := true // several managers per test: the reconcilers' names repeat
 	mgr, err := manager.New(cfg, manager.Options{
 		Scheme: NewScheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
 		Controller: crconfig.Controller{SkipNameValidation: &skip},
@@ -327,7 +344,7 @@ func startController(ctx context.Context, t *testing.T, cfg *rest.Config, runner
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctl, err := New(mgr, Options{
+	ctl, err = New(mgr, Options{
 		Service: service.ServiceOptions{Runner: runner, Registry: prometheus.NewRegistry(), Logger: logger, StartupSpread: time.Millisecond},
 		Logger:  logger,
 	})
@@ -335,15 +352,17 @@ func startController(ctx context.Context, t *testing.T, cfg *rest.Config, runner
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	mctx, stop := context.WithCancel(ctx)
+	mctx, cancel := context.WithCancel(ctx)
 	go func() { done <- mgr.Start(mctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
-	return ctl
+	var once sync.Once
+	return ctl, func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("manager: %v", err)
+			}
+		})
+	}
 }
 
 // TestIdentityAnnotations: the cloud identity a ServiceAccount's

@@ -158,6 +158,22 @@ func setProgressing(conds *[]metav1.Condition, gen int64, msg string) {
 	apimeta.RemoveStatusCondition(conds, StalledCondition)
 }
 
+// setWaiting sets the conditions of an object this controller has no scan
+// or run of yet: Reconciling, Ready=Unknown (setProgressing), unless its
+// status already says Ready=True, or Ready=False for a failed scan or run,
+// for its current generation. That status was written by the controller
+// that led before (a restart, a failover): it stays until this one's own
+// first scan or run, a failure, or a new generation says something new, so
+// that a new leader does not flap Ready to Unknown on every object. An
+// object never observed, or whose spec changed since, gets Reconciling.
+func setWaiting(conds *[]metav1.Condition, gen int64, msg string) {
+	if prev := apimeta.FindStatusCondition(*conds, ReadyCondition); prev != nil && prev.ObservedGeneration == gen &&
+		((prev.Status == metav1.ConditionTrue && prev.Reason == ReasonSucceeded) || (prev.Status == metav1.ConditionFalse && prev.Reason == ReasonFailed)) {
+		return
+	}
+	setProgressing(conds, gen, msg)
+}
+
 // setFailed sets the conditions of an object whose last scan or run
 // failed, and reports whether that is news (an event is due).
 func setFailed(conds *[]metav1.Condition, gen int64, msg string) bool {
@@ -229,7 +245,7 @@ func (c *Controller) reconcileRepository(ctx context.Context, k objectKey) error
 		st.CanonicalImageName = canonicalImageName(obj.Spec.Image)
 		switch scan, ok := c.obs.scan(k); {
 		case !ok:
-			setProgressing(&st.Conditions, obj.Generation, "waiting for the first scan")
+			setWaiting(&st.Conditions, obj.Generation, "waiting for the first scan")
 		case scan.err != "":
 			if setFailed(&st.Conditions, obj.Generation, scan.err) {
 				events = append(events, kevent{warning: true, reason: ReasonFailed, action: "Scan", note: scan.err})
@@ -299,7 +315,7 @@ func (c *Controller) reconcilePolicy(ctx context.Context, k objectKey) error {
 		switch sel, ok := c.obs.selection(k); {
 		case !ok:
 			waiting = true
-			setProgressing(&st.Conditions, obj.Generation, "waiting for the first scan of the repository")
+			setWaiting(&st.Conditions, obj.Generation, "waiting for the first scan of the repository")
 		case sel.Err != nil:
 			if setFailed(&st.Conditions, obj.Generation, sel.Err.Error()) {
 				events = append(events, kevent{warning: true, reason: ReasonFailed, action: "Select", note: sel.Err.Error()})
@@ -344,7 +360,7 @@ func (c *Controller) reconcileAutomation(ctx context.Context, k objectKey) error
 		}
 		switch run, ok := c.obs.run(k); {
 		case !ok:
-			setProgressing(&st.Conditions, obj.Generation, "waiting for the first run")
+			setWaiting(&st.Conditions, obj.Generation, "waiting for the first run")
 		default:
 			ranAt := timePtr(run.at)
 			st.LastAutomationRunTime = ranAt

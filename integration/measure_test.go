@@ -31,6 +31,10 @@ func (p *hoistProcess) usage() procUsage {
 type procUsage struct {
 	cpu time.Duration // user + system
 	rss int64         // bytes
+	// anon and file split rss (from /proc/PID/status): the process's own
+	// memory, and the pages of mapped files (the bbolt caches' mmap),
+	// which the kernel drops first under memory pressure.
+	anon, file int64
 }
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat: 100
@@ -58,10 +62,32 @@ func readProcUsage(pid int) (procUsage, error) {
 			return procUsage{}, fmt.Errorf("parsing /proc/%d/stat field %d: %w", pid, field, err)
 		}
 	}
-	return procUsage{
+	u := procUsage{
 		cpu: time.Duration(n[0]+n[1]) * time.Second / clockTicks,
 		rss: n[2] * int64(os.Getpagesize()),
-	}, nil
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return procUsage{}, fmt.Errorf("reading the memory of process %d: %w", pid, err)
+	}
+	for line := range strings.Lines(string(status)) {
+		key, v, _ := strings.Cut(line, ":")
+		var to *int64
+		switch key {
+		case "RssAnon":
+			to = &u.anon
+		case "RssFile":
+			to = &u.file
+		default:
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err != nil {
+			return procUsage{}, fmt.Errorf("parsing /proc/%d/status %s: %w", pid, key, err)
+		}
+		*to = kb << 10
+	}
+	return u, nil
 }
 
 // percentile is the nearest-rank p-th percentile (0 < p <= 100) of ds.

@@ -119,7 +119,10 @@ func (m *memRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // then, still during the round, scaleWebhooks webhooks (100), each a
 // tag pushed to a random repository and a distribution notification posted
 // to hoist, timed until hoist's commit is on the Git server
-// (--commit-window 0).
+// (--commit-window 0). Last, the same window in the second round (from
+// 5m30s): the steady state, where each rescan finds the list of 5 minutes
+// before (steady-cpu-%; the first round is cpu-%). One run takes about 11
+// minutes.
 func BenchmarkScale10k(b *testing.B) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		b.Skip("no /proc: CPU and memory are read from /proc/PID/stat")
@@ -243,9 +246,9 @@ spec:
 		b.Errorf("%v scans failed", n)
 	}
 	svc.stop()
-	b.Logf("first start: ready %s, every first selection %s (%d scans at %d requests/s: %.0fs at the least), every automation run %s; CPU %s; resident %.1f MiB, heap %.1f MiB, %v goroutines",
+	b.Logf("first start: ready %s, every first selection %s (%d scans at %d requests/s: %.0fs at the least), every automation run %s; CPU %s; resident %.1f MiB (anonymous %.1f, mapped files %.1f), heap %.1f MiB, %v goroutines",
 		ready.Round(time.Millisecond), firstSelections.Round(time.Millisecond), scaleRepos, scaleRPS, float64(scaleRepos)/scaleRPS,
-		firstRuns.Round(time.Millisecond), startupCPU.Round(time.Millisecond), rssAfter/mib, heapAfter/mib, goroutines)
+		firstRuns.Round(time.Millisecond), startupCPU.Round(time.Millisecond), rssAfter/mib, float64(u.anon)/mib, float64(u.file)/mib, heapAfter/mib, goroutines)
 	st, err := os.Stat(filepath.Join(dir, "state", "state.db"))
 	if err != nil {
 		b.Fatal(err)
@@ -263,35 +266,44 @@ spec:
 	}
 	svc = startHoist(b, addr, env, round...)
 	started = time.Now()
-	time.Sleep(time.Until(started.Add(30 * time.Second)))
-	var profiled sync.WaitGroup
-	if profileDir != "" {
-		// HOIST_SCALE_PROFILE=DIR: a CPU profile of the window and a heap
-		// profile after it, for go tool pprof.
-		profiled.Go(func() {
-			saveProfile(b, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(window.Seconds())), filepath.Join(profileDir, "round-cpu.prof"))
-		})
+	// measure samples CPU, registry requests and resident memory over
+	// the window from at after start (and profiles it, as name).
+	measure := func(name string, at time.Duration) float64 {
+		time.Sleep(time.Until(started.Add(at)))
+		var profiled sync.WaitGroup
+		if profileDir != "" {
+			// HOIST_SCALE_PROFILE=DIR: a CPU profile of the window and a
+			// heap profile after it, for go tool pprof.
+			profiled.Go(func() {
+				saveProfile(b, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(window.Seconds())), filepath.Join(profileDir, name+"-cpu.prof"))
+			})
+		}
+		req0, u0, t0 := mem.requests.Load(), svc.usage(), time.Now()
+		var rssSum, rssMax, anonMax float64
+		samples := 0
+		for t := time.Now(); time.Since(t) < window; {
+			time.Sleep(min(5*time.Second, window-time.Since(t)))
+			u := svc.usage()
+			rssSum += float64(u.rss)
+			rssMax = max(rssMax, float64(u.rss))
+			anonMax = max(anonMax, float64(u.anon))
+			samples++
+		}
+		req1, u1, t1 := mem.requests.Load(), svc.usage(), time.Now()
+		profiled.Wait()
+		if profileDir != "" {
+			saveProfile(b, "http://"+addr+"/debug/pprof/heap", filepath.Join(profileDir, name+"-heap.prof"))
+		}
+		wall := t1.Sub(t0)
+		cpu := 100 * float64(u1.cpu-u0.cpu) / float64(wall)
+		scansPerSec := float64(req1-req0) / wall.Seconds()
+		b.Logf("%s: over %s from %s after start, CPU %s (%.2f%% of a core), %.1f registry requests/s (%.1f expected), resident %.1f MiB (max %.1f, anonymous max %.1f)",
+			name, wall.Round(time.Millisecond), t0.Sub(started).Round(time.Second), u1.cpu-u0.cpu, cpu, scansPerSec, float64(scaleRepos)/300, rssSum/float64(samples)/mib, rssMax/mib, anonMax/mib)
+		return cpu
 	}
-	req0, u0, t0 := mem.requests.Load(), svc.usage(), time.Now()
-	var rssSum, rssMax float64
-	samples := 0
-	for t := time.Now(); time.Since(t) < window; {
-		time.Sleep(min(5*time.Second, window-time.Since(t)))
-		rss := float64(svc.usage().rss)
-		rssSum += rss
-		rssMax = max(rssMax, rss)
-		samples++
-	}
-	req1, u1, t1 := mem.requests.Load(), svc.usage(), time.Now()
-	profiled.Wait()
-	if profileDir != "" {
-		saveProfile(b, "http://"+addr+"/debug/pprof/heap", filepath.Join(profileDir, "round-heap.prof"))
-	}
-	wall := t1.Sub(t0)
-	cpu := 100 * float64(u1.cpu-u0.cpu) / float64(wall)
-	scansPerSec := float64(req1-req0) / wall.Seconds()
-	b.Logf("5-minute round: over %s from %s after start, CPU %s (%.2f%% of a core), %.1f registry requests/s (%.1f expected), resident %.1f MiB (max %.1f)",
-		wall.Round(time.Millisecond), t0.Sub(started).Round(time.Second), u1.cpu-u0.cpu, cpu, scansPerSec, float64(scaleRepos)/300, rssSum/float64(samples)/mib, rssMax/mib)
+	// The first round after the restart: every repository's first scan
+	// of this process.
+	cpu := measure("round", 30*time.Second)
 
 	// Webhooks during the round.
 	hook := "http://" + addr + hookPath(token, "registry", "scale")
@@ -330,20 +342,21 @@ spec:
 			b.Fatalf("main does not have %s:%s:\n%s", image(i), tag, got)
 		}
 	}
-	since := time.Since(started)
+	// The second round: the steady state of a service that runs for
+	// months, where each scan finds the list it found 5 minutes before
+	// (but the repositories the webhooks pushed to).
+	steady := measure("steady", 5*time.Minute+30*time.Second)
 	m = svc.metrics()
 	if n := m.sum("hoist_scans_total", `result="error"`); n > 0 {
 		b.Errorf("%v scans failed", n)
 	}
 	svc.stop()
-	if since > 5*time.Minute {
-		b.Logf("the webhooks outlasted the 5-minute round (%s after start): the last ones ran after it", since.Round(time.Second))
-	}
 
 	b.ReportMetric(firstSelections.Seconds(), "startup-s")
 	b.ReportMetric(rssAfter/mib, "rss-MiB")
 	b.ReportMetric(heapAfter/mib, "heap-MiB")
 	b.ReportMetric(cpu, "cpu-%")
+	b.ReportMetric(steady, "steady-cpu-%")
 	b.ReportMetric(ms(percentile(lat, 50)), "median-ms")
 	b.ReportMetric(ms(percentile(lat, 99)), "p99-ms")
 	b.ReportMetric(ms(percentile(lat, 100)), "max-ms")

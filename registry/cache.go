@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"bytes"
+	"compress/flate"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -206,7 +208,7 @@ func (c *Cache) tags(repo string) (tagsEntry, bool) {
 		if _, at, ok := decodeTagSum(tx.Bucket(bucketTagSums).Get([]byte(repo))); ok {
 			confirmed = at
 		}
-		return json.Unmarshal(b, &e)
+		return decodeTagsEntry(b, &e)
 	})
 	if !ok {
 		return e, false
@@ -243,18 +245,10 @@ func (c *Cache) putTags(repo string, e tagsEntry, sum [sha256.Size]byte) {
 		})
 	}
 	if known && s.sum == sum {
-		s.confirmed = e.FetchedAt
-		if e.FetchedAt.Sub(s.persistedAt) >= confirmEvery {
-			if c.op(true, "confirm tags", func(tx *bolt.Tx) error {
-				return tx.Bucket(bucketTagSums).Put([]byte(repo), encodeTagSum(sum, e.FetchedAt))
-			}) {
-				s.persistedAt = e.FetchedAt
-			}
-		}
-		c.remember(repo, s)
+		c.confirm(repo, s, e.FetchedAt)
 		return
 	}
-	data, err := json.Marshal(e)
+	data, err := encodeTagsEntry(e)
 	if err != nil {
 		return
 	}
@@ -289,6 +283,34 @@ func (c *Cache) putTags(repo string, e tagsEntry, sum [sha256.Size]byte) {
 	}) {
 		c.remember(repo, tagsSeen{sum: sum, confirmed: e.FetchedAt, persistedAt: e.FetchedAt})
 	}
+}
+
+// confirmTags records that the registry gave, at at, the list of repo
+// whose sum is sum, when that is the list the cache holds (see putTags).
+func (c *Cache) confirmTags(repo string, sum [sha256.Size]byte, at time.Time) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	s, known := c.seen[repo]
+	c.mu.Unlock()
+	if known && s.sum == sum {
+		c.confirm(repo, s, at)
+	}
+}
+
+// confirm marks s, what the cache holds of repo, as given again at at: in
+// memory, and in the file at most once every confirmEvery.
+func (c *Cache) confirm(repo string, s tagsSeen, at time.Time) {
+	s.confirmed = at
+	if at.Sub(s.persistedAt) >= confirmEvery {
+		if c.op(true, "confirm tags", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketTagSums).Put([]byte(repo), encodeTagSum(s.sum, at))
+		}) {
+			s.persistedAt = at
+		}
+	}
+	c.remember(repo, s)
 }
 
 func (c *Cache) remember(repo string, s tagsSeen) {
@@ -358,4 +380,48 @@ func (c *Cache) putTagDigest(repo, tag string, e tagDigestEntry) {
 		}
 		return b.Put([]byte(tag), data)
 	})
+}
+
+// tagsDeflated starts a tags value that is its JSON compressed with
+// DEFLATE (a JSON value never starts with this byte; values written
+// before compression are plain JSON and still read). A list of 1,000
+// semver tags takes 2.2 KB instead of 9.4 (TestTagsEntryEncoding): the
+// file of 10,000 such lists, whose pages bbolt maps into memory, about 22
+// MiB instead of 90.
+const tagsDeflated = 0x01
+
+var deflaters = sync.Pool{New: func() any {
+	w, _ := flate.NewWriter(nil, flate.BestSpeed) // only an invalid level errs
+	return w
+}}
+
+// encodeTagsEntry is the tags bucket's value of e.
+func encodeTagsEntry(e tagsEntry) ([]byte, error) {
+	plain, err := json.Marshal(e)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(plain)/4 + 16)
+	buf.WriteByte(tagsDeflated)
+	w := deflaters.Get().(*flate.Writer)
+	defer deflaters.Put(w)
+	w.Reset(&buf)
+	if _, err := w.Write(plain); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// decodeTagsEntry reads a tags bucket's value, compressed or not.
+func decodeTagsEntry(v []byte, e *tagsEntry) error {
+	if len(v) == 0 || v[0] != tagsDeflated {
+		return json.Unmarshal(v, e)
+	}
+	r := flate.NewReader(bytes.NewReader(v[1:]))
+	defer func() { _ = r.Close() }()
+	return json.NewDecoder(r).Decode(e)
 }

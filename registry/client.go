@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -27,6 +28,9 @@ type Client struct {
 
 	mu    sync.Mutex
 	conns map[string]*conn
+	// pages holds, per repository listed in one page, the SHA-256 of that
+	// page's body and the Sum of its tags (see Repo.KnownSum).
+	pages map[string]pageSum
 
 	// verified holds the digests verified in this process, by key ID and
 	// digest (see Verify); the registry cache keeps them across processes.
@@ -64,6 +68,17 @@ type Repo struct {
 	// registry sending credentials to an internal service), unless it is on
 	// the registry's own host.
 	RealmHosts []string
+	// KnownSum, when set, is the TagList.Sum of the repository's list the
+	// caller already holds what it needs from. When the registry answers
+	// with the very bytes that list came in (one page, no Link), ListTags
+	// returns TagList{Sum: KnownSum, Unchanged: true} without decoding
+	// it and without Tags.
+	KnownSum [32]byte
+}
+
+// pageSum is what Client.pages keeps of a repository's one-page list.
+type pageSum struct {
+	body, tags [32]byte
 }
 
 // New builds a Client. See the With* options for the defaults.
@@ -83,6 +98,7 @@ func New(opts ...Option) (*Client, error) {
 		insecure: newPingTransport(newTransport(o, insecureBase, limits), o.clock),
 		cloud:    newCloudAuth(o.clock, o.cloudHTTP, o.googleAPIs),
 		conns:    make(map[string]*conn),
+		pages:    make(map[string]pageSum),
 	}, nil
 }
 
@@ -233,6 +249,46 @@ func classify(err error) error {
 
 // do sends one request and reads the answer, returning its body and header;
 // a status other than 200 is an *HTTPError.
+// readBody reads at most maxBody+1 bytes of resp's body, into one buffer
+// of the announced length when there is one (a tag list page is read in
+// one allocation rather than grown from 512 bytes by doubling); a body
+// that attemptTransport read already is taken as it is.
+// readBuffers are readBody's buffers for bodies of unknown length.
+var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func readBody(resp *http.Response) ([]byte, error) {
+	if b, ok := resp.Body.(bufferedBody); ok && b.Len() == len(b.data) {
+		return b.data, nil
+	}
+	r := io.LimitReader(resp.Body, maxBody+1)
+	n := resp.ContentLength
+	if n <= 0 || n > maxBody {
+		// No length (a chunked answer, as Distribution's tag lists
+		// are): read into a reused buffer, then copy out exactly.
+		buf := readBuffers.Get().(*bytes.Buffer)
+		defer readBuffers.Put(buf)
+		buf.Reset()
+		if _, err := buf.ReadFrom(r); err != nil {
+			return nil, err
+		}
+		return bytes.Clone(buf.Bytes()), nil
+	}
+	buf := make([]byte, 0, n+1) // +1: room to see the end
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // longer than announced
+		}
+		m, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
 func (cn *conn) do(ctx context.Context, method, rawURL string, accept []string) ([]byte, http.Header, error) {
 	req, err := http.NewRequestWithContext(ctx, method, rawURL, nil)
 	if err != nil {
@@ -246,7 +302,7 @@ func (cn *conn) do(ctx context.Context, method, rawURL string, accept []string) 
 		return nil, nil, classify(cleanError(err))
 	}
 	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	body, err := readBody(resp)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s %s: reading body: %w", method, redactURL(req.URL), err)
 	}

@@ -105,7 +105,7 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		}
 		return nil, err
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	body, err := readBody(resp)
 	_ = resp.Body.Close()
 	if err != nil {
 		if timedOut() {
@@ -116,10 +116,20 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if len(body) > maxBody {
 		return nil, fmt.Errorf("response body larger than %d bytes", maxBody)
 	}
-	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.Body = bufferedBody{Reader: bytes.NewReader(body), data: body}
 	resp.ContentLength = int64(len(body))
 	return resp, nil
 }
+
+// bufferedBody is a response body that attemptTransport read in full (so
+// that the attempt's timeout covers it); readBody takes its bytes as they
+// are instead of copying them.
+type bufferedBody struct {
+	*bytes.Reader
+	data []byte
+}
+
+func (bufferedBody) Close() error { return nil }
 
 // classify says whether to retry and after how long.
 func (t *retryTransport) classify(resp *http.Response, err error, attempt int) (bool, time.Duration) {

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -26,6 +27,9 @@ type TagList struct {
 	// failed.
 	Stale bool
 	Err   error
+	// Unchanged is true when the registry gave the list whose Sum the
+	// caller passed as Repo.KnownSum; Tags is then nil (see KnownSum).
+	Unchanged bool
 }
 
 // ListTags lists every tag of a repository, following the registry's Link
@@ -39,6 +43,12 @@ type TagList struct {
 // repository the registry no longer has (404, NAME_UNKNOWN) among them, is
 // returned as an error whatever the cache holds: a cached answer never hides
 // it.
+//
+// With r.KnownSum set, a one-page answer whose bytes are those of the list
+// of that sum is not decoded: the TagList is Unchanged, without Tags. At
+// 5-minute intervals most lists are unchanged, and a caller that keeps what
+// it computed from the last one (a selection, the latest tags) skips the
+// decoding and hashing of every tag.
 func (c *Client) ListTags(ctx context.Context, r Repo) (TagList, error) {
 	ref, err := parseRepo(r)
 	if err != nil {
@@ -46,10 +56,19 @@ func (c *Client) ListTags(ctx context.Context, r Repo) (TagList, error) {
 	}
 	ctx, cancel := withTimeout(ctx, r.Timeout)
 	defer cancel()
-	tags, err := c.listTags(ctx, ref, r)
+	tags, body, unchanged, err := c.listTags(ctx, ref, r)
 	if err == nil {
 		now := c.o.clock.Now()
+		if unchanged {
+			c.o.cache.confirmTags(ref.Name(), r.KnownSum, now)
+			return TagList{FetchedAt: now, Sum: r.KnownSum, Unchanged: true}, nil
+		}
 		sum := sumTags(tags)
+		if body != ([32]byte{}) {
+			c.mu.Lock()
+			c.pages[ref.Name()] = pageSum{body: body, tags: sum}
+			c.mu.Unlock()
+		}
 		c.o.cache.putTags(ref.Name(), tagsEntry{FetchedAt: now, Tags: tags}, sum)
 		return TagList{Tags: tags, FetchedAt: now, Sum: sum}, nil
 	}
@@ -63,10 +82,25 @@ func (c *Client) ListTags(ctx context.Context, r Repo) (TagList, error) {
 	return TagList{}, err
 }
 
-func (c *Client) listTags(ctx context.Context, ref name.Repository, r Repo) ([]string, error) {
+// knownPage reports whether body is the one-page list of repo whose tags'
+// sum is known.
+func (c *Client) knownPage(repo string, body, known [32]byte) bool {
+	if known == ([32]byte{}) {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pages[repo] == pageSum{body: body, tags: known}
+}
+
+// listTags returns the tags, and for a list of one page the SHA-256 of
+// its body (else zero); unchanged when that body is the one r.KnownSum's
+// list came in (tags nil then, the body not decoded).
+func (c *Client) listTags(ctx context.Context, ref name.Repository, r Repo) ([]string, [32]byte, bool, error) {
+	var none [32]byte
 	cn, err := c.connect(ctx, ref, r)
 	if err != nil {
-		return nil, err
+		return nil, none, false, err
 	}
 	first := &url.URL{
 		Scheme:   ref.Scheme(),
@@ -84,7 +118,7 @@ func (c *Client) listTags(ctx context.Context, ref name.Repository, r Repo) ([]s
 	next := first
 	for page := 1; ; page++ {
 		if page > c.o.maxPages {
-			return nil, fmt.Errorf("%w: more than %d pages", ErrPagination, c.o.maxPages)
+			return nil, none, false, fmt.Errorf("%w: more than %d pages", ErrPagination, c.o.maxPages)
 		}
 		seenURL[next.String()] = page
 		if last := next.Query().Get("last"); last != "" {
@@ -92,23 +126,31 @@ func (c *Client) listTags(ctx context.Context, ref name.Repository, r Repo) ([]s
 		}
 		body, header, err := cn.do(ctx, "GET", next.String(), nil)
 		if err != nil {
-			return nil, fmt.Errorf("page %d: %w", page, err)
-		}
-		pageTags, err := decodeTagList(body)
-		if err != nil {
-			return nil, fmt.Errorf("page %d: decoding tag list: %s", page, jsonErrorWithoutInput(err))
+			return nil, none, false, fmt.Errorf("page %d: %w", page, err)
 		}
 		link, ok, err := nextLink(header.Values("Link"))
 		if err != nil {
-			return nil, fmt.Errorf("%w: page %d: %w", ErrPagination, page, err)
+			return nil, none, false, fmt.Errorf("%w: page %d: %w", ErrPagination, page, err)
+		}
+		var bodySum [32]byte
+		if page == 1 && !ok {
+			// One page, the common case: the same bytes are the same
+			// list, and nothing can repeat.
+			bodySum = sha256.Sum256(body)
+			if c.knownPage(ref.Name(), bodySum, r.KnownSum) {
+				return nil, bodySum, true, nil
+			}
+		}
+		pageTags, err := decodeTagList(body)
+		if err != nil {
+			return nil, none, false, fmt.Errorf("page %d: decoding tag list: %s", page, jsonErrorWithoutInput(err))
 		}
 		if page == 1 && !ok {
-			// One page, the common case: nothing can repeat.
-			return dedupe(pageTags), nil
+			return dedupe(pageTags), bodySum, false, nil
 		}
 		sum := sumTags(pageTags)
 		if p, ok := seenPage[sum]; ok {
-			return nil, fmt.Errorf("%w: page %d repeats page %d", ErrPagination, page, p)
+			return nil, none, false, fmt.Errorf("%w: page %d repeats page %d", ErrPagination, page, p)
 		}
 		seenPage[sum] = page
 		if have == nil {
@@ -121,24 +163,24 @@ func (c *Client) listTags(ctx context.Context, ref name.Repository, r Repo) ([]s
 			}
 		}
 		if !ok {
-			return tags, nil
+			return tags, none, false, nil
 		}
 		u, err := next.Parse(link)
 		if err != nil {
-			return nil, fmt.Errorf("%w: page %d: Link target is not a URL", ErrPagination, page)
+			return nil, none, false, fmt.Errorf("%w: page %d: Link target is not a URL", ErrPagination, page)
 		}
 		if u.Scheme != "http" && u.Scheme != "https" {
-			return nil, fmt.Errorf("%w: page %d: Link with scheme %q refused", ErrPagination, page, u.Scheme)
+			return nil, none, false, fmt.Errorf("%w: page %d: Link with scheme %q refused", ErrPagination, page, u.Scheme)
 		}
 		if !strings.EqualFold(u.Host, first.Host) {
-			return nil, fmt.Errorf("%w: page %d: Link to another host %q refused (registry is %q)", ErrPagination, page, u.Host, first.Host)
+			return nil, none, false, fmt.Errorf("%w: page %d: Link to another host %q refused (registry is %q)", ErrPagination, page, u.Host, first.Host)
 		}
 		if p, ok := seenURL[u.String()]; ok {
-			return nil, fmt.Errorf("%w: page %d links back to page %d", ErrPagination, page, p)
+			return nil, none, false, fmt.Errorf("%w: page %d links back to page %d", ErrPagination, page, p)
 		}
 		if last := u.Query().Get("last"); last != "" {
 			if p, ok := seenLast[last]; ok {
-				return nil, fmt.Errorf("%w: page %d links to last=%q, already fetched as page %d", ErrPagination, page, last, p)
+				return nil, none, false, fmt.Errorf("%w: page %d links to last=%q, already fetched as page %d", ErrPagination, page, last, p)
 			}
 		}
 		next = u

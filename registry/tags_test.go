@@ -112,6 +112,62 @@ func TestListTagsPagination(t *testing.T) {
 	}
 }
 
+// TestListTagsKnownSum: a list asked for with the sum of the last one is
+// Unchanged (no tags) when the registry answers with the same page, and
+// given in full otherwise: a new tag, another sum, or several pages.
+func TestListTagsKnownSum(t *testing.T) {
+	reg := testenv.NewRegistry(t, testenv.RegistryOptions{})
+	d := reg.PushImage(t, "one", "1.0.0", testenv.ImageOptions{})
+	reg.Tag(t, "one", d, "1.1.0")
+	reg.TagMany(t, "many", reg.PushImage(t, "many", "latest", testenv.ImageOptions{}), manyTags(1500))
+	c := newClient(t, newFakeClock())
+	list := func(t *testing.T, image string, known [32]byte) registry.TagList {
+		t.Helper()
+		tl, err := c.ListTags(t.Context(), registry.Repo{Image: reg.Ref(image, ""), KnownSum: known})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tl
+	}
+	first := list(t, "one", [32]byte{})
+	firstMany := list(t, "many", [32]byte{})
+	type outcome struct {
+		Unchanged bool
+		Tags      int
+		SameSum   bool
+	}
+	tests := []struct {
+		name  string
+		image string
+		push  string // a tag pushed first
+		known [32]byte
+		want  outcome
+	}{
+		{name: "no known sum: the list", image: "one", want: outcome{Tags: 2, SameSum: true}},
+		{name: "the known sum, same page: unchanged", image: "one", known: first.Sum, want: outcome{Unchanged: true, SameSum: true}},
+		{name: "another sum: the list", image: "one", known: [32]byte{1}, want: outcome{Tags: 2, SameSum: true}},
+		{name: "a new tag: the list", image: "one", push: "1.2.0", known: first.Sum, want: outcome{Tags: 3}},
+		{name: "the old sum after the new list: the list", image: "one", known: first.Sum, want: outcome{Tags: 3}},
+		{name: "several pages: never unchanged", image: "many", known: firstMany.Sum, want: outcome{Tags: 1501, SameSum: true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.push != "" {
+				reg.Tag(t, tc.image, d, tc.push)
+			}
+			tl := list(t, tc.image, tc.known)
+			was := first.Sum
+			if tc.image == "many" {
+				was = firstMany.Sum
+			}
+			got := outcome{Unchanged: tl.Unchanged, Tags: len(tl.Tags), SameSum: tl.Sum == was}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestListTagsFaults(t *testing.T) {
 	const repoName = "app"
 	type counts struct{ Seen, Reached int }

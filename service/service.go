@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"sync"
@@ -22,6 +24,7 @@ import (
 	"github.com/hoist-dev/hoist/automation/state"
 	"github.com/hoist-dev/hoist/config"
 	"github.com/hoist-dev/hoist/config/v1alpha1"
+	"github.com/hoist-dev/hoist/policy"
 	"github.com/hoist-dev/hoist/registry/webhook"
 )
 
@@ -103,6 +106,12 @@ type Service struct {
 	// kept holds the changes each automation's last run kept back (held,
 	// after a manual change, downgrades), by NAMESPACE/NAME.
 	kept map[string][]automation.Kept
+	// roundDone is set once every repository was scanned since start
+	// (see firstRoundDone); roundChecked is len(scanned) at the last
+	// look.
+	roundDone    bool
+	roundChecked int
+	started      time.Time
 
 	recheckMu sync.Mutex
 	rechecks  map[string]*recheck // by repository job key
@@ -272,6 +281,9 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	s.mu.Lock()
+	s.started = time.Now()
+	s.mu.Unlock()
 	s.ready.Store(true)
 	s.log.Info("hoist is running", "repositories", len(set.Repositories), "policies", len(set.Policies), "automations", len(set.Automations), "receivers", len(set.Receivers))
 	wg.Wait()
@@ -281,6 +293,37 @@ func (s *Service) Run(ctx context.Context) error {
 		all = append(all, err)
 	}
 	return errors.Join(all...)
+}
+
+// firstRoundDone reports, once, that every repository of the running
+// configuration has been scanned since start (s.mu held).
+func (s *Service) firstRoundDone() bool {
+	if s.roundDone || len(s.scanned) == s.roundChecked {
+		return false
+	}
+	s.roundChecked = len(s.scanned)
+	set := s.cur.Load()
+	if len(s.scanned) < set.active {
+		return false
+	}
+	for k, r := range set.repos {
+		if _, ok := s.scanned[k]; !ok && !r.Spec.Suspend {
+			return false
+		}
+	}
+	s.roundDone = true
+	return true
+}
+
+// releaseStartupMemory runs when every repository has been scanned once:
+// the first round lists every tag list at the rate limit's pace, and the
+// garbage it leaves would otherwise stay resident (the Go runtime gives
+// memory back to the system slowly) until long after. One collection now
+// returns it; later rounds, whose lists are mostly unchanged, make far
+// less.
+func (s *Service) releaseStartupMemory(since time.Duration) {
+	s.log.Info("every repository scanned", "repositories", s.cur.Load().active, "after", since.Round(time.Millisecond))
+	debug.FreeOSMemory()
 }
 
 // Key prefixes of scheduled jobs.
@@ -321,8 +364,14 @@ func (s *Service) apply(set *config.Set) error {
 		return err
 	}
 	s.hooks.Store(hooks)
+	if old == nil {
+		s.resume(ix)
+	}
 	if old != nil {
 		s.forgetRepositories(old, ix)
+		if sc := s.o.Runner.Scanner; sc != nil {
+			sc.Forget(set)
+		}
 		for _, key := range s.carryKnown(old, ix) {
 			s.sched.Trigger(repoJobPrefix + key)
 		}
@@ -557,7 +606,11 @@ func (s *Service) scanRepository(ctx context.Context, key string) error {
 	if s.cur.Load().repository(key) != nil {
 		s.o.Metrics.Stale(key, stale)
 	}
+	roundDone, since := s.firstRoundDone(), time.Since(s.started)
 	s.mu.Unlock()
+	if roundDone {
+		s.releaseStartupMemory(since)
+	}
 	s.log.Debug("repository scanned", "repository", key, "policies", len(policies), "changed", len(changed))
 	if len(policies) == 0 {
 		// The repository's policies may live in the Git repositories
@@ -607,16 +660,73 @@ func (s *Service) recordSelection(p *config.Policy, sel automation.Selection) bo
 	if st == nil {
 		return true
 	}
+	rec := state.SelectionRecord{Ref: sel.Ref, Tag: sel.Tag, Digest: sel.Digest, At: time.Now(),
+		Fingerprint: automation.Fingerprint(p), Candidates: sel.Candidates, Dropped: sel.Dropped}
+	if sel.TagsSum != ([32]byte{}) {
+		rec.TagsSum = hex.EncodeToString(sel.TagsSum[:])
+	}
 	prev, ok, err := st.Selection(sel.Key())
 	if err == nil && ok && prev.Ref == sel.Ref {
+		// The same selection: what a restart resumes from (resume) is
+		// brought up to date when it differs, as after a new tag that
+		// the policy does not select, or an older hoist's record.
+		if prev.Fingerprint != rec.Fingerprint || prev.TagsSum != rec.TagsSum || prev.Candidates != rec.Candidates || prev.Dropped != rec.Dropped {
+			rec.At = prev.At
+			if err := st.PutSelection(sel.Key(), rec); err != nil {
+				s.log.Warn("recording a selection", "policy", sel.Key(), "error", err)
+			}
+		}
 		return false
 	}
-	if err := st.PutSelection(sel.Key(), state.SelectionRecord{Ref: sel.Ref, Tag: sel.Tag, Digest: sel.Digest, At: time.Now()}); err != nil {
+	if err := st.PutSelection(sel.Key(), rec); err != nil {
 		s.log.Warn("recording a selection", "policy", sel.Key(), "error", err)
 	}
 	s.o.Metrics.SelectionChanged(sel.Key())
 	s.log.Info("selection changed", "policy", sel.Key(), "from", prev.Ref, "to", sel.Ref)
 	return true
+}
+
+// resume continues, after a restart, from the selections the state store
+// kept: each policy whose stored selection was made from its documents as
+// they are now (the same Fingerprint) is known with it, so that an
+// automation's first run writes it instead of scanning the policy again,
+// and the scanner remembers it, so that the first rescan finding the same
+// tag list does not select again. A policy whose documents changed while
+// hoist was down, and a record of an older hoist, are scanned afresh. The
+// repositories' scans still come on their schedule: a tag pushed while
+// hoist was down is found then, as any new tag.
+func (s *Service) resume(set *indexedSet) {
+	st := s.o.Runner.State
+	if st == nil {
+		return
+	}
+	recs, err := st.Selections()
+	if err != nil {
+		s.log.Warn("reading the stored selections; every policy is scanned afresh", "error", err)
+		return
+	}
+	resumed := 0
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key, rec := range recs {
+		p := set.policy(key)
+		if p == nil || p.Repository == nil || p.Spec.Suspend || p.Repository.Spec.Suspend ||
+			rec.Ref == "" || rec.Fingerprint == "" || rec.Fingerprint != automation.Fingerprint(p) {
+			continue
+		}
+		s.known[key] = knownSelection{policy: p.ImagePolicy, repo: p.Repository.ImageRepository, ref: rec.Ref}
+		resumed++
+		sum, err := hex.DecodeString(rec.TagsSum)
+		if err != nil || len(sum) != len([32]byte{}) || s.o.Runner.Scanner == nil {
+			continue
+		}
+		// A selection from the tag list alone has no digest of its own:
+		// the scan resolves the one its digestReflectionPolicy asks for.
+		s.o.Runner.Scanner.Remember(p, [32]byte(sum), policy.Result{Tag: rec.Tag, Candidates: rec.Candidates, Dropped: rec.Dropped})
+	}
+	if len(recs) > 0 {
+		s.log.Info("selections resumed from the state store", "policies", resumed, "stored", len(recs))
+	}
 }
 
 // forget drops the known selection of a policy whose scan failed, so that
@@ -711,6 +821,8 @@ type indexedSet struct {
 	// policyAutomations are the automations (not suspended) that apply
 	// each policy, in document order.
 	policyAutomations map[*config.Policy][]*config.Automation
+	// active counts the repositories (by key) not suspended.
+	active int
 }
 
 // indexSet indexes set. Where two objects have the same key, the first
@@ -727,6 +839,9 @@ func indexSet(set *config.Set) *indexedSet {
 	for _, r := range set.Repositories {
 		if k := r.Namespace + "/" + r.Name; ix.repos[k] == nil {
 			ix.repos[k] = r
+			if !r.Spec.Suspend {
+				ix.active++
+			}
 		}
 	}
 	for _, p := range set.Policies {

@@ -68,6 +68,20 @@ type SelectionRecord struct {
 	Digest string `json:"digest,omitempty"`
 	// At is when the selection was made.
 	At time.Time `json:"at"`
+
+	// Fingerprint identifies the documents the selection was made from
+	// (automation.Fingerprint): after a restart the service takes the
+	// record as the policy's selection only while it is the running
+	// policy's. TagsSum is the hex SHA-256 of the tag list it was made
+	// from, when it depended on that list alone, and Candidates and
+	// Dropped are its counts: a rescan finding the same list answers with
+	// them. Records written before hoist kept them have none, and are not
+	// taken. Added to version 1 of the file: readers ignore fields they
+	// do not know.
+	Fingerprint string `json:"fingerprint,omitempty"`
+	TagsSum     string `json:"tagsSum,omitempty"`
+	Candidates  int    `json:"candidates,omitempty"`
+	Dropped     int    `json:"dropped,omitempty"`
 }
 
 // PushRecord is the last commit an automation pushed.

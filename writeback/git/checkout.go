@@ -29,6 +29,10 @@ type Checkout struct {
 	dir    string
 	repo   *gogit.Repository
 	head   plumbing.Hash
+	// verified is the remote head whose commit and tree were read, or
+	// that the clean mark names (a reset to it read them): open and fetch
+	// read them again only for another commit.
+	verified plumbing.Hash
 	// exposed is set once Dir was called: the worktree may then hold edits
 	// made outside Update, so the clean mark is not trusted.
 	exposed bool
@@ -176,14 +180,20 @@ func (c *Checkout) open() error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errCorrupt, err)
 	}
-	commit, err := repo.CommitObject(ref.Hash())
-	if err != nil {
-		return fmt.Errorf("%w: commit %s: %v", errCorrupt, ref.Hash(), err)
+	// The clean mark is written only after the worktree was reset to its
+	// commit, which read that commit and its tree: a cache at rest is not
+	// read again (the object store's index stays unread until the fetch
+	// needs it).
+	if h := ref.Hash(); c.opts.reread || c.cleanAt() != h {
+		commit, err := repo.CommitObject(h)
+		if err != nil {
+			return fmt.Errorf("%w: commit %s: %v", errCorrupt, h, err)
+		}
+		if _, err := commit.Tree(); err != nil {
+			return fmt.Errorf("%w: tree of %s: %v", errCorrupt, h, err)
+		}
 	}
-	if _, err := commit.Tree(); err != nil {
-		return fmt.Errorf("%w: tree of %s: %v", errCorrupt, ref.Hash(), err)
-	}
-	c.repo = repo
+	c.repo, c.verified = repo, ref.Hash()
 	return nil
 }
 
@@ -247,6 +257,7 @@ func (c *Checkout) clone(ctx context.Context) error {
 		return fmt.Errorf("cloning: %w", err)
 	}
 	c.log.Debug("cloned", "head", ref.Hash().String(), "shallow", c.shallow())
+	c.verified = plumbing.ZeroHash // read again by the next fetch
 	if err := c.resetTo(ref.Hash()); err != nil {
 		return fmt.Errorf("checking out %s: %w", ref.Hash(), err)
 	}
@@ -303,6 +314,10 @@ func (c *Checkout) fetch(ctx context.Context, branch string) (plumbing.Hash, err
 	spec := config.RefSpec(fmt.Sprintf("+%s:%s", plumbing.NewBranchReferenceName(branch), c.remoteRef(branch)))
 	ctx, cancel := c.netContext(ctx)
 	defer cancel()
+	if h, ok := c.unmoved(ctx, branch); ok {
+		c.log.Debug("fetched: unchanged", "ref", branch, "head", h.String())
+		return h, nil
+	}
 	err := c.repo.FetchContext(ctx, &gogit.FetchOptions{
 		RemoteName:      remoteName,
 		RefSpecs:        []config.RefSpec{spec},
@@ -325,11 +340,64 @@ func (c *Checkout) fetch(ctx context.Context, branch string) (plumbing.Hash, err
 	if err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("%w: fetching %q: %v", errCorrupt, branch, err)
 	}
-	if _, err := c.repo.CommitObject(ref.Hash()); err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("%w: fetching %q: commit %s: %v", errCorrupt, branch, ref.Hash(), err)
+	if branch != c.opts.Branch || ref.Hash() != c.verified {
+		if _, err := c.repo.CommitObject(ref.Hash()); err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("%w: fetching %q: commit %s: %v", errCorrupt, branch, ref.Hash(), err)
+		}
+		if branch == c.opts.Branch {
+			c.verified = ref.Hash()
+		}
 	}
 	c.log.Debug("fetched", "ref", branch, "head", ref.Hash().String())
 	return ref.Hash(), nil
+}
+
+// unmoved lists the remote's references (the request a fetch starts with)
+// and returns the head of branch when it is the commit its remote-tracking
+// reference already holds, whose commit was read (verified): there is
+// nothing to fetch. go-git's fetch would read that commit from the pack
+// again to see whether it has it, which loads the pack's whole index, on
+// every run at rest. Any other answer (a listing that fails, a branch that
+// is missing or moved) is false, and the fetch says why.
+func (c *Checkout) unmoved(ctx context.Context, branch string) (plumbing.Hash, bool) {
+	if c.opts.reread || branch != c.opts.Branch || c.verified.IsZero() {
+		return plumbing.ZeroHash, false
+	}
+	local, err := c.repo.Reference(c.remoteRef(branch), true)
+	if err != nil || local.Hash() != c.verified {
+		return plumbing.ZeroHash, false
+	}
+	rem, err := c.repo.Remote(remoteName)
+	if err != nil {
+		return plumbing.ZeroHash, false
+	}
+	refs, err := rem.ListContext(ctx, &gogit.ListOptions{
+		Auth:            c.auth,
+		CABundle:        c.opts.Auth.CABundle,
+		InsecureSkipTLS: c.opts.InsecureSkipTLS,
+	})
+	if err != nil {
+		return plumbing.ZeroHash, false
+	}
+	want := plumbing.NewBranchReferenceName(branch)
+	for _, r := range refs {
+		if r.Name() == want {
+			return r.Hash(), r.Type() == plumbing.HashReference && r.Hash() == local.Hash()
+		}
+	}
+	return plumbing.ZeroHash, false
+}
+
+// setReference stores r unless the storage already holds it: a reset at
+// rest rewrites no file.
+func (c *Checkout) setReference(r *plumbing.Reference) error {
+	if !c.opts.reread {
+		if cur, err := c.repo.Storer.Reference(r.Name()); err == nil && cur.Type() == r.Type() &&
+			cur.Hash() == r.Hash() && cur.Target() == r.Target() {
+			return nil
+		}
+	}
+	return c.repo.Storer.SetReference(r)
 }
 
 // resetTo points the local branch and HEAD at h, and makes the index and
@@ -340,10 +408,10 @@ func (c *Checkout) fetch(ctx context.Context, branch string) (plumbing.Hash, err
 // nothing new costs a fetch), else only the paths that differ are written
 // (fastForward), and the walk is the fallback.
 func (c *Checkout) resetTo(h plumbing.Hash) error {
-	if err := c.repo.Storer.SetReference(plumbing.NewHashReference(c.branchRef(), h)); err != nil {
+	if err := c.setReference(plumbing.NewHashReference(c.branchRef(), h)); err != nil {
 		return err
 	}
-	if err := c.repo.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, c.branchRef())); err != nil {
+	if err := c.setReference(plumbing.NewSymbolicReference(plumbing.HEAD, c.branchRef())); err != nil {
 		return err
 	}
 	from := plumbing.ZeroHash

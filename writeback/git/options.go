@@ -60,6 +60,10 @@ type SyncOptions struct {
 	// remote is the remote as URL now names it, without credentials
 	// (set by Validate).
 	remote RemoteURL
+	// reread makes Sync read the head's commit and tree, rewrite the
+	// references and fetch through go-git on every call, as before a cache at
+	// rest was trusted (benchmarks compare).
+	reread bool
 }
 
 // secrets lists the values to redact from errors and to refuse in commit

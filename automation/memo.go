@@ -1,0 +1,141 @@
+package automation
+
+import (
+	"maps"
+	"slices"
+	"weak"
+
+	"github.com/hoist-dev/hoist/config"
+	"github.com/hoist-dev/hoist/writeback/git"
+)
+
+// restMemo is what an automation's last run found when its edit changed
+// nothing: the inputs of that edit and what it reported. A run whose
+// inputs are the same (see Runner.atRest) skips the edit, which would plan
+// every target again only to find, again, nothing to write. The service's
+// periodic runs at rest are such runs.
+//
+// The configuration, the automation and the policies are held weakly: a
+// reload replaces them, and the memo must not keep the old ones alive (a
+// dead pointer misses, and the entry is swept, see rememberRest).
+type restMemo struct {
+	set weak.Pointer[config.Set]
+	a   weak.Pointer[config.Automation]
+	// head is the commit the checkout held: the files the edit read.
+	head string
+	// selected are the policies the automation selected, and pins the
+	// selections its caller knew for them (NAMESPACE:NAME → reference).
+	selected []weak.Pointer[config.Policy]
+	pins     map[string]string
+	// written are the state store's answers the edit asked for
+	// (respectManualChanges).
+	written []writtenLookup
+	// What the run reported: its branch and the changes kept back.
+	branch string
+	kept   []Kept
+}
+
+// writtenLookup is one answer of the state store's Written.
+type writtenLookup struct {
+	key, value string
+	ok         bool
+}
+
+// memoizable reports whether the edits of p's automation can be
+// remembered at all: only a plain automation, with no argocd method and no
+// Applications read (whose inputs live in Argo CD, not in the checkout),
+// not a dry run and not one group of a grouped pull request.
+func (p *planner) memoizable() bool {
+	return !p.r.noRunMemo && !p.r.DryRun && !p.preview && p.only == nil &&
+		p.a.ArgoCD == nil && !p.a.ReadsArgoApplications()
+}
+
+// atRest answers the outcome of p's edit without making it, when the
+// automation's last run edited the checkout at head and changed nothing,
+// and nothing that edit read differs now: the same configuration and
+// automation (a reload makes new ones), the same commit (the files, and
+// the repository's own documents), the same selections for the same
+// policies (holds and the downgrade guard come with the policies and the
+// files), and the same answers of the state store. The planner then holds
+// what that run found, as if it had run the edit. When in doubt, it
+// misses.
+func (r *Runner) atRest(p *planner, key, head string) (git.Outcome, bool) {
+	if head == "" || !p.memoizable() {
+		return git.Outcome{}, false
+	}
+	v, ok := r.rest.Load(key)
+	if !ok {
+		return git.Outcome{}, false
+	}
+	m := v.(*restMemo)
+	if m.head != head || m.set.Value() != p.set || m.a.Value() != p.a {
+		return git.Outcome{}, false
+	}
+	pins := map[string]string{}
+	for _, w := range m.selected {
+		pol := w.Value()
+		if pol == nil {
+			return git.Outcome{}, false
+		}
+		if p.known != nil {
+			if ref, ok := p.known(pol); ok {
+				pins[pol.Namespace+":"+pol.Name] = ref
+			}
+		}
+	}
+	if !maps.Equal(pins, m.pins) {
+		return git.Outcome{}, false
+	}
+	for _, w := range m.written {
+		if r.State == nil {
+			return git.Outcome{}, false
+		}
+		rec, ok, err := r.State.Written(w.key)
+		if err != nil || ok != w.ok || rec.Value != w.value {
+			return git.Outcome{}, false
+		}
+	}
+	r.restHits.Add(1)
+	p.attempt, p.pins = 1, pins
+	p.errors, p.warnings, p.files = nil, nil, nil
+	p.kept = slices.Clone(m.kept)
+	return git.Outcome{Branch: m.branch, Attempts: 1, NothingToDo: true}, true
+}
+
+// rememberRest keeps, for the automation key, what p's only edit found at
+// head when it changed nothing (out), or forgets the automation's memo
+// when the run cannot be remembered: it changed something, it failed, it
+// scanned a registry (a selection the caller did not know), or it has
+// errors or warnings (which a run reports and logs afresh).
+func (r *Runner) rememberRest(p *planner, key, head string, out git.Outcome, err error) {
+	if err != nil || head == "" || !p.memoizable() || !out.NothingToDo || out.Pushed ||
+		out.Commit != "" || len(out.Changes) > 0 || out.Attempts != 1 || p.attempt != 1 ||
+		p.scanned || len(p.errors) > 0 || len(p.warnings) > 0 {
+		r.rest.Delete(key)
+		return
+	}
+	m := &restMemo{
+		set:     weak.Make(p.set),
+		a:       weak.Make(p.a),
+		head:    head,
+		pins:    maps.Clone(p.pins),
+		written: slices.Clone(p.written),
+		branch:  out.Branch,
+		kept:    slices.Clone(p.kept),
+	}
+	if m.pins == nil {
+		m.pins = map[string]string{}
+	}
+	for _, pol := range p.selected {
+		m.selected = append(m.selected, weak.Make(pol))
+	}
+	// Sweep the memos of configurations that are gone (reloaded, or
+	// automations removed): they can never hit again.
+	r.rest.Range(func(k, v any) bool {
+		if m := v.(*restMemo); m.set.Value() == nil || m.a.Value() == nil {
+			r.rest.Delete(k)
+		}
+		return true
+	})
+	r.rest.Store(key, m)
+}

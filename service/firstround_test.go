@@ -1,0 +1,95 @@
+package service
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hoist-dev/hoist/automation"
+	"github.com/hoist-dev/hoist/internal/testenv"
+	"github.com/hoist-dev/hoist/registry"
+)
+
+// lockedBuffer is a log destination that scans write to concurrently.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.b.String(), s)
+}
+
+// TestFirstRoundDone: "every repository scanned" is said once, by the scan
+// that completes the first round of the repositories not suspended (when
+// the start-up's garbage is handed back), and not again.
+func TestFirstRoundDone(t *testing.T) {
+	reg := testenv.NewRegistry(t, testenv.RegistryOptions{})
+	var docs strings.Builder
+	for i, suspend := range []bool{false, false, true} {
+		name := fmt.Sprintf("app%d", i)
+		reg.PushImage(t, "apps/"+name, "1.0.0", testenv.ImageOptions{})
+		fmt.Fprintf(&docs, `---
+apiVersion: hoist.dev/v1alpha1
+kind: ImageRepository
+metadata: {name: %[1]s, namespace: apps}
+spec: {image: %[2]s, suspend: %[3]t}
+---
+apiVersion: hoist.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: %[1]s, namespace: apps}
+spec:
+  imageRepositoryRef: {name: %[1]s}
+  policy: {semver: {range: '>=1'}}
+`, name, reg.Ref("apps/"+name, ""), suspend)
+	}
+	configPath := filepath.Join(t.TempDir(), "hoist.yaml")
+	if err := os.WriteFile(configPath, []byte(docs.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	client, err := registry.New(registry.WithRateLimit(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuffer{}
+	svc, err := NewService(ServiceOptions{
+		Runner:      &automation.Runner{Scanner: &automation.Scanner{Registry: client}, StateDir: t.TempDir()},
+		ConfigPaths: []string{configPath}, Registry: prometheus.NewRegistry(),
+		Logger: slog.New(slog.NewTextHandler(logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Load(); err != nil {
+		t.Fatal(err)
+	}
+	const said = `msg="every repository scanned" repositories=2`
+	var got []int
+	// app2 is suspended: the round is done without it, and a scan of it
+	// later (a webhook's) says nothing again.
+	for _, key := range []string{"apps/app0", "apps/app0", "apps/app1", "apps/app0", "apps/app2", "apps/app1"} {
+		if err := svc.scanRepository(t.Context(), key); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, logs.count(said))
+	}
+	if diff := cmp.Diff([]int{0, 0, 1, 1, 1, 1}, got); diff != "" {
+		t.Errorf("times said after each scan (-want +got):\n%s", diff)
+	}
+}
