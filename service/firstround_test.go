@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hoist-dev/hoist/automation"
+	"github.com/hoist-dev/hoist/automation/state"
 	"github.com/hoist-dev/hoist/internal/testenv"
 	"github.com/hoist-dev/hoist/registry"
 )
@@ -91,5 +92,87 @@ spec:
 	}
 	if diff := cmp.Diff([]int{0, 0, 1, 1, 1, 1}, got); diff != "" {
 		t.Errorf("times said after each scan (-want +got):\n%s", diff)
+	}
+}
+
+// TestRecordSelectionAtRest: a rescan that finds what the last one found
+// (same documents, same tag list, same selection) neither reads nor writes
+// the state store; a new tag, even one the policy does not select, brings
+// the stored record up to date (its tag list's sum, which a restart
+// resumes from).
+func TestRecordSelectionAtRest(t *testing.T) {
+	reg := testenv.NewRegistry(t, testenv.RegistryOptions{})
+	reg.PushImage(t, "apps/app", "1.0.0", testenv.ImageOptions{})
+	configPath := filepath.Join(t.TempDir(), "hoist.yaml")
+	doc := fmt.Sprintf(`apiVersion: hoist.dev/v1alpha1
+kind: ImageRepository
+metadata: {name: app, namespace: apps}
+spec: {image: %s}
+---
+apiVersion: hoist.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: app, namespace: apps}
+spec:
+  imageRepositoryRef: {name: app}
+  policy: {semver: {range: '^1'}}
+`, reg.Ref("apps/app", ""))
+	if err := os.WriteFile(configPath, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stateDir := t.TempDir()
+	st, err := state.Open(state.Path(stateDir), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	client, err := registry.New(registry.WithRateLimit(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := NewService(ServiceOptions{
+		Runner:      &automation.Runner{Scanner: &automation.Scanner{Registry: client}, StateDir: stateDir, State: st},
+		ConfigPaths: []string{configPath}, Registry: prometheus.NewRegistry(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Load(); err != nil {
+		t.Fatal(err)
+	}
+	stored := func() bool {
+		t.Helper()
+		_, ok, err := st.Selection("apps:app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	steps := []struct {
+		name       string
+		push       string // a tag pushed before the scan
+		forget     bool   // the record deleted behind the service's back first
+		wantStored bool
+	}{
+		{name: "first scan records", wantStored: true},
+		{name: "a rescan at rest touches nothing", forget: true, wantStored: false},
+		{name: "a tag the policy leaves out updates the record", push: "2.0.0", wantStored: true},
+	}
+	for _, step := range steps {
+		t.Run(step.name, func(t *testing.T) {
+			if step.push != "" {
+				reg.PushImage(t, "apps/app", step.push, testenv.ImageOptions{})
+			}
+			if step.forget {
+				if err := st.DeleteSelection("apps:app"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := svc.scanRepository(t.Context(), "apps/app"); err != nil {
+				t.Fatal(err)
+			}
+			if got := stored(); got != step.wantStored {
+				t.Errorf("record stored %v, want %v", got, step.wantStored)
+			}
+		})
 	}
 }

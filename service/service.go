@@ -106,6 +106,9 @@ type Service struct {
 	// kept holds the changes each automation's last run kept back (held,
 	// after a manual change, downgrades), by NAMESPACE/NAME.
 	kept map[string][]automation.Kept
+	// recorded is, by policy key, what the state store holds of its last
+	// scan (see recordSelection).
+	recorded map[string]recordedSelection
 	// roundDone is set once every repository was scanned since start
 	// (see firstRoundDone); roundChecked is len(scanned) at the last
 	// look.
@@ -142,7 +145,7 @@ func NewService(o ServiceOptions) (*Service, error) {
 	if o.WebhookRecheck == 0 {
 		o.WebhookRecheck = DefaultWebhookRecheck
 	}
-	s := &Service{o: o, log: o.Logger, rechecks: map[string]*recheck{}, known: map[string]knownSelection{}, errs: map[string]string{}, scanned: map[string]time.Time{}}
+	s := &Service{o: o, log: o.Logger, rechecks: map[string]*recheck{}, known: map[string]knownSelection{}, errs: map[string]string{}, scanned: map[string]time.Time{}, recorded: map[string]recordedSelection{}}
 	s.source = o.Source
 	if s.source == nil {
 		s.source = &fileSource{paths: o.ConfigPaths, o: ConfigWatcherOptions{
@@ -384,6 +387,11 @@ func (s *Service) apply(set *config.Set) error {
 func (s *Service) forgetRepositories(old, set *indexedSet) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for k, r := range s.recorded {
+		if set.policy(k) != r.policy {
+			delete(s.recorded, k)
+		}
+	}
 	for _, r := range old.Repositories {
 		if set.repository(r.Namespace+"/"+r.Name) == nil {
 			s.o.Metrics.ForgetRepository(r.Namespace + "/" + r.Name)
@@ -660,6 +668,21 @@ func (s *Service) recordSelection(p *config.Policy, sel automation.Selection) bo
 	if st == nil {
 		return true
 	}
+	// A scan that selects as the last one did, from the same documents
+	// and tag list, reads and writes nothing: most rescans at rest.
+	last := recordedSelection{policy: p, ref: sel.Ref, tagsSum: sel.TagsSum, candidates: sel.Candidates, dropped: sel.Dropped}
+	s.mu.Lock()
+	same := s.recorded[sel.Key()] == last
+	s.mu.Unlock()
+	if same {
+		return false
+	}
+	// remember is called once the store holds what this scan found.
+	remember := func() {
+		s.mu.Lock()
+		s.recorded[sel.Key()] = last
+		s.mu.Unlock()
+	}
 	rec := state.SelectionRecord{Ref: sel.Ref, Tag: sel.Tag, Digest: sel.Digest, At: time.Now(),
 		Fingerprint: automation.Fingerprint(p), Candidates: sel.Candidates, Dropped: sel.Dropped}
 	if sel.TagsSum != ([32]byte{}) {
@@ -670,20 +693,35 @@ func (s *Service) recordSelection(p *config.Policy, sel automation.Selection) bo
 		// The same selection: what a restart resumes from (resume) is
 		// brought up to date when it differs, as after a new tag that
 		// the policy does not select, or an older hoist's record.
-		if prev.Fingerprint != rec.Fingerprint || prev.TagsSum != rec.TagsSum || prev.Candidates != rec.Candidates || prev.Dropped != rec.Dropped {
-			rec.At = prev.At
-			if err := st.PutSelection(sel.Key(), rec); err != nil {
-				s.log.Warn("recording a selection", "policy", sel.Key(), "error", err)
-			}
+		if prev.Fingerprint == rec.Fingerprint && prev.TagsSum == rec.TagsSum && prev.Candidates == rec.Candidates && prev.Dropped == rec.Dropped {
+			remember()
+			return false
+		}
+		rec.At = prev.At
+		if err := st.PutSelection(sel.Key(), rec); err != nil {
+			s.log.Warn("recording a selection", "policy", sel.Key(), "error", err)
+		} else {
+			remember()
 		}
 		return false
 	}
 	if err := st.PutSelection(sel.Key(), rec); err != nil {
 		s.log.Warn("recording a selection", "policy", sel.Key(), "error", err)
+	} else {
+		remember()
 	}
 	s.o.Metrics.SelectionChanged(sel.Key())
 	s.log.Info("selection changed", "policy", sel.Key(), "from", prev.Ref, "to", sel.Ref)
 	return true
+}
+
+// recordedSelection is what recordSelection last saw the state store hold
+// for a policy, as it was scanned.
+type recordedSelection struct {
+	policy              *config.Policy
+	ref                 string
+	tagsSum             [32]byte
+	candidates, dropped int
 }
 
 // resume continues, after a restart, from the selections the state store
