@@ -54,3 +54,9 @@ func EditEveryRun(r *Runner) { r.noRunMemo = true }
 // WrittenKey is the state store's key of the value hoist wrote to the
 // target of c (File from the repository's root) for a.
 func WrittenKey(a *config.Automation, c writeback.Change) string { return writtenKey(a, c) }
+
+// ExpectsRest reports whether r's next run of a would list the remote's
+// references before fetching (git.SyncOptions.ListFirst).
+func ExpectsRest(r *Runner, set *config.Set, a *config.Automation, known Known) bool {
+	return r.expectsRest(a.Namespace+"/"+a.Name, set, a, known)
+}

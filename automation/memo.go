@@ -102,6 +102,44 @@ func (r *Runner) atRest(p *planner, key, head string) (git.Outcome, bool) {
 	return git.Outcome{Branch: m.branch, Attempts: 1, NothingToDo: true}, true
 }
 
+// expectsRest reports whether the automation key's edit may be answered
+// by its rest memo whatever the checkout's head (see atRest): the same
+// configuration, automation and selections as the last run, which found
+// nothing to do. Its sync then lists the remote's references first and
+// fetches nothing when the branch did not move (git.SyncOptions.ListFirst);
+// any other run (a new selection, as after a webhook) fetches at once,
+// without that extra request.
+func (r *Runner) expectsRest(key string, set *config.Set, a *config.Automation, known Known) bool {
+	if r.noRunMemo || r.DryRun {
+		return false
+	}
+	v, ok := r.rest.Load(key)
+	if !ok {
+		return false
+	}
+	m := v.(*restMemo)
+	if m.set.Value() != set || m.a.Value() != a {
+		return false
+	}
+	for _, w := range m.selected {
+		pol := w.Value()
+		if pol == nil {
+			return false
+		}
+		var (
+			ref   string
+			found bool
+		)
+		if known != nil {
+			ref, found = known(pol)
+		}
+		if want, had := m.pins[pol.Namespace+":"+pol.Name]; found != had || ref != want {
+			return false
+		}
+	}
+	return true
+}
+
 // rememberRest keeps, for the automation key, what p's only edit found at
 // head when it changed nothing (out), or forgets the automation's memo
 // when the run cannot be remembered: it changed something, it failed, it

@@ -22,14 +22,15 @@ import (
 // values the steps before it computed.
 
 // sync clones or fetches the target's branch into the Git cache.
-func (r *Runner) sync(ctx context.Context, t Target, log *slog.Logger) (*git.Checkout, error) {
+func (r *Runner) sync(ctx context.Context, t Target, log *slog.Logger, atRest bool) (*git.Checkout, error) {
 	return git.Sync(ctx, git.SyncOptions{
-		Remote:   t.Remote,
-		Branch:   t.Branch,
-		CacheDir: filepath.Join(r.StateDir, "git"),
-		Auth:     t.Auth,
-		Timeout:  t.Timeout,
-		Logger:   log,
+		Remote:    t.Remote,
+		Branch:    t.Branch,
+		CacheDir:  filepath.Join(r.StateDir, "git"),
+		Auth:      t.Auth,
+		Timeout:   t.Timeout,
+		Logger:    log,
+		ListFirst: atRest,
 	})
 }
 

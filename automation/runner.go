@@ -173,7 +173,7 @@ func (r *Runner) runKnown(ctx context.Context, set *config.Set, a *config.Automa
 	if err != nil {
 		return res.fail(err)
 	}
-	co, err := r.sync(ctx, t, log)
+	co, err := r.sync(ctx, t, log, r.expectsRest(res.Key(), set, a, known))
 	if err != nil {
 		return res.fail(err)
 	}

@@ -2,6 +2,7 @@ package automation_test
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 
@@ -234,8 +235,19 @@ func TestRunAtRest(t *testing.T) {
 			if d := cmp.Diff(first, second, cmpopts.EquateEmpty()); d != "" {
 				t.Fatalf("second run (skipped) reports otherwise than the first (-first +second):\n%s", d)
 			}
+			setBefore, knownBefore := w.set, maps.Clone(w.known)
 			if tc.between != nil {
 				tc.between(t, w)
+			}
+			// The sync lists the remote's references first only when the
+			// configuration and the selections are those of the run that
+			// found nothing to do (a new selection fetches at once).
+			wantList := w.set == setBefore && maps.Equal(w.known, knownBefore)
+			if got := automation.ExpectsRest(runner, w.set, w.set.Automations[0], func(p *config.Policy) (string, bool) {
+				ref, ok := w.known[p.Namespace+":"+p.Name]
+				return ref, ok
+			}); got != wantList {
+				t.Errorf("run after: lists the references first %v, want %v", got, wantList)
 			}
 			res := run()
 			if skipped := automation.EditsSkipped(runner) == skipped0+2; skipped != tc.skip {

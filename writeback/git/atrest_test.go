@@ -89,6 +89,7 @@ func TestSyncAtRest(t *testing.T) {
 			// A second commit, so that the clone is shallow.
 			f.base = testenv.GitCommitFiles(t, f.bare, "main", "docs", map[string]string{"docs/index.md": "# docs\n"})
 			opts := f.syncOptions(t)
+			opts.ListFirst = true
 			var packs atomic.Int32
 			f.srv.SetMiddleware(func(next http.Handler) http.Handler {
 				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -137,7 +138,7 @@ func TestSyncAtRestOverSSH(t *testing.T) {
 	f := newFixture(t)
 	key := testenv.NewSSHKey(t, "")
 	srv := testenv.NewSSHGitServer(t, testenv.SSHGitServerOptions{Root: f.srv.Root, AuthorizedKeys: []gossh.PublicKey{key.Public}})
-	opts := git.SyncOptions{URL: srv.RepoURL("fleet.git"), Branch: "main", CacheDir: t.TempDir(), Auth: git.Auth{Identity: key.PrivatePEM, KnownHosts: srv.KnownHosts}}
+	opts := git.SyncOptions{URL: srv.RepoURL("fleet.git"), Branch: "main", CacheDir: t.TempDir(), Auth: git.Auth{Identity: key.PrivatePEM, KnownHosts: srv.KnownHosts}, ListFirst: true}
 	run(t, opts, nothing)
 	if out := run(t, opts, nothing); !out.NothingToDo {
 		t.Fatalf("run at rest: %+v", out)

@@ -175,6 +175,7 @@ func BenchmarkSync(b *testing.B) {
 				b.Run("nothing-to-do/"+mode, func(b *testing.B) {
 					b.ReportAllocs()
 					opts := r.syncOptions(b.TempDir())
+					opts.ListFirst = mode == "untouched"
 					if mode == "reread" {
 						git.RereadAtRest(&opts)
 					}

@@ -352,7 +352,8 @@ func (c *Checkout) fetch(ctx context.Context, branch string) (plumbing.Hash, err
 	return ref.Hash(), nil
 }
 
-// unmoved lists the remote's references (the request a fetch starts with)
+// unmoved lists the remote's references (the request a fetch starts with),
+// when SyncOptions.ListFirst asks for it,
 // and returns the head of branch when it is the commit its remote-tracking
 // reference already holds, whose commit was read (verified): there is
 // nothing to fetch. go-git's fetch would read that commit from the pack
@@ -360,7 +361,7 @@ func (c *Checkout) fetch(ctx context.Context, branch string) (plumbing.Hash, err
 // every run at rest. Any other answer (a listing that fails, a branch that
 // is missing or moved) is false, and the fetch says why.
 func (c *Checkout) unmoved(ctx context.Context, branch string) (plumbing.Hash, bool) {
-	if c.opts.reread || branch != c.opts.Branch || c.verified.IsZero() {
+	if !c.opts.ListFirst || c.opts.reread || branch != c.opts.Branch || c.verified.IsZero() {
 		return plumbing.ZeroHash, false
 	}
 	local, err := c.repo.Reference(c.remoteRef(branch), true)

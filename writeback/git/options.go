@@ -53,6 +53,13 @@ type SyncOptions struct {
 	Timeout time.Duration
 	// Logger receives debug records of what Sync did. Default: discard.
 	Logger *slog.Logger
+	// ListFirst lists the remote's references before fetching, and
+	// fetches nothing when the branch did not move: for a caller that
+	// expects nothing new (a periodic run at rest), one request instead of
+	// a fetch's two, and no reading of the clone's objects; for one that
+	// does (a run after a new selection), a request more, so it is off by
+	// default.
+	ListFirst bool
 
 	// urlUser is the user name of an HTTP(S) URL without a password,
 	// treated as a secret (set by Validate).
