@@ -68,22 +68,11 @@ func (r *Runner) atRest(p *planner, key, head string) (git.Outcome, bool) {
 		return git.Outcome{}, false
 	}
 	m := v.(*restMemo)
-	if m.head != head || m.set.Value() != p.set || m.a.Value() != p.a {
+	if m.head != head {
 		return git.Outcome{}, false
 	}
-	pins := map[string]string{}
-	for _, w := range m.selected {
-		pol := w.Value()
-		if pol == nil {
-			return git.Outcome{}, false
-		}
-		if p.known != nil {
-			if ref, ok := p.known(pol); ok {
-				pins[pol.Namespace+":"+pol.Name] = ref
-			}
-		}
-	}
-	if !maps.Equal(pins, m.pins) {
+	pins, same := m.sameInputs(p.set, p.a, p.known)
+	if !same {
 		return git.Outcome{}, false
 	}
 	for _, w := range m.written {
@@ -117,27 +106,30 @@ func (r *Runner) expectsRest(key string, set *config.Set, a *config.Automation, 
 	if !ok {
 		return false
 	}
-	m := v.(*restMemo)
+	_, same := v.(*restMemo).sameInputs(set, a, known)
+	return same
+}
+
+// sameInputs reports whether the run that m remembers had set, a and the
+// selections known answers now for the policies it selected, and returns
+// those selections (NAMESPACE:NAME → reference).
+func (m *restMemo) sameInputs(set *config.Set, a *config.Automation, known Known) (map[string]string, bool) {
 	if m.set.Value() != set || m.a.Value() != a {
-		return false
+		return nil, false
 	}
+	pins := map[string]string{}
 	for _, w := range m.selected {
 		pol := w.Value()
 		if pol == nil {
-			return false
+			return nil, false
 		}
-		var (
-			ref   string
-			found bool
-		)
 		if known != nil {
-			ref, found = known(pol)
-		}
-		if want, had := m.pins[pol.Namespace+":"+pol.Name]; found != had || ref != want {
-			return false
+			if ref, ok := known(pol); ok {
+				pins[pol.Namespace+":"+pol.Name] = ref
+			}
 		}
 	}
-	return true
+	return pins, maps.Equal(pins, m.pins)
 }
 
 // rememberRest keeps, for the automation key, what p's only edit found at
