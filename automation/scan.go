@@ -111,8 +111,8 @@ type memoEntry struct {
 func (m *selectionMemo) get(key string, p *policy.Policy, sum [32]byte) (policy.Result, error, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e, ok := m.m[key]
-	if !ok || e.policy != p || e.sum != sum {
+	e, ok := m.match(key, p, sum)
+	if !ok {
 		return policy.Result{}, nil, false
 	}
 	m.hits++
@@ -123,8 +123,15 @@ func (m *selectionMemo) get(key string, p *policy.Policy, sum [32]byte) (policy.
 func (m *selectionMemo) has(key string, p *policy.Policy, sum [32]byte) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	_, ok := m.match(key, p, sum)
+	return ok
+}
+
+// match is the entry of key when it was made by p from the list of sum
+// (m.mu held).
+func (m *selectionMemo) match(key string, p *policy.Policy, sum [32]byte) (memoEntry, bool) {
 	e, ok := m.m[key]
-	return ok && e.policy == p && e.sum == sum
+	return e, ok && e.policy == p && e.sum == sum
 }
 
 func (m *selectionMemo) put(key string, p *policy.Policy, sum [32]byte, res policy.Result, err error) {
