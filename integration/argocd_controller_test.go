@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -163,8 +164,15 @@ spec:
 	}
 
 	// side once Argo CD reports it running: written with the next tag.
-	web.Object["status"] = map[string]any{"sourceType": "Helm", "summary": map[string]any{"images": []any{reg.Host + "/apps/web:1.1.0", reg.Host + "/apps/side:1.0.0"}}}
-	if err := c.Update(ctx, web); err != nil {
+	// The controller may patch the Application meanwhile: retry on a
+	// conflict.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(web), web); err != nil {
+			return err
+		}
+		web.Object["status"] = map[string]any{"sourceType": "Helm", "summary": map[string]any{"images": []any{reg.Host + "/apps/web:1.1.0", reg.Host + "/apps/side:1.0.0"}}}
+		return c.Update(ctx, web)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	applied := strings.Count(p.logs(), "configuration applied")

@@ -14,6 +14,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hoist-dev/hoist/config/v1alpha1"
@@ -43,11 +44,15 @@ func TestControllerRestartEmptyState(t *testing.T) {
 	key := client.ObjectKey{Namespace: f.namespace, Name: "fleet"}
 	update := func(change func(*v1alpha1.ImageUpdateAutomation)) {
 		t.Helper()
-		if err := c.Get(ctx, key, auto); err != nil {
-			t.Fatal(err)
-		}
-		change(auto)
-		if err := c.Update(ctx, auto); err != nil {
+		// The controller writes the object's status meanwhile: retry on
+		// a conflict.
+		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			if err := c.Get(ctx, key, auto); err != nil {
+				return err
+			}
+			change(auto)
+			return c.Update(ctx, auto)
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -219,12 +224,16 @@ func useGitRepository(ctx context.Context, t *testing.T, c client.Client, f *fle
 func useSourceRef(ctx context.Context, t *testing.T, c client.Client, f *fleet, apiVersion string) {
 	t.Helper()
 	var a v1alpha1.ImageUpdateAutomation
-	if err := c.Get(ctx, client.ObjectKey{Namespace: f.namespace, Name: "fleet"}, &a); err != nil {
-		t.Fatal(err)
-	}
-	a.Spec.Git.URL, a.Spec.Git.Checkout = "", nil
-	a.Spec.SourceRef = &v1alpha1.CrossNamespaceSourceReference{APIVersion: apiVersion, Kind: "GitRepository", Name: "fleet"}
-	if err := c.Update(ctx, &a); err != nil {
+	// The controller writes the object's status meanwhile: retry on a
+	// conflict.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: f.namespace, Name: "fleet"}, &a); err != nil {
+			return err
+		}
+		a.Spec.Git.URL, a.Spec.Git.Checkout = "", nil
+		a.Spec.SourceRef = &v1alpha1.CrossNamespaceSourceReference{APIVersion: apiVersion, Kind: "GitRepository", Name: "fleet"}
+		return c.Update(ctx, &a)
+	}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hoist-dev/hoist/config/v1alpha1"
@@ -380,12 +381,16 @@ func TestControllerRequestedAt(t *testing.T) {
 	waitPolicy(ctx, t, c, f.namespace, f.name, func(p *v1alpha1.ImagePolicy) bool { return p.Status.LatestRef != nil })
 	head := f.push("1.1.0")
 	var repo v1alpha1.ImageRepository
-	if err := c.Get(ctx, client.ObjectKey{Namespace: f.namespace, Name: f.name}, &repo); err != nil {
-		t.Fatal(err)
-	}
 	const at = "2026-12-06T00:00:00Z"
-	repo.Annotations = map[string]string{controller.RequestedAtAnnotation: at}
-	if err := c.Update(ctx, &repo); err != nil {
+	// The controller writes the object's status meanwhile: retry on a
+	// conflict, as kubectl annotate does.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: f.namespace, Name: f.name}, &repo); err != nil {
+			return err
+		}
+		repo.Annotations = map[string]string{controller.RequestedAtAnnotation: at}
+		return c.Update(ctx, &repo)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	waitRef(t, f.bare, "main", head, 30*time.Second)
