@@ -109,6 +109,9 @@ type Service struct {
 	// recorded is, by policy key, what the state store holds of its last
 	// scan (see recordSelection).
 	recorded map[string]recordedSelection
+	// deferred holds the automations (NAMESPACE/NAME) whose run waits for
+	// the first scans of their policies (see waitingLocked).
+	deferred map[string]bool
 	// roundDone is set once every repository was scanned since start
 	// (see firstRoundDone); roundChecked is len(scanned) at the last
 	// look.
@@ -145,7 +148,7 @@ func NewService(o ServiceOptions) (*Service, error) {
 	if o.WebhookRecheck == 0 {
 		o.WebhookRecheck = DefaultWebhookRecheck
 	}
-	s := &Service{o: o, log: o.Logger, rechecks: map[string]*recheck{}, known: map[string]knownSelection{}, errs: map[string]string{}, scanned: map[string]time.Time{}, recorded: map[string]recordedSelection{}}
+	s := &Service{o: o, log: o.Logger, rechecks: map[string]*recheck{}, known: map[string]knownSelection{}, errs: map[string]string{}, scanned: map[string]time.Time{}, recorded: map[string]recordedSelection{}, deferred: map[string]bool{}}
 	s.source = o.Source
 	if s.source == nil {
 		s.source = &fileSource{paths: o.ConfigPaths, o: ConfigWatcherOptions{
@@ -353,6 +356,9 @@ func (s *Service) apply(set *config.Set) error {
 		}
 		key := a.Namespace + "/" + a.Name
 		jobs = append(jobs, Job{Key: autoJobPrefix + key, Interval: durationOr(a.Spec.Interval.Duration, config.DefaultInterval), Run: func(context.Context) error {
+			if s.deferRun(key) {
+				return nil
+			}
 			s.batch.AddNow(s.gitKey(key), key)
 			return nil
 		}})
@@ -630,22 +636,106 @@ func (s *Service) scanRepository(ctx context.Context, key string) error {
 		}
 		return scanErr
 	}
-	if len(changed) == 0 {
-		return scanErr
-	}
-	queued := map[*config.Automation]bool{}
-	for _, p := range policies {
-		if !changed[p.Namespace+":"+p.Name] {
-			continue
-		}
-		for _, a := range set.policyAutomations[p] {
-			if !queued[a] {
-				queued[a] = true
-				s.batch.Add(automation.GitKey(a), a.Namespace+"/"+a.Name)
-			}
-		}
+	for _, a := range s.runsAfterScan(set, policies, changed) {
+		s.batch.Add(automation.GitKey(a), a.Namespace+"/"+a.Name)
 	}
 	return scanErr
+}
+
+// runsAfterScan returns the automations that a scan of a repository whose
+// policies are policies queues: those that use a policy whose selection
+// changed, and those whose run waited for this scan (deferred), unless
+// they still wait for another (waitingLocked).
+func (s *Service) runsAfterScan(set *indexedSet, policies []*config.Policy, changed map[string]bool) []*config.Automation {
+	if len(changed) == 0 && !s.anyDeferred() {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*config.Automation
+	seen := map[*config.Automation]bool{}
+	for _, p := range policies {
+		isChanged := changed[p.Namespace+":"+p.Name]
+		for _, a := range set.policyAutomations[p] {
+			key := a.Namespace + "/" + a.Name
+			if seen[a] || !isChanged && !s.deferred[key] {
+				continue
+			}
+			seen[a] = true
+			if s.waitingLocked(set, a) {
+				s.deferred[key] = true
+				continue
+			}
+			delete(s.deferred, key)
+			out = append(out, a)
+		}
+	}
+	if s.roundDone {
+		// Every repository was scanned: none waits any longer (one whose
+		// policies a reload moved, say).
+		for _, key := range slices.Sorted(maps.Keys(s.deferred)) {
+			if a := set.automation(key); a != nil && !seen[a] {
+				out = append(out, a)
+			}
+		}
+		clear(s.deferred)
+	}
+	return out
+}
+
+// anyDeferred reports whether some automation's run waits for first scans.
+func (s *Service) anyDeferred() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.deferred) > 0
+}
+
+// deferRun reports whether the run of the automation key waits for the
+// first scans of its policies, and if so marks it deferred: the scan that
+// ends its wait queues it (runsAfterScan).
+func (s *Service) deferRun(key string) bool {
+	set := s.cur.Load()
+	a := set.automation(key)
+	if a == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.waitingLocked(set, a) {
+		return false
+	}
+	s.deferred[key] = true
+	return true
+}
+
+// waitingLocked reports whether the automation a waits for the first scan
+// of one of its policies (s.mu held): a policy the service scans (neither
+// it nor its repository suspended) whose selection is not known and whose
+// repository has not been scanned since start (or since a reload added
+// it). A run would scan such a policy itself, at the registry's expense,
+// while the scan due anyway comes within the start-up spread: at the
+// start of a service of thousands of repositories the runs that each
+// first selection queued scanned their automation's other policies over
+// and over, five registry requests a scan instead of one. A policy whose
+// scan failed no longer holds the run back: the run scans it and reports
+// why.
+func (s *Service) waitingLocked(set *indexedSet, a *config.Automation) bool {
+	if s.roundDone {
+		return false
+	}
+	for _, p := range set.automationPolicies[a] {
+		r := p.Repository
+		if r == nil || p.Spec.Suspend || r.Spec.Suspend {
+			continue
+		}
+		if _, ok := s.known[p.Namespace+":"+p.Name]; ok {
+			continue
+		}
+		if _, ok := s.scanned[r.Namespace+"/"+r.Name]; !ok {
+			return true
+		}
+	}
+	return false
 }
 
 // recordSelection stores the selection of p and reports whether it
@@ -857,8 +947,10 @@ type indexedSet struct {
 	// repoPolicies are each repository's policies, in document order.
 	repoPolicies map[*config.Repository][]*config.Policy
 	// policyAutomations are the automations (not suspended) that apply
-	// each policy, in document order.
-	policyAutomations map[*config.Policy][]*config.Automation
+	// each policy, in document order, and automationPolicies the policies
+	// of each automation (not suspended).
+	policyAutomations  map[*config.Policy][]*config.Automation
+	automationPolicies map[*config.Automation][]*config.Policy
 	// active counts the repositories (by key) not suspended.
 	active int
 }
@@ -867,12 +959,13 @@ type indexedSet struct {
 // one wins, as with config.Set's lookups.
 func indexSet(set *config.Set) *indexedSet {
 	ix := &indexedSet{
-		Set:               set,
-		repos:             make(map[string]*config.Repository, len(set.Repositories)),
-		policies:          make(map[string]*config.Policy, len(set.Policies)),
-		automations:       make(map[string]*config.Automation, len(set.Automations)),
-		repoPolicies:      make(map[*config.Repository][]*config.Policy, len(set.Repositories)),
-		policyAutomations: make(map[*config.Policy][]*config.Automation, len(set.Policies)),
+		Set:                set,
+		repos:              make(map[string]*config.Repository, len(set.Repositories)),
+		policies:           make(map[string]*config.Policy, len(set.Policies)),
+		automations:        make(map[string]*config.Automation, len(set.Automations)),
+		repoPolicies:       make(map[*config.Repository][]*config.Policy, len(set.Repositories)),
+		policyAutomations:  make(map[*config.Policy][]*config.Automation, len(set.Policies)),
+		automationPolicies: make(map[*config.Automation][]*config.Policy, len(set.Automations)),
 	}
 	for _, r := range set.Repositories {
 		if k := r.Namespace + "/" + r.Name; ix.repos[k] == nil {
@@ -901,6 +994,7 @@ func indexSet(set *config.Set) *indexedSet {
 		if err != nil {
 			continue
 		}
+		ix.automationPolicies[a] = ps
 		for _, p := range ps {
 			ix.policyAutomations[p] = append(ix.policyAutomations[p], a)
 		}
