@@ -109,6 +109,11 @@ type Service struct {
 	// recorded is, by policy key, what the state store holds of its last
 	// scan (see recordSelection).
 	recorded map[string]recordedSelection
+	// records writes the selections of scans to the state store behind
+	// them while the service runs; writeThrough, set by benchmarks only,
+	// writes each in its scan as before.
+	records      *selectionWriter
+	writeThrough bool
 	// deferred holds the automations (NAMESPACE/NAME) whose run waits for
 	// the first scans of their policies (see waitingLocked).
 	deferred map[string]bool
@@ -149,6 +154,7 @@ func NewService(o ServiceOptions) (*Service, error) {
 		o.WebhookRecheck = DefaultWebhookRecheck
 	}
 	s := &Service{o: o, log: o.Logger, rechecks: map[string]*recheck{}, known: map[string]knownSelection{}, errs: map[string]string{}, scanned: map[string]time.Time{}, recorded: map[string]recordedSelection{}, deferred: map[string]bool{}}
+	s.records = newSelectionWriter(o.Runner.State, o.Logger)
 	s.source = o.Source
 	if s.source == nil {
 		s.source = &fileSource{paths: o.ConfigPaths, o: ConfigWatcherOptions{
@@ -274,6 +280,13 @@ func (s *Service) Run(ctx context.Context) error {
 	set := s.cur.Load()
 	if set == nil {
 		return errors.New("service: Load first")
+	}
+	if !s.writeThrough {
+		s.records.start()
+		// The scans and runs have ended (or were abandoned at the end of
+		// the grace period): what they recorded is written before the
+		// store is closed.
+		defer s.records.stop()
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
@@ -626,17 +639,17 @@ func (s *Service) scanRepository(ctx context.Context, key string) error {
 		s.releaseStartupMemory(since)
 	}
 	s.log.Debug("repository scanned", "repository", key, "policies", len(policies), "changed", len(changed))
+	var runs []*config.Automation
 	if len(policies) == 0 {
 		// The repository's policies may live in the Git repositories
 		// themselves: let every automation look.
 		for _, a := range set.Automations {
-			if !a.Spec.Suspend {
-				s.batch.Add(s.gitKey(a.Namespace+"/"+a.Name), a.Namespace+"/"+a.Name)
+			if !a.Spec.Suspend && !s.deferRun(a.Namespace+"/"+a.Name) {
+				runs = append(runs, a)
 			}
 		}
-		return scanErr
 	}
-	for _, a := range s.runsAfterScan(set, policies, changed) {
+	for _, a := range append(runs, s.runsAfterScan(set, policies, changed)...) {
 		s.batch.Add(automation.GitKey(a), a.Namespace+"/"+a.Name)
 	}
 	return scanErr
@@ -710,15 +723,16 @@ func (s *Service) deferRun(key string) bool {
 
 // waitingLocked reports whether the automation a waits for the first scan
 // of one of its policies (s.mu held): a policy the service scans (neither
-// it nor its repository suspended) whose selection is not known and whose
-// repository has not been scanned since start (or since a reload added
-// it). A run would scan such a policy itself, at the registry's expense,
-// while the scan due anyway comes within the start-up spread: at the
-// start of a service of thousands of repositories the runs that each
+// it nor its repository suspended) whose selection is not known (nor
+// resumed from the state store) and whose repository has not been scanned
+// since start. A run would scan such a policy itself, at the registry's
+// expense, while the scan due anyway comes within the start-up spread: at
+// the start of a service of thousands of repositories, the runs that each
 // first selection queued scanned their automation's other policies over
-// and over, five registry requests a scan instead of one. A policy whose
-// scan failed no longer holds the run back: the run scans it and reports
-// why.
+// and over, five registry requests a scan instead of one
+// (BenchmarkStartup). A policy whose scan failed no longer holds the run
+// back: the run scans it and reports why. Once every repository was
+// scanned (firstRoundDone), nothing waits.
 func (s *Service) waitingLocked(set *indexedSet, a *config.Automation) bool {
 	if s.roundDone {
 		return false
@@ -741,11 +755,11 @@ func (s *Service) waitingLocked(set *indexedSet, a *config.Automation) bool {
 // recordSelection stores the selection of p and reports whether it
 // changed.
 //
-// The state store is read and written outside the service's lock: a
-// write waits for its sync (shared with the scans that end with it), and
-// webhooks and runs must not queue behind it. A repository's scans do not
+// The state store is read and written outside the service's lock, and
+// written behind the scan (selectionWriter): webhooks, runs and the next
+// scans do not queue behind a write's sync. A repository's scans do not
 // overlap (the scheduler runs one job per key at a time), so its policies'
-// records are not written concurrently.
+// records are not handed over concurrently.
 func (s *Service) recordSelection(p *config.Policy, sel automation.Selection) bool {
 	s.mu.Lock()
 	// A scan that a reload overtook counts for the running documents only
@@ -778,28 +792,22 @@ func (s *Service) recordSelection(p *config.Policy, sel automation.Selection) bo
 	if sel.TagsSum != ([32]byte{}) {
 		rec.TagsSum = hex.EncodeToString(sel.TagsSum[:])
 	}
-	prev, ok, err := st.Selection(sel.Key())
+	prev, ok, stored, err := s.records.get(sel.Key())
 	if err == nil && ok && prev.Ref == sel.Ref {
 		// The same selection: what a restart resumes from (resume) is
 		// brought up to date when it differs, as after a new tag that
-		// the policy does not select, or an older hoist's record.
-		if prev.Fingerprint == rec.Fingerprint && prev.TagsSum == rec.TagsSum && prev.Candidates == rec.Candidates && prev.Dropped == rec.Dropped {
+		// the policy does not select, or an older hoist's record; and
+		// a record not yet written (its write failed, say) is handed
+		// over again.
+		if stored && prev.Fingerprint == rec.Fingerprint && prev.TagsSum == rec.TagsSum && prev.Candidates == rec.Candidates && prev.Dropped == rec.Dropped {
 			remember()
 			return false
 		}
 		rec.At = prev.At
-		if err := st.PutSelection(sel.Key(), rec); err != nil {
-			s.log.Warn("recording a selection", "policy", sel.Key(), "error", err)
-		} else {
-			remember()
-		}
+		s.records.put(sel.Key(), rec, remember)
 		return false
 	}
-	if err := st.PutSelection(sel.Key(), rec); err != nil {
-		s.log.Warn("recording a selection", "policy", sel.Key(), "error", err)
-	} else {
-		remember()
-	}
+	s.records.put(sel.Key(), rec, remember)
 	s.o.Metrics.SelectionChanged(sel.Key())
 	s.log.Info("selection changed", "policy", sel.Key(), "from", prev.Ref, "to", sel.Ref)
 	return true
@@ -892,8 +900,10 @@ func (s *Service) gitKey(key string) string {
 	return automation.GitKey(a)
 }
 
-// flush runs the automations queued for one Git repository.
+// flush runs the automations queued for one Git repository, once the
+// selections recorded before are in the state store.
 func (s *Service) flush(ctx context.Context, _ string, automations []string) error {
+	s.records.wait()
 	set := s.cur.Load()
 	seen := map[string]bool{}
 	var keys []string

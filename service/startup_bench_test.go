@@ -168,10 +168,23 @@ spec:
 		b.Fatal(err)
 	}
 	tags := srv.Config.Handler.(*startupTags)
+	type pace struct {
+		name   string
+		rps    float64
+		spread time.Duration
+	}
 	for _, mode := range []struct {
-		name string
-	}{{"current"}} {
-		b.Run(mode.name, func(b *testing.B) {
+		pace
+		writeThrough bool
+	}{
+		{pace{"paced", rps, spread}, true}, {pace{"paced", rps, spread}, false},
+		{pace{"unpaced", 0, -1}, true}, {pace{"unpaced", 0, -1}, false},
+	} {
+		name := mode.pace.name + "/write-behind"
+		if mode.writeThrough {
+			name = mode.pace.name + "/write-through"
+		}
+		b.Run(name, func(b *testing.B) {
 			var elapsed, cpu time.Duration
 			var requests int64
 			for b.Loop() {
@@ -184,7 +197,7 @@ spec:
 				}
 				runner, err := automation.New(automation.Options{
 					StateDir: b.TempDir(),
-					Registry: automation.RegistryOptions{RateLimit: rps, MaxConcurrency: 4, Logger: logger},
+					Registry: automation.RegistryOptions{RateLimit: mode.rps, MaxConcurrency: 4, Logger: logger},
 					Logger:   logger, Metrics: metrics,
 				})
 				if err != nil {
@@ -193,12 +206,13 @@ spec:
 				seen := &startupCounter{want: int64(repos), done: make(chan struct{})}
 				svc, err := NewService(ServiceOptions{
 					Runner: runner, ConfigPaths: []string{configPath}, Registry: promReg,
-					Metrics: metrics, Logger: logger, Observer: seen, StartupSpread: spread,
+					Metrics: metrics, Logger: logger, Observer: seen, StartupSpread: mode.spread,
 					WatchInterval: time.Hour, Window: -1,
 				})
 				if err != nil {
 					b.Fatal(err)
 				}
+				svc.writeThrough = mode.writeThrough
 				if _, err := svc.Load(); err != nil {
 					b.Fatal(err)
 				}

@@ -125,6 +125,10 @@ func (s *Service) Status() Status {
 	var selections map[string]state.SelectionRecord
 	if st != nil {
 		selections, _ = st.Selections() // unreadable: shown without
+		if selections == nil {
+			selections = map[string]state.SelectionRecord{}
+		}
+		s.records.overlay(selections) // the last scans', not yet written
 	}
 	for _, p := range set.Policies {
 		ps := PolicyStatus{Namespace: p.Namespace, Name: p.Name, Suspended: p.Spec.Suspend, Held: p.Spec.Hold, Error: errs["policy "+p.Namespace+":"+p.Name], Warning: warnings[p.Namespace+":"+p.Name]}

@@ -170,18 +170,25 @@ func (s *Store) Selections() (map[string]SelectionRecord, error) {
 	return out, nil
 }
 
-// PutSelection stores the last selection of the policy key.
+// PutSelection stores the last selection of the policy key. Concurrent
+// calls (scans of several repositories at once) are gathered into one
+// transaction and one sync (bbolt's Batch, waiting at most
+// selectionBatchDelay for company); each returns once its record is on
+// disk.
 func (s *Store) PutSelection(key string, r SelectionRecord) error {
-	return s.PutSelections(map[string]SelectionRecord{key: r})
+	return s.putSelections(txBatch, map[string]SelectionRecord{key: r})
 }
 
-// PutSelections stores several selections in one write, as after a scan.
-// Concurrent calls (scans of several repositories at once) are gathered
-// into one transaction and one sync (bbolt's Batch, waiting at most
-// selectionBatchDelay for company); each returns once its records are on
-// disk.
+// PutSelections stores several selections in one transaction and one
+// sync of their own, and returns once they are on disk: the records of
+// every scan that ended since the last write, as the service writes them,
+// or those a controller restores.
 func (s *Store) PutSelections(records map[string]SelectionRecord) error {
-	return s.tx(txBatch, "storing selections", func(tx *bolt.Tx) error {
+	return s.putSelections(txUpdate, records)
+}
+
+func (s *Store) putSelections(mode txMode, records map[string]SelectionRecord) error {
+	return s.tx(mode, "storing selections", func(tx *bolt.Tx) error {
 		b := tx.Bucket(stateBucketSelections)
 		for k, r := range records {
 			if err := putJSON(b, k, r); err != nil {
