@@ -42,8 +42,10 @@ type selectionWriter struct {
 	// handed counts the records handed over; written is the count that
 	// the writes that ended had taken (written or failed).
 	handed, written uint64
-	wake            chan struct{}
-	quit, done      chan struct{}
+	// waiting counts the calls of wait that wait (for tests).
+	waiting    int
+	wake       chan struct{}
+	quit, done chan struct{}
 }
 
 // pendingRecord is a record handed over, with what to call once it is in
@@ -179,7 +181,9 @@ func (w *selectionWriter) wait() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for upTo := w.handed; w.running && w.written < upTo; {
+		w.waiting++
 		w.cond.Wait()
+		w.waiting--
 	}
 }
 
