@@ -12,10 +12,12 @@ import (
 )
 
 // BenchmarkPutSelectionConcurrent stores selections from 4 goroutines at
-// once, as the service's scans do when they end together: each write a
-// transaction and a sync of its own (txUpdate, how PutSelection wrote
-// before), against writes gathered into shared ones (txBatch, how it
-// writes now). One op is one selection on disk.
+// once, as concurrent callers of PutSelection do (the service's scans did
+// before their selections were written behind them, in one writer's
+// PutSelections: see service.BenchmarkStartup): each write a transaction
+// and a sync of its own (txUpdate, how PutSelection wrote before), against
+// writes gathered into shared ones (txBatch, how it writes now). One op is
+// one selection on disk.
 func BenchmarkPutSelectionConcurrent(b *testing.B) {
 	const writers = 4
 	rec := SelectionRecord{Ref: "ghcr.io/org/app:1.2.3", Tag: "1.2.3", At: time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)}
