@@ -189,9 +189,9 @@ spec:
 		{pace{"paced", rps, spread}, true}, {pace{"paced", rps, spread}, false},
 		{pace{"unpaced", 0, -1}, true}, {pace{"unpaced", 0, -1}, false},
 	} {
-		sub := mode.pace.name + "/write-behind"
+		sub := mode.name + "/write-behind"
 		if mode.writeThrough {
-			sub = mode.pace.name + "/write-through"
+			sub = mode.name + "/write-through"
 		}
 		b.Run(sub, func(b *testing.B) {
 			var elapsed, cpu time.Duration
