@@ -108,8 +108,11 @@ func (m *memRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // First start, empty state: the time from start to every first selection
 // (10,000 "selection changed"), at the pace of --registry-rps 400 (hoist's
 // default, 10 requests a second per host, would take 10,000 / 10 = 1,000s:
-// the start-up is the request count over the limit); then to every
-// automation's first run; then resident memory and heap.
+// the start-up is the request count over the limit) and the registry
+// requests made until then (startup-req/repo: 1, the automations' runs
+// wait for their policies' first scans instead of listing the tags
+// again); then to every automation's first run; then resident memory and
+// heap.
 //
 // Second start, on the state of the first, with --startup-spread 5m: every
 // repository's first scan then comes at its place in a 5-minute round (33
@@ -215,15 +218,32 @@ spec:
 	b.Logf("setup: %s (configuration %.1f MiB)", time.Since(setupStart).Round(time.Millisecond), float64(cfg.Len())/mib)
 
 	// First start: every first selection, every automation's first run.
+	// With HOIST_SCALE_PROFILE=DIR, a CPU profile of its first 45s too
+	// (DIR/startup-cpu.prof).
+	profileDir := os.Getenv("HOIST_SCALE_PROFILE")
+	first, firstAddr := args, freeAddr(b)
+	if profileDir != "" {
+		first = append(slices.Clone(args), "--pprof")
+	}
+	req0 := mem.requests.Load()
 	started := time.Now()
-	svc := startHoist(b, freeAddr(b), env, args...)
+	svc := startHoist(b, firstAddr, env, first...)
 	ready := time.Since(started)
+	var profiled sync.WaitGroup
+	if profileDir != "" {
+		profiled.Go(func() {
+			saveProfile(b, "http://"+firstAddr+"/debug/pprof/profile?seconds=45", filepath.Join(profileDir, "startup-cpu.prof"))
+		})
+	}
 	// The configuration, its index and the schedulers, before the scans
 	// have filled anything (ready comes within a few seconds, a few hundred
 	// scans).
 	heapReady := svc.metrics().sum("go_memstats_heap_alloc_bytes")
 	svc.waitLogCount("selection changed", scaleRepos, 10*time.Minute)
 	firstSelections := time.Since(started)
+	// One request a first scan: the automations' runs that the first
+	// selections queue do not list the tags again.
+	startupRequests := mem.requests.Load() - req0
 	var autos float64
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
@@ -245,9 +265,10 @@ spec:
 	if n := m.sum("hoist_scans_total", `result="error"`); n > 0 {
 		b.Errorf("%v scans failed", n)
 	}
+	profiled.Wait()
 	svc.stop()
-	b.Logf("first start: ready %s, every first selection %s (%d scans at %d requests/s: %.0fs at the least), every automation run %s; CPU %s; resident %.1f MiB (anonymous %.1f, mapped files %.1f), heap %.1f MiB, %v goroutines",
-		ready.Round(time.Millisecond), firstSelections.Round(time.Millisecond), scaleRepos, scaleRPS, float64(scaleRepos)/scaleRPS,
+	b.Logf("first start: ready %s, every first selection %s (%d scans at %d requests/s: %.0fs at the least; %d registry requests until then), every automation run %s; CPU %s; resident %.1f MiB (anonymous %.1f, mapped files %.1f), heap %.1f MiB, %v goroutines",
+		ready.Round(time.Millisecond), firstSelections.Round(time.Millisecond), scaleRepos, scaleRPS, float64(scaleRepos)/scaleRPS, startupRequests,
 		firstRuns.Round(time.Millisecond), startupCPU.Round(time.Millisecond), rssAfter/mib, float64(u.anon)/mib, float64(u.file)/mib, heapAfter/mib, goroutines)
 	st, err := os.Stat(filepath.Join(dir, "state", "state.db"))
 	if err != nil {
@@ -259,7 +280,6 @@ spec:
 
 	// Second start: a 5-minute round of scans.
 	addr := freeAddr(b)
-	profileDir := os.Getenv("HOIST_SCALE_PROFILE")
 	round := append(slices.Clone(args), "--startup-spread", "5m")
 	if profileDir != "" {
 		round = append(round, "--pprof")
@@ -353,6 +373,7 @@ spec:
 	svc.stop()
 
 	b.ReportMetric(firstSelections.Seconds(), "startup-s")
+	b.ReportMetric(float64(startupRequests)/scaleRepos, "startup-req/repo")
 	b.ReportMetric(rssAfter/mib, "rss-MiB")
 	b.ReportMetric(heapAfter/mib, "heap-MiB")
 	b.ReportMetric(cpu, "cpu-%")
