@@ -203,6 +203,21 @@ func (w *selectionWriter) get(key string) (rec state.SelectionRecord, found, sto
 	return rec, found, true, err
 }
 
+// waits reports whether a record of the policy key waits to be
+// written.
+func (w *selectionWriter) waits(key string) bool {
+	if w == nil {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, waiting := w.pending[key]
+	if !waiting {
+		_, waiting = w.writing[key]
+	}
+	return waiting
+}
+
 // overlay puts the records not yet written over recs (the store's).
 func (w *selectionWriter) overlay(recs map[string]state.SelectionRecord) {
 	if w == nil {

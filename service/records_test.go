@@ -337,6 +337,36 @@ func TestSelectionWriter(t *testing.T) {
 		}
 	})
 
+	// A selection that goes back to the one stored while the newer
+	// record waits to be written is a change, and its record is written
+	// after the newer one.
+	t.Run("a selection back to the stored one while a newer waits", func(t *testing.T) {
+		e := newRecordsEnv(t, ab)
+		w := e.svc.records
+		w.start()
+		t.Cleanup(w.stop)
+		p := e.svc.cur.Load().policy("apps:a")
+		sel := func(tag string) automation.Selection {
+			return automation.Selection{Namespace: "apps", Name: "a", Tag: tag, Ref: "example.com/apps/a:" + tag, TagsSum: [32]byte{tag[0], tag[2]}}
+		}
+		var changed []bool
+		changed = append(changed, e.svc.recordSelection(p, sel("1.0")))
+		w.wait()
+		entered, release := holdWrites(w, nil)
+		t.Cleanup(release)
+		changed = append(changed, e.svc.recordSelection(p, sel("1.1")))
+		<-entered
+		changed = append(changed, e.svc.recordSelection(p, sel("1.0")))
+		release()
+		w.wait()
+		if diff := cmp.Diff([]bool{true, true, true}, changed); diff != "" {
+			t.Errorf("changed (-want +got):\n%s", diff)
+		}
+		if got := e.stored(t, "a"); got != "example.com/apps/a:1.0" {
+			t.Errorf("store: %q, want example.com/apps/a:1.0", got)
+		}
+	})
+
 	// Run writes what is pending when it ends (here: the records of a
 	// write that failed); a restart resumes it.
 	t.Run("shutdown writes the records pending", func(t *testing.T) {

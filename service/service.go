@@ -773,12 +773,14 @@ func (s *Service) recordSelection(p *config.Policy, sel automation.Selection) bo
 		return true
 	}
 	// A scan that selects as the last one did, from the same documents
-	// and tag list, reads and writes nothing: most rescans at rest.
+	// and tag list, reads and writes nothing: most rescans at rest. Not
+	// while a newer record of the policy waits to be written: the store
+	// is to hold this scan's, and the selection went back to it.
 	last := recordedSelection{policy: p, ref: sel.Ref, tagsSum: sel.TagsSum, candidates: sel.Candidates, dropped: sel.Dropped}
 	s.mu.Lock()
 	same := s.recorded[sel.Key()] == last
 	s.mu.Unlock()
-	if same {
+	if same && !s.records.waits(sel.Key()) {
 		return false
 	}
 	// remember is called once the store holds what this scan found.
