@@ -115,8 +115,10 @@ type Service struct {
 	records      *selectionWriter
 	writeThrough bool
 	// deferred holds the automations (NAMESPACE/NAME) whose run waits for
-	// the first scans of their policies (see waitingLocked).
+	// the first scans of their policies (see waitingLocked); runsScan,
+	// set by benchmarks only, lets them run and scan as before.
 	deferred map[string]bool
+	runsScan bool
 	// roundDone is set once every repository was scanned since start
 	// (see firstRoundDone); roundChecked is len(scanned) at the last
 	// look.
@@ -734,7 +736,7 @@ func (s *Service) deferRun(key string) bool {
 // back: the run scans it and reports why. Once every repository was
 // scanned (firstRoundDone), nothing waits.
 func (s *Service) waitingLocked(set *indexedSet, a *config.Automation) bool {
-	if s.roundDone {
+	if s.roundDone || s.runsScan {
 		return false
 	}
 	for _, p := range set.automationPolicies[a] {
