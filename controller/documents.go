@@ -305,7 +305,8 @@ func (d *documents) publish(ctx context.Context, objs []object, versions credent
 			return nil, nil, nil, err
 		}
 	}
-	fp := fingerprint(objs) + accessFP + versions.fingerprint() + argoFP + "flux-git=" + strconv.FormatBool(d.fluxGit.isServed())
+	fluxGitFP := "flux-git=" + strconv.FormatBool(d.fluxGit.isServed())
+	fp := fingerprint(objs) + accessFP + versions.fingerprint() + argoFP + fluxGitFP
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if fp == d.fingerprint && d.applied != nil {
@@ -324,7 +325,7 @@ func (d *documents) publish(ctx context.Context, objs []object, versions credent
 		if argoStates, argoFP, err = readArgoSecrets(ctx, d.secrets, argoRefs, argoStates); err != nil {
 			return nil, nil, nil, err
 		}
-		fp = fingerprint(objs) + accessFP + versions.fingerprint() + argoFP
+		fp = fingerprint(objs) + accessFP + versions.fingerprint() + argoFP + fluxGitFP
 	}
 	users = append(users, argoSecretUsers(set, prevStates, argoStates)...)
 	argoDenied := applyArgoSecrets(set, argoStates)
