@@ -346,7 +346,7 @@ func (d *documents) publish(ctx context.Context, objs []object, versions credent
 	d.invalid = invalid
 	d.denied = denied
 	d.argoRefs, d.argoStates, d.argoDenied = argoRefs, argoStates, argoDenied
-	counts = []any{"repositories", len(set.Repositories), "policies", len(set.Policies), "automations", len(set.Automations), "invalid", len(invalid)}
+	counts = []any{"repositories", len(set.Repositories), "policies", len(set.Policies), "automations", len(set.Automations), "providers", len(set.Providers), "alerts", len(set.Alerts), "invalid", len(invalid)}
 	return d.applied, counts, users, nil
 }
 
