@@ -126,7 +126,7 @@ func (c *Client) resolve(ctx context.Context, ref name.Repository, r Repo, tag s
 	if !validTag(tag) {
 		return "", nil, fmt.Errorf("%w %q", ErrInvalidTag, tag)
 	}
-	cn, err := c.connect(ctx, ref, r)
+	cn, err := c.connect(ctx, ref, ref.Name(), r)
 	if err != nil {
 		return "", nil, err
 	}
@@ -200,7 +200,7 @@ func (c *Client) factsOf(ctx context.Context, ref name.Repository, r Repo, diges
 	if (!need.Created || e.HasCreated) && (!need.Platforms || e.HasPlatforms) {
 		return Facts{Digest: digest, Created: e.Created, Platforms: e.Platforms}, nil
 	}
-	cn, err := c.connect(ctx, ref, r)
+	cn, err := c.connect(ctx, ref, ref.Name(), r)
 	if err != nil {
 		return Facts{}, err
 	}

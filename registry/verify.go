@@ -184,7 +184,7 @@ func (c *Client) Verify(ctx context.Context, r Repo, digest string, key *CosignK
 	}
 	ctx, cancel := withTimeout(ctx, r.Timeout)
 	defer cancel()
-	cn, err := c.connect(ctx, ref, r)
+	cn, err := c.connect(ctx, ref, ref.Name(), r)
 	if err != nil {
 		return Verification{}, fmt.Errorf("verifying %s@%s: %w", ref.Name(), digest, err)
 	}
