@@ -112,7 +112,10 @@ type connKey struct {
 
 // conn is an authenticated HTTP client for one repository (pull scope).
 type conn struct {
-	ref    name.Repository
+	ref name.Repository
+	// scheme is ref.Scheme(), kept: go-containerregistry works it out
+	// anew at each call (with CIDRs parsed and regular expressions run).
+	scheme string
 	fp     [32]byte // of the credentials it was made with
 	client *http.Client
 }
@@ -180,7 +183,7 @@ func (c *Client) connect(ctx context.Context, ref name.Repository, repo string, 
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", ref.RegistryStr(), classify(err))
 	}
-	cn = &conn{ref: ref, fp: fp, client: &http.Client{Transport: rt, CheckRedirect: checkRedirect}}
+	cn = &conn{ref: ref, scheme: ref.Scheme(), fp: fp, client: &http.Client{Transport: rt, CheckRedirect: checkRedirect}}
 	c.mu.Lock()
 	c.conns[key] = cn
 	c.mu.Unlock()

@@ -104,7 +104,7 @@ func (c *Client) listTags(ctx context.Context, ref name.Repository, repo string,
 		return nil, none, false, err
 	}
 	first := &url.URL{
-		Scheme:   ref.Scheme(),
+		Scheme:   cn.scheme,
 		Host:     ref.RegistryStr(),
 		Path:     "/v2/" + ref.RepositoryStr() + "/tags/list",
 		RawQuery: "n=" + strconv.Itoa(c.o.pageSize),
