@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -71,12 +70,12 @@ func BenchmarkSchedulerWakeups(b *testing.B) {
 			go func() { done <- tc.run(ctx, clock, list) }()
 			<-round // the start-up spread
 			timers, wakeups := clock.timers.Load(), clock.wakeups.Load()
-			cpu := cpuTime(b)
+			cpu := cpuTime()
 			b.ReportAllocs()
 			for b.Loop() {
 				<-round
 			}
-			cpu = cpuTime(b) - cpu
+			cpu = cpuTime() - cpu
 			cancel()
 			if err := <-done; err != nil {
 				b.Fatal(err)
@@ -87,15 +86,6 @@ func BenchmarkSchedulerWakeups(b *testing.B) {
 			b.ReportMetric(float64(clock.wakeups.Load()-wakeups)/n, "wakeups/round")
 		})
 	}
-}
-
-// cpuTime is the user and system CPU time of the process so far.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // countingClock is the wall clock, counting the timers made by AfterFunc
