@@ -32,6 +32,10 @@ type Client struct {
 	// page's body and the Sum of its tags (see Repo.KnownSum).
 	pages map[string]pageSum
 
+	// refs holds the repositories parsed so far, by image and Insecure
+	// (a name.Repository; see parseRepo): one per repository asked for.
+	refs sync.Map
+
 	// verified holds the digests verified in this process, by key ID and
 	// digest (see Verify); the registry cache keeps them across processes.
 	verified sync.Map
@@ -118,6 +122,27 @@ type conn struct {
 	scheme string
 	fp     [32]byte // of the credentials it was made with
 	client *http.Client
+}
+
+// refKey names a parsed repository in Client.refs.
+type refKey struct {
+	image    string
+	insecure bool
+}
+
+// parseRepo validates a Repo's image name, once per image: parsing runs
+// regular expressions, a cost at every rescan of a repository otherwise.
+func (c *Client) parseRepo(r Repo) (name.Repository, error) {
+	key := refKey{r.Image, r.Insecure}
+	if v, ok := c.refs.Load(key); ok {
+		return v.(name.Repository), nil
+	}
+	ref, err := parseRepo(r)
+	if err != nil {
+		return name.Repository{}, err
+	}
+	c.refs.Store(key, ref)
+	return ref, nil
 }
 
 // parseRepo validates a Repo's image name.

@@ -56,7 +56,7 @@ var manifestAccept = []string{
 // HEAD first (Docker Hub does not count it against its pull limit), GET when
 // the HEAD gives no usable digest.
 func (c *Client) Digest(ctx context.Context, r Repo, tag string) (string, error) {
-	ref, err := parseRepo(r)
+	ref, err := c.parseRepo(r)
 	if err != nil {
 		return "", err
 	}
@@ -79,7 +79,7 @@ func (c *Client) Facts(ctx context.Context, r Repo, tag string, need Need) (Fact
 		d, err := c.Digest(ctx, r, tag)
 		return Facts{Digest: d}, err
 	}
-	ref, err := parseRepo(r)
+	ref, err := c.parseRepo(r)
 	if err != nil {
 		return Facts{}, err
 	}

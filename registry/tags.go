@@ -50,7 +50,7 @@ type TagList struct {
 // it computed from the last one (a selection, the latest tags) skips the
 // decoding and hashing of every tag.
 func (c *Client) ListTags(ctx context.Context, r Repo) (TagList, error) {
-	ref, err := parseRepo(r)
+	ref, err := c.parseRepo(r)
 	if err != nil {
 		return TagList{}, err
 	}

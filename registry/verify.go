@@ -178,7 +178,7 @@ func (c *Client) Verify(ctx context.Context, r Repo, digest string, key *CosignK
 		c.verified.Store(cacheKey, e.Where)
 		return Verification{Verified: true, Cached: true}, nil
 	}
-	ref, err := parseRepo(r)
+	ref, err := c.parseRepo(r)
 	if err != nil {
 		return Verification{}, err
 	}
