@@ -107,12 +107,13 @@ type SchedulerOptions struct {
 	// progress to return. Default: DefaultGrace (25s).
 	Grace time.Duration
 	// Coalesce lets runs due close together start in one wake-up of the
-	// Scheduler: when it wakes for a run, it also starts every run due
-	// within min(1/100 of that job's interval, Coalesce), so that a run
-	// may start up to that much before it is due (never after). 10,000
-	// jobs at 5-minute intervals then wake the Scheduler about once a
-	// second instead of 33 times. Default: DefaultCoalesce (1s);
-	// negative: every run at its own time.
+	// Scheduler: when it wakes for a run, it also starts, in the order
+	// they are due, the next runs due within their job's slack,
+	// min(1/100 of the job's interval, Coalesce), so that a run may start
+	// up to that much before it is due (never after). 10,000 jobs at
+	// 5-minute intervals then wake the Scheduler about once a second
+	// instead of 33 times. Default: DefaultCoalesce (1s); negative: every
+	// run at its own time.
 	Coalesce time.Duration
 }
 
@@ -421,7 +422,10 @@ func (s *Scheduler) slack(e *schedEntry) time.Duration {
 
 // wake starts the runs due now, and those due soon enough to join them
 // (see SchedulerOptions.Coalesce), in the order they are due; then it sets
-// the timer for the next.
+// the timer for the next. It stops at the first run not within its slack:
+// one due later with a longer slack waits for its own wake-up (never late
+// for that), so that a wake-up costs the runs it starts, not a look at
+// every run due within a second.
 func (s *Scheduler) wake(gen uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -430,19 +434,10 @@ func (s *Scheduler) wake(gen uint64) {
 	}
 	s.timer, s.timerAt = nil, time.Time{}
 	now := s.o.Clock.Now()
-	horizon := now.Add(max(s.o.Coalesce, 0))
-	var later []*schedEntry // due within the horizon but not within their slack
-	for len(s.due) > 0 && !s.due[0].next.After(horizon) {
+	for len(s.due) > 0 && !s.due[0].next.After(now.Add(s.slack(s.due[0]))) {
 		e := heap.Pop(&s.due).(*schedEntry)
-		if e.next.After(now.Add(s.slack(e))) {
-			later = append(later, e)
-			continue
-		}
 		e.next = time.Time{}
 		s.lanes.requestLocked(e.job.Key)
-	}
-	for _, e := range later {
-		heap.Push(&s.due, e)
 	}
 	s.setTimerLocked(now)
 }
