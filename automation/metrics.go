@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -40,6 +42,20 @@ type Metrics struct {
 	webhooks          *prometheus.CounterVec
 	lastSuccess       *prometheus.GaugeVec
 	stale             *prometheus.GaugeVec
+
+	// repos holds each repository's series of ScanDone and Stale by its
+	// label (a *repoSeries), so that a rescan does not look them up by
+	// their labels again (or parse the image for its host).
+	repos sync.Map
+}
+
+// repoSeries are an image repository's series, looked up once.
+type repoSeries struct {
+	image    string             // of the scans; another image makes new series
+	seconds  prometheus.Counter // nil until the first ScanDone
+	duration prometheus.Observer
+	scans    [2]atomic.Pointer[prometheus.Counter] // by result: success, error; made at the first of each
+	stale    atomic.Pointer[prometheus.Gauge]      // made at the first Stale
 }
 
 // Result label values.
@@ -135,9 +151,40 @@ func (m *Metrics) ScanDone(repository, image string, d time.Duration, err error)
 		return
 	}
 	repository = repositoryLabel(repository)
-	m.scans.WithLabelValues(repository, result(err)).Inc()
-	m.scanSeconds.WithLabelValues(repository).Add(max(d.Seconds(), 0))
-	m.scanDuration.WithLabelValues(imageHost(image)).Observe(d.Seconds())
+	rs := m.series(repository)
+	if rs == nil || rs.seconds == nil || rs.image != image {
+		rs = &repoSeries{
+			image:    image,
+			seconds:  m.scanSeconds.WithLabelValues(repository),
+			duration: m.scanDuration.WithLabelValues(imageHost(image)),
+		}
+		if old := m.series(repository); old != nil {
+			rs.stale.Store(old.stale.Load())
+		}
+		m.repos.Store(repository, rs)
+	}
+	i := 0
+	if err != nil {
+		i = 1
+	}
+	scans := rs.scans[i].Load()
+	if scans == nil {
+		c := m.scans.WithLabelValues(repository, result(err))
+		scans = &c
+		rs.scans[i].Store(scans)
+	}
+	(*scans).Inc()
+	rs.seconds.Add(max(d.Seconds(), 0))
+	rs.duration.Observe(d.Seconds())
+}
+
+// series returns the repository's series, or nil.
+func (m *Metrics) series(repository string) *repoSeries {
+	v, ok := m.repos.Load(repository)
+	if !ok {
+		return nil
+	}
+	return v.(*repoSeries)
 }
 
 // ObserveRequest counts one registry request. It fits
@@ -247,7 +294,23 @@ func (m *Metrics) Stale(repository string, stale bool) {
 	if stale {
 		v = 1
 	}
-	m.stale.WithLabelValues(repositoryLabel(repository)).Set(v)
+	repository = repositoryLabel(repository)
+	rs := m.series(repository)
+	if rs == nil {
+		// Stale before any ScanDone: the gauge only (ScanDone makes
+		// the rest).
+		rs = &repoSeries{}
+		if v, loaded := m.repos.LoadOrStore(repository, rs); loaded {
+			rs = v.(*repoSeries)
+		}
+	}
+	g := rs.stale.Load()
+	if g == nil {
+		gauge := m.stale.WithLabelValues(repository)
+		g = &gauge
+		rs.stale.Store(g)
+	}
+	(*g).Set(v)
 }
 
 // ForgetRepository removes the image repository's stale gauge, as when
@@ -256,7 +319,9 @@ func (m *Metrics) ForgetRepository(repository string) {
 	if m == nil {
 		return
 	}
-	m.stale.DeleteLabelValues(repositoryLabel(repository))
+	repository = repositoryLabel(repository)
+	m.repos.Delete(repository)
+	m.stale.DeleteLabelValues(repository)
 }
 
 // imageHost is the registry host of an image repository, as its requests

@@ -84,3 +84,29 @@ func scrapeSize(tb testing.TB, h http.Handler) int {
 	}
 	return rec.Body.Len()
 }
+
+// BenchmarkMetricsScan is what the service records per scan of an image
+// repository (ScanDone and Stale), rescanning 10,000 repositories in turn
+// on one registry host.
+func BenchmarkMetricsScan(b *testing.B) {
+	const repos = 10_000
+	m, err := automation.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys, images := make([]string, repos), make([]string, repos)
+	for i := range repos {
+		keys[i] = fmt.Sprintf("apps/app%05d", i)
+		images[i] = fmt.Sprintf("registry.example.com/team/app%05d", i)
+		m.ScanDone(keys[i], images[i], time.Second, nil)
+		m.Stale(keys[i], false)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		r := i % repos
+		m.ScanDone(keys[r], images[r], 120*time.Millisecond, nil)
+		m.Stale(keys[r], false)
+		i++
+	}
+}

@@ -136,6 +136,34 @@ func TestMetrics(t *testing.T) {
 				"hoist_registry_stale{repository=apps/nginx}":   0,
 			},
 		},
+		"rescans reuse the series a repository's first scan looked up": {
+			record: func(m *automation.Metrics) {
+				m.Stale("apps/podinfo", false) // before any scan: the gauge only
+				m.ScanDone("apps/podinfo", "ghcr.io/stefanprodan/podinfo", time.Second, nil)
+				m.ScanDone("apps/podinfo", "ghcr.io/stefanprodan/podinfo", time.Second, errors.New("boom"))
+				m.ScanDone("apps/podinfo", "ghcr.io/stefanprodan/podinfo", time.Second, nil)
+				m.Stale("apps/podinfo", true)
+				// The image moved to another registry: its scans count
+				// under the new host.
+				m.ScanDone("apps/podinfo", "quay.io/stefanprodan/podinfo", 2*time.Second, nil)
+				m.Stale("apps/podinfo", false)
+				// Removed, then back: the gauge is made again, the
+				// counters went on.
+				m.ForgetRepository("apps/podinfo")
+				m.Stale("apps/podinfo", true)
+				m.ScanDone("apps/podinfo", "quay.io/stefanprodan/podinfo", time.Second, nil)
+			},
+			want: map[string]float64{
+				"hoist_scans_total{repository=apps/podinfo,result=success}": 4,
+				"hoist_scans_total{repository=apps/podinfo,result=error}":   1,
+				"hoist_scan_seconds_total{repository=apps/podinfo}":         6,
+				"hoist_scan_duration_seconds_count{host=ghcr.io}":           3,
+				"hoist_scan_duration_seconds_sum{host=ghcr.io}":             3,
+				"hoist_scan_duration_seconds_count{host=quay.io}":           2,
+				"hoist_scan_duration_seconds_sum{host=quay.io}":             3,
+				"hoist_registry_stale{repository=apps/podinfo}":             1,
+			},
+		},
 		"webhooks": {
 			record: func(m *automation.Metrics) {
 				m.WebhookRequest("apps/dockerhub", "accepted")

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -259,10 +260,11 @@ func New(mgr manager.Manager, o Options) (*Controller, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.watchOptional(mgr, append([]*optionalKind{c.docs.fluxGit}, argo...)); err != nil {
+	notifications, err := c.watchNotifications(mgr, o)
+	if err != nil {
 		return nil, err
 	}
-	if err := c.watchNotifications(mgr, o); err != nil {
+	if err := c.watchOptional(mgr, slices.Concat([]*optionalKind{c.docs.fluxGit}, argo, notifications)); err != nil {
 		return nil, err
 	}
 	run := svc.Run

@@ -305,7 +305,8 @@ func (d *documents) publish(ctx context.Context, objs []object, versions credent
 			return nil, nil, nil, err
 		}
 	}
-	fp := fingerprint(objs) + accessFP + versions.fingerprint() + argoFP + "flux-git=" + strconv.FormatBool(d.fluxGit.isServed())
+	fluxGitFP := "flux-git=" + strconv.FormatBool(d.fluxGit.isServed())
+	fp := fingerprint(objs) + accessFP + versions.fingerprint() + argoFP + fluxGitFP
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if fp == d.fingerprint && d.applied != nil {
@@ -324,7 +325,7 @@ func (d *documents) publish(ctx context.Context, objs []object, versions credent
 		if argoStates, argoFP, err = readArgoSecrets(ctx, d.secrets, argoRefs, argoStates); err != nil {
 			return nil, nil, nil, err
 		}
-		fp = fingerprint(objs) + accessFP + versions.fingerprint() + argoFP
+		fp = fingerprint(objs) + accessFP + versions.fingerprint() + argoFP + fluxGitFP
 	}
 	users = append(users, argoSecretUsers(set, prevStates, argoStates)...)
 	argoDenied := applyArgoSecrets(set, argoStates)
@@ -345,7 +346,7 @@ func (d *documents) publish(ctx context.Context, objs []object, versions credent
 	d.invalid = invalid
 	d.denied = denied
 	d.argoRefs, d.argoStates, d.argoDenied = argoRefs, argoStates, argoDenied
-	counts = []any{"repositories", len(set.Repositories), "policies", len(set.Policies), "automations", len(set.Automations), "invalid", len(invalid)}
+	counts = []any{"repositories", len(set.Repositories), "policies", len(set.Policies), "automations", len(set.Automations), "providers", len(set.Providers), "alerts", len(set.Alerts), "invalid", len(invalid)}
 	return d.applied, counts, users, nil
 }
 

@@ -211,7 +211,9 @@ func TestServiceAccountCredentials(t *testing.T) {
 					return false
 				}
 				cond = apimeta.FindStatusCondition(repo.Status.Conditions, ReadyCondition)
-				return cond != nil && cond.Status != metav1.ConditionUnknown
+				// A scan before the policy was published lists nothing:
+				// wait for the one for the policy.
+				return cond != nil && cond.Status != metav1.ConditionUnknown && cond.Message != NoPolicyMessage
 			})
 			if len(tc.wantInMessage) == 0 {
 				if cond.Status != metav1.ConditionTrue || repo.Status.LastScanResult == nil || repo.Status.LastScanResult.TagCount != 2 {

@@ -11,10 +11,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	crsource "sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/hoist-dev/hoist/config/notification/v1beta3"
 	"github.com/hoist-dev/hoist/notify"
@@ -27,81 +28,103 @@ const NotificationGroup = "notification.toolkit.fluxcd.io"
 
 // notificationVersions are the versions of Provider and Alert that are
 // read, the preferred first: the first one the API server serves is
-// watched.
+// watched; the first of all when it serves none yet (its CRD installed
+// later).
 var notificationVersions = []string{"v1beta3", "v1beta2"}
 
-// servedNotificationKinds are Provider and Alert at the first version of
-// notificationVersions the API server serves; a kind it does not serve is
-// left out.
-func servedNotificationKinds(m apimeta.RESTMapper) ([]schema.GroupVersionKind, error) {
+// notificationKinds are Provider and Alert, each at the first version of
+// notificationVersions the API server serves, or at the first of them when
+// it serves none.
+func notificationKinds(m apimeta.RESTMapper) ([]schema.GroupVersionKind, error) {
 	var out []schema.GroupVersionKind
 	for _, kind := range []string{v1beta3.ProviderKind, v1beta3.AlertKind} {
+		gvk := schema.GroupVersionKind{Group: NotificationGroup, Version: notificationVersions[0], Kind: kind}
 		for _, v := range notificationVersions {
-			gvk := schema.GroupVersionKind{Group: NotificationGroup, Version: v, Kind: kind}
-			_, err := m.RESTMapping(gvk.GroupKind(), gvk.Version)
+			served := schema.GroupVersionKind{Group: NotificationGroup, Version: v, Kind: kind}
+			_, err := m.RESTMapping(served.GroupKind(), served.Version)
 			if apimeta.IsNoMatchError(err) {
 				continue
 			}
 			if err != nil {
 				return nil, fmt.Errorf("looking up Flux's %s: %w", kind, err)
 			}
-			out = append(out, gvk)
+			gvk = served
 			break
 		}
+		out = append(out, gvk)
 	}
 	return out, nil
+}
+
+// notificationCRDs are the names of the CustomResourceDefinitions of
+// Provider and Alert.
+var notificationCRDs = map[string]string{
+	v1beta3.ProviderKind: "providers." + NotificationGroup,
+	v1beta3.AlertKind:    "alerts." + NotificationGroup,
 }
 
 // watchNotifications makes the notifications of the loop go where o says:
 // with EventsAddr, every event is posted there (to Flux's
 // notification-controller, which routes it by its Alerts) and Providers
 // and Alerts are not read; without it, the Providers and Alerts of the API
-// server, when their CustomResourceDefinitions are served, are documents
-// of the configuration, watched (each change that matters syncs it, as for
-// Argo CD's kinds), and hoist sends to the Providers itself. Either way
-// the Providers' Secrets are read from the API server, in the Provider's
+// server are documents of the configuration while their
+// CustomResourceDefinitions are installed (the optional kinds it returns,
+// followed by watchOptional: installed after hoist, or removed, without a
+// restart), watched (each change that matters syncs it, as for Argo CD's
+// kinds), and hoist sends to the Providers itself. Either way the
+// Providers' Secrets are read from the API server, in the Provider's
 // namespace, when a notification is sent.
-func (c *Controller) watchNotifications(mgr manager.Manager, o Options) error {
+func (c *Controller) watchNotifications(mgr manager.Manager, o Options) ([]*optionalKind, error) {
 	r := o.Service.Runner
 	if r == nil {
-		return nil
+		return nil, nil
 	}
 	opts := []notify.Option{notify.WithLogger(o.Logger), notify.WithSecrets(apiSecrets(mgr.GetAPIReader()))}
 	if o.EventsAddr != "" {
 		r.Notifier = notify.New(r.SecretsDir, append(opts, notify.WithEventsAddr(o.EventsAddr))...)
 		c.log.Info("posting events to --events-addr; Providers and Alerts are not read (notification-controller routes the events)", "eventsAddr", redactAddr(o.EventsAddr))
-		return nil
+		return nil, nil
 	}
 	r.Notifier = notify.New(r.SecretsDir, opts...)
-	kinds, err := servedNotificationKinds(mgr.GetRESTMapper())
+	gvks, err := notificationKinds(mgr.GetRESTMapper())
 	if err != nil {
-		return fmt.Errorf("controller: %w", err)
+		return nil, fmt.Errorf("controller: %w", err)
 	}
-	if len(kinds) < 2 {
-		c.log.Info("not sending notifications: the API server does not serve Flux's Provider and Alert (install the CustomResourceDefinitions of notification-controller and restart)", "group", NotificationGroup)
-		return nil
+	var kinds []*optionalKind
+	for _, gvk := range gvks {
+		k := &optionalKind{gvk: gvk, crd: notificationCRDs[gvk.Kind], what: "Flux's " + gvk.Kind + "s"}
+		rec := &reconciler{c: c, kind: gvk.Kind, reconcile: func(context.Context, objectKey) error { return nil }}
+		ctl, err := crcontroller.New(gvk.Kind, mgr, crcontroller.Options{Reconciler: rec, MaxConcurrentReconciles: 1})
+		if err != nil {
+			return nil, fmt.Errorf("controller: registering the %s reconciler: %w", gvk.Kind, err)
+		}
+		k.watch = func(ctx context.Context) error {
+			// The informer, started and listed (once the cache is):
+			// the documents listed next have the objects.
+			if _, err := c.informers.GetInformer(ctx, k.object()); err != nil {
+				return err
+			}
+			// counted: a change makes the next sync list again.
+			// argoChanged compares the spec, labels and annotations,
+			// whether or not the kind has a status subresource
+			// (Flux's v1beta3 kinds have no status).
+			return ctl.Watch(crsource.Kind[client.Object](c.informers, k.object(), &handler.EnqueueRequestForObject{}, c.counted(argoChanged{})))
+		}
+		k.changed = c.sync
+		kinds = append(kinds, k)
 	}
 	reader := mgr.GetCache()
-	c.docs.extra = append(c.docs.extra, func(ctx context.Context) ([]object, error) { return listNotifications(ctx, reader, kinds) })
-	for _, gvk := range kinds {
-		u := &unstructured.Unstructured{}
-		u.SetGroupVersionKind(gvk)
-		rec := &reconciler{c: c, kind: gvk.Kind, reconcile: func(context.Context, objectKey) error { return nil }}
-		err := builder.ControllerManagedBy(mgr).
-			Named(gvk.Kind).
-			// counted: a change makes the next sync list again.
-			// argoChanged compares the spec, labels and
-			// annotations, whether or not the kind has a status
-			// subresource (Flux's v1beta3 kinds have no status).
-			For(u, builder.WithPredicates(c.counted(argoChanged{}))).
-			WithOptions(crcontroller.Options{MaxConcurrentReconciles: 1}).
-			Complete(rec)
-		if err != nil {
-			return fmt.Errorf("controller: registering the %s reconciler: %w", gvk.Kind, err)
-		}
-	}
-	c.log.Info("sending notifications of Flux's Providers and Alerts", "provider", kinds[0].GroupVersion().String(), "alert", kinds[1].GroupVersion().String())
-	return nil
+	c.docs.extra = append(c.docs.extra, func(ctx context.Context) ([]object, error) {
+		var objs []object
+		err := readServed(kinds, func(served []schema.GroupVersionKind) error {
+			var err error
+			objs, err = listNotifications(ctx, reader, served)
+			return err
+		})
+		return objs, err
+	})
+	c.log.Info("sending notifications of Flux's Providers and Alerts while their CustomResourceDefinitions are installed", "provider", gvks[0].GroupVersion().String(), "alert", gvks[1].GroupVersion().String())
+	return kinds, nil
 }
 
 // listNotifications reads the Providers and Alerts of kinds from the

@@ -8,9 +8,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
-// TestServedNotificationKinds: Provider and Alert are read at v1beta3 when
-// it is served, else at v1beta2; a kind not served is left out.
-func TestServedNotificationKinds(t *testing.T) {
+// TestNotificationKinds: Provider and Alert are read at v1beta3 when it is
+// served, else at v1beta2; a kind not served at all is followed at v1beta3
+// (its CRD installed later).
+func TestNotificationKinds(t *testing.T) {
 	gvk := func(v, k string) schema.GroupVersionKind {
 		return schema.GroupVersionKind{Group: NotificationGroup, Version: v, Kind: k}
 	}
@@ -26,14 +27,17 @@ func TestServedNotificationKinds(t *testing.T) {
 			served: []schema.GroupVersionKind{gvk("v1beta2", "Provider"), gvk("v1beta2", "Alert")},
 			want:   []schema.GroupVersionKind{gvk("v1beta2", "Provider"), gvk("v1beta2", "Alert")},
 		},
-		"Alert only": {
-			served: []schema.GroupVersionKind{gvk("v1beta3", "Alert")},
-			want:   []schema.GroupVersionKind{gvk("v1beta3", "Alert")},
+		"Alert only, v1beta2": {
+			served: []schema.GroupVersionKind{gvk("v1beta2", "Alert")},
+			want:   []schema.GroupVersionKind{gvk("v1beta3", "Provider"), gvk("v1beta2", "Alert")},
 		},
 		"v1 only (Receivers)": {
 			served: []schema.GroupVersionKind{gvk("v1", "Receiver")},
+			want:   []schema.GroupVersionKind{gvk("v1beta3", "Provider"), gvk("v1beta3", "Alert")},
 		},
-		"none": {},
+		"none": {
+			want: []schema.GroupVersionKind{gvk("v1beta3", "Provider"), gvk("v1beta3", "Alert")},
+		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -41,7 +45,7 @@ func TestServedNotificationKinds(t *testing.T) {
 			for _, g := range tc.served {
 				m.Add(g, apimeta.RESTScopeNamespace)
 			}
-			got, err := servedNotificationKinds(m)
+			got, err := notificationKinds(m)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -24,6 +24,9 @@ type scanObservation struct {
 	tags   int
 	latest []string
 	err    string
+	// unused: the repository had no policy to scan for, so its tags were
+	// not listed.
+	unused bool
 }
 
 // runObservation is an automation's last run, and its last push.
@@ -45,7 +48,7 @@ func newObservations() *observations {
 func (o *observations) scanned(namespace, name string, sels []automation.Selection, at time.Time) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	s := scanObservation{at: at}
+	s := scanObservation{at: at, unused: len(sels) == 0}
 	for _, sel := range sels {
 		if sel.TagCount > s.tags { // the same for every policy of the repository
 			s.tags, s.latest = sel.TagCount, sel.LatestTags

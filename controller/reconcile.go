@@ -29,6 +29,11 @@ const (
 	StalledCondition     = "Stalled"
 )
 
+// NoPolicyMessage is the Ready message of an ImageRepository that no
+// ImagePolicy refers to: hoist lists a repository's tags for its policies,
+// so it has listed none (and says so rather than "found 0 tags").
+const NoPolicyMessage = "no ImagePolicy refers to this repository: its tags are listed once one does"
+
 // Condition reasons and event reasons; Flux's where one fits.
 const (
 	// ReasonSucceeded: the object's last scan or run succeeded.
@@ -250,6 +255,9 @@ func (c *Controller) reconcileRepository(ctx context.Context, k objectKey) error
 			if setFailed(&st.Conditions, obj.Generation, scan.err) {
 				events = append(events, kevent{warning: true, reason: ReasonFailed, action: "Scan", note: scan.err})
 			}
+		case scan.unused:
+			// Not "found 0 tags": nothing was listed.
+			setReady(&st.Conditions, obj.Generation, NoPolicyMessage)
 		default:
 			st.LastScanResult = &v1alpha1.ScanResult{TagCount: scan.tags, ScanTime: *timePtr(scan.at), LatestTags: scan.latest}
 			setReady(&st.Conditions, obj.Generation, fmt.Sprintf("successful scan: found %d tags", scan.tags))

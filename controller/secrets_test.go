@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,7 +35,8 @@ func TestSyncListsOnChangeOnly(t *testing.T) {
 		}}).Build()
 	d := &documents{secrets: c, secretsDir: t.TempDir()}
 	src := newSource()
-	go func() { _ = src.Run(ctx, func(*config.Set) {}) }()
+	var published atomic.Int32 // sync returns once its publish is applied
+	go func() { _ = src.Run(ctx, func(*config.Set) { published.Add(1) }) }()
 	log := slog.New(slog.DiscardHandler)
 
 	sync := func() []objectKey {
@@ -53,6 +55,12 @@ func TestSyncListsOnChangeOnly(t *testing.T) {
 	sync()
 	if lists != first {
 		t.Errorf("a sync after no event listed %d times", lists-first)
+	}
+	// An event that changed nothing: listed, and not published again.
+	d.changes.Add(1)
+	sync()
+	if n := published.Load(); n != 1 {
+		t.Errorf("objects, Secrets and grants unchanged: published %d times, want once", n)
 	}
 
 	// The Secret changes; its watch counts it.

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/hoist-dev/hoist/config/v1alpha1"
 	"github.com/hoist-dev/hoist/controller"
@@ -154,5 +156,81 @@ func TestControllerNotifications(t *testing.T) {
 	if diff := cmp.Diff(want, sinkEvents(hook)); diff != "" {
 		t.Errorf("the Provider got events with --events-addr (-want +got):\n%s", diff)
 	}
+	p.stop()
+}
+
+// TestControllerNotificationCRDsInstalledLater runs `hoist controller` on
+// an API server without the CustomResourceDefinitions of Flux's Provider
+// and Alert, then installs them: a Provider and an Alert created then get
+// the next selection's event, without a restart. Removed, the kinds are no
+// longer watched, and the loop goes on.
+func TestControllerNotificationCRDsInstalledLater(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end controller test")
+	}
+	kube := testenv.StartKube(t, controller.NewScheme(), filepath.Join("..", "config", "crd"))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := kube.Client
+	f := newFleet(t, fleetOptions{first: "1.0.0", semver: ">=1.0.0", repoInterval: "1s"})
+	applyFleet(ctx, t, c, f, nil)
+	hook := newEventSink(t, "")
+
+	p := startController(t, kube)
+	for _, kind := range []string{"Providers", "Alerts"} {
+		p.waitLog("not watching Flux's "+kind+" yet", time.Minute)
+	}
+	waitPolicy(ctx, t, c, f.namespace, f.name, func(p *v1alpha1.ImagePolicy) bool { return p.Status.LatestRef != nil })
+
+	data, err := os.ReadFile(filepath.Join(notificationCRDs, "notification.toolkit.fluxcd.io.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crds []*unstructured.Unstructured
+	for doc := range strings.SplitSeq(string(data), "\n---") {
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+			t.Fatal(err)
+		}
+		if len(u.Object) > 0 {
+			crds = append(crds, u)
+			create(ctx, t, c, u)
+		}
+	}
+	for _, kind := range []string{"Providers", "Alerts"} {
+		p.waitLog("CustomResourceDefinition installed: watching Flux's "+kind, time.Minute)
+	}
+
+	create(ctx, t, c, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.namespace, Name: "hook"},
+		StringData: map[string]string{"address": hook.URL + "/hook"},
+	})
+	create(ctx, t, c, fluxObject("Provider", f.namespace, "hook", map[string]any{"type": "generic", "secretRef": map[string]any{"name": "hook"}}))
+	create(ctx, t, c, fluxObject("Alert", f.namespace, "images", map[string]any{
+		"providerRef":  map[string]any{"name": "hook"},
+		"eventSources": []any{map[string]any{"kind": "ImagePolicy", "name": "*"}},
+	}))
+	// Once a configuration with the Alert is applied, the next selection
+	// is sent.
+	waitFor(ctx, t, "a configuration with the Alert", func() bool {
+		return strings.Contains(p.logs(), "alerts=1") || strings.Contains(p.logs(), `"alerts":1`)
+	})
+	head, _ := waitRef(t, f.bare, "main", f.push("1.1.0"), 60*time.Second)
+	want := []sinkEvent{{"ImagePolicy", f.name, "info", "NewSelection", "main@sha1:" + head, "hoist"}}
+	waitFor(ctx, t, "the Provider's event", func() bool { return len(sinkEvents(hook)) >= len(want) })
+	if diff := cmp.Diff(want, sinkEvents(hook)); diff != "" {
+		t.Errorf("events at the Provider (-want +got):\n%s", diff)
+	}
+
+	for _, crd := range crds {
+		if err := c.Delete(ctx, crd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, kind := range []string{"Providers", "Alerts"} {
+		p.waitLog("CustomResourceDefinition gone: no longer watching Flux's "+kind, time.Minute)
+	}
+	// The loop goes on without them.
+	waitRef(t, f.bare, "main", f.push("1.2.0"), 60*time.Second)
 	p.stop()
 }

@@ -27,10 +27,14 @@ type Client struct {
 	cloud *cloudAuth
 
 	mu    sync.Mutex
-	conns map[string]*conn
+	conns map[connKey]*conn
 	// pages holds, per repository listed in one page, the SHA-256 of that
 	// page's body and the Sum of its tags (see Repo.KnownSum).
 	pages map[string]pageSum
+
+	// refs holds the repositories parsed so far, by image and Insecure
+	// (a name.Repository; see parseRepo): one per repository asked for.
+	refs sync.Map
 
 	// verified holds the digests verified in this process, by key ID and
 	// digest (see Verify); the registry cache keeps them across processes.
@@ -97,16 +101,48 @@ func New(opts ...Option) (*Client, error) {
 		secure:   newPingTransport(newTransport(o, secureBase, limits), o.clock),
 		insecure: newPingTransport(newTransport(o, insecureBase, limits), o.clock),
 		cloud:    newCloudAuth(o.clock, o.cloudHTTP, o.googleAPIs),
-		conns:    make(map[string]*conn),
+		conns:    make(map[connKey]*conn),
 		pages:    make(map[string]pageSum),
 	}, nil
 }
 
+// connKey names a repository's connection: one per repository and the
+// settings that change how it connects.
+type connKey struct {
+	repo       string // name.Repository.Name
+	insecure   bool
+	realmHosts string // Repo.RealmHosts, joined by ","
+}
+
 // conn is an authenticated HTTP client for one repository (pull scope).
 type conn struct {
-	ref    name.Repository
+	ref name.Repository
+	// scheme is ref.Scheme(), kept: go-containerregistry works it out
+	// anew at each call (with CIDRs parsed and regular expressions run).
+	scheme string
 	fp     [32]byte // of the credentials it was made with
 	client *http.Client
+}
+
+// refKey names a parsed repository in Client.refs.
+type refKey struct {
+	image    string
+	insecure bool
+}
+
+// parseRepo validates a Repo's image name, once per image: parsing runs
+// regular expressions, a cost at every rescan of a repository otherwise.
+func (c *Client) parseRepo(r Repo) (name.Repository, error) {
+	key := refKey{r.Image, r.Insecure}
+	if v, ok := c.refs.Load(key); ok {
+		return v.(name.Repository), nil
+	}
+	ref, err := parseRepo(r)
+	if err != nil {
+		return name.Repository{}, err
+	}
+	c.refs.Store(key, ref)
+	return ref, nil
 }
 
 // parseRepo validates a Repo's image name.
@@ -122,18 +158,20 @@ func parseRepo(r Repo) (name.Repository, error) {
 	return ref, nil
 }
 
+// withTimeout bounds ctx by d when d > 0; else it returns ctx as it is
+// (nothing started under it outlives the call).
 func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	if d > 0 {
 		return context.WithTimeout(ctx, d)
 	}
-	return context.WithCancel(ctx)
+	return ctx, func() {}
 }
 
-// connect returns the authenticated client for ref, reusing the one made by
+// connect returns the authenticated client for ref (whose Name is repo), reusing the one made by
 // an earlier call with the same credentials (one token per repository, not
 // per call; the ping is shared by the repositories of a host, see
 // pingTransport).
-func (c *Client) connect(ctx context.Context, ref name.Repository, r Repo) (*conn, error) {
+func (c *Client) connect(ctx context.Context, ref name.Repository, repo string, r Repo) (*conn, error) {
 	auth, err := c.authenticator(ctx, ref, r)
 	if err != nil {
 		return nil, err
@@ -144,7 +182,14 @@ func (c *Client) connect(ctx context.Context, ref name.Repository, r Repo) (*con
 	}
 	// One connection per repository: new credentials (a rotated secret, a
 	// refreshed cloud token) replace the old connection rather than pile up.
-	key := fmt.Sprintf("%s|%t|%s", ref.Name(), r.Insecure, strings.Join(r.RealmHosts, ","))
+	key := connKey{repo: repo, insecure: r.Insecure}
+	switch len(r.RealmHosts) {
+	case 0:
+	case 1:
+		key.realmHosts = r.RealmHosts[0]
+	default:
+		key.realmHosts = strings.Join(r.RealmHosts, ",")
+	}
 	c.mu.Lock()
 	cn, ok := c.conns[key]
 	c.mu.Unlock()
@@ -163,7 +208,7 @@ func (c *Client) connect(ctx context.Context, ref name.Repository, r Repo) (*con
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", ref.RegistryStr(), classify(err))
 	}
-	cn = &conn{ref: ref, fp: fp, client: &http.Client{Transport: rt, CheckRedirect: checkRedirect}}
+	cn = &conn{ref: ref, scheme: ref.Scheme(), fp: fp, client: &http.Client{Transport: rt, CheckRedirect: checkRedirect}}
 	c.mu.Lock()
 	c.conns[key] = cn
 	c.mu.Unlock()
@@ -210,20 +255,30 @@ func (c *Client) authenticator(ctx context.Context, ref name.Repository, r Repo)
 }
 
 // fingerprint hashes credentials so that a change of secret gets a new
-// connection; the hash stays in memory and is never printed.
+// connection; the hash stays in memory and is never printed. It runs at
+// every scan, so it allocates nothing for credentials of usual length.
 func fingerprint(ctx context.Context, a authn.Authenticator) ([32]byte, error) {
+	if a == authn.Anonymous {
+		return anonymousFingerprint, nil
+	}
 	cfg, err := authn.Authorization(ctx, a)
 	if err != nil {
 		return [32]byte{}, err
 	}
-	h := sha256.New()
+	return fingerprintConfig(cfg), nil
+}
+
+// anonymousFingerprint is the fingerprint of no credentials.
+var anonymousFingerprint = fingerprintConfig(&authn.AuthConfig{})
+
+func fingerprintConfig(cfg *authn.AuthConfig) [32]byte {
+	var buf [256]byte
+	b := buf[:0]
 	for _, s := range []string{cfg.Username, cfg.Password, cfg.Auth, cfg.IdentityToken, cfg.RegistryToken} {
-		_, _ = io.WriteString(h, s) // a hash.Hash never returns an error
-		h.Write([]byte{0})
+		b = append(b, s...)
+		b = append(b, 0)
 	}
-	var sum [32]byte
-	copy(sum[:], h.Sum(nil))
-	return sum, nil
+	return sha256.Sum256(b)
 }
 
 // classify makes go-containerregistry's transport errors (ping, token)

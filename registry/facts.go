@@ -56,7 +56,7 @@ var manifestAccept = []string{
 // HEAD first (Docker Hub does not count it against its pull limit), GET when
 // the HEAD gives no usable digest.
 func (c *Client) Digest(ctx context.Context, r Repo, tag string) (string, error) {
-	ref, err := parseRepo(r)
+	ref, err := c.parseRepo(r)
 	if err != nil {
 		return "", err
 	}
@@ -79,7 +79,7 @@ func (c *Client) Facts(ctx context.Context, r Repo, tag string, need Need) (Fact
 		d, err := c.Digest(ctx, r, tag)
 		return Facts{Digest: d}, err
 	}
-	ref, err := parseRepo(r)
+	ref, err := c.parseRepo(r)
 	if err != nil {
 		return Facts{}, err
 	}
@@ -126,7 +126,7 @@ func (c *Client) resolve(ctx context.Context, ref name.Repository, r Repo, tag s
 	if !validTag(tag) {
 		return "", nil, fmt.Errorf("%w %q", ErrInvalidTag, tag)
 	}
-	cn, err := c.connect(ctx, ref, r)
+	cn, err := c.connect(ctx, ref, ref.Name(), r)
 	if err != nil {
 		return "", nil, err
 	}
@@ -200,7 +200,7 @@ func (c *Client) factsOf(ctx context.Context, ref name.Repository, r Repo, diges
 	if (!need.Created || e.HasCreated) && (!need.Platforms || e.HasPlatforms) {
 		return Facts{Digest: digest, Created: e.Created, Platforms: e.Platforms}, nil
 	}
-	cn, err := c.connect(ctx, ref, r)
+	cn, err := c.connect(ctx, ref, ref.Name(), r)
 	if err != nil {
 		return Facts{}, err
 	}

@@ -50,33 +50,34 @@ type TagList struct {
 // it computed from the last one (a selection, the latest tags) skips the
 // decoding and hashing of every tag.
 func (c *Client) ListTags(ctx context.Context, r Repo) (TagList, error) {
-	ref, err := parseRepo(r)
+	ref, err := c.parseRepo(r)
 	if err != nil {
 		return TagList{}, err
 	}
 	ctx, cancel := withTimeout(ctx, r.Timeout)
 	defer cancel()
-	tags, body, unchanged, err := c.listTags(ctx, ref, r)
+	repo := ref.Name()
+	tags, body, unchanged, err := c.listTags(ctx, ref, repo, r)
 	if err == nil {
 		now := c.o.clock.Now()
 		if unchanged {
-			c.o.cache.confirmTags(ref.Name(), r.KnownSum, now)
+			c.o.cache.confirmTags(repo, r.KnownSum, now)
 			return TagList{FetchedAt: now, Sum: r.KnownSum, Unchanged: true}, nil
 		}
 		sum := sumTags(tags)
 		if body != ([32]byte{}) {
 			c.mu.Lock()
-			c.pages[ref.Name()] = pageSum{body: body, tags: sum}
+			c.pages[repo] = pageSum{body: body, tags: sum}
 			c.mu.Unlock()
 		}
-		c.o.cache.putTags(ref.Name(), tagsEntry{FetchedAt: now, Tags: tags}, sum)
+		c.o.cache.putTags(repo, tagsEntry{FetchedAt: now, Tags: tags}, sum)
 		return TagList{Tags: tags, FetchedAt: now, Sum: sum}, nil
 	}
-	err = fmt.Errorf("listing tags of %s: %w", ref.Name(), err)
+	err = fmt.Errorf("listing tags of %s: %w", repo, err)
 	if ClassifyError(err) != FailureTransient {
 		return TagList{}, err
 	}
-	if e, ok := c.o.cache.tags(ref.Name()); ok {
+	if e, ok := c.o.cache.tags(repo); ok {
 		return TagList{Tags: e.Tags, FetchedAt: e.FetchedAt, Sum: sumTags(e.Tags), Stale: true, Err: err}, nil
 	}
 	return TagList{}, err
@@ -96,35 +97,33 @@ func (c *Client) knownPage(repo string, body, known [32]byte) bool {
 // listTags returns the tags, and for a list of one page the SHA-256 of
 // its body (else zero); unchanged when that body is the one r.KnownSum's
 // list came in (tags nil then, the body not decoded).
-func (c *Client) listTags(ctx context.Context, ref name.Repository, r Repo) ([]string, [32]byte, bool, error) {
+func (c *Client) listTags(ctx context.Context, ref name.Repository, repo string, r Repo) ([]string, [32]byte, bool, error) {
 	var none [32]byte
-	cn, err := c.connect(ctx, ref, r)
+	cn, err := c.connect(ctx, ref, repo, r)
 	if err != nil {
 		return nil, none, false, err
 	}
 	first := &url.URL{
-		Scheme:   ref.Scheme(),
+		Scheme:   cn.scheme,
 		Host:     ref.RegistryStr(),
 		Path:     "/v2/" + ref.RepositoryStr() + "/tags/list",
 		RawQuery: "n=" + strconv.Itoa(c.o.pageSize),
 	}
 	var (
-		tags     []string
-		have     map[string]struct{}
-		seenURL  = make(map[string]int)
-		seenLast = make(map[string]int)
-		seenPage = make(map[[32]byte]int)
+		tags []string
+		have map[string]struct{}
+		// What was fetched, against loops; made at the second page (a
+		// list of one page, the common case, needs none).
+		seenURL  map[string]int
+		seenLast map[string]int
+		seenPage map[[32]byte]int
 	)
-	next := first
+	next, nextURL := first, first.String()
 	for page := 1; ; page++ {
 		if page > c.o.maxPages {
 			return nil, none, false, fmt.Errorf("%w: more than %d pages", ErrPagination, c.o.maxPages)
 		}
-		seenURL[next.String()] = page
-		if last := next.Query().Get("last"); last != "" {
-			seenLast[last] = page
-		}
-		body, header, err := cn.do(ctx, "GET", next.String(), nil)
+		body, header, err := cn.do(ctx, "GET", nextURL, nil)
 		if err != nil {
 			return nil, none, false, fmt.Errorf("page %d: %w", page, err)
 		}
@@ -137,7 +136,7 @@ func (c *Client) listTags(ctx context.Context, ref name.Repository, r Repo) ([]s
 			// One page, the common case: the same bytes are the same
 			// list, and nothing can repeat.
 			bodySum = sha256.Sum256(body)
-			if c.knownPage(ref.Name(), bodySum, r.KnownSum) {
+			if c.knownPage(repo, bodySum, r.KnownSum) {
 				return nil, bodySum, true, nil
 			}
 		}
@@ -147,6 +146,13 @@ func (c *Client) listTags(ctx context.Context, ref name.Repository, r Repo) ([]s
 		}
 		if page == 1 && !ok {
 			return dedupe(pageTags), bodySum, false, nil
+		}
+		if seenURL == nil {
+			seenURL, seenLast, seenPage = make(map[string]int), make(map[string]int), make(map[[32]byte]int)
+		}
+		seenURL[nextURL] = page
+		if last := next.Query().Get("last"); last != "" {
+			seenLast[last] = page
 		}
 		sum := sumTags(pageTags)
 		if p, ok := seenPage[sum]; ok {
@@ -183,7 +189,7 @@ func (c *Client) listTags(ctx context.Context, ref name.Repository, r Repo) ([]s
 				return nil, none, false, fmt.Errorf("%w: page %d links to last=%q, already fetched as page %d", ErrPagination, page, last, p)
 			}
 		}
-		next = u
+		next, nextURL = u, u.String()
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -330,4 +331,35 @@ func TestListTagsFaults(t *testing.T) {
 
 func containsText(err error, s string) bool {
 	return err != nil && s != "" && strings.Contains(err.Error(), s)
+}
+
+// TestUserAgent checks that every request the client sends carries
+// WithUserAgent's value (set in place, without a copy of the request): the
+// ping, the tag list pages of two scans and a retried request.
+func TestUserAgent(t *testing.T) {
+	reg := testenv.NewRegistry(t, testenv.RegistryOptions{Auth: testenv.AuthToken})
+	d := reg.PushImage(t, "team/app", "v1.0.0", testenv.ImageOptions{})
+	reg.TagMany(t, "team/app", d, manyTags(5))
+	var mu sync.Mutex
+	agents := map[string]int{}
+	record := func(w http.ResponseWriter, r *http.Request, next http.Handler, _ *testenv.Faults) {
+		mu.Lock()
+		agents[r.Header.Get("User-Agent")]++
+		mu.Unlock()
+		next.ServeHTTP(w, r)
+	}
+	reg.Faults.Add(testenv.Fault{Path: testenv.TagsPath, Times: 1, Do: testenv.Status(503)})
+	reg.Faults.Add(testenv.Fault{Do: record})
+	c := newClient(t, newFakeClock(), registry.WithUserAgent("hoist-test/1.0"), registry.WithPageSize(4))
+	repo := registry.Repo{Image: reg.Ref("team/app", ""), Keychain: secretFor(t, reg.Host, reg.Username, reg.Password)}
+	for range 2 {
+		if _, err := c.ListTags(t.Context(), repo); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(agents) != 1 || agents["hoist-test/1.0"] < 5 {
+		t.Errorf("User-Agent of the requests (value: count) = %v, want hoist-test/1.0 on each of 5 or more", agents)
+	}
 }

@@ -75,19 +75,21 @@ func baseTransports(o *options) (secure, insecure http.RoundTripper, err error) 
 	return mk(false), mk(true), nil
 }
 
-// userAgentTransport sets the User-Agent header.
+// userAgentTransport sets the User-Agent header. It sets it on the request
+// it is given, without a copy: every request that reaches this stack was
+// made for it, by this package or by go-containerregistry's transport on
+// top (whose own layers set Authorization and User-Agent so, in place),
+// and none is reused by its maker after the round trip.
 type userAgentTransport struct {
 	inner http.RoundTripper
 	ua    string
 }
 
 func (t *userAgentTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if t.ua == "" {
-		return t.inner.RoundTrip(req)
+	if t.ua != "" {
+		req.Header.Set("User-Agent", t.ua)
 	}
-	r := req.Clone(req.Context())
-	r.Header.Set("User-Agent", t.ua)
-	return t.inner.RoundTrip(r)
+	return t.inner.RoundTrip(req)
 }
 
 // observeTransport reports each request that reaches the network to the

@@ -178,13 +178,13 @@ func (c *Client) Verify(ctx context.Context, r Repo, digest string, key *CosignK
 		c.verified.Store(cacheKey, e.Where)
 		return Verification{Verified: true, Cached: true}, nil
 	}
-	ref, err := parseRepo(r)
+	ref, err := c.parseRepo(r)
 	if err != nil {
 		return Verification{}, err
 	}
 	ctx, cancel := withTimeout(ctx, r.Timeout)
 	defer cancel()
-	cn, err := c.connect(ctx, ref, r)
+	cn, err := c.connect(ctx, ref, ref.Name(), r)
 	if err != nil {
 		return Verification{}, fmt.Errorf("verifying %s@%s: %w", ref.Name(), digest, err)
 	}

@@ -8,7 +8,7 @@ import (
 )
 
 // cpuTime returns the CPU time (user and system) used so far by this
-// process.
+// process, steadier than the wall clock on a shared machine.
 func cpuTime() time.Duration {
 	var own syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &own) != nil {

@@ -85,6 +85,20 @@ func (t *fakeTimer) Stop() bool {
 	return active
 }
 
+// Pending is the number of timers set and not yet fired or stopped.
+func (c *fakeClock) Pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.timers)
+}
+
+// Made is the number of timers made so far.
+func (c *fakeClock) Made() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seq
+}
+
 // Advance moves the time forward by d, firing the timers due on the way in
 // order of their deadlines.
 func (c *fakeClock) Advance(d time.Duration) {

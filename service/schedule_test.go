@@ -561,3 +561,109 @@ func TestSchedulerLogsFailures(t *testing.T) {
 		}
 	})
 }
+
+func TestSchedulerCoalescesDueRuns(t *testing.T) {
+	// Five jobs run at start; their second runs are due 300ms apart, from
+	// +100s (intervals of 100s, 100.3s, ...: a slack of 1s each, 1/100 of
+	// the interval).
+	tests := map[string]struct {
+		coalesce time.Duration
+		want     []run // second runs
+	}{
+		"default: runs due within 1s start with the first": {
+			want: []run{{"a", 100 * time.Second}, {"b", 100 * time.Second}, {"c", 100 * time.Second}, {"d", 100 * time.Second}, {"e", 101200 * time.Millisecond}},
+		},
+		"coalesce 500ms": {
+			coalesce: 500 * time.Millisecond,
+			want:     []run{{"a", 100 * time.Second}, {"b", 100 * time.Second}, {"c", 100600 * time.Millisecond}, {"d", 100600 * time.Millisecond}, {"e", 101200 * time.Millisecond}},
+		},
+		"no coalescing": {
+			coalesce: -1,
+			want:     []run{{"a", 100 * time.Second}, {"b", 100300 * time.Millisecond}, {"c", 100600 * time.Millisecond}, {"d", 100900 * time.Millisecond}, {"e", 101200 * time.Millisecond}},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				clock := newFakeClock()
+				rec := newRecorder(clock)
+				s := service.NewScheduler(service.SchedulerOptions{Clock: clock, Jitter: -1, StartupSpread: -1, Coalesce: tc.coalesce, Parallelism: 10})
+				var jobs []service.Job
+				for i, k := range []string{"a", "b", "c", "d", "e"} {
+					jobs = append(jobs, rec.job(k, 100*time.Second+time.Duration(i)*300*time.Millisecond))
+				}
+				mustUpdate(t, s, jobs...)
+				cancel, wait := startRun(t, s.Run)
+				clock.Advance(0)
+				due := map[string]time.Duration{}
+				for _, j := range jobs {
+					next, ok := s.Next(j.Key)
+					if !ok {
+						t.Fatalf("Next(%s): no run due after the first", j.Key)
+					}
+					due[j.Key] = next.Sub(rec.start)
+				}
+				clock.Advance(2 * time.Minute)
+				runs := rec.Runs()
+				if len(runs) < len(jobs) {
+					t.Fatalf("%d runs, want the first %d and more", len(runs), len(jobs))
+				}
+				second := runs[len(jobs):]
+				slices.SortStableFunc(second, func(a, b run) int { return strings.Compare(a.Key, b.Key) })
+				if diff := cmp.Diff(tc.want, second); diff != "" {
+					t.Errorf("second runs (-want +got):\n%s", diff)
+				}
+				// Never late, never earlier than the slack.
+				for _, r := range second {
+					if r.At > due[r.Key] || r.At < due[r.Key]-time.Second {
+						t.Errorf("%s ran at +%v, due at +%v", r.Key, r.At, due[r.Key])
+					}
+				}
+				cancel()
+				if err := wait(); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+func TestSchedulerOneTimer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		clock := newFakeClock()
+		rec := newRecorder(clock)
+		s := service.NewScheduler(service.SchedulerOptions{Clock: clock, StartupSpread: 5 * time.Minute, Parallelism: 100})
+		const n = 1000
+		var jobs []service.Job
+		for i := range n {
+			jobs = append(jobs, rec.job(fmt.Sprintf("apps/repo-%04d", i), 5*time.Minute))
+		}
+		mustUpdate(t, s, jobs...)
+		cancel, wait := startRun(t, s.Run)
+		if got := clock.Pending(); got != 1 {
+			t.Errorf("%d timers set for %d jobs, want 1", got, n)
+		}
+		// Two rounds: the first runs spread over 5 minutes, then the
+		// interval runs (jittered by 10%: all done by 5m + 5m30s).
+		const seconds = 11 * 60
+		made := clock.Made()
+		for range seconds {
+			clock.Advance(time.Second)
+			if got := clock.Pending(); got > 1 {
+				t.Fatalf("%d timers set at +%v, want at most 1", got, clock.Now().Sub(rec.start))
+			}
+		}
+		if got := len(rec.Runs()); got < 2*n {
+			t.Errorf("%d runs in two rounds of %d jobs, want at least %d", got, n, 2*n)
+		}
+		// Runs due within a second share a wake-up: about one timer a
+		// second, not one a run.
+		if got := clock.Made() - made; got > seconds+10 {
+			t.Errorf("%d timers made for %d runs in 11 minutes, want about one a second", got, len(rec.Runs()))
+		}
+		cancel()
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
