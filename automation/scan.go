@@ -158,8 +158,9 @@ func (s *Scanner) Remember(p *config.Policy, sum [32]byte, res policy.Result) {
 }
 
 // Forget drops what s remembers of policies and repositories that set no
-// longer has (a service reloads its configuration for months: the memo of
-// a removed policy must not stay).
+// longer has, and what its registry Client keeps of those repositories
+// (registry.Client.Forget): a service reloads its configuration for
+// months, and the memo of a removed policy must not stay.
 func (s *Scanner) Forget(set *config.Set) {
 	policies := make(map[string]bool, len(set.Policies))
 	for _, p := range set.Policies {
@@ -183,6 +184,9 @@ func (s *Scanner) Forget(set *config.Set) {
 		}
 	}
 	s.lists.mu.Unlock()
+	if s.Registry != nil {
+		s.Registry.Forget(func(image string) bool { return images[image] })
+	}
 }
 
 // memoizable reports whether a selection depends on the tag list alone:

@@ -145,6 +145,40 @@ func (c *Client) parseRepo(r Repo) (name.Repository, error) {
 	return ref, nil
 }
 
+// Forget drops what the Client keeps per repository (its parsed name, its
+// connection and token, the sum of its last one-page list) for every image
+// that keep rejects, as after a reload removed its ImageRepository: without
+// it, a service that runs for months would keep every repository it was
+// ever asked for. A repository asked for again is connected anew.
+func (c *Client) Forget(keep func(image string) bool) {
+	kept := map[string]bool{}
+	var dropped []refKey
+	c.refs.Range(func(k, v any) bool {
+		key := k.(refKey)
+		if keep(key.image) {
+			kept[v.(name.Repository).Name()] = true
+		} else {
+			dropped = append(dropped, key)
+		}
+		return true
+	})
+	for _, k := range dropped {
+		c.refs.Delete(k)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.conns {
+		if !kept[k.repo] {
+			delete(c.conns, k)
+		}
+	}
+	for repo := range c.pages {
+		if !kept[repo] {
+			delete(c.pages, repo)
+		}
+	}
+}
+
 // parseRepo validates a Repo's image name.
 func parseRepo(r Repo) (name.Repository, error) {
 	var opts []name.Option

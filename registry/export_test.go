@@ -2,3 +2,12 @@ package registry
 
 // CacheWrites counts the write transactions of c.
 func CacheWrites(c *Cache) int64 { return c.writes.Load() }
+
+// Kept counts what c keeps per repository: parsed names, connections and
+// one-page sums.
+func Kept(c *Client) (refs, conns, pages int) {
+	c.refs.Range(func(any, any) bool { refs++; return true })
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return refs, len(c.conns), len(c.pages)
+}

@@ -363,3 +363,43 @@ func TestUserAgent(t *testing.T) {
 		t.Errorf("User-Agent of the requests (value: count) = %v, want hoist-test/1.0 on each of 5 or more", agents)
 	}
 }
+
+// TestForget: Forget drops what the Client keeps of the repositories it is
+// told to forget (a repository asked for again is listed in full, its
+// known sum forgotten) and keeps the others'.
+func TestForget(t *testing.T) {
+	reg := testenv.NewRegistry(t, testenv.RegistryOptions{})
+	for _, repo := range []string{"kept", "gone"} {
+		reg.PushImage(t, repo, "1.0.0", testenv.ImageOptions{})
+	}
+	c := newClient(t, newFakeClock())
+	sums := map[string][32]byte{}
+	for _, repo := range []string{"kept", "gone"} {
+		tl, err := c.ListTags(t.Context(), registry.Repo{Image: reg.Ref(repo, "")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums[repo] = tl.Sum
+	}
+	type kept struct{ Refs, Conns, Pages int }
+	count := func() kept {
+		r, cn, p := registry.Kept(c)
+		return kept{r, cn, p}
+	}
+	if diff := cmp.Diff(kept{2, 2, 2}, count()); diff != "" {
+		t.Fatalf("before Forget (-want +got):\n%s", diff)
+	}
+	c.Forget(func(image string) bool { return image == reg.Ref("kept", "") })
+	if diff := cmp.Diff(kept{1, 1, 1}, count()); diff != "" {
+		t.Errorf("after Forget (-want +got):\n%s", diff)
+	}
+	for repo, wantUnchanged := range map[string]bool{"kept": true, "gone": false} {
+		tl, err := c.ListTags(t.Context(), registry.Repo{Image: reg.Ref(repo, ""), KnownSum: sums[repo]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tl.Unchanged != wantUnchanged || tl.Sum != sums[repo] {
+			t.Errorf("%s asked again by its sum: unchanged %v (want %v), same sum %v", repo, tl.Unchanged, wantUnchanged, tl.Sum == sums[repo])
+		}
+	}
+}
