@@ -23,6 +23,10 @@ import (
 
 // sync clones or fetches the target's branch into the Git cache.
 func (r *Runner) sync(ctx context.Context, t Target, log *slog.Logger, atRest bool) (*git.Checkout, error) {
+	clones := &r.clones
+	if r.reopenClones {
+		clones = nil
+	}
 	return git.Sync(ctx, git.SyncOptions{
 		Remote:    t.Remote,
 		Branch:    t.Branch,
@@ -31,6 +35,7 @@ func (r *Runner) sync(ctx context.Context, t Target, log *slog.Logger, atRest bo
 		Timeout:   t.Timeout,
 		Logger:    log,
 		ListFirst: atRest,
+		Clones:    clones,
 	})
 }
 
