@@ -30,6 +30,8 @@ func TestClonesFollowPackfiles(t *testing.T) {
 		// are the options of the Syncs with the Clones.
 		change func(t *testing.T, f *fixture, opts git.SyncOptions, dir string)
 		stale  bool
+		// warn is the warning the next Sync logs, if any.
+		warn string
 	}{
 		{name: "unchanged", change: func(*testing.T, *fixture, git.SyncOptions, string) {}},
 		{name: "fetched by another process", stale: true, change: func(t *testing.T, f *fixture, opts git.SyncOptions, dir string) {
@@ -47,6 +49,11 @@ func TestClonesFollowPackfiles(t *testing.T) {
 			}
 			opts.Clones = nil
 			run(t, opts, nothing)
+		}},
+		{name: "cloned again by hoist", warn: "cached clone is unusable; cloning again", change: func(t *testing.T, _ *fixture, _ git.SyncOptions, dir string) {
+			// A cache that names another remote is cloned again, in
+			// the checkout that took the kept clone.
+			testenv.GitCLI(t, dir, "remote", "set-url", "origin", "http://127.0.0.1:1/elsewhere.git")
 		}},
 		{name: "packed by hoist", change: func(t *testing.T, f *fixture, opts git.SyncOptions, dir string) {
 			// 33 fetches through the kept clone: the last Sync packs
@@ -99,9 +106,20 @@ func TestClonesFollowPackfiles(t *testing.T) {
 			if got, want := co.Head(), testenv.GitHead(t, f.bare, "main"); got != want {
 				t.Errorf("Head %s, want the remote's %s", got, want)
 			}
-			want := strings.TrimSpace(testenv.GitCLI(t, f.bare, "rev-parse", "main^{tree}"))
-			if got := co.TreeOf("."); got != want {
-				t.Errorf("TreeOf(.) = %q, want %s", got, want)
+			// Every tree, as git reads it on the server.
+			want := map[string]string{".": strings.TrimSpace(testenv.GitCLI(t, f.bare, "rev-parse", "main^{tree}"))}
+			for _, l := range strings.Split(strings.TrimSpace(testenv.GitCLI(t, f.bare, "ls-tree", "main")), "\n") {
+				// MODE TYPE HASH\tNAME
+				if fields := strings.Fields(l); len(fields) == 4 && fields[1] == "tree" {
+					want[fields[3]] = fields[2]
+				}
+			}
+			got := map[string]string{}
+			for dir := range want {
+				got[dir] = co.TreeOf(dir)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("TreeOf (-want +got):\n%s", diff)
 			}
 			out, err := co.Update(context.Background(), setImage(newImage), git.UpdateOptions{Commit: commitOptions()})
 			if err != nil || !out.Pushed {
@@ -110,8 +128,11 @@ func TestClonesFollowPackfiles(t *testing.T) {
 			if got := testenv.GitCLI(t, f.bare, "show", "main:"+manifest); !strings.Contains(got, newImage) {
 				t.Errorf("main after the push:\n%s", got)
 			}
-			t.Logf("LOGS %s", logs.String())
-			if diff := cmp.Diff("", logs.String()); diff != "" {
+			if tc.warn != "" {
+				if !strings.Contains(logs.String(), tc.warn) {
+					t.Errorf("warnings %q, want %q", logs.String(), tc.warn)
+				}
+			} else if diff := cmp.Diff("", logs.String()); diff != "" {
 				t.Errorf("warnings (-want +got):\n%s", diff)
 			}
 			fsck(t, f.bare)
