@@ -51,6 +51,9 @@ func EditsSkipped(r *Runner) int { return int(r.restHits.Load()) }
 // before opened clones were kept.
 func ReopenClonesEveryRun(r *Runner) { r.reopenClones = true }
 
+// ForgetClones drops the Git clones r keeps open.
+func ForgetClones(r *Runner) { r.clones.Reset() }
+
 // EditEveryRun makes r edit on every run, as before runs at rest were
 // remembered.
 func EditEveryRun(r *Runner) { r.noRunMemo = true }

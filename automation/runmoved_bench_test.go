@@ -3,6 +3,7 @@ package automation_test
 import (
 	"bytes"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -113,6 +114,14 @@ func (r *movedRepo) otherWriter(b *testing.B) {
 	}
 }
 
+// heapInUse is the live heap after a collection.
+func heapInUse() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}
+
 // BenchmarkRunAfterMovedHead is one automation's run after a webhook, as
 // in BenchmarkScale10k: another writer (another automation of the
 // repository) moved the branch since the last run, and one of the run's 20
@@ -127,7 +136,8 @@ func (r *movedRepo) otherWriter(b *testing.B) {
 //   - reuse: the Runner keeps the opened clone between runs.
 //
 // cpu-µs/op is this process's CPU (the in-process side of the Git server
-// included, the same in both modes).
+// included, the same in both modes); kept-B is the heap the kept clone
+// holds between runs (its packfiles' index and the objects read last).
 func BenchmarkRunAfterMovedHead(b *testing.B) {
 	r := newMovedRepo(b)
 	client, err := registry.New()
@@ -173,6 +183,12 @@ func BenchmarkRunAfterMovedHead(b *testing.B) {
 				run()
 			}
 			b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(b.N), "cpu-µs/op")
+			if mode == "reuse" {
+				// What the kept clone holds: the heap it frees.
+				held := heapInUse()
+				automation.ForgetClones(runner)
+				b.ReportMetric(float64(held-heapInUse()), "kept-B")
+			}
 		})
 	}
 }

@@ -216,12 +216,16 @@ func (r *Runner) runKnown(ctx context.Context, set *config.Set, a *config.Automa
 	if err != nil {
 		return res.fail(err)
 	}
-	r.recordPush(a, t, res, log)
+	rec := r.pushRecord(a, t, res)
 	if pub.wantsPullRequest(res) {
+		// The lease of the push branch is kept whatever the pull
+		// request's fate.
+		r.recordRun(res, rec, false, log)
+		rec = state.RunRecord{}
 		if res.PullRequest, err = r.pullRequest(ctx, a, t, pub.push.Branch, res, log); err != nil {
 			return res.fail(err)
 		}
 	}
-	r.recordSuccess(res)
+	r.recordRun(res, rec, true, log)
 	return res
 }
