@@ -10,7 +10,6 @@ import (
 
 	"github.com/go-git/go-billy/v5/osfs"
 	gogit "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 )
@@ -18,12 +17,6 @@ import (
 // DefaultMaxClones is how many opened clones a Clones keeps when its Max is
 // zero.
 const DefaultMaxClones = 32
-
-// keptObjectCache bounds the objects (commits, trees, files) that a kept
-// clone holds between checkouts: the trees and commits a run reads again
-// (the head's trees, the commits a fetch offers the server) fit many times
-// over; the files a reset walk reads do not stay.
-const keptObjectCache = 1 * cache.MiByte
 
 // openPacks bounds the packfiles a checkout holds open while it reads
 // objects (go-git otherwise opens the packfile again for every object it
@@ -44,10 +37,13 @@ const openPacks = 8
 // writes its packfile through the store, which indexes it; packing the
 // cache, or cloning it again, opens it afresh).
 //
-// A kept clone holds the index of its packfiles (about 90 bytes an object:
-// some 50 KiB for a shallow clone of 500 files) and at most 1 MiB of the
-// objects it read last, and no open file. The least recently used are
-// dropped past Max.
+// A kept clone holds the index of its packfiles and no object and no open
+// file: some 200 KB for a shallow clone of 500 files with a few dozen
+// packfiles (BenchmarkRunAfterMovedHead's kept-B), and under 100 bytes
+// more an object (its name, offset and checksum, and go-git's map from
+// offset to name). Keeping the objects read last as well saved a run under
+// 2% of its allocations (the trees it reads again are few and small) for
+// twice the memory. The least recently used are dropped past Max.
 //
 // The zero value is ready to use. It is safe for concurrent use; a clone is
 // used by one checkout at a time (Sync takes it, Close puts it back).
@@ -106,20 +102,10 @@ func (o *openClone) close() {
 	_ = o.store.Close()
 }
 
-// park makes o fit to be kept: no open file, and only the objects read
-// last, up to keptObjectCache.
+// park makes o fit to be kept: no open file, no object.
 func (o *openClone) park() {
 	o.close()
-	o.cache.MaxSize = keptObjectCache
-	// The cache gives up objects only when one is put: put the empty
-	// file, a true object, which drops the least recently used past the
-	// new bound.
-	o.cache.Put(emptyBlob())
-}
-
-// unpark restores the bound of the cache while a checkout uses o.
-func (o *openClone) unpark() {
-	o.cache.MaxSize = cache.DefaultMaxSize
+	o.cache.Clear()
 }
 
 // packfiles names the packfiles of the clone in dir: those an object
@@ -169,7 +155,6 @@ func (cl *Clones) take(dir string) *openClone {
 	if !same {
 		return nil // the store has no open file: nothing to release
 	}
-	o.unpark()
 	return o
 }
 
@@ -213,11 +198,4 @@ func (cl *Clones) Reset() {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	cl.kept = nil
-}
-
-// emptyBlob is the empty file's object.
-func emptyBlob() plumbing.EncodedObject {
-	o := &plumbing.MemoryObject{}
-	o.SetType(plumbing.BlobObject)
-	return o
 }
