@@ -56,11 +56,12 @@ func newMovedRepo(b *testing.B) *movedRepo {
 			fmt.Fprintf(&s, "M 100644 inline %s\ndata %d\n%s\n", movedFile(d, i), len(c), c)
 		}
 	}
+	for range movedHistory {
+		r.n++
+		s.WriteString(r.otherCommit("")) // after the last in the stream
+	}
 	if _, err := testenv.GitCLIResult(r.bare, &s, "fast-import", "--quiet"); err != nil {
 		b.Fatal(err)
-	}
-	for range movedHistory {
-		r.otherWriter(b)
 	}
 	testenv.GitCLI(b, r.bare, "repack", "-adq")
 
@@ -104,14 +105,20 @@ spec:
 func (r *movedRepo) otherWriter(b *testing.B) {
 	b.Helper()
 	r.n++
-	d, i := 1+r.n%(movedPaths-1), r.n%movedPerPath
-	c := movedContent(d, i, r.n)
-	msg := fmt.Sprintf("other %d", r.n)
-	stream := fmt.Sprintf("commit refs/heads/main\ncommitter Other <o@example.com> %d +0000\ndata %d\n%s\nfrom refs/heads/main^0\nM 100644 inline %s\ndata %d\n%s\n",
-		1700000001+r.n, len(msg), msg, movedFile(d, i), len(c), c)
+	stream := r.otherCommit("from refs/heads/main^0\n")
 	if _, err := testenv.GitCLIResult(r.bare, strings.NewReader(stream), "fast-import", "--quiet"); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// otherCommit is the fast-import stream of the other writer's commit
+// number r.n on main, with from its parent's command.
+func (r *movedRepo) otherCommit(from string) string {
+	d, i := 1+r.n%(movedPaths-1), r.n%movedPerPath
+	c := movedContent(d, i, r.n)
+	msg := fmt.Sprintf("other %d", r.n)
+	return fmt.Sprintf("commit refs/heads/main\ncommitter Other <o@example.com> %d +0000\ndata %d\n%s\n%sM 100644 inline %s\ndata %d\n%s\n",
+		1700000001+r.n, len(msg), msg, from, movedFile(d, i), len(c), c)
 }
 
 // heapInUse is the live heap after two collections (the second frees what
