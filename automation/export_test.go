@@ -47,6 +47,13 @@ func Remembered(s *Scanner) (policies, lists int) {
 // (nothing the last edit read, which changed nothing, differs).
 func EditsSkipped(r *Runner) int { return int(r.restHits.Load()) }
 
+// ReopenClonesEveryRun makes r open its Git clone afresh on every run, as
+// before opened clones were kept.
+func ReopenClonesEveryRun(r *Runner) { r.reopenClones = true }
+
+// ForgetClones drops the Git clones r keeps open.
+func ForgetClones(r *Runner) { r.clones.Reset() }
+
 // EditEveryRun makes r edit on every run, as before runs at rest were
 // remembered.
 func EditEveryRun(r *Runner) { r.noRunMemo = true }

@@ -213,6 +213,7 @@ func logOrDiscard(l *slog.Logger) *slog.Logger {
 // Close releases the state store and the registry cache of a Runner that
 // New built.
 func (r *Runner) Close() {
+	r.clones.Reset()
 	if r.State != nil {
 		_ = r.State.Close()
 	}

@@ -23,6 +23,10 @@ import (
 
 // sync clones or fetches the target's branch into the Git cache.
 func (r *Runner) sync(ctx context.Context, t Target, log *slog.Logger, atRest bool) (*git.Checkout, error) {
+	clones := &r.clones
+	if r.reopenClones {
+		clones = nil
+	}
 	return git.Sync(ctx, git.SyncOptions{
 		Remote:    t.Remote,
 		Branch:    t.Branch,
@@ -31,6 +35,7 @@ func (r *Runner) sync(ctx context.Context, t Target, log *slog.Logger, atRest bo
 		Timeout:   t.Timeout,
 		Logger:    log,
 		ListFirst: atRest,
+		Clones:    clones,
 	})
 }
 
@@ -149,25 +154,39 @@ func (r *Runner) commitAndPush(ctx context.Context, co *git.Checkout, p *planner
 	return res, nil
 }
 
-// recordPush remembers the commit pushed: the lease of the push branch for
-// the next run and, for a push to the checked-out branch, the values
-// written (respectManualChanges compares Git's values with them).
-func (r *Runner) recordPush(a *config.Automation, t Target, res RunResult, log *slog.Logger) {
-	if !res.Pushed || r.State == nil {
-		return
+// pushRecord is what a run that pushed res remembers: the commit pushed,
+// the lease of the push branch for the next run, and, for a push to the
+// checked-out branch, the values written (respectManualChanges compares
+// Git's values with them).
+func (r *Runner) pushRecord(a *config.Automation, t Target, res RunResult) state.RunRecord {
+	if !res.Pushed {
+		return state.RunRecord{}
 	}
-	if err := r.State.PutLastPush(res.Key(), state.PushRecord{Commit: res.Commit, Branch: res.Branch, At: r.now()}); err != nil {
-		log.Warn("recording the push in the state store", "error", err)
+	rec := state.RunRecord{Push: &state.PushRecord{Commit: res.Commit, Branch: res.Branch, At: r.now()}}
+	if res.Branch == t.Branch {
+		rec.Written = map[string]state.WrittenRecord{}
+		for _, c := range res.Changes {
+			rec.Written[writtenKey(a, c)] = state.WrittenRecord{Value: c.New, At: r.now()}
+		}
 	}
-	if res.Branch != t.Branch {
-		return
+	return rec
+}
+
+// recordRun stores rec in the state store and, when the run ends (last)
+// without errors, its success too (and the metric), in one write: each
+// write waits for the disk.
+func (r *Runner) recordRun(res RunResult, rec state.RunRecord, last bool, log *slog.Logger) {
+	success := last && !res.Failed()
+	if success {
+		rec.Success = r.now()
 	}
-	written := map[string]state.WrittenRecord{}
-	for _, c := range res.Changes {
-		written[writtenKey(a, c)] = state.WrittenRecord{Value: c.New, At: r.now()}
+	if r.State != nil {
+		if err := r.State.PutRun(res.Key(), rec); err != nil {
+			log.Warn("recording the run in the state store", "error", err)
+		}
 	}
-	if err := r.State.PutWritten(written); err != nil {
-		log.Warn("recording the values written in the state store", "error", err)
+	if success {
+		r.Metrics.LastSuccess(res.Key(), rec.Success)
 	}
 }
 

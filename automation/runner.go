@@ -64,6 +64,13 @@ type Runner struct {
 	restHits atomic.Int64
 	// noRunMemo makes every run edit (benchmarks and tests compare).
 	noRunMemo bool
+	// clones keeps the opened Git clones between runs (runs on one clone
+	// take turns: git.Sync locks it), so that a run does not open its
+	// clone and index its packfiles again.
+	clones git.Clones
+	// reopenClones opens the clone afresh on every run (benchmarks
+	// compare).
+	reopenClones bool
 	// apps keep each GitHub App across runs, by its CacheKey, so that its
 	// installation token is minted once and refreshed shortly before it
 	// expires, not once per run.
@@ -209,12 +216,16 @@ func (r *Runner) runKnown(ctx context.Context, set *config.Set, a *config.Automa
 	if err != nil {
 		return res.fail(err)
 	}
-	r.recordPush(a, t, res, log)
+	rec := r.pushRecord(a, t, res)
 	if pub.wantsPullRequest(res) {
+		// The lease of the push branch is kept whatever the pull
+		// request's fate.
+		r.recordRun(res, rec, false, log)
+		rec = state.RunRecord{}
 		if res.PullRequest, err = r.pullRequest(ctx, a, t, pub.push.Branch, res, log); err != nil {
 			return res.fail(err)
 		}
 	}
-	r.recordSuccess(res)
+	r.recordRun(res, rec, true, log)
 	return res
 }

@@ -262,6 +262,41 @@ func (s *Store) PutWritten(records map[string]WrittenRecord) error {
 	})
 }
 
+// RunRecord is what one automation run records: its push (nil when it
+// pushed nothing), the values it wrote (by target key), and when it
+// succeeded (zero when it did not).
+type RunRecord struct {
+	Push    *PushRecord
+	Written map[string]WrittenRecord
+	Success time.Time
+}
+
+// PutRun stores what the run of the automation key records, in one
+// transaction: one sync to disk instead of one for each of PutLastPush,
+// PutWritten and PutLastSuccess.
+func (s *Store) PutRun(key string, r RunRecord) error {
+	if r.Push == nil && len(r.Written) == 0 && r.Success.IsZero() {
+		return nil
+	}
+	return s.update("storing the run", func(tx *bolt.Tx) error {
+		if r.Push != nil {
+			if err := putJSON(tx.Bucket(stateBucketPushes), key, *r.Push); err != nil {
+				return err
+			}
+		}
+		b := tx.Bucket(stateBucketWritten)
+		for k, w := range r.Written {
+			if err := putJSON(b, k, w); err != nil {
+				return err
+			}
+		}
+		if !r.Success.IsZero() {
+			return putJSON(tx.Bucket(stateBucketSuccesses), key, r.Success)
+		}
+		return nil
+	})
+}
+
 // PullRequests returns the pull requests hoist opened for the automation
 // key, by head branch.
 func (s *Store) PullRequests(key string) (map[string]PullRequestRecord, error) {

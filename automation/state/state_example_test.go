@@ -2,6 +2,7 @@ package state_test
 
 import (
 	"fmt"
+	"log"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -55,4 +56,32 @@ func Example() {
 	// ghcr.io/stefanprodan/podinfo:6.7.1 true <nil>
 	// 4b825dc main true <nil>
 	// false <nil>
+}
+
+// A run that pushed records the push, the values it wrote and its success
+// at once.
+func ExampleStore_PutRun() {
+	dir, err := os.MkdirTemp("", "hoist-state")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	store, err := state.Open(state.Path(dir), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer func() { _ = store.Close() }()
+	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	err = store.PutRun("apps/prod", state.RunRecord{
+		Push:    &state.PushRecord{Commit: "4b825dc", Branch: "main", At: at},
+		Written: map[string]state.WrittenRecord{"fleet#main\x00apps/app.yaml\x00Deployment apps/app\x00image": {Value: "app:1.0.1", At: at}},
+		Success: at,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	push, _, _ := store.LastPush("apps/prod")
+	success, _, _ := store.LastSuccess("apps/prod")
+	fmt.Println(push.Commit, success.Format(time.RFC3339))
+	// Output: 4b825dc 2026-05-01T12:00:00Z
 }

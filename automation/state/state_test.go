@@ -29,9 +29,11 @@ func openState(t *testing.T, path string) *state.Store {
 
 // stateContents is everything a test reads back from a store.
 type stateContents struct {
-	Selections  map[string]state.SelectionRecord
-	Pushes      map[string]state.PushRecord
-	Successes   map[string]time.Time
+	Selections map[string]state.SelectionRecord
+	Pushes     map[string]state.PushRecord
+	Successes  map[string]time.Time
+	// Written are the values written to the target "w", if any.
+	Written     map[string]state.WrittenRecord
 	MissingSel  bool
 	MissingPush bool
 	MissingSucc bool
@@ -60,6 +62,11 @@ func readState(t *testing.T, s *state.Store, automations ...string) stateContent
 		if ok {
 			c.Successes[a] = at
 		}
+	}
+	if w, ok, err := s.Written("w"); err != nil {
+		t.Fatal(err)
+	} else if ok {
+		c.Written = map[string]state.WrittenRecord{"w": w}
 	}
 	_, ok, err := s.Selection("apps:missing")
 	c.MissingSel = !ok && err == nil
@@ -99,6 +106,19 @@ func TestStateStoreSurvivesRestart(t *testing.T) {
 				Successes:  map[string]time.Time{"apps/prod": at.Add(3 * time.Minute)},
 			},
 		},
+		"a run in one write": {
+			write: func(t *testing.T, s *state.Store) {
+				check(t, s.PutRun("apps/prod", state.RunRecord{Push: &push, Written: map[string]state.WrittenRecord{"w": {Value: "app:1.0.1", At: at}}, Success: at.Add(3 * time.Minute)}))
+				check(t, s.PutRun("apps/other", state.RunRecord{Success: at}))
+				check(t, s.PutRun("apps/none", state.RunRecord{}))
+			},
+			want: stateContents{
+				Selections: map[string]state.SelectionRecord{},
+				Pushes:     map[string]state.PushRecord{"apps/prod": push},
+				Successes:  map[string]time.Time{"apps/prod": at.Add(3 * time.Minute), "apps/other": at},
+				Written:    map[string]state.WrittenRecord{"w": {Value: "app:1.0.1", At: at}},
+			},
+		},
 		"a later write replaces": {
 			write: func(t *testing.T, s *state.Store) {
 				check(t, s.PutSelection("apps:podinfo", nginx))
@@ -128,7 +148,7 @@ func TestStateStoreSurvivesRestart(t *testing.T) {
 			if tc.want.Successes == nil {
 				tc.want.Successes = map[string]time.Time{}
 			}
-			if diff := cmp.Diff(tc.want, readState(t, s, "apps/prod")); diff != "" {
+			if diff := cmp.Diff(tc.want, readState(t, s, "apps/prod", "apps/other", "apps/none")); diff != "" {
 				t.Errorf("after reopening (-want +got):\n%s", diff)
 			}
 			got, ok, err := s.Selection("apps:podinfo")
@@ -240,6 +260,7 @@ func TestStateStoreErrors(t *testing.T) {
 		"PutLastPush":     func() error { return s.PutLastPush("a/b", state.PushRecord{}) },
 		"LastSuccess":     func() error { _, _, err := s.LastSuccess("a/b"); return err },
 		"PutLastSuccess":  func() error { return s.PutLastSuccess("a/b", time.Now()) },
+		"PutRun":          func() error { return s.PutRun("a/b", state.RunRecord{Success: time.Now()}) },
 	}
 	for name, call := range tests {
 		t.Run(name+" after Close", func(t *testing.T) {

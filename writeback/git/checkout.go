@@ -28,7 +28,14 @@ type Checkout struct {
 	auth   transport.AuthMethod
 	dir    string
 	repo   *gogit.Repository
-	head   plumbing.Hash
+	// open is the clone repo reads (its store and cache), nil before
+	// Sync opened it; clones keeps it between checkouts (nil: none).
+	open   *openClone
+	clones *Clones
+	// keep is set while the clone was last found sound (opened,
+	// fetched or cloned without a fault), so Close may keep it.
+	keep bool
+	head plumbing.Hash
 	// verified is the remote head whose commit and tree were read, or
 	// that the clean mark names (a reset to it read them): open and fetch
 	// read them again only for another commit.
@@ -79,6 +86,7 @@ func Sync(ctx context.Context, opts SyncOptions) (*Checkout, error) {
 		remote: remote,
 		auth:   auth,
 		dir:    filepath.Join(opts.CacheDir, key),
+		clones: opts.Clones,
 		log:    opts.Logger.With("remote", opts.URL, "branch", opts.Branch),
 	}
 	c.unlock, err = lockFile(ctx, c.dir+".lock")
@@ -98,7 +106,9 @@ func cacheKey(url, branch string) string {
 	return hex.EncodeToString(sum[:12])
 }
 
-// Close releases the cache. The worktree stays on disk for the next Sync.
+// Close releases the cache. The worktree stays on disk for the next Sync,
+// and the opened clone in SyncOptions.Clones. The checkout must not be used
+// afterwards.
 func (c *Checkout) Close() {
 	if c.exposed && c.repo != nil {
 		// The caller may have left edits: the next Sync walks the
@@ -107,6 +117,7 @@ func (c *Checkout) Close() {
 			c.log.Warn("the next sync may keep edits left in the worktree", "error", err)
 		}
 	}
+	c.release()
 	if c.unlock != nil {
 		c.unlock()
 		c.unlock = nil
@@ -143,11 +154,12 @@ func (c *Checkout) remoteRef(branch string) plumbing.ReferenceName {
 // sync opens the cache and refreshes it, or clones again when the cache
 // cannot be trusted.
 func (c *Checkout) sync(ctx context.Context) error {
-	err := c.open()
+	err := c.openCache()
 	if err == nil {
 		err = c.refresh(ctx)
 		if err == nil {
 			if err = c.compact(); err == nil {
+				c.keep = true
 				return nil
 			}
 			err = fmt.Errorf("%w: packing it: %v", errCorrupt, err)
@@ -159,16 +171,28 @@ func (c *Checkout) sync(ctx context.Context) error {
 	if _, statErr := os.Stat(c.dir); statErr == nil {
 		c.log.Warn("cached clone is unusable; cloning again", "dir", c.dir, "reason", c.redact(err).Error())
 	}
-	return c.clone(ctx)
+	if err := c.clone(ctx); err != nil {
+		return err
+	}
+	c.keep = true
+	return nil
 }
 
-// open opens the cached clone and checks that it belongs to the remote and
-// branch.
-func (c *Checkout) open() error {
-	repo, err := gogit.PlainOpen(c.dir)
-	if err != nil {
-		return fmt.Errorf("%w: opening %s: %v", errCorrupt, c.dir, err)
+// openCache opens the cached clone, or takes the one Clones kept, and checks
+// that it belongs to the remote and branch.
+func (c *Checkout) openCache() error {
+	var o *openClone
+	if c.clones != nil {
+		o = c.clones.take(c.dir)
 	}
+	if o == nil {
+		var err error
+		if o, err = openRepo(c.dir); err != nil {
+			return fmt.Errorf("%w: opening %s: %v", errCorrupt, c.dir, err)
+		}
+	}
+	c.setOpen(o)
+	repo := o.repo
 	rc, err := repo.Remote(remoteName)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errCorrupt, err)
@@ -193,8 +217,42 @@ func (c *Checkout) open() error {
 			return fmt.Errorf("%w: tree of %s: %v", errCorrupt, h, err)
 		}
 	}
-	c.repo, c.verified = repo, ref.Hash()
+	c.verified = ref.Hash()
 	return nil
+}
+
+// setOpen makes o the clone the checkout reads, releasing the one before.
+func (c *Checkout) setOpen(o *openClone) {
+	if c.open != nil && c.open != o {
+		c.open.close()
+	}
+	c.open, c.repo = o, o.repo
+}
+
+// reopen opens the cached clone afresh, after its packfiles changed under
+// the store (packing, a new clone).
+func (c *Checkout) reopen() error {
+	o, err := openRepo(c.dir)
+	if err != nil {
+		return err
+	}
+	c.setOpen(o)
+	return nil
+}
+
+// release gives the opened clone to Clones when it was found sound, else
+// closes it.
+func (c *Checkout) release() {
+	o := c.open
+	if o == nil {
+		return
+	}
+	c.open = nil
+	if c.clones != nil && c.keep {
+		c.clones.put(c.dir, o)
+		return
+	}
+	o.close()
 }
 
 // shallow reports whether the cached clone is shallow.
@@ -249,7 +307,7 @@ func (c *Checkout) clone(ctx context.Context) error {
 	if err := os.Rename(tmp, c.dir); err != nil {
 		return fmt.Errorf("moving clone into the cache: %w", err)
 	}
-	if c.repo, err = gogit.PlainOpen(c.dir); err != nil {
+	if err := c.reopen(); err != nil {
 		return fmt.Errorf("opening clone: %w", err)
 	}
 	ref, err := c.repo.Reference(c.remoteRef(c.opts.Branch), true)
@@ -281,8 +339,11 @@ func classifyFetchError(err error) error {
 func (c *Checkout) Refresh(ctx context.Context) error {
 	err := c.refresh(ctx)
 	if errors.Is(err, errCorrupt) {
+		c.keep = false
 		c.log.Warn("cached clone is unusable; cloning again", "dir", c.dir, "reason", c.redact(err).Error())
-		err = c.clone(ctx)
+		if err = c.clone(ctx); err == nil {
+			c.keep = true
+		}
 	}
 	if err != nil {
 		return c.redact(fmt.Errorf("refreshing %s branch %q: %w", c.opts.URL, c.opts.Branch, err))

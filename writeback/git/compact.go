@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	gogit "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
@@ -76,11 +75,9 @@ func (c *Checkout) compact() error {
 		}
 	}
 	// The store caches the packfiles it has seen: open it afresh.
-	repo, err := gogit.PlainOpen(c.dir)
-	if err != nil {
+	if err := c.reopen(); err != nil {
 		return err
 	}
-	c.repo = repo
 	c.log.Debug("packed the cache", "packfiles", len(packs), "objects", len(objs))
 	return nil
 }

@@ -51,6 +51,26 @@ func ExampleSync() {
 	}
 }
 
+// A service keeps one Clones for all its runs: a run after the first finds
+// the clone open, its packfiles indexed, unless they changed meanwhile.
+func ExampleClones() {
+	ctx := context.Background()
+	clones := &git.Clones{Max: 64}
+	for range 3 { // three runs of one automation
+		co, err := git.Sync(ctx, git.SyncOptions{
+			URL:      "https://git.example.com/org/fleet.git",
+			Branch:   "main",
+			CacheDir: "/var/lib/hoist/git",
+			Clones:   clones,
+		})
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("at", co.Head())
+		co.Close() // keeps the clone open in clones
+	}
+}
+
 func ExampleRenderMessage() {
 	msg, err := git.RenderMessage(`Update images ({{ .AutomationObject }})
 

@@ -60,6 +60,11 @@ type SyncOptions struct {
 	// does (a run after a new selection), a request more, so it is off by
 	// default.
 	ListFirst bool
+	// Clones keeps the opened clone from the checkout's Close to the
+	// next Sync of the same remote and branch, so that it need not be
+	// opened and its packfiles indexed again. Default: nil, every Sync
+	// opens the clone afresh.
+	Clones *Clones
 
 	// urlUser is the user name of an HTTP(S) URL without a password,
 	// treated as a secret (set by Validate).
