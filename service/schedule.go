@@ -495,7 +495,7 @@ type lanes struct {
 	// (urgent of them), each part in the order asked.
 	queue  []string
 	urgent int
-	idle    chan struct{} // closed when closed and no run is active
+	idle   chan struct{} // closed when closed and no run is active
 }
 
 func (l *lanes) init(mu *sync.Mutex, limit int, logger *slog.Logger, what string, begin func(string) (func(context.Context), bool), end func(string)) {
