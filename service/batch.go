@@ -80,6 +80,9 @@ type batch[T any] struct {
 	timer Timer
 	gen   uint64
 	due   bool // asked lanes for a flush
+	// urgent: an item came by Add (news, as a changed selection), not
+	// only by AddNow (an interval run): its flush goes first.
+	urgent bool
 }
 
 // NewBatcher returns a Batcher that calls flush with each batch. flush's
@@ -94,7 +97,9 @@ func NewBatcher[T any](flush func(ctx context.Context, key string, items []T) er
 }
 
 // Add puts item into the batch of key, to be flushed after the window. It
-// reports false, dropping item, when the Batcher has stopped.
+// reports false, dropping item, when the Batcher has stopped. Its flush is
+// urgent: it goes before the flushes waiting for a slot that AddNow alone
+// asked for.
 func (b *Batcher[T]) Add(key string, item T) bool { return b.add(key, item, false) }
 
 // AddNow puts item into the batch of key and asks for the flush without
@@ -115,6 +120,12 @@ func (b *Batcher[T]) add(key string, item T, now bool) bool {
 		b.batches[key] = bt
 	}
 	bt.items = append(bt.items, item)
+	if !now && !bt.urgent {
+		bt.urgent = true
+		if bt.due {
+			b.lanes.requestLocked(key, true) // the flush asked for goes first now
+		}
+	}
 	if bt.due {
 		return true // joins the flush already asked for
 	}
@@ -141,7 +152,7 @@ func (b *Batcher[T]) stopTimerLocked(bt *batch[T]) {
 func (b *Batcher[T]) dueLocked(key string, bt *batch[T]) {
 	b.stopTimerLocked(bt)
 	bt.due = true
-	b.lanes.requestLocked(key)
+	b.lanes.requestLocked(key, bt.urgent)
 }
 
 func (b *Batcher[T]) fire(key string, bt *batch[T], gen uint64) {

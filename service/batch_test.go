@@ -327,3 +327,39 @@ func TestBatcherLogsFailedFlush(t *testing.T) {
 		}
 	})
 }
+
+// TestBatcherAddGoesFirst: with every slot taken, a batch with an item
+// added by Add (news: a changed selection) is flushed before the batches
+// waiting that AddNow alone asked for (interval runs), whether Add made
+// its batch or joined one waiting.
+func TestBatcherAddGoesFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		clock := newFakeClock()
+		rec := newFlushes(clock)
+		rec.gate = make(chan struct{})
+		b := service.NewBatcher(rec.flush, service.BatcherOptions{Clock: clock, Parallelism: 1})
+		cancel, wait := startRun(t, b.Run)
+		for _, k := range []string{"a", "b", "c"} {
+			b.AddNow(k, k+"-interval")
+		}
+		synctest.Wait() // a flushes, b and c wait
+		b.Add("c", "c-news")
+		b.Add("d", "d-news")
+		clock.Advance(service.DefaultWindow)
+		for range 4 {
+			rec.gate <- struct{}{}
+			synctest.Wait()
+		}
+		var keys []string
+		for _, f := range rec.Got() {
+			keys = append(keys, f.Key)
+		}
+		if diff := cmp.Diff([]string{"a", "c", "d", "b"}, keys); diff != "" {
+			t.Errorf("flushes (-want +got):\n%s", diff)
+		}
+		cancel()
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

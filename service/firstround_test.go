@@ -176,3 +176,83 @@ spec:
 		})
 	}
 }
+
+// TestFirstRunsDone: "every automation ran" is said once, by the flush
+// that completes the runs of every automation not suspended after the
+// first round of scans (the runs that waited for it come then, and their
+// garbage is handed back), and not before the round is done.
+func TestFirstRunsDone(t *testing.T) {
+	reg := testenv.NewRegistry(t, testenv.RegistryOptions{})
+	reg.PushImage(t, "apps/app", "1.0.0", testenv.ImageOptions{})
+	var docs strings.Builder
+	fmt.Fprintf(&docs, `apiVersion: hoist.dev/v1alpha1
+kind: ImageRepository
+metadata: {name: app, namespace: apps}
+spec: {image: %s}
+---
+apiVersion: hoist.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: app, namespace: apps}
+spec:
+  imageRepositoryRef: {name: app}
+  policy: {semver: {range: '>=1'}}
+`, reg.Ref("apps/app", ""))
+	for i, suspend := range []bool{false, false, true} {
+		// No Git server: each run fails at once, and counts as run.
+		fmt.Fprintf(&docs, `---
+apiVersion: hoist.dev/v1alpha1
+kind: ImageUpdateAutomation
+metadata: {name: a%d, namespace: apps}
+spec:
+  suspend: %t
+  git:
+    url: http://127.0.0.1:1/none.git
+    checkout: {ref: {branch: main}}
+    commit: {author: {name: hoist, email: hoist@example.com}}
+  update: {path: ./, strategy: Setters}
+`, i, suspend)
+	}
+	configPath := filepath.Join(t.TempDir(), "hoist.yaml")
+	if err := os.WriteFile(configPath, []byte(docs.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	client, err := registry.New(registry.WithRateLimit(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuffer{}
+	svc, err := NewService(ServiceOptions{
+		Runner:      &automation.Runner{Scanner: &automation.Scanner{Registry: client}, StateDir: t.TempDir()},
+		ConfigPaths: []string{configPath}, Registry: prometheus.NewRegistry(),
+		Logger: slog.New(slog.NewTextHandler(logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Load(); err != nil {
+		t.Fatal(err)
+	}
+	const said = `msg="every automation ran" automations=2`
+	var got []int
+	// Both run before the round is done (which is not enough), a0 again
+	// after it (it completes nothing: the runs since start count); a2 is
+	// suspended.
+	steps := []func(){
+		func() { _ = svc.flush(t.Context(), "", []string{"apps/a0"}) },
+		func() { _ = svc.flush(t.Context(), "", []string{"apps/a1"}) },
+		func() {
+			if err := svc.scanRepository(t.Context(), "apps/app"); err != nil {
+				t.Fatal(err)
+			}
+		},
+		func() { _ = svc.flush(t.Context(), "", []string{"apps/a0"}) },
+		func() { _ = svc.flush(t.Context(), "", []string{"apps/a0", "apps/a1"}) },
+	}
+	for _, step := range steps {
+		step()
+		got = append(got, logs.count(said))
+	}
+	if diff := cmp.Diff([]int{0, 0, 0, 1, 1}, got); diff != "" {
+		t.Errorf("times said after each step (-want +got):\n%s", diff)
+	}
+}

@@ -290,7 +290,7 @@ func (s *Scheduler) Trigger(key string) bool {
 	if s.stopped || s.jobs[key] == nil {
 		return false
 	}
-	s.lanes.requestLocked(key)
+	s.lanes.requestLocked(key, true)
 	return true
 }
 
@@ -437,7 +437,7 @@ func (s *Scheduler) wake(gen uint64) {
 	for len(s.due) > 0 && !s.due[0].next.After(now.Add(s.slack(s.due[0]))) {
 		e := heap.Pop(&s.due).(*schedEntry)
 		e.next = time.Time{}
-		s.lanes.requestLocked(e.job.Key)
+		s.lanes.requestLocked(e.job.Key, false)
 	}
 	s.setTimerLocked(now)
 }
@@ -489,10 +489,13 @@ type lanes struct {
 	open    bool
 	closed  bool
 	active  map[string]bool
-	pending map[string]bool // re-run asked during a run
+	pending map[string]bool // re-run asked during a run: urgent or not
 	queued  map[string]bool
-	queue   []string
-	idle    chan struct{} // closed when closed and no run is active
+	// queue holds the keys waiting for a slot: the urgent ones first
+	// (urgent of them), each part in the order asked.
+	queue  []string
+	urgent int
+	idle   chan struct{} // closed when closed and no run is active
 }
 
 func (l *lanes) init(mu *sync.Mutex, limit int, logger *slog.Logger, what string, begin func(string) (func(context.Context), bool), end func(string)) {
@@ -511,16 +514,31 @@ func (l *lanes) openLocked(ctx context.Context) {
 // busyLocked reports whether key is running or waiting for a slot.
 func (l *lanes) busyLocked(key string) bool { return l.active[key] || l.queued[key] }
 
-// requestLocked asks for a run of key.
-func (l *lanes) requestLocked(key string) {
+// requestLocked asks for a run of key. An urgent run (a trigger: a
+// webhook, news for an automation) goes before the runs waiting that are
+// not (interval runs: at 10,000 repositories, a wake-up of the Scheduler
+// queues dozens of them, and a webhook's scan must not wait behind them).
+func (l *lanes) requestLocked(key string, urgent bool) {
 	switch {
 	case l.closed:
 	case l.active[key]:
-		l.pending[key] = true
+		l.pending[key] = l.pending[key] || urgent
 	case l.queued[key]:
+		if urgent {
+			i := slices.Index(l.queue, key)
+			if i >= l.urgent {
+				l.queue = slices.Insert(slices.Delete(l.queue, i, i+1), l.urgent, key)
+				l.urgent++
+			}
+		}
 	default:
 		l.queued[key] = true
-		l.queue = append(l.queue, key)
+		if urgent {
+			l.queue = slices.Insert(l.queue, l.urgent, key)
+			l.urgent++
+		} else {
+			l.queue = append(l.queue, key)
+		}
 		l.dispatchLocked()
 	}
 }
@@ -529,6 +547,7 @@ func (l *lanes) dispatchLocked() {
 	for l.open && !l.closed && len(l.active) < l.limit && len(l.queue) > 0 {
 		key := l.queue[0]
 		l.queue = l.queue[1:]
+		l.urgent = max(l.urgent-1, 0)
 		delete(l.queued, key)
 		work, ok := l.begin(key)
 		if !ok {
@@ -548,9 +567,9 @@ func (l *lanes) run(key string, work func(context.Context)) {
 		defer l.mu.Unlock()
 		delete(l.active, key)
 		l.end(key)
-		if l.pending[key] {
+		if urgent, ok := l.pending[key]; ok {
 			delete(l.pending, key)
-			l.requestLocked(key)
+			l.requestLocked(key, urgent)
 		}
 		l.dispatchLocked()
 		if l.closed && len(l.active) == 0 {
@@ -565,7 +584,7 @@ func (l *lanes) run(key string, work func(context.Context)) {
 func (l *lanes) shutdown(clock Clock, grace time.Duration) error {
 	l.mu.Lock()
 	l.closed = true
-	l.queue = nil
+	l.queue, l.urgent = nil, 0
 	clear(l.queued)
 	clear(l.pending)
 	l.idle = make(chan struct{})

@@ -667,3 +667,63 @@ func TestSchedulerOneTimer(t *testing.T) {
 		}
 	})
 }
+
+// TestSchedulerTriggerGoesFirst: with every slot taken, a triggered run (a
+// webhook's scan) starts before the interval runs waiting for a slot, and
+// a trigger of a job whose interval run waits moves it ahead of them.
+func TestSchedulerTriggerGoesFirst(t *testing.T) {
+	// run starts three interval jobs, due in the order of their first
+	// offsets (fixed by their keys), one slot for all, triggers trigger
+	// once the first runs (unless ""), and returns the runs in order.
+	run := func(t *testing.T, trigger string) []string {
+		var got []string
+		synctest.Test(t, func(t *testing.T) {
+			clock := newFakeClock()
+			rec := newRecorder(clock)
+			rec.gate = make(chan struct{})
+			s := service.NewScheduler(service.SchedulerOptions{Clock: clock, Parallelism: 1, StartupSpread: time.Minute, Jitter: -1})
+			mustUpdate(t, s, rec.job("x1", time.Hour), rec.job("x2", time.Hour), rec.job("x3", time.Hour), rec.job("hook", 0))
+			cancel, wait := startRun(t, s.Run)
+			clock.Advance(time.Minute) // every first run due
+			synctest.Wait()
+			if running := rec.Keys(); len(running) != 1 {
+				t.Fatalf("runs started: %v, want one", running)
+			}
+			runs := 3
+			if trigger != "" {
+				s.Trigger(trigger)
+				if trigger == "hook" {
+					runs++
+				}
+			}
+			for range runs {
+				rec.gate <- struct{}{}
+				synctest.Wait()
+			}
+			got = rec.Keys()
+			cancel()
+			if err := wait(); err != nil {
+				t.Fatal(err)
+			}
+		})
+		return got
+	}
+	due := run(t, "") // the order they are due in
+	if len(due) != 3 {
+		t.Fatalf("interval runs %v, want three", due)
+	}
+	tests := map[string]struct {
+		trigger string
+		want    []string
+	}{
+		"a job without interval":         {trigger: "hook", want: []string{due[0], "hook", due[1], due[2]}},
+		"a job whose interval run waits": {trigger: due[2], want: []string{due[0], due[2], due[1]}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, run(t, tc.trigger)); diff != "" {
+				t.Errorf("runs (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

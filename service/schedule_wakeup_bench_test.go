@@ -164,7 +164,7 @@ func (p *perJobScheduler) fire(key string, e *perJobEntry, gen uint64) {
 		return
 	}
 	e.timer = nil
-	p.lanes.requestLocked(key)
+	p.lanes.requestLocked(key, false)
 }
 
 func (p *perJobScheduler) begin(key string) (func(context.Context), bool) {

@@ -125,6 +125,11 @@ type Service struct {
 	roundDone    bool
 	roundChecked int
 	started      time.Time
+	// ran holds the automations run since start, until every active one
+	// has run after the first round (then runsDone is set and ran
+	// dropped): see firstRunsDone.
+	ran      map[string]bool
+	runsDone bool
 
 	recheckMu sync.Mutex
 	rechecks  map[string]*recheck // by repository job key
@@ -345,6 +350,42 @@ func (s *Service) firstRoundDone() bool {
 func (s *Service) releaseStartupMemory(since time.Duration) {
 	s.log.Info("every repository scanned", "repositories", s.cur.Load().active, "after", since.Round(time.Millisecond))
 	debug.FreeOSMemory()
+}
+
+// firstRunsDone notes that the automations keys ran, and reports, once,
+// that every automation of the running configuration (not suspended) has
+// run since start, the first round of scans done: the runs that waited for
+// the round (waitingLocked) come after it, first clones included, and
+// their garbage is handed back as the round's is.
+func (s *Service) firstRunsDone(keys []string) (automations int, done bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.runsDone {
+		return 0, false
+	}
+	if s.ran == nil {
+		s.ran = map[string]bool{}
+	}
+	for _, k := range keys {
+		s.ran[k] = true
+	}
+	if !s.roundDone {
+		return 0, false
+	}
+	for k, a := range s.cur.Load().automations {
+		if a.Spec.Suspend {
+			continue
+		}
+		if !s.ran[k] {
+			return 0, false
+		}
+		automations++
+	}
+	if automations == 0 {
+		return 0, false
+	}
+	s.runsDone, s.ran = true, nil
+	return automations, true
 }
 
 // Key prefixes of scheduled jobs.
@@ -944,6 +985,10 @@ func (s *Service) flush(ctx context.Context, _ string, automations []string) err
 		for _, e := range res.Errors {
 			s.log.Warn("automation target failed", "automation", k, "error", e)
 		}
+	}
+	if n, done := s.firstRunsDone(keys); done {
+		s.log.Info("every automation ran", "automations", n, "after", time.Since(s.started).Round(time.Millisecond))
+		debug.FreeOSMemory()
 	}
 	return errors.Join(errs...)
 }
