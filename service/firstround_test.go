@@ -37,6 +37,33 @@ func (l *lockedBuffer) count(s string) int {
 	return strings.Count(l.b.String(), s)
 }
 
+// loadedService is a Service of the documents docs, loaded (not run),
+// logging into the buffer it returns.
+func loadedService(t *testing.T, docs string) (*Service, *lockedBuffer) {
+	t.Helper()
+	configPath := filepath.Join(t.TempDir(), "hoist.yaml")
+	if err := os.WriteFile(configPath, []byte(docs), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	client, err := registry.New(registry.WithRateLimit(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuffer{}
+	svc, err := NewService(ServiceOptions{
+		Runner:      &automation.Runner{Scanner: &automation.Scanner{Registry: client}, StateDir: t.TempDir()},
+		ConfigPaths: []string{configPath}, Registry: prometheus.NewRegistry(),
+		Logger: slog.New(slog.NewTextHandler(logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Load(); err != nil {
+		t.Fatal(err)
+	}
+	return svc, logs
+}
+
 // TestFirstRoundDone: "every repository scanned" is said once, by the scan
 // that completes the first round of the repositories not suspended (when
 // the start-up's garbage is handed back), and not again.
@@ -60,26 +87,7 @@ spec:
   policy: {semver: {range: '>=1'}}
 `, name, reg.Ref("apps/"+name, ""), suspend)
 	}
-	configPath := filepath.Join(t.TempDir(), "hoist.yaml")
-	if err := os.WriteFile(configPath, []byte(docs.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	client, err := registry.New(registry.WithRateLimit(0, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &lockedBuffer{}
-	svc, err := NewService(ServiceOptions{
-		Runner:      &automation.Runner{Scanner: &automation.Scanner{Registry: client}, StateDir: t.TempDir()},
-		ConfigPaths: []string{configPath}, Registry: prometheus.NewRegistry(),
-		Logger: slog.New(slog.NewTextHandler(logs, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.Load(); err != nil {
-		t.Fatal(err)
-	}
+	svc, logs := loadedService(t, docs.String())
 	const said = `msg="every repository scanned" repositories=2`
 	var got []int
 	// app2 is suspended: the round is done without it, and a scan of it
@@ -212,26 +220,7 @@ spec:
   update: {path: ./, strategy: Setters}
 `, i, suspend)
 	}
-	configPath := filepath.Join(t.TempDir(), "hoist.yaml")
-	if err := os.WriteFile(configPath, []byte(docs.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	client, err := registry.New(registry.WithRateLimit(0, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &lockedBuffer{}
-	svc, err := NewService(ServiceOptions{
-		Runner:      &automation.Runner{Scanner: &automation.Scanner{Registry: client}, StateDir: t.TempDir()},
-		ConfigPaths: []string{configPath}, Registry: prometheus.NewRegistry(),
-		Logger: slog.New(slog.NewTextHandler(logs, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.Load(); err != nil {
-		t.Fatal(err)
-	}
+	svc, logs := loadedService(t, docs.String())
 	const said = `msg="every automation ran" automations=2`
 	var got []int
 	// Both run before the round is done (which is not enough), a0 again
