@@ -239,7 +239,32 @@ type dockerKeychain struct {
 
 	mu     sync.Mutex
 	cached map[string]cachedAuth
+	// read holds each file as last read, looked at again fileRecheck
+	// after (see config).
+	read map[string]*readFile
 }
+
+// readFile is a credential file as last read: missing, or its config with
+// the modification time and size it had then.
+type readFile struct {
+	checked time.Time
+	exists  bool
+	mod     time.Time
+	size    int64
+	cfg     *DockerConfig
+	// settled: the file was read over a second after it was last
+	// modified, so a change since would show in its modification time
+	// (file times are the wall clock's, coarse; a file read as it was
+	// written is read again at the next look, as git's index does).
+	settled bool
+}
+
+// fileRecheck is how long a credential file's last reading stands before
+// the file is looked at again (a stat, and a read when it changed). A
+// target's answer is kept credentialTTL anyway; without it, the files
+// (three paths, most often missing) were opened at each scan whose answer
+// had expired: about every other rescan at 5-minute intervals.
+const fileRecheck = 30 * time.Second
 
 type cachedAuth struct {
 	auth authn.Authenticator
@@ -289,7 +314,48 @@ func containersAuthFiles(getenv func(string) string, home string) []string {
 }
 
 func newDockerKeychain(files []string, clock Clock) *dockerKeychain {
-	return &dockerKeychain{files: files, clock: clock, cached: make(map[string]cachedAuth)}
+	return &dockerKeychain{files: files, clock: clock, cached: make(map[string]cachedAuth), read: make(map[string]*readFile)}
+}
+
+// config returns the config of the credential file path, nil when it does
+// not exist: as last read while that is less than fileRecheck ago or the
+// file's modification time and size are unchanged, else read again. A
+// file that cannot be read or parsed is an error, each time.
+func (k *dockerKeychain) config(path string) (*DockerConfig, error) {
+	now := k.clock.Now()
+	k.mu.Lock()
+	last := k.read[path]
+	k.mu.Unlock()
+	if last != nil && now.Sub(last.checked) >= 0 && now.Sub(last.checked) < fileRecheck {
+		return last.cfg, nil
+	}
+	cur := &readFile{checked: now}
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("reading registry credentials: %w", err)
+	case last != nil && last.exists && last.settled && fi.ModTime().Equal(last.mod) && fi.Size() == last.size:
+		cur.exists, cur.mod, cur.size, cur.cfg, cur.settled = true, last.mod, last.size, last.cfg, true
+	default:
+		data, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			break // gone since the stat
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading registry credentials: %w", err)
+		}
+		cfg, err := ParseDockerConfig(data)
+		if err != nil {
+			return nil, fmt.Errorf("reading registry credentials %s: %w", path, err)
+		}
+		cur.exists, cur.mod, cur.size, cur.cfg = true, fi.ModTime(), fi.Size(), cfg
+		cur.settled = time.Since(fi.ModTime()) > time.Second // the file's clock: the wall clock
+	}
+	k.mu.Lock()
+	k.read[path] = cur
+	k.mu.Unlock()
+	return cur.cfg, nil
 }
 
 // Resolve implements authn.Keychain.
@@ -319,7 +385,14 @@ func (k *dockerKeychain) ResolveContext(ctx context.Context, target authn.Resour
 
 func (k *dockerKeychain) resolve(ctx context.Context, target authn.Resource) (authn.Authenticator, error) {
 	for _, path := range k.files {
-		a, err := resolveFile(ctx, path, target)
+		cfg, err := k.config(path)
+		if err != nil {
+			return nil, err
+		}
+		if cfg == nil {
+			continue
+		}
+		a, err := resolveConfig(ctx, path, cfg, target)
 		if err != nil {
 			return nil, err
 		}
@@ -330,20 +403,9 @@ func (k *dockerKeychain) resolve(ctx context.Context, target authn.Resource) (au
 	return authn.Anonymous, nil
 }
 
-// resolveFile resolves target from one config.json or auth.json; a missing
-// file is anonymous access.
-func resolveFile(ctx context.Context, path string, target authn.Resource) (authn.Authenticator, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return authn.Anonymous, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading registry credentials: %w", err)
-	}
-	cfg, err := ParseDockerConfig(data)
-	if err != nil {
-		return nil, fmt.Errorf("reading registry credentials %s: %w", path, err)
-	}
+// resolveConfig resolves target from cfg, the config.json or auth.json at
+// path.
+func resolveConfig(ctx context.Context, path string, cfg *DockerConfig, target authn.Resource) (authn.Authenticator, error) {
 	host := canonicalHost(strings.ToLower(target.RegistryStr()))
 	helper, ok := cfg.credHelpers[host]
 	if !ok {
