@@ -9,6 +9,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/hoist-dev/hoist/automation/state"
 	"github.com/hoist-dev/hoist/config"
 	"github.com/hoist-dev/hoist/writeback"
 )
@@ -72,7 +73,7 @@ func (r *Runner) runArgoAPI(ctx context.Context, set *config.Set, a *config.Auto
 	if len(res.Changes) > 0 && !r.DryRun {
 		log.Info("Application patched", "application", app, "field", field, "changes", len(res.Changes), "attempts", res.Attempts)
 	}
-	r.recordSuccess(res)
+	r.recordRun(res, state.RunRecord{}, true, log)
 	return res
 }
 

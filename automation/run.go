@@ -190,17 +190,6 @@ func (r *Runner) recordRun(res RunResult, rec state.RunRecord, last bool, log *s
 	}
 }
 
-// recordSuccess remembers a run without errors (state store and metric).
-func (r *Runner) recordSuccess(res RunResult) {
-	if res.Failed() {
-		return
-	}
-	if r.State != nil {
-		_ = r.State.PutLastSuccess(res.Key(), r.now())
-	}
-	r.Metrics.LastSuccess(res.Key(), r.now())
-}
-
 // docsKey is what a repository's documents are loaded from, besides the
 // configuration and the commit: the clone, the update path in it (as
 // writeback.ResolveIn returns it) and the load options.

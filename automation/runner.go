@@ -209,7 +209,7 @@ func (r *Runner) runKnown(ctx context.Context, set *config.Set, a *config.Automa
 		if err != nil {
 			return res.fail(err)
 		}
-		r.recordSuccess(res)
+		r.recordRun(res, state.RunRecord{}, true, log)
 		return res
 	}
 	res, err = r.commitAndPush(ctx, co, p, pub, res, log)
