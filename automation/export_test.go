@@ -58,6 +58,11 @@ func ForgetClones(r *Runner) { r.clones.Reset() }
 // remembered.
 func EditEveryRun(r *Runner) { r.noRunMemo = true }
 
+// RestByCommit makes r remember a run at rest at the checkout's commit,
+// not its update path's tree, as before: another writer's commit anywhere
+// in the repository makes the next run edit again.
+func RestByCommit(r *Runner) { r.restByCommit = true }
+
 // WrittenKey is the state store's key of the value hoist wrote to the
 // target of c (File from the repository's root) for a.
 func WrittenKey(a *config.Automation, c writeback.Change) string { return writtenKey(a, c) }

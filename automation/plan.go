@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"maps"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hoist-dev/hoist/config"
 	"github.com/hoist-dev/hoist/writeback"
@@ -33,6 +35,10 @@ type planner struct {
 	// tree is the hash of a directory of that commit, when nothing under
 	// it is a link (git.Checkout.TreeOf); nil or "" when unknown.
 	tree func(dir string) string
+
+	// synced is how long the run's sync took, and edited how long its
+	// edits (the commit pushed log line says).
+	synced, edited time.Duration
 
 	attempt int
 	// pins are the selections of the first attempt, by policy key; nil
@@ -76,6 +82,8 @@ func (r *Runner) planner(set *config.Set, a *config.Automation, known Known, log
 
 // edit plans and writes the automation's changes in the clone at dir.
 func (p *planner) edit(ctx context.Context, dir string) ([]writeback.Change, error) {
+	start := p.r.now()
+	defer func() { p.edited += p.r.now().Sub(start) }()
 	p.attempt++
 	// The update path, resolved inside the clone: a link on the way that
 	// leads out of it is refused (see docs/guarantees.md).
@@ -151,6 +159,30 @@ func (p *planner) edit(ctx context.Context, dir string) ([]writeback.Change, err
 		return p.editRepoApplications(ctx, dir, effective, out)
 	}
 	return out, nil
+}
+
+// filesVersion names the files an edit reads, for the memo of a run at
+// rest (restMemo): "tree HASH" for the update path's tree at the
+// checkout's head when the path is a directory of that commit with no link
+// on the way or under it (an edit reads nothing else of the clone: the
+// update path is opened as a root, and the repository's own documents come
+// from under it), so that another writer's commit elsewhere in the
+// repository leaves it; else "commit HASH"; "" when neither is known.
+func (p *planner) filesVersion() string {
+	if p.tree != nil && !p.r.restByCommit {
+		dir := path.Clean(strings.TrimPrefix(filepath.ToSlash(p.updatePath), "/"))
+		if dir != ".." && !strings.HasPrefix(dir, "../") {
+			if t := p.tree(dir); t != "" {
+				return "tree " + t
+			}
+		}
+	}
+	if p.head != nil {
+		if h := p.head(); h != "" {
+			return "commit " + h
+		}
+	}
+	return ""
 }
 
 // policies are the automation's policies: the configuration's and the

@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 	"weak"
 
 	"github.com/hoist-dev/hoist/automation/state"
@@ -129,12 +130,13 @@ func (r *Runner) preview(ctx context.Context, co *git.Checkout, p *planner, pub 
 // edit would read what the last one read, which changed nothing, skips it
 // and reports what that one did (atRest).
 func (r *Runner) commitAndPush(ctx context.Context, co *git.Checkout, p *planner, pub publish, res RunResult, log *slog.Logger) (RunResult, error) {
-	head := co.Head()
-	outcome, rest := r.atRest(p, res.Key(), head)
+	version := p.filesVersion()
+	outcome, rest := r.atRest(p, res.Key(), version)
 	var err error
+	start := r.now()
 	if !rest {
 		outcome, err = co.Update(ctx, p.edit, git.UpdateOptions{Commit: pub.commit, Push: pub.push})
-		r.rememberRest(p, res.Key(), head, outcome, err)
+		r.rememberRest(p, res.Key(), version, outcome, err)
 	}
 	res.Errors, res.Warnings, res.Kept = p.errors, p.warnings, p.kept
 	res.Commit, res.Branch, res.Pushed, res.NothingToDo, res.Attempts = outcome.Commit, outcome.Branch, outcome.Pushed, outcome.NothingToDo, outcome.Attempts
@@ -149,7 +151,11 @@ func (r *Runner) commitAndPush(ctx context.Context, co *git.Checkout, p *planner
 	if res.Pushed {
 		r.Metrics.Commit(res.Key())
 		r.Metrics.Push(res.Key(), nil)
-		log.Info("commit pushed", "commit", res.Commit, "branch", res.Branch, "changes", len(res.Changes), "attempts", res.Attempts)
+		// How long the run's steps took: the sync (fetch and worktree),
+		// the edits, and the commits and pushes (with the fetches of lost
+		// races).
+		log.Info("commit pushed", "commit", res.Commit, "branch", res.Branch, "changes", len(res.Changes), "attempts", res.Attempts,
+			"sync", p.synced.Round(time.Microsecond), "edit", p.edited.Round(time.Microsecond), "publish", (r.now().Sub(start) - p.edited).Round(time.Microsecond))
 	}
 	return res, nil
 }

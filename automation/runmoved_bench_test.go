@@ -201,3 +201,59 @@ func BenchmarkRunAfterMovedHead(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRunAfterOtherWriter is one automation's interval run after
+// another automation of the repository pushed, as every run of
+// BenchmarkScale10k's steady round is after its webhooks: the branch moved,
+// but nothing under the run's update path, and its selections are those of
+// its last run, which found nothing to do. The run lists the remote's
+// references, fetches the other writer's commit and moves the worktree.
+//
+//   - commit: the memo of the run at rest is keyed by the commit, so the
+//     run plans its 20 targets again to find nothing to write (as before);
+//   - tree: it is keyed by the update path's tree, which did not change,
+//     so the run skips its edit.
+func BenchmarkRunAfterOtherWriter(b *testing.B) {
+	r := newMovedRepo(b)
+	client, err := registry.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	known := func(p *config.Policy) (string, bool) {
+		return fmt.Sprintf("%s/bench/%s:1.0.0", movedHost, p.Name), true
+	}
+	for _, mode := range []string{"commit", "tree"} {
+		b.Run(mode, func(b *testing.B) {
+			dir := b.TempDir()
+			st, err := state.Open(state.Path(dir), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = st.Close() })
+			runner := &automation.Runner{Scanner: &automation.Scanner{Registry: client}, StateDir: dir, State: st}
+			if mode == "commit" {
+				automation.RestByCommit(runner)
+			}
+			run := func() {
+				res := runner.RunKnown(b.Context(), r.set, r.set.Automations[0], known)
+				if res.Failed() || !res.NothingToDo {
+					b.Fatalf("run: %v %v, nothing to do %v", res.Err, res.Errors, res.NothingToDo)
+				}
+			}
+			run() // the clone
+			skipped := automation.EditsSkipped(runner)
+			b.ReportAllocs()
+			cpu := cpuTime()
+			for b.Loop() {
+				b.StopTimer()
+				r.otherWriter(b)
+				b.StartTimer()
+				run()
+			}
+			b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(b.N), "cpu-µs/op")
+			if n := automation.EditsSkipped(runner) - skipped; (mode == "tree") != (n == b.N) {
+				b.Fatalf("%s: %d of %d runs skipped their edit", mode, n, b.N)
+			}
+		})
+	}
+}

@@ -64,6 +64,9 @@ type Runner struct {
 	restHits atomic.Int64
 	// noRunMemo makes every run edit (benchmarks and tests compare).
 	noRunMemo bool
+	// restByCommit keys the memo of a run at rest by the checkout's
+	// commit, not the update path's tree (benchmarks compare).
+	restByCommit bool
 	// clones keeps the opened Git clones between runs (runs on one clone
 	// take turns: git.Sync locks it), so that a run does not open its
 	// clone and index its packfiles again.
@@ -180,17 +183,19 @@ func (r *Runner) runKnown(ctx context.Context, set *config.Set, a *config.Automa
 	if err != nil {
 		return res.fail(err)
 	}
+	syncStart := r.now()
 	co, err := r.sync(ctx, t, log, r.expectsRest(res.Key(), set, a, known))
 	if err != nil {
 		return res.fail(err)
 	}
 	defer co.Close()
+	synced := r.now().Sub(syncStart)
 	pub, err := r.publishing(a, t, res.Key())
 	if err != nil {
 		return res.fail(err)
 	}
 	p := r.planner(set, a, known, log)
-	p.head, p.tree = co.Head, co.TreeOf
+	p.head, p.tree, p.synced = co.Head, co.TreeOf, synced
 	if a.ArgoCD != nil && a.ArgoCD.BranchTemplate != "" {
 		changes, err := r.argoBranchPush(ctx, co.Dir(), set, a, known, t, &pub, p, res.Key())
 		if err != nil {

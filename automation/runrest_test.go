@@ -66,7 +66,9 @@ func restFile(app, web string) string {
 // which changed nothing, with the same configuration and selections,
 // skips its edit and reports what that run did; anything between the runs
 // that could change the files makes the run edit again: a new selection, a
-// reload (another spec, a hold), a commit of another writer to the branch.
+// reload (another spec, a hold), a commit of another writer under the
+// update path (one elsewhere in the repository leaves the files the edit
+// reads, unless a link makes them unknown).
 func TestRunAtRest(t *testing.T) {
 	const base = "127.0.0.1:1/apps/"
 	type world struct {
@@ -179,12 +181,35 @@ func TestRunAtRest(t *testing.T) {
 			},
 		},
 		"another writer's commit elsewhere": {
+			// The update path's tree is the same: nothing the edit reads
+			// changed.
+			between: func(t *testing.T, w *world) {
+				testenv.GitCommitFiles(t, w.bare, "main", "docs", map[string]string{"README.md": "fleet\n", "other/apps.yaml": restFile("0.9.0", "0.9.0")})
+			},
+			skip: true,
+		},
+		"another writer's commit elsewhere, a link in the update path": {
+			// A link makes the tree no measure of what the edit reads:
+			// the commit is.
+			setup: func(t *testing.T, w *world) {
+				testenv.GitCommitFiles(t, w.bare, "main", "link", map[string]string{"deploy/link.txt": "!symlink apps.yaml"})
+			},
 			between: func(t *testing.T, w *world) {
 				testenv.GitCommitFiles(t, w.bare, "main", "docs", map[string]string{"README.md": "fleet\n"})
 			},
 			want: func(t *testing.T, _ *world, res automation.RunResult) {
 				if !res.NothingToDo {
 					t.Errorf("nothing to do %v, want true", res.NothingToDo)
+				}
+			},
+		},
+		"a file added to the update path": {
+			between: func(t *testing.T, w *world) {
+				testenv.GitCommitFiles(t, w.bare, "main", "more", map[string]string{"deploy/more/apps.yaml": restFile("0.9.0", "1.0.0")})
+			},
+			want: func(t *testing.T, w *world, res automation.RunResult) {
+				if !res.Pushed || !strings.Contains(testenv.GitCLI(t, w.bare, "show", "main:deploy/more/apps.yaml"), "app:1.0.0") {
+					t.Errorf("pushed %v, want app:1.0.0 written to the new file", res.Pushed)
 				}
 			},
 		},

@@ -92,7 +92,10 @@ type Service struct {
 	cur    atomic.Pointer[indexedSet] // the running configuration
 	hooks  atomic.Pointer[webhook.Handler]
 	ready  atomic.Bool
-	mu     sync.Mutex // guards selection comparison and known
+	// webhookEach matches webhooks against each repository of a receiver
+	// (benchmarks compare, see receiverTargets).
+	webhookEach bool
+	mu          sync.Mutex // guards selection comparison and known
 	// known holds each policy's last successful scan, by policy key, so
 	// that automation runs write it instead of scanning again.
 	known map[string]knownSelection
@@ -514,7 +517,7 @@ func durationOr(d, def time.Duration) time.Duration {
 // receivers builds the webhook handler of set's Receivers.
 func (s *Service) receivers(set *config.Set) (*webhook.Handler, error) {
 	var rs []webhook.Receiver
-	byID := make(map[string]*config.Receiver, len(set.Receivers))
+	byID := make(map[string]*receiverTargets, len(set.Receivers))
 	for _, r := range set.Receivers {
 		var token string
 		if r.Spec.Type != webhook.TypeGenericOIDC { // no token: its requests carry ID tokens
@@ -546,7 +549,8 @@ func (s *Service) receivers(set *config.Set) (*webhook.Handler, error) {
 			wr.Audience, wr.Email = aud, email
 		}
 		rs = append(rs, wr)
-		byID[r.Namespace+"/"+r.Name] = r
+		byID[r.Namespace+"/"+r.Name] = newReceiverTargets(set, r)
+		byID[r.Namespace+"/"+r.Name].each = s.webhookEach
 	}
 	if len(rs) == 0 {
 		return nil, nil
@@ -561,41 +565,105 @@ func (s *Service) receivers(set *config.Set) (*webhook.Handler, error) {
 		opts = append(opts, webhook.WithBodyLimit(s.o.WebhookMaxBody))
 	}
 	return webhook.NewHandler(rs, func(ctx context.Context, r webhook.Receiver, req webhook.Request) error {
-		return s.onWebhook(ctx, set, byID[r.String()], req)
+		return s.onWebhook(ctx, byID[r.String()], req)
 	}, opts...)
 }
 
+// receiverTargets are a receiver's ImageRepositories, found once per
+// configuration, and keyed by their image (webhook.Key), so that a
+// request that names an image looks its repositories up instead of
+// comparing it with every image of the receiver.
+type receiverTargets struct {
+	rc      *config.Receiver
+	repos   []*config.Repository
+	byImage map[string][]*config.Repository
+	// err is why the receiver's resources cannot be found (one that does
+	// not exist): every request fails with it.
+	err error
+	// each compares each repository's image with the request's, and
+	// builds each one's document, as before (benchmarks compare).
+	each bool
+}
+
+func newReceiverTargets(set *config.Set, rc *config.Receiver) *receiverTargets {
+	repos, err := set.ReceiverRepositories(rc)
+	t := &receiverTargets{rc: rc, repos: repos, err: err, byImage: map[string][]*config.Repository{}}
+	for _, r := range repos {
+		if k, ok := webhook.Key(r.Spec.Image); ok {
+			t.byImage[k] = append(t.byImage[k], r)
+		}
+	}
+	return t
+}
+
+// selected are the repositories whose image one of images names, in the
+// receiver's order; all of them when images is nil (see webhook.Selects).
+func (t *receiverTargets) selected(images []string) []*config.Repository {
+	if images == nil {
+		return t.repos
+	}
+	if t.each {
+		var out []*config.Repository
+		for _, r := range t.repos {
+			_ = config.ResourceDocument(r.ImageRepository, r.Source.APIVersion) // for Keep, as before
+			if webhook.Selects(images, r.Spec.Image) {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	var out []*config.Repository
+	for _, img := range images {
+		k, ok := webhook.Key(img)
+		if !ok {
+			continue
+		}
+		for _, r := range t.byImage[k] {
+			if !slices.Contains(out, r) {
+				out = append(out, r)
+			}
+		}
+	}
+	if len(images) > 1 {
+		order := make(map[*config.Repository]int, len(out))
+		for i, r := range t.repos {
+			order[r] = i
+		}
+		slices.SortFunc(out, func(a, b *config.Repository) int { return order[a] - order[b] })
+	}
+	return out
+}
+
 // onWebhook triggers a rescan of the receiver's ImageRepositories (named,
-// or selected by labels) that its resourceFilter keeps and whose image the
-// payload names (all of them when it names none). A resource that does not
-// exist, or a filter that fails, fails the whole request and rescans
-// nothing. The payload's tag is never written: the rescan asks the
+// or selected by labels) whose image the payload names (all of them when it
+// names none) and that its resourceFilter keeps: the filter is evaluated
+// for those only. A resource that does not exist, or a filter that fails,
+// fails the whole request and rescans nothing. The payload's tag is never written: the rescan asks the
 // registry.
-func (s *Service) onWebhook(ctx context.Context, set *config.Set, rc *config.Receiver, req webhook.Request) error {
-	if rc == nil {
+func (s *Service) onWebhook(ctx context.Context, targets *receiverTargets, req webhook.Request) error {
+	if targets == nil {
 		return errors.New("receiver no longer configured")
 	}
-	repos, err := set.ReceiverRepositories(rc)
-	if err != nil {
-		return err
+	if targets.err != nil {
+		return targets.err
 	}
+	rc := targets.rc
 	var keep []*config.Repository
-	for _, repo := range repos {
-		ok, err := req.Keep(ctx, config.ResourceDocument(repo.ImageRepository, repo.Source.APIVersion))
-		if err != nil {
-			return fmt.Errorf("ImageRepository %s/%s: %w", repo.Namespace, repo.Name, err)
-		}
-		if !ok {
-			s.log.Debug("webhook: excluded by resourceFilter", "receiver", rc.Namespace+"/"+rc.Name, "repository", repo.Namespace+"/"+repo.Name)
-			continue
+	for _, repo := range targets.selected(req.Images) {
+		if req.Filtered() {
+			ok, err := req.Keep(ctx, config.ResourceDocument(repo.ImageRepository, repo.Source.APIVersion))
+			if err != nil {
+				return fmt.Errorf("ImageRepository %s/%s: %w", repo.Namespace, repo.Name, err)
+			}
+			if !ok {
+				s.log.Debug("webhook: excluded by resourceFilter", "receiver", rc.Namespace+"/"+rc.Name, "repository", repo.Namespace+"/"+repo.Name)
+				continue
+			}
 		}
 		keep = append(keep, repo)
 	}
 	for _, repo := range keep {
 		if repo.Spec.Suspend {
-			continue
-		}
-		if req.Images != nil && !webhook.Selects(req.Images, repo.Spec.Image) {
 			continue
 		}
 		key := repo.Namespace + "/" + repo.Name

@@ -47,6 +47,10 @@ type Request struct {
 	claims    map[string]any
 }
 
+// Filtered reports whether the receiver has a ResourceFilter, that is,
+// whether Keep needs a resource's document at all.
+func (r Request) Filtered() bool { return r.filter != nil }
+
 // Keep evaluates the receiver's ResourceFilter for one resource, given as
 // its document (see Filter): true when the receiver has no filter. An
 // error means the request must fail (Flux answers 500).

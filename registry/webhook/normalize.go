@@ -57,6 +57,7 @@ func Match(imageRepoSpec, payloadImage string) bool {
 // nil when the sender names no repository (generic, generic-hmac), which
 // selects every resource of the receiver; else one of images must Match.
 func Selects(images []string, imageRepoSpec string) bool {
+	// Key(img) == Key(imageRepoSpec) for one of images, both valid.
 	if images == nil {
 		return true
 	}
@@ -71,6 +72,12 @@ func Selects(images []string, imageRepoSpec string) bool {
 	}
 	return false
 }
+
+// Key is the form in which Selects compares a request's image with an
+// ImageRepository's spec.image (false for a string that is no image
+// name): a caller that matches many resources against each request keys
+// them by it once, and looks each of the request's Images up.
+func Key(image string) (string, bool) { return normalize(image) }
 
 func normalize(s string) (string, bool) {
 	s = strings.TrimSpace(s)
