@@ -21,9 +21,10 @@ import (
 type restMemo struct {
 	set weak.Pointer[config.Set]
 	a   weak.Pointer[config.Automation]
-	// version names the files the edit read: the tree of the update path,
-	// or the commit the checkout held (see planner.filesVersion).
-	version string
+	// head is the commit the checkout held, and tree the update path's
+	// tree in it ("" when unknown, see planner.pathTree): the files the
+	// edit read.
+	head, tree string
 	// selected are the policies the automation selected, and pins the
 	// selections its caller knew for them (NAMESPACE:NAME → reference).
 	selected []weak.Pointer[config.Policy]
@@ -52,18 +53,17 @@ func (p *planner) memoizable() bool {
 }
 
 // atRest answers the outcome of p's edit without making it, when the
-// automation's last run edited the checkout at the files of version and
-// changed nothing, and nothing that edit read differs now: the same
-// configuration and automation (a reload makes new ones), the same files
-// (the update path's tree, which holds the repository's own documents it
-// reads too; another writer's commit elsewhere in the repository leaves
-// it), the same selections for the same
-// policies (holds and the downgrade guard come with the policies and the
-// files), and the same answers of the state store. The planner then holds
-// what that run found, as if it had run the edit. When in doubt, it
-// misses.
-func (r *Runner) atRest(p *planner, key, version string) (git.Outcome, bool) {
-	if version == "" || !p.memoizable() {
+// automation's last run edited the checkout and changed nothing, and
+// nothing that edit read differs now: the same configuration and
+// automation (a reload makes new ones), the same files (the same commit,
+// or the same tree of the update path, which holds the repository's own
+// documents the edit reads too: another writer's commit elsewhere in the
+// repository leaves it), the same selections for the same policies (holds
+// and the downgrade guard come with the policies and the files), and the
+// same answers of the state store. The planner then holds what that run
+// found, as if it had run the edit. When in doubt, it misses.
+func (r *Runner) atRest(p *planner, key, head string) (git.Outcome, bool) {
+	if head == "" || !p.memoizable() {
 		return git.Outcome{}, false
 	}
 	v, ok := r.rest.Load(key)
@@ -71,11 +71,12 @@ func (r *Runner) atRest(p *planner, key, version string) (git.Outcome, bool) {
 		return git.Outcome{}, false
 	}
 	m := v.(*restMemo)
-	if m.version != version {
-		return git.Outcome{}, false
-	}
 	pins, same := m.sameInputs(p.set, p.a, p.known)
 	if !same {
+		return git.Outcome{}, false
+	}
+	moved := m.head != head
+	if moved && (m.tree == "" || p.pathTree() != m.tree) {
 		return git.Outcome{}, false
 	}
 	for _, w := range m.written {
@@ -86,6 +87,13 @@ func (r *Runner) atRest(p *planner, key, version string) (git.Outcome, bool) {
 		if err != nil || ok != w.ok || rec.Value != w.value {
 			return git.Outcome{}, false
 		}
+	}
+	if moved {
+		// The same files at another commit: the next run at this one
+		// need not look at the tree.
+		at := *m
+		at.head = head
+		r.rest.Store(key, &at)
 	}
 	r.restHits.Add(1)
 	p.attempt, p.pins = 1, pins
@@ -135,13 +143,13 @@ func (m *restMemo) sameInputs(set *config.Set, a *config.Automation, known Known
 	return pins, maps.Equal(pins, m.pins)
 }
 
-// rememberRest keeps, for the automation key, what p's only edit found in
-// the files of version when it changed nothing (out), or forgets the automation's memo
+// rememberRest keeps, for the automation key, what p's only edit found at
+// head (and the update path's tree there) when it changed nothing (out), or forgets the automation's memo
 // when the run cannot be remembered: it changed something, it failed, it
 // scanned a registry (a selection the caller did not know), or it has
 // errors or warnings (which a run reports and logs afresh).
-func (r *Runner) rememberRest(p *planner, key, version string, out git.Outcome, err error) {
-	if err != nil || version == "" || !p.memoizable() || !out.NothingToDo || out.Pushed ||
+func (r *Runner) rememberRest(p *planner, key, head string, out git.Outcome, err error) {
+	if err != nil || head == "" || !p.memoizable() || !out.NothingToDo || out.Pushed ||
 		out.Commit != "" || len(out.Changes) > 0 || out.Attempts != 1 || p.attempt != 1 ||
 		p.scanned || len(p.errors) > 0 || len(p.warnings) > 0 {
 		r.rest.Delete(key)
@@ -150,7 +158,8 @@ func (r *Runner) rememberRest(p *planner, key, version string, out git.Outcome, 
 	m := &restMemo{
 		set:     weak.Make(p.set),
 		a:       weak.Make(p.a),
-		version: version,
+		head:    head,
+		tree:    p.pathTree(),
 		pins:    maps.Clone(p.pins),
 		written: slices.Clone(p.written),
 		branch:  out.Branch,

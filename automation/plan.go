@@ -161,28 +161,21 @@ func (p *planner) edit(ctx context.Context, dir string) ([]writeback.Change, err
 	return out, nil
 }
 
-// filesVersion names the files an edit reads, for the memo of a run at
-// rest (restMemo): "tree HASH" for the update path's tree at the
-// checkout's head when the path is a directory of that commit with no link
-// on the way or under it (an edit reads nothing else of the clone: the
+// pathTree is the hash of the update path's tree at the checkout's head,
+// when the path is a directory of that commit with no link on the way or
+// under it; "" when unknown. An edit reads nothing else of the clone (the
 // update path is opened as a root, and the repository's own documents come
-// from under it), so that another writer's commit elsewhere in the
-// repository leaves it; else "commit HASH"; "" when neither is known.
-func (p *planner) filesVersion() string {
-	if p.tree != nil && !p.r.restByCommit {
-		dir := path.Clean(strings.TrimPrefix(filepath.ToSlash(p.updatePath), "/"))
-		if dir != ".." && !strings.HasPrefix(dir, "../") {
-			if t := p.tree(dir); t != "" {
-				return "tree " + t
-			}
-		}
+// from under it), so a run at rest is remembered by it too (restMemo):
+// another writer's commit elsewhere in the repository leaves it.
+func (p *planner) pathTree() string {
+	if p.tree == nil || p.r.restByCommit {
+		return ""
 	}
-	if p.head != nil {
-		if h := p.head(); h != "" {
-			return "commit " + h
-		}
+	dir := path.Clean(strings.TrimPrefix(filepath.ToSlash(p.updatePath), "/"))
+	if dir == ".." || strings.HasPrefix(dir, "../") {
+		return ""
 	}
-	return ""
+	return p.tree(dir)
 }
 
 // policies are the automation's policies: the configuration's and the

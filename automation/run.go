@@ -130,13 +130,13 @@ func (r *Runner) preview(ctx context.Context, co *git.Checkout, p *planner, pub 
 // edit would read what the last one read, which changed nothing, skips it
 // and reports what that one did (atRest).
 func (r *Runner) commitAndPush(ctx context.Context, co *git.Checkout, p *planner, pub publish, res RunResult, log *slog.Logger) (RunResult, error) {
-	version := p.filesVersion()
-	outcome, rest := r.atRest(p, res.Key(), version)
+	head := co.Head()
+	outcome, rest := r.atRest(p, res.Key(), head)
 	var err error
 	start := r.now()
 	if !rest {
 		outcome, err = co.Update(ctx, p.edit, git.UpdateOptions{Commit: pub.commit, Push: pub.push})
-		r.rememberRest(p, res.Key(), version, outcome, err)
+		r.rememberRest(p, res.Key(), head, outcome, err)
 	}
 	res.Errors, res.Warnings, res.Kept = p.errors, p.warnings, p.kept
 	res.Commit, res.Branch, res.Pushed, res.NothingToDo, res.Attempts = outcome.Commit, outcome.Branch, outcome.Pushed, outcome.NothingToDo, outcome.Attempts

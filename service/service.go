@@ -733,15 +733,17 @@ func (s *Service) scanRepository(ctx context.Context, key string) error {
 			changed[sel.Key()] = true
 		}
 	}
-	s.o.Metrics.ScanDone(key, repo.Spec.Image, time.Since(start), scanErr)
+	took := time.Since(start)
 	if s.o.Observer != nil {
 		s.o.Observer.Scanned(key, sels)
 	}
 	s.mu.Lock()
 	s.scanned[key] = time.Now()
-	// apply forgets the gauge of a repository that left the configuration
-	// under the same lock: a scan it overtook does not bring it back.
+	// apply forgets the series of a repository that left the
+	// configuration under the same lock: a scan it overtook does not bring
+	// them back.
 	if s.cur.Load().repository(key) != nil {
+		s.o.Metrics.ScanDone(key, repo.Spec.Image, took, scanErr)
 		s.o.Metrics.Stale(key, stale)
 	}
 	roundDone, since := s.firstRoundDone(), time.Since(s.started)

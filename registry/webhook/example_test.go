@@ -21,6 +21,25 @@ func ExamplePath() {
 	// Output: /hook/605dbd4976c3504a20afec155a68122702621389b3b29f71feb118008a1696a1
 }
 
+// Key is how a request's image and an ImageRepository's spec.image are
+// compared: a caller with many resources keys them by it once.
+func ExampleKey() {
+	byImage := map[string][]string{}
+	for name, image := range map[string]string{"apps/web": "acme/web", "apps/api": "ghcr.io/acme/api:1.0"} {
+		if k, ok := webhook.Key(image); ok {
+			byImage[k] = append(byImage[k], name)
+		}
+	}
+	for _, sent := range []string{"docker.io/acme/web", "GHCR.io/acme/api@sha256:0f", "quay.io/acme/web"} {
+		k, _ := webhook.Key(sent)
+		fmt.Println(sent, "->", k, byImage[k])
+	}
+	// Output:
+	// docker.io/acme/web -> docker.io/acme/web [apps/web]
+	// GHCR.io/acme/api@sha256:0f -> ghcr.io/acme/api [apps/api]
+	// quay.io/acme/web -> quay.io/acme/web []
+}
+
 // Tokens live where Kubernetes mounts Secrets: DIR/NAME/token.
 func ExampleReadToken() {
 	dir, err := os.MkdirTemp("", "secrets")
