@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -39,6 +40,10 @@ type Client struct {
 	// verified holds the digests verified in this process, by key ID and
 	// digest (see Verify); the registry cache keeps them across processes.
 	verified sync.Map
+
+	// copyPages copies each tag list page out of its buffer before
+	// looking at it (benchmarks compare).
+	copyPages bool
 }
 
 // Repo names a repository and how to reach it.
@@ -336,67 +341,144 @@ func classify(err error) error {
 	return fmt.Errorf("%w: %w", sentinel, err)
 }
 
-// do sends one request and reads the answer, returning its body and header;
-// a status other than 200 is an *HTTPError.
-// readBody reads at most maxBody+1 bytes of resp's body, into one buffer
-// of the announced length when there is one (a tag list page is read in
-// one allocation rather than grown from 512 bytes by doubling); a body
-// that attemptTransport read already is taken as it is.
-// readBuffers are readBody's buffers for bodies of unknown length.
+// readBuffers hold response bodies: those attemptTransport reads, lent
+// to the caller until the body is closed (pooledBody), and those read
+// otherwise while a caller looks at them (lendBody). A rescan whose tag
+// list did not change then allocates nothing for its body: it is summed
+// in the buffer and dropped.
 var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-func readBody(resp *http.Response) ([]byte, error) {
-	if b, ok := resp.Body.(bufferedBody); ok && b.Len() == len(b.data) {
-		return b.data, nil
-	}
-	r := io.LimitReader(resp.Body, maxBody+1)
-	n := resp.ContentLength
-	if n <= 0 || n > maxBody {
-		// No length (a chunked answer, as Distribution's tag lists
-		// are): read into a reused buffer, then copy out exactly.
-		buf := readBuffers.Get().(*bytes.Buffer)
-		defer readBuffers.Put(buf)
-		buf.Reset()
-		if _, err := buf.ReadFrom(r); err != nil {
-			return nil, err
-		}
-		return bytes.Clone(buf.Bytes()), nil
-	}
-	buf := make([]byte, 0, n+1) // +1: room to see the end
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)] // longer than announced
-		}
-		m, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+m]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
+// maxPooledBuffer is the largest buffer kept for reuse: a rare large body
+// (a manifest list, a list of many tags) does not stay in the pool.
+const maxPooledBuffer = 1 << 20
+
+func getBuffer() *bytes.Buffer {
+	buf := readBuffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	return buf
+}
+
+func putBuffer(buf *bytes.Buffer) {
+	if buf.Cap() <= maxPooledBuffer {
+		readBuffers.Put(buf)
 	}
 }
 
+// readInto reads at most maxBody+1 bytes of resp's body into buf, growing
+// it once to the announced length when there is one.
+func readInto(buf *bytes.Buffer, resp *http.Response) error {
+	if n := resp.ContentLength; n > 0 && n <= maxBody {
+		buf.Grow(int(n) + 1) // +1: room to see the end
+	}
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBody+1))
+	return err
+}
+
+// pooledBody is a response body that attemptTransport read in full (so
+// that the attempt's timeout covers it) into a buffer of readBuffers.
+// Close gives the buffer back: its bytes must not be used after.
+type pooledBody struct {
+	*bytes.Reader
+	buf    *bytes.Buffer
+	closed atomic.Bool
+}
+
+func newPooledBody(buf *bytes.Buffer) *pooledBody {
+	return &pooledBody{Reader: bytes.NewReader(buf.Bytes()), buf: buf}
+}
+
+// Close gives the buffer back, once (wrappers may close a body twice).
+func (b *pooledBody) Close() error {
+	if b.closed.CompareAndSwap(false, true) {
+		b.Reader.Reset(nil)
+		putBuffer(b.buf)
+	}
+	return nil
+}
+
+// unread returns the body's bytes when none was read yet, valid until
+// Close.
+func (b *pooledBody) unread() ([]byte, bool) {
+	if b.closed.Load() || b.Len() != b.buf.Len() {
+		return nil, false
+	}
+	return b.buf.Bytes(), true
+}
+
+// lendBody reads at most maxBody+1 bytes of resp's body and returns them,
+// valid until release is called (and resp's body closed): a body that
+// attemptTransport read already is taken as it is.
+func lendBody(resp *http.Response) (body []byte, release func(), err error) {
+	if b, ok := resp.Body.(*pooledBody); ok {
+		if data, ok := b.unread(); ok {
+			return data, func() {}, nil
+		}
+	}
+	buf := getBuffer()
+	if err := readInto(buf, resp); err != nil {
+		putBuffer(buf)
+		return nil, nil, err
+	}
+	return buf.Bytes(), func() { putBuffer(buf) }, nil
+}
+
+// readBody reads at most maxBody+1 bytes of resp's body into a slice of
+// its own.
+func readBody(resp *http.Response) ([]byte, error) {
+	body, release, err := lendBody(resp)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return bytes.Clone(body), nil
+}
+
+// do sends one request and reads the answer, returning its body and header;
+// a status other than 200 is an *HTTPError.
 func (cn *conn) do(ctx context.Context, method, rawURL string, accept []string) ([]byte, http.Header, error) {
+	var out []byte
+	header, err := cn.doFunc(ctx, method, rawURL, accept, func(body []byte, _ http.Header) {
+		out = bytes.Clone(body)
+	})
+	if err != nil {
+		return nil, header, err
+	}
+	return out, header, nil
+}
+
+// doCopy is doFunc that hands fn a copy of the body, as do returns
+// (benchmarks compare).
+func (cn *conn) doCopy(ctx context.Context, method, rawURL string, accept []string, fn func(body []byte, header http.Header)) (http.Header, error) {
+	body, header, err := cn.do(ctx, method, rawURL, accept)
+	if err == nil {
+		fn(body, header)
+	}
+	return header, err
+}
+
+// doFunc is do that hands the body and header of a 200 answer to fn
+// instead of returning a copy: the body is valid only until fn returns.
+func (cn *conn) doFunc(ctx context.Context, method, rawURL string, accept []string, fn func(body []byte, header http.Header)) (http.Header, error) {
 	req, err := http.NewRequestWithContext(ctx, method, rawURL, nil)
 	if err != nil {
-		return nil, nil, fmt.Errorf("building request: %w", cleanError(err))
+		return nil, fmt.Errorf("building request: %w", cleanError(err))
 	}
 	if len(accept) > 0 {
 		req.Header.Set("Accept", strings.Join(accept, ", "))
 	}
 	resp, err := cn.client.Do(req)
 	if err != nil {
-		return nil, nil, classify(cleanError(err))
+		return nil, classify(cleanError(err))
 	}
 	defer func() { _ = resp.Body.Close() }()
-	body, err := readBody(resp)
+	body, release, err := lendBody(resp)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s %s: reading body: %w", method, redactURL(req.URL), err)
+		return nil, fmt.Errorf("%s %s: reading body: %w", method, redactURL(req.URL), err)
 	}
+	defer release()
 	if resp.StatusCode != http.StatusOK {
-		return nil, resp.Header, newHTTPError(req, resp.StatusCode, body)
+		return resp.Header, newHTTPError(req, resp.StatusCode, body)
 	}
-	return body, resp.Header, nil
+	fn(body, resp.Header)
+	return resp.Header, nil
 }

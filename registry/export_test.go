@@ -11,3 +11,7 @@ func Kept(c *Client) (refs, conns, pages int) {
 	defer c.mu.Unlock()
 	return refs, len(c.conns), len(c.pages)
 }
+
+// CopyPages makes c copy each tag list page out of its reused buffer
+// before looking at it, as before pages were summed in the buffer.
+func CopyPages(c *Client) { c.copyPages = true }

@@ -19,7 +19,10 @@ import (
 // of the body. It rescans 1,000 repositories in turn, as a service does at
 // its interval:
 //
-//   - anonymous: the Client's keychain, which has no credentials;
+//   - anonymous-copy: the Client's keychain, which has no credentials,
+//     and each page copied out of the buffer it was read into before it is
+//     summed (as before);
+//   - anonymous: the same, the page summed in its buffer, which is reused;
 //   - secret: one parsed secret (a *DockerConfig) for every scan;
 //   - secret-reread: the secret parsed again before each scan, as a
 //     Scanner reads a secretRef (a new *DockerConfig each time).
@@ -54,26 +57,31 @@ func BenchmarkListTagsUnchanged(b *testing.B) {
 	for _, tc := range []struct {
 		name     string
 		keychain func() authn.Keychain
+		copy     bool
 	}{
-		{"anonymous", func() authn.Keychain { return nil }},
+		{"anonymous-copy", func() authn.Keychain { return nil }, true},
+		{"anonymous", func() authn.Keychain { return nil }, false},
 		{"secret", func() func() authn.Keychain {
 			kc, err := registry.ParseDockerConfig(secret)
 			if err != nil {
 				b.Fatal(err)
 			}
 			return func() authn.Keychain { return kc }
-		}()},
+		}(), false},
 		{"secret-reread", func() authn.Keychain {
 			kc, err := registry.ParseDockerConfig(secret)
 			if err != nil {
 				b.Fatal(err)
 			}
 			return kc
-		}},
+		}, false},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			var requests int
 			c := newClient(b, registry.SystemClock{}, registry.WithRequestObserver(func(registry.RequestInfo) { requests++ }))
+			if tc.copy {
+				registry.CopyPages(c)
+			}
 			sums := make([][32]byte, repos)
 			names := make([]string, repos)
 			for i := range repos {

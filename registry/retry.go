@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -105,31 +104,24 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		}
 		return nil, err
 	}
-	body, err := readBody(resp)
+	buf := getBuffer()
+	err = readInto(buf, resp)
 	_ = resp.Body.Close()
 	if err != nil {
+		putBuffer(buf)
 		if timedOut() {
 			return nil, fmt.Errorf("reading response body: %w after %v", errAttemptTimeout, t.timeout)
 		}
 		return nil, fmt.Errorf("reading response body: %w", err)
 	}
-	if len(body) > maxBody {
+	if buf.Len() > maxBody {
+		putBuffer(buf)
 		return nil, fmt.Errorf("response body larger than %d bytes", maxBody)
 	}
-	resp.Body = bufferedBody{Reader: bytes.NewReader(body), data: body}
-	resp.ContentLength = int64(len(body))
+	resp.Body = newPooledBody(buf)
+	resp.ContentLength = int64(buf.Len())
 	return resp, nil
 }
-
-// bufferedBody is a response body that attemptTransport read in full (so
-// that the attempt's timeout covers it); readBody takes its bytes as they
-// are instead of copying them.
-type bufferedBody struct {
-	*bytes.Reader
-	data []byte
-}
-
-func (bufferedBody) Close() error { return nil }
 
 // classify says whether to retry and after how long.
 func (t *retryTransport) classify(resp *http.Response, err error, attempt int) (bool, time.Duration) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -123,26 +124,45 @@ func (c *Client) listTags(ctx context.Context, ref name.Repository, repo string,
 		if page > c.o.maxPages {
 			return nil, none, false, fmt.Errorf("%w: more than %d pages", ErrPagination, c.o.maxPages)
 		}
-		body, header, err := cn.do(ctx, "GET", nextURL, nil)
-		if err != nil {
-			return nil, none, false, fmt.Errorf("page %d: %w", page, err)
+		// The page is read in the body's buffer, which is reused: an
+		// unchanged list costs its sum, not a copy.
+		var (
+			link      string
+			ok        bool
+			bodySum   [32]byte
+			known     bool
+			pageTags  []string
+			pageError error
+		)
+		fetch := cn.doFunc
+		if c.copyPages {
+			fetch = cn.doCopy
 		}
-		link, ok, err := nextLink(header.Values("Link"))
-		if err != nil {
-			return nil, none, false, fmt.Errorf("%w: page %d: %w", ErrPagination, page, err)
-		}
-		var bodySum [32]byte
-		if page == 1 && !ok {
-			// One page, the common case: the same bytes are the same
-			// list, and nothing can repeat.
-			bodySum = sha256.Sum256(body)
-			if c.knownPage(repo, bodySum, r.KnownSum) {
-				return nil, bodySum, true, nil
+		_, err := fetch(ctx, "GET", nextURL, nil, func(body []byte, header http.Header) {
+			var err error
+			if link, ok, err = nextLink(header.Values("Link")); err != nil {
+				pageError = fmt.Errorf("%w: page %d: %w", ErrPagination, page, err)
+				return
 			}
-		}
-		pageTags, err := decodeTagList(body)
-		if err != nil {
-			return nil, none, false, fmt.Errorf("page %d: decoding tag list: %s", page, jsonErrorWithoutInput(err))
+			if page == 1 && !ok {
+				// One page, the common case: the same bytes are the
+				// same list, and nothing can repeat.
+				bodySum = sha256.Sum256(body)
+				if known = c.knownPage(repo, bodySum, r.KnownSum); known {
+					return
+				}
+			}
+			if pageTags, err = decodeTagList(body); err != nil {
+				pageError = fmt.Errorf("page %d: decoding tag list: %s", page, jsonErrorWithoutInput(err))
+			}
+		})
+		switch {
+		case err != nil:
+			return nil, none, false, fmt.Errorf("page %d: %w", page, err)
+		case pageError != nil:
+			return nil, none, false, pageError
+		case known:
+			return nil, bodySum, true, nil
 		}
 		if page == 1 && !ok {
 			return dedupe(pageTags), bodySum, false, nil

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -401,5 +403,66 @@ func TestForget(t *testing.T) {
 		if tl.Unchanged != wantUnchanged || tl.Sum != sums[repo] {
 			t.Errorf("%s asked again by its sum: unchanged %v (want %v), same sum %v", repo, tl.Unchanged, wantUnchanged, tl.Sum == sums[repo])
 		}
+	}
+}
+
+// TestListTagsConcurrentBodies lists repositories of different sizes (one
+// page, several pages) from several goroutines at once, with and without
+// their known sum: the bodies are read into reused buffers, and each list
+// must be its own, whole, whatever the lists read around it.
+func TestListTagsConcurrentBodies(t *testing.T) {
+	reg := testenv.NewRegistry(t, testenv.RegistryOptions{})
+	sizes := map[string]int{"small": 3, "medium": 60, "large": 700, "paged": 1200}
+	want := map[string][]string{}
+	for image, n := range sizes {
+		tags := manyTags(n)
+		reg.TagMany(t, image, reg.PushImage(t, image, "latest", testenv.ImageOptions{}), tags)
+		want[image] = append(slices.Clone(tags), "latest")
+		slices.Sort(want[image])
+	}
+	c := newClient(t, newFakeClock())
+	sums := map[string][32]byte{}
+	for image := range sizes {
+		tl, err := c.ListTags(t.Context(), registry.Repo{Image: reg.Ref(image, "")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums[image] = tl.Sum
+	}
+	images := slices.Sorted(maps.Keys(sizes))
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 25 {
+				image := images[(g+i)%len(images)]
+				repo := registry.Repo{Image: reg.Ref(image, "")}
+				if i%2 == 0 {
+					repo.KnownSum = sums[image]
+				}
+				tl, err := c.ListTags(t.Context(), repo)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if tl.Unchanged {
+					if tl.Sum != sums[image] {
+						errs <- fmt.Errorf("%s: unchanged with another sum", image)
+						return
+					}
+					continue
+				}
+				got := slices.Sorted(slices.Values(tl.Tags))
+				if d := cmp.Diff(want[image], got); d != "" {
+					errs <- fmt.Errorf("%s (-want +got):\n%s", image, d)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
