@@ -422,17 +422,6 @@ func lendBody(resp *http.Response) (body []byte, release func(), err error) {
 	return buf.Bytes(), func() { putBuffer(buf) }, nil
 }
 
-// readBody reads at most maxBody+1 bytes of resp's body into a slice of
-// its own.
-func readBody(resp *http.Response) ([]byte, error) {
-	body, release, err := lendBody(resp)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	return bytes.Clone(body), nil
-}
-
 // do sends one request and reads the answer, returning its body and header;
 // a status other than 200 is an *HTTPError.
 func (cn *conn) do(ctx context.Context, method, rawURL string, accept []string) ([]byte, http.Header, error) {
