@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/hoist-dev/hoist/automation"
-	"github.com/hoist-dev/hoist/automation/state"
 	"github.com/hoist-dev/hoist/config"
 	"github.com/hoist-dev/hoist/internal/testenv"
 	"github.com/hoist-dev/hoist/registry"
@@ -164,13 +163,7 @@ func BenchmarkRunAfterMovedHead(b *testing.B) {
 	version := 0
 	for _, mode := range []string{"reopen", "reuse"} {
 		b.Run(mode, func(b *testing.B) {
-			dir := b.TempDir()
-			st, err := state.Open(state.Path(dir), nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { _ = st.Close() })
-			runner := &automation.Runner{Scanner: &automation.Scanner{Registry: client}, StateDir: dir, State: st}
+			runner, _ := stateRunner(b, client)
 			if mode == "reopen" {
 				automation.ReopenClonesEveryRun(runner)
 			}
@@ -233,13 +226,7 @@ func BenchmarkRunAfterOtherWriter(b *testing.B) {
 	}
 	for _, mode := range []string{"commit", "tree"} {
 		b.Run(mode, func(b *testing.B) {
-			dir := b.TempDir()
-			st, err := state.Open(state.Path(dir), nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { _ = st.Close() })
-			runner := &automation.Runner{Scanner: &automation.Scanner{Registry: client}, StateDir: dir, State: st}
+			runner, _ := stateRunner(b, client)
 			if mode == "commit" {
 				automation.RestByCommit(runner)
 			}

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/hoist-dev/hoist/automation"
-	"github.com/hoist-dev/hoist/automation/state"
 	"github.com/hoist-dev/hoist/config"
 	"github.com/hoist-dev/hoist/internal/testenv"
 	"github.com/hoist-dev/hoist/registry"
@@ -88,13 +87,7 @@ spec:
 	}
 	for _, mode := range []string{"parse", "cached", "rest"} {
 		b.Run(mode, func(b *testing.B) {
-			dir := b.TempDir()
-			st, err := state.Open(state.Path(dir), nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { _ = st.Close() })
-			runner := &automation.Runner{Scanner: &automation.Scanner{Registry: client}, StateDir: dir, State: st}
+			runner, _ := stateRunner(b, client)
 			if mode == "parse" {
 				automation.ReadDocumentsEveryRun(runner)
 			}

@@ -230,13 +230,7 @@ func TestRunAtRest(t *testing.T) {
 			if tc.held {
 				w.known["apps:app"] = base + "app:1.1.0"
 			}
-			dir := t.TempDir()
-			st, err := state.Open(state.Path(dir), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = st.Close() })
-			runner := &automation.Runner{Scanner: &automation.Scanner{Registry: client}, StateDir: dir, State: st}
+			runner, st := stateRunner(t, client)
 			run := func() automation.RunResult {
 				return runner.RunKnown(t.Context(), w.set, w.set.Automations[0], func(p *config.Policy) (string, bool) {
 					ref, ok := w.known[p.Namespace+":"+p.Name]
@@ -294,4 +288,17 @@ func parseRest(t *testing.T, docs string) *config.Set {
 		t.Fatal(err)
 	}
 	return set
+}
+
+// stateRunner is a Runner whose state store and Git cache live in a
+// directory of tb's, scanning with client.
+func stateRunner(tb testing.TB, client *registry.Client) (*automation.Runner, *state.Store) {
+	tb.Helper()
+	dir := tb.TempDir()
+	st, err := state.Open(state.Path(dir), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = st.Close() })
+	return &automation.Runner{Scanner: &automation.Scanner{Registry: client}, StateDir: dir, State: st}, st
 }

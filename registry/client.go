@@ -390,7 +390,7 @@ func newPooledBody(buf *bytes.Buffer) *pooledBody {
 // Close gives the buffer back, once (wrappers may close a body twice).
 func (b *pooledBody) Close() error {
 	if b.closed.CompareAndSwap(false, true) {
-		b.Reader.Reset(nil)
+		b.Reset(nil)
 		putBuffer(b.buf)
 	}
 	return nil
