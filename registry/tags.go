@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -214,10 +215,20 @@ func (c *Client) listTags(ctx context.Context, ref name.Repository, repo string,
 }
 
 // dedupe drops the repeats of tags, keeping the first of each, in place.
+// A list in order, as Distribution and most registries send it, has its
+// repeats next to each other: it is compacted without a set.
 func dedupe(tags []string) []string {
 	if len(tags) == 0 {
 		return nil
 	}
+	if slices.IsSorted(tags) {
+		return slices.Compact(tags)
+	}
+	return dedupeUnsorted(tags)
+}
+
+// dedupeUnsorted is dedupe of a list in any order.
+func dedupeUnsorted(tags []string) []string {
 	have := make(map[string]struct{}, len(tags))
 	out := tags[:0]
 	for _, t := range tags {
