@@ -27,8 +27,8 @@ import (
 type scanSignals struct{ scanned chan string }
 
 func (h scanSignals) Enabled(context.Context, slog.Level) bool { return true }
-func (h scanSignals) WithAttrs([]slog.Attr) slog.Handler      { return h }
-func (h scanSignals) WithGroup(string) slog.Handler           { return h }
+func (h scanSignals) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h scanSignals) WithGroup(string) slog.Handler            { return h }
 func (h scanSignals) Handle(_ context.Context, r slog.Record) error {
 	if r.Message != "repository scanned" {
 		return nil
