@@ -231,7 +231,8 @@ func NewScheduler(o SchedulerOptions) *Scheduler {
 // A job whose key and interval are unchanged keeps its timer (only its Run
 // is replaced); a changed interval takes effect from the job's last run; a
 // new key gets a spread first run; a removed key gets no further runs (a run
-// in progress finishes). An invalid list (empty or repeated key, nil Run,
+// in progress finishes); a changed Group applies to the job's next run (one
+// waiting for a slot moves to its new group). An invalid list (empty or repeated key, nil Run,
 // negative interval) is an error and changes nothing.
 func (s *Scheduler) Update(jobs []Job) error {
 	seen := make(map[string]bool, len(jobs))

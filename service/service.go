@@ -51,7 +51,9 @@ type ServiceOptions struct {
 	Logger *slog.Logger
 	// Window gathers selection changes into one commit. Default 5s.
 	Window time.Duration
-	// Parallelism bounds Git repositories worked on at once. Default 4.
+	// Parallelism bounds Git repositories worked on at once, and scans in
+	// progress at once per registry host (hosts do not share their slots,
+	// so a slow host holds up only its own scans). Default 4.
 	Parallelism int
 	// StartupSpread spreads the first scans. Default 30s.
 	StartupSpread time.Duration
