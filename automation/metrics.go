@@ -156,7 +156,7 @@ func (m *Metrics) ScanDone(repository, image string, d time.Duration, err error)
 		rs = &repoSeries{
 			image:    image,
 			seconds:  m.scanSeconds.WithLabelValues(repository),
-			duration: m.scanDuration.WithLabelValues(imageHost(image)),
+			duration: m.scanDuration.WithLabelValues(ImageHost(image)),
 		}
 		if old := m.series(repository); old != nil {
 			rs.stale.Store(old.stale.Load())
@@ -324,10 +324,11 @@ func (m *Metrics) ForgetRepository(repository string) {
 	m.stale.DeleteLabelValues(repository)
 }
 
-// imageHost is the registry host of an image repository, as its requests
+// ImageHost is the registry host of an image repository, as its requests
 // name it (index.docker.io for Docker Hub), without user information; ""
-// when image does not parse.
-func imageHost(image string) string {
+// when image does not parse. The scan metrics are labelled with it, and the
+// service bounds the scans in progress per host with it.
+func ImageHost(image string) string {
 	ref, err := name.NewRepository(repositoryLabel(image))
 	if err != nil {
 		return ""

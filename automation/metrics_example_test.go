@@ -61,3 +61,16 @@ func ExampleMetrics() {
 	// hoist_commits_total 1
 	// hoist_pushes_total 1
 }
+
+// ImageHost is the registry host that requests for an image repository go
+// to: the scan metrics' host label, and the service's group of scans.
+func ExampleImageHost() {
+	for _, image := range []string{"nginx", "ghcr.io/acme/web", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/api", "127.0.0.1:5000/apps/db"} {
+		fmt.Println(automation.ImageHost(image))
+	}
+	// Output:
+	// index.docker.io
+	// ghcr.io
+	// 123456789012.dkr.ecr.eu-west-1.amazonaws.com
+	// 127.0.0.1:5000
+}

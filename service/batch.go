@@ -92,7 +92,7 @@ type batch[T any] struct {
 func NewBatcher[T any](flush func(ctx context.Context, key string, items []T) error, o BatcherOptions) *Batcher[T] {
 	o.setDefaults()
 	b := &Batcher[T]{o: o, flush: flush, batches: map[string]*batch[T]{}}
-	b.lanes.init(&b.mu, o.Parallelism, o.Logger, "batch flush", b.begin, func(string) {})
+	b.lanes.init(&b.mu, o.Parallelism, o.Logger, "batch flush", nil, b.begin, func(string) {})
 	return b
 }
 

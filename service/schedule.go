@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"container/heap"
 	"context"
 	"errors"
@@ -78,6 +79,12 @@ type Job struct {
 	// Interval is the time from the end of one run to the start of the next.
 	// Zero means the job runs only when triggered.
 	Interval time.Duration
+	// Group names the jobs that share the Scheduler's Parallelism, such as
+	// the scans of one registry host: a slow group fills its own slots, not
+	// those of the others. Jobs of the same Group ("" included) share one
+	// bound. Update may move a job to another group; a run in progress
+	// counts in the group it started in.
+	Group string
 	// Run does the work. Its error is logged by the Scheduler (with the
 	// key); a job that reports its own errors returns nil. A panic is
 	// recovered and logged. ctx is cancelled only when the grace period of a
@@ -91,8 +98,12 @@ type SchedulerOptions struct {
 	Clock Clock
 	// Logger receives failed runs. Default: discard.
 	Logger *slog.Logger
-	// Parallelism bounds runs in progress at once, over all keys.
-	// Default: DefaultParallelism (4).
+	// Parallelism bounds runs in progress at once per group of jobs
+	// (Job.Group); a job waiting for a slot of a full group does not hold
+	// up the jobs of other groups behind it. There is no bound over all
+	// groups: a group is a registry host or a kind of job, few per
+	// configuration, and a bound over them would let slow groups hold up
+	// the others again. Default: DefaultParallelism (4).
 	Parallelism int
 	// StartupSpread spreads first runs so that they do not all start at
 	// once: a job's first run comes at an offset within
@@ -147,8 +158,9 @@ func (o *SchedulerOptions) setDefaults() {
 // Scheduler runs keyed jobs on their intervals and on demand. Per key at
 // most one run is in progress; a trigger or due interval that arrives during
 // a run is folded into one re-run after it. At most Parallelism runs are in
-// progress at once; jobs waiting for a slot start in the order they became
-// due. It is safe for concurrent use.
+// progress at once per group (Job.Group); jobs waiting for a slot start in
+// the order they became due (triggered ones first), skipping those whose
+// group is full. It is safe for concurrent use.
 //
 // One timer serves every job: the due runs are kept in a heap, and the
 // timer is set for the earliest (see SchedulerOptions.Coalesce), so that
@@ -211,7 +223,7 @@ func (h *dueHeap) Pop() any {
 func NewScheduler(o SchedulerOptions) *Scheduler {
 	o.setDefaults()
 	s := &Scheduler{o: o, jobs: map[string]*schedEntry{}}
-	s.lanes.init(&s.mu, o.Parallelism, o.Logger, "scheduled run", s.begin, s.end)
+	s.lanes.init(&s.mu, o.Parallelism, o.Logger, "scheduled run", s.group, s.begin, s.end)
 	return s
 }
 
@@ -219,7 +231,8 @@ func NewScheduler(o SchedulerOptions) *Scheduler {
 // A job whose key and interval are unchanged keeps its timer (only its Run
 // is replaced); a changed interval takes effect from the job's last run; a
 // new key gets a spread first run; a removed key gets no further runs (a run
-// in progress finishes). An invalid list (empty or repeated key, nil Run,
+// in progress finishes); a changed Group applies to the job's next run (one
+// waiting for a slot moves to its new group). An invalid list (empty or repeated key, nil Run,
 // negative interval) is an error and changes nothing.
 func (s *Scheduler) Update(jobs []Job) error {
 	seen := make(map[string]bool, len(jobs))
@@ -238,6 +251,12 @@ func (s *Scheduler) Update(jobs []Job) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	regrouped := false
+	defer func() {
+		if regrouped {
+			s.lanes.dispatchLocked() // a new group may have a free slot
+		}
+	}()
 	now := s.o.Clock.Now()
 	for key, e := range s.jobs {
 		if !seen[key] {
@@ -255,8 +274,12 @@ func (s *Scheduler) Update(jobs []Job) error {
 			}
 			continue
 		}
-		old := e.job.Interval
+		old, oldGroup := e.job.Interval, e.job.Group
 		e.job = j
+		if j.Group != oldGroup {
+			s.lanes.regroupLocked(j.Key)
+			regrouped = true
+		}
 		if old == j.Interval || !s.started || s.stopped || s.lanes.busyLocked(j.Key) {
 			continue // a run in progress or waiting arms the timer when it ends
 		}
@@ -442,6 +465,14 @@ func (s *Scheduler) wake(gen uint64) {
 	s.setTimerLocked(now)
 }
 
+// group is called by lanes, locked: the group of key's job.
+func (s *Scheduler) group(key string) string {
+	if e := s.jobs[key]; e != nil {
+		return e.job.Group
+	}
+	return ""
+}
+
 // begin is called by lanes, locked, when a run of key starts.
 func (s *Scheduler) begin(key string) (func(context.Context), bool) {
 	e := s.jobs[key]
@@ -471,14 +502,19 @@ func (s *Scheduler) end(key string) {
 
 // lanes runs work per key for the Scheduler and the Batcher: at most one
 // run per key at a time, with at most one re-run folded in, at most limit
-// runs at once, waiting keys started first in first out. Its owner's mutex
-// guards it; methods named *Locked need it held, and begin and end are
-// called with it held.
+// runs at once per group of keys (group; nil: one group), waiting keys
+// started first in first out, the urgent ones first. A key whose group is
+// full waits without holding up the keys of other groups behind it. Its
+// owner's mutex guards it; methods named *Locked need it held, and group,
+// begin and end are called with it held.
 type lanes struct {
 	mu     *sync.Mutex
 	limit  int
 	logger *slog.Logger
 	what   string // "scheduled run", for logs
+	// group names the group of key, whose runs limit bounds; nil: one
+	// group.
+	group func(key string) string
 	// begin returns the work of a run of key, or false to skip it.
 	begin func(key string) (func(context.Context), bool)
 	// end is called after the work of begin returned.
@@ -488,19 +524,34 @@ type lanes struct {
 	cancel  context.CancelFunc
 	open    bool
 	closed  bool
-	active  map[string]bool
-	pending map[string]bool // re-run asked during a run: urgent or not
-	queued  map[string]bool
-	// queue holds the keys waiting for a slot: the urgent ones first
-	// (urgent of them), each part in the order asked.
-	queue  []string
-	urgent int
-	idle   chan struct{} // closed when closed and no run is active
+	active  map[string]string // key → the group it runs in
+	pending map[string]bool   // re-run asked during a run: urgent or not
+	// queued holds the keys waiting for a slot, each with its group and
+	// the order of its place: urgent keys go before the others, and within
+	// each part the smaller order first.
+	queued map[string]queuedKey
+	seq    uint64
+	groups map[string]*laneGroup // the groups running or waiting
+	idle   chan struct{}         // closed when closed and no run is active
 }
 
-func (l *lanes) init(mu *sync.Mutex, limit int, logger *slog.Logger, what string, begin func(string) (func(context.Context), bool), end func(string)) {
-	l.mu, l.limit, l.logger, l.what, l.begin, l.end = mu, limit, logger, what, begin, end
-	l.active, l.pending, l.queued = map[string]bool{}, map[string]bool{}, map[string]bool{}
+type queuedKey struct {
+	group string
+	seq   uint64
+}
+
+// laneGroup is one group of lanes.
+type laneGroup struct {
+	running int
+	// queue holds the group's keys waiting for a slot: the urgent ones
+	// first (urgent of them), each part in the order asked.
+	queue  []string
+	urgent int
+}
+
+func (l *lanes) init(mu *sync.Mutex, limit int, logger *slog.Logger, what string, group func(string) string, begin func(string) (func(context.Context), bool), end func(string)) {
+	l.mu, l.limit, l.logger, l.what, l.group, l.begin, l.end = mu, limit, logger, what, group, begin, end
+	l.active, l.pending, l.queued, l.groups = map[string]string{}, map[string]bool{}, map[string]queuedKey{}, map[string]*laneGroup{}
 }
 
 // openLocked starts running; runs get a context that keeps ctx's values but
@@ -512,48 +563,154 @@ func (l *lanes) openLocked(ctx context.Context) {
 }
 
 // busyLocked reports whether key is running or waiting for a slot.
-func (l *lanes) busyLocked(key string) bool { return l.active[key] || l.queued[key] }
+func (l *lanes) busyLocked(key string) bool {
+	if _, ok := l.active[key]; ok {
+		return true
+	}
+	_, ok := l.queued[key]
+	return ok
+}
+
+func (l *lanes) groupOf(key string) string {
+	if l.group == nil {
+		return ""
+	}
+	return l.group(key)
+}
+
+// groupLocked returns the group name, made if need be.
+func (l *lanes) groupLocked(name string) *laneGroup {
+	g := l.groups[name]
+	if g == nil {
+		g = &laneGroup{}
+		l.groups[name] = g
+	}
+	return g
+}
+
+// dropIdleLocked forgets group name when nothing runs or waits in it, so
+// that groups gone from the configuration cost nothing.
+func (l *lanes) dropIdleLocked(name string, g *laneGroup) {
+	if g.running == 0 && len(g.queue) == 0 {
+		delete(l.groups, name)
+	}
+}
 
 // requestLocked asks for a run of key. An urgent run (a trigger: a
 // webhook, news for an automation) goes before the runs waiting that are
 // not (interval runs: at 10,000 repositories, a wake-up of the Scheduler
 // queues dozens of them, and a webhook's scan must not wait behind them).
 func (l *lanes) requestLocked(key string, urgent bool) {
-	switch {
-	case l.closed:
-	case l.active[key]:
+	if l.closed {
+		return
+	}
+	if _, ok := l.active[key]; ok {
 		l.pending[key] = l.pending[key] || urgent
-	case l.queued[key]:
+		return
+	}
+	if q, ok := l.queued[key]; ok {
 		if urgent {
-			i := slices.Index(l.queue, key)
-			if i >= l.urgent {
-				l.queue = slices.Insert(slices.Delete(l.queue, i, i+1), l.urgent, key)
-				l.urgent++
+			g := l.groupLocked(q.group)
+			if i := slices.Index(g.queue, key); i >= g.urgent {
+				l.seq++
+				l.queued[key] = queuedKey{q.group, l.seq}
+				g.queue = slices.Insert(slices.Delete(g.queue, i, i+1), g.urgent, key)
+				g.urgent++
 			}
 		}
-	default:
-		l.queued[key] = true
-		if urgent {
-			l.queue = slices.Insert(l.queue, l.urgent, key)
-			l.urgent++
-		} else {
-			l.queue = append(l.queue, key)
-		}
-		l.dispatchLocked()
+		return
+	}
+	name := l.groupOf(key)
+	l.seq++
+	l.queued[key] = queuedKey{name, l.seq}
+	g := l.groupLocked(name)
+	if urgent {
+		g.queue = slices.Insert(g.queue, g.urgent, key)
+		g.urgent++
+	} else {
+		g.queue = append(g.queue, key)
+	}
+	l.dispatchLocked()
+}
+
+// regroupLocked moves key, when it waits for a slot, to the group it has
+// now, at the place its order gives it there: for a job whose group
+// changed (a reload moved a repository to another registry).
+func (l *lanes) regroupLocked(key string) {
+	q, ok := l.queued[key]
+	if !ok {
+		return
+	}
+	from, to := q.group, l.groupOf(key)
+	if to == from {
+		return
+	}
+	l.queued[key] = queuedKey{to, q.seq}
+	old := l.groups[from]
+	if old == nil {
+		return
+	}
+	i := slices.Index(old.queue, key)
+	if i < 0 {
+		return
+	}
+	urgent := i < old.urgent
+	old.queue = slices.Delete(old.queue, i, i+1)
+	if urgent {
+		old.urgent--
+	}
+	l.dropIdleLocked(from, old)
+	g := l.groupLocked(to)
+	lo, hi := 0, g.urgent
+	if !urgent {
+		lo, hi = g.urgent, len(g.queue)
+	}
+	j, _ := slices.BinarySearchFunc(g.queue[lo:hi], q.seq, func(k string, seq uint64) int { return cmp.Compare(l.queued[k].seq, seq) })
+	g.queue = slices.Insert(g.queue, lo+j, key)
+	if urgent {
+		g.urgent++
 	}
 }
 
+// nextLocked returns the group whose first waiting key starts next: of
+// the groups with a free slot, the one whose first key is urgent, or
+// waits longest when none or all are.
+func (l *lanes) nextLocked() (string, *laneGroup) {
+	var (
+		best     *laneGroup
+		bestName string
+		bestSeq  uint64
+		bestUrg  bool
+	)
+	for name, g := range l.groups {
+		if g.running >= l.limit || len(g.queue) == 0 {
+			continue
+		}
+		urg, seq := g.urgent > 0, l.queued[g.queue[0]].seq
+		if best == nil || urg && !bestUrg || urg == bestUrg && seq < bestSeq {
+			best, bestName, bestSeq, bestUrg = g, name, seq, urg
+		}
+	}
+	return bestName, best
+}
+
 func (l *lanes) dispatchLocked() {
-	for l.open && !l.closed && len(l.active) < l.limit && len(l.queue) > 0 {
-		key := l.queue[0]
-		l.queue = l.queue[1:]
-		l.urgent = max(l.urgent-1, 0)
+	for l.open && !l.closed {
+		name, g := l.nextLocked()
+		if g == nil {
+			return
+		}
+		key := g.queue[0]
+		g.queue = g.queue[1:]
+		g.urgent = max(g.urgent-1, 0)
 		delete(l.queued, key)
 		work, ok := l.begin(key)
 		if !ok {
+			l.dropIdleLocked(name, g)
 			continue
 		}
-		l.active[key] = true
+		g.running++
+		l.active[key] = name
 		go l.run(key, work)
 	}
 }
@@ -565,7 +722,12 @@ func (l *lanes) run(key string, work func(context.Context)) {
 		}
 		l.mu.Lock()
 		defer l.mu.Unlock()
+		name := l.active[key]
 		delete(l.active, key)
+		if g := l.groups[name]; g != nil {
+			g.running--
+			l.dropIdleLocked(name, g)
+		}
 		l.end(key)
 		if urgent, ok := l.pending[key]; ok {
 			delete(l.pending, key)
@@ -584,7 +746,10 @@ func (l *lanes) run(key string, work func(context.Context)) {
 func (l *lanes) shutdown(clock Clock, grace time.Duration) error {
 	l.mu.Lock()
 	l.closed = true
-	l.queue, l.urgent = nil, 0
+	for name, g := range l.groups {
+		g.queue, g.urgent = nil, 0
+		l.dropIdleLocked(name, g)
+	}
 	clear(l.queued)
 	clear(l.pending)
 	l.idle = make(chan struct{})

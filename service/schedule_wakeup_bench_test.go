@@ -123,7 +123,7 @@ func newPerJobScheduler(clock Clock, jobs []Job) *perJobScheduler {
 	for _, j := range jobs {
 		p.jobs[j.Key] = &perJobEntry{job: j}
 	}
-	p.lanes.init(&p.mu, DefaultParallelism, p.s.o.Logger, "scheduled run", p.begin, p.end)
+	p.lanes.init(&p.mu, DefaultParallelism, p.s.o.Logger, "scheduled run", nil, p.begin, p.end)
 	return p
 }
 

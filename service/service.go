@@ -51,7 +51,9 @@ type ServiceOptions struct {
 	Logger *slog.Logger
 	// Window gathers selection changes into one commit. Default 5s.
 	Window time.Duration
-	// Parallelism bounds Git repositories worked on at once. Default 4.
+	// Parallelism bounds Git repositories worked on at once, and scans in
+	// progress at once per registry host (hosts do not share their slots,
+	// so a slow host holds up only its own scans). Default 4.
 	Parallelism int
 	// StartupSpread spreads the first scans. Default 30s.
 	StartupSpread time.Duration
@@ -397,6 +399,14 @@ const (
 	autoJobPrefix = "automation:"
 )
 
+// scanGroup is the Scheduler group of the scan of image: its registry
+// host, so that a slow or failing host fills its own Parallelism slots and
+// the scans of other hosts (and webhooks' rescans of them) do not wait
+// behind its scans. An image whose host does not parse shares one group.
+func scanGroup(image string) string {
+	return repoJobPrefix + automation.ImageHost(image)
+}
+
 // apply makes set the running configuration: jobs, receivers.
 func (s *Service) apply(set *config.Set) error {
 	var jobs []Job
@@ -405,7 +415,7 @@ func (s *Service) apply(set *config.Set) error {
 			continue
 		}
 		key := r.Namespace + "/" + r.Name
-		jobs = append(jobs, Job{Key: repoJobPrefix + key, Interval: durationOr(r.Spec.Interval.Duration, config.DefaultInterval), Run: func(ctx context.Context) error {
+		jobs = append(jobs, Job{Key: repoJobPrefix + key, Interval: durationOr(r.Spec.Interval.Duration, config.DefaultInterval), Group: scanGroup(r.Spec.Image), Run: func(ctx context.Context) error {
 			return s.scanRepository(ctx, key)
 		}})
 	}
@@ -414,7 +424,7 @@ func (s *Service) apply(set *config.Set) error {
 			continue
 		}
 		key := a.Namespace + "/" + a.Name
-		jobs = append(jobs, Job{Key: autoJobPrefix + key, Interval: durationOr(a.Spec.Interval.Duration, config.DefaultInterval), Run: func(context.Context) error {
+		jobs = append(jobs, Job{Key: autoJobPrefix + key, Group: autoJobPrefix, Interval: durationOr(a.Spec.Interval.Duration, config.DefaultInterval), Run: func(context.Context) error {
 			if s.deferRun(key) {
 				return nil
 			}
