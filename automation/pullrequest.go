@@ -52,6 +52,7 @@ func logPullRequest(log *slog.Logger, pr pullrequest.PR, head, url string, args 
 	}
 	log.Info("pull request ready", append(args, "url", url)...)
 }
+
 // provider is the client of the target's forge.
 func (r *Runner) provider(a *config.Automation, t Target) (pullrequest.Provider, error) {
 	provider, err := pullrequest.New(pullrequest.Options{
