@@ -204,7 +204,7 @@ func (r *Runner) pushGroup(ctx context.Context, co *git.Checkout, a *config.Auto
 		return gr, err
 	}
 	gr.PullRequest = git.RedactURL(pr.URL)
-	log.Info("pull request ready", "group", group, "url", gr.PullRequest)
+	logPullRequest(log, pr, branch, gr.PullRequest, "group", group)
 	if r.State != nil {
 		if err := r.notePullRequest(key, branch, t.Branch, pr); err != nil {
 			log.Warn("recording the pull request in the state store", "error", err)
@@ -227,7 +227,7 @@ func (r *Runner) ensureGroupPullRequest(ctx context.Context, a *config.Automatio
 		title = fmt.Sprintf("Update images (%s/%s)", a.Namespace, a.Name)
 	}
 	title += ": " + group
-	pr, err := provider.EnsurePullRequest(ctx, pullrequest.Request{Head: branch, Base: t.Branch, Title: title, Body: pullRequestBody(spec.Body, res), Labels: spec.Labels})
+	pr, err := provider.EnsurePullRequest(ctx, r.pullRequestRequest(a, t, branch, title, res))
 	if err != nil {
 		return pr, fmt.Errorf("pull request from %s into %s: %w", branch, t.Branch, err)
 	}

@@ -27,15 +27,30 @@ func (pub publish) wantsPullRequest(res RunResult) bool {
 }
 
 // pullRequest opens or updates the pull request from head into the
-// target's branch, on the target's forge, and returns its URL.
+// target's branch, on the target's forge, and returns its URL. An open one
+// that is not hoist's is left as it is (see pullRequestRequest).
 func (r *Runner) pullRequest(ctx context.Context, a *config.Automation, t Target, head string, res RunResult, log *slog.Logger) (string, error) {
-	url, err := r.ensurePullRequest(ctx, a, t, head, res)
+	pr, err := r.ensurePullRequest(ctx, a, t, head, res)
 	r.Metrics.PullRequest(res.Key(), err)
 	if err != nil {
 		return "", err
 	}
-	log.Info("pull request ready", "url", url)
+	// The forge's answer is logged and printed: keep it free of
+	// credentials whatever the forge sends.
+	url := git.RedactURL(pr.URL)
+	logPullRequest(log, pr, head, url)
 	return url, nil
+}
+
+// logPullRequest logs the pull request a run ensured: one line saying
+// that an open pull request a person opened from hoist's branch was left
+// as it is, or that hoist's is ready.
+func logPullRequest(log *slog.Logger, pr pullrequest.PR, head, url string, args ...any) {
+	if pr.LeftAlone {
+		log.Info(fmt.Sprintf("pull request #%d from %s was not opened by hoist: left as it is", pr.Number, head), append(args, "url", url)...)
+		return
+	}
+	log.Info("pull request ready", append(args, "url", url)...)
 }
 
 // provider is the client of the target's forge.
@@ -54,23 +69,47 @@ func (r *Runner) provider(a *config.Automation, t Target) (pullrequest.Provider,
 	return provider, nil
 }
 
-func (r *Runner) ensurePullRequest(ctx context.Context, a *config.Automation, t Target, head string, res RunResult) (string, error) {
+func (r *Runner) ensurePullRequest(ctx context.Context, a *config.Automation, t Target, head string, res RunResult) (pullrequest.PR, error) {
 	spec := pullRequestSpec(a)
 	provider, err := r.provider(a, t)
 	if err != nil {
-		return "", err
+		return pullrequest.PR{}, err
 	}
 	title := spec.Title
 	if title == "" {
 		title = fmt.Sprintf("Update images (%s/%s)", a.Namespace, a.Name)
 	}
-	pr, err := provider.EnsurePullRequest(ctx, pullrequest.Request{Head: head, Base: t.Branch, Title: title, Body: pullRequestBody(spec.Body, res), Labels: spec.Labels})
+	pr, err := provider.EnsurePullRequest(ctx, r.pullRequestRequest(a, t, head, title, res))
 	if err != nil {
-		return "", fmt.Errorf("pull request from %s into %s: %w", head, t.Branch, err)
+		return pr, fmt.Errorf("pull request from %s into %s: %w", head, t.Branch, err)
 	}
-	// The forge's answer is logged and printed: keep it free of
-	// credentials whatever the forge sends.
-	return git.RedactURL(pr.URL), nil
+	return pr, nil
+}
+
+// pullRequestRequest is the pull request hoist wants from head into the
+// target's branch. Its body carries the automation's hidden marker, which
+// tells hoist's pull requests from those a person opened from its branch:
+// the marker travels with the pull request, so it holds without the state
+// store (hoist run --once, a lost store). A pull request the state store
+// records as hoist's (grouped runs record those they open) is hoist's too,
+// so that the ones opened before hoist wrote the marker are still updated
+// (and get it).
+func (r *Runner) pullRequestRequest(a *config.Automation, t Target, head, title string, res RunResult) pullrequest.Request {
+	spec := pullRequestSpec(a)
+	req := pullrequest.Request{
+		Head: head, Base: t.Branch, Title: title, Body: pullRequestBody(spec.Body, res), Labels: spec.Labels,
+		Marker: pullrequest.Marker(a.Namespace, a.Name),
+	}
+	if r.State != nil {
+		// A store that cannot be read only loses the records: the marker
+		// still holds.
+		if prs, err := r.State.PullRequests(res.Key()); err == nil {
+			if rec, ok := prs[head]; ok && rec.Base == t.Branch {
+				req.Owned = []int64{rec.Number}
+			}
+		}
+	}
+	return req
 }
 
 // pullRequestBody is the user's body, then a table of the changes.

@@ -14,7 +14,9 @@ import (
 
 // TestRunOncePullRequestGitea runs hoist run --once against a real Gitea:
 // the first change opens a pull request from hoist's branch, the next one
-// updates the same pull request instead of opening a second.
+// updates the same pull request instead of opening a second. Then a person
+// opens their own pull request from hoist's branch: the next runs leave it
+// as it is (no state store needed: hoist's carry a hidden marker).
 func TestRunOncePullRequestGitea(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Gitea")
@@ -109,8 +111,50 @@ spec:
 	if len(prs) != 1 {
 		t.Fatalf("%d open pull requests after the second run, want 1 (no duplicate)", len(prs))
 	}
-	if body, _ := prs[0]["body"].(string); !strings.Contains(body, "apps/web:1.2.0") {
-		t.Errorf("the pull request body does not list the new change:\n%s", body)
+	if body, _ := prs[0]["body"].(string); !strings.Contains(body, "apps/web:1.2.0") || !strings.Contains(body, "<!-- hoist: automation apps/prod -->") {
+		t.Errorf("the pull request body does not list the new change or lacks hoist's marker:\n%s", body)
+	}
+
+	// A person closes hoist's pull request, pushes onto hoist's branch
+	// and opens their own from it: hoist's next runs leave its title,
+	// body and labels as they are, open no second one, and say so.
+	number := int64(prs[0]["number"].(float64))
+	g.API(t, "PATCH", fmt.Sprintf("repos/%s/fleet/pulls/%d", g.AdminUser, number), map[string]any{"state": "closed"}, nil)
+	var label struct {
+		ID int64 `json:"id"`
+	}
+	g.API(t, "POST", "repos/"+g.AdminUser+"/fleet/labels", map[string]any{"name": "needs-review", "color": "#00aabb"}, &label)
+	var mine struct {
+		Number  int64  `json:"number"`
+		HTMLURL string `json:"html_url"`
+	}
+	g.API(t, "POST", "repos/"+g.AdminUser+"/fleet/pulls", map[string]any{
+		"head": "hoist/prod", "base": "main", "title": "Update web and fix its probe", "body": "My own description.", "labels": []int64{label.ID},
+	}, &mine)
+	for _, tag := range []string{"1.3.0", "1.4.0"} {
+		reg.Tag(t, "apps/web", d, tag)
+		r := hoist(t, env, "run", "--once", "-c", cfg, "-o", "json", "--log-level", "debug")
+		if r.code != 0 {
+			t.Fatalf("run after %s: exit %d\n%s\n%s", tag, r.code, r.stdout, r.stderr)
+		}
+		var res result
+		if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+			t.Fatalf("%v\n%s", err, r.stdout)
+		}
+		if res.Automations[0].PullRequest != mine.HTMLURL {
+			t.Errorf("run after %s: pull request %q, want the person's %s", tag, res.Automations[0].PullRequest, mine.HTMLURL)
+		}
+		if want := fmt.Sprintf("pull request #%d from hoist/prod was not opened by hoist: left as it is", mine.Number); !strings.Contains(r.stderr, want) {
+			t.Errorf("run after %s: the log does not say %q:\n%s", tag, want, r.stderr)
+		}
+		prs := openPRs()
+		if len(prs) != 1 {
+			t.Fatalf("run after %s: %d open pull requests, want the person's only", tag, len(prs))
+		}
+		labels, _ := prs[0]["labels"].([]any)
+		if prs[0]["title"] != "Update web and fix its probe" || prs[0]["body"] != "My own description." || len(labels) != 1 {
+			t.Errorf("run after %s: the person's pull request changed: title %q, body %q, labels %v", tag, prs[0]["title"], prs[0]["body"], labels)
+		}
 	}
 	// main is untouched: changes go through the pull request.
 	var file struct{ Content string }

@@ -28,11 +28,20 @@ func ExampleNew() {
 		Title:  "Update 1 image reference (apps/prod)",
 		Body:   "- ghcr.io/acme/app:1.0.0 → ghcr.io/acme/app:1.1.0",
 		Labels: []string{"automation"},
+		// An open pull request without this line in its body, a
+		// person's, is left as it is (pr.LeftAlone).
+		Marker: pullrequest.Marker("apps", "prod"),
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(pr.URL, pr.Created)
+	fmt.Println(pr.URL, pr.Created, pr.LeftAlone)
+}
+
+// The hidden line that marks the pull requests of an automation as hoist's.
+func ExampleMarker() {
+	fmt.Println(pullrequest.Marker("apps", "prod"))
+	// Output: <!-- hoist: automation apps/prod -->
 }
 
 func ExampleKindFromHost() {

@@ -38,6 +38,10 @@ func (g *giteaProvider) EnsurePullRequest(ctx context.Context, req Request) (PR,
 	if err != nil {
 		return PR{}, fmt.Errorf("listing pull requests of %s: %w", where, err)
 	}
+	if pr != nil && !req.owns(pr.Index, pr.Body) {
+		return PR{URL: pr.HTMLURL, Number: pr.Index, LeftAlone: true}, nil
+	}
+	body := req.body()
 	var have []string
 	if pr != nil {
 		for _, l := range pr.Labels {
@@ -53,7 +57,7 @@ func (g *giteaProvider) EnsurePullRequest(ctx context.Context, req Request) (PR,
 	}
 	if pr == nil {
 		pr, _, err = c.CreatePullRequest(g.owner, g.name, gitea.CreatePullRequestOption{
-			Head: req.Head, Base: req.Base, Title: req.Title, Body: req.Body, Labels: ids,
+			Head: req.Head, Base: req.Base, Title: req.Title, Body: body, Labels: ids,
 		})
 		if err != nil {
 			return PR{}, fmt.Errorf("opening a pull request from %q into %q on %s: %w", req.Head, req.Base, where, err)
@@ -61,8 +65,7 @@ func (g *giteaProvider) EnsurePullRequest(ctx context.Context, req Request) (PR,
 		return PR{URL: pr.HTMLURL, Number: pr.Index, Created: true}, nil
 	}
 	out := PR{URL: pr.HTMLURL, Number: pr.Index}
-	if pr.Title != req.Title || pr.Body != req.Body {
-		body := req.Body
+	if pr.Title != req.Title || pr.Body != body {
 		if _, _, err := c.EditPullRequest(g.owner, g.name, pr.Index, gitea.EditPullRequestOption{Title: req.Title, Body: &body}); err != nil {
 			return PR{}, fmt.Errorf("updating pull request #%d on %s: %w", pr.Index, where, err)
 		}

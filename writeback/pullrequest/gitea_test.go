@@ -2,6 +2,7 @@ package pullrequest_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/hoist-dev/hoist/internal/testenv"
 	"github.com/hoist-dev/hoist/writeback"
@@ -97,6 +99,7 @@ func TestGitea(t *testing.T) {
 		Title:  "Update 1 image reference (apps/prod)",
 		Body:   "- ghcr.io/acme/app:1.0.0 → ghcr.io/acme/app:1.1.0",
 		Labels: []string{"automation", "images"},
+		Marker: testMarker,
 	}
 	first, err := p.EnsurePullRequest(ctx, req)
 	if err != nil {
@@ -136,8 +139,8 @@ func TestGitea(t *testing.T) {
 	if len(prs) != 1 {
 		t.Fatalf("open pull requests = %d after the update, want 1 (no duplicate)", len(prs))
 	}
-	if prs[0].Title != req.Title || prs[0].Body != req.Body {
-		t.Errorf("pull request = %q / %q, want %q / %q", prs[0].Title, prs[0].Body, req.Title, req.Body)
+	if want := req.Body + "\n\n" + testMarker; prs[0].Title != req.Title || prs[0].Body != want {
+		t.Errorf("pull request = %q / %q, want %q / %q", prs[0].Title, prs[0].Body, req.Title, want)
 	}
 	if diff := cmp.Diff([]string{"automation", "images", "minor", "reviewed"}, labelNames(prs[0])); diff != "" {
 		t.Errorf("labels (-want +got):\n%s", diff)
@@ -154,4 +157,104 @@ func TestGitea(t *testing.T) {
 	if n := len(openPRs(t, g, "fleet")); n != 1 {
 		t.Errorf("open pull requests = %d, want 1", n)
 	}
+}
+
+// TestGiteaOwnership: on a real Gitea, a pull request a person opened from
+// hoist's branch keeps its title, body and labels whatever hoist asks,
+// and is never duplicated; one hoist opened before it wrote its marker is
+// left alone too unless hoist's state records its number, and once updated
+// it carries the marker, so a later run without the record (hoist run
+// --once, a lost state store) still updates it.
+func TestGiteaOwnership(t *testing.T) {
+	g := testenv.StartGitea(t)
+	auth := git.Auth{Username: g.AdminUser, Password: g.Token}
+	ctx := context.Background()
+	req := pullrequest.Request{
+		Head: "hoist/prod", Base: "main",
+		Title:  "Update images (apps/prod)",
+		Body:   "- ghcr.io/acme/app:1.0.0 → ghcr.io/acme/app:1.1.0",
+		Labels: []string{"automation"},
+		Marker: testMarker,
+	}
+	// setup opens a repository whose hoist/prod branch has a change, and
+	// a pull request from it as a person would, with their title, body
+	// and label.
+	setup := func(t *testing.T, repo, title, body string) (pullrequest.Provider, giteaPR) {
+		t.Helper()
+		url := g.CreateRepo(t, repo)
+		pushToBranch(t, url, auth, t.TempDir(), "hoist/prod", "ghcr.io/acme/app:1.1.0")
+		var label struct {
+			ID int64 `json:"id"`
+		}
+		g.API(t, "POST", "repos/"+g.AdminUser+"/"+repo+"/labels", map[string]any{"name": "needs-review", "color": "#00aabb"}, &label)
+		var pr giteaPR
+		g.API(t, "POST", "repos/"+g.AdminUser+"/"+repo+"/pulls", map[string]any{
+			"head": "hoist/prod", "base": "main", "title": title, "body": body, "labels": []int64{label.ID},
+		}, &pr)
+		p, err := pullrequest.New(pullrequest.Options{RepoURL: url, Kind: pullrequest.Gitea, Token: pullrequest.TokenFromAuth(auth)})
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		return p, openPRs(t, g, repo)[0]
+	}
+	// ensure runs EnsurePullRequest and checks its answer and that there
+	// is one open pull request.
+	ensure := func(t *testing.T, p pullrequest.Provider, repo string, req pullrequest.Request, want pullrequest.PR) giteaPR {
+		t.Helper()
+		got, err := p.EnsurePullRequest(ctx, req)
+		if err != nil {
+			t.Fatalf("EnsurePullRequest: %v", err)
+		}
+		if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(pullrequest.PR{}, "URL")); diff != "" {
+			t.Errorf("EnsurePullRequest (-want +got):\n%s", diff)
+		}
+		prs := openPRs(t, g, repo)
+		if len(prs) != 1 {
+			t.Fatalf("open pull requests = %d, want 1 (no duplicate)", len(prs))
+		}
+		return prs[0]
+	}
+	same := func(t *testing.T, want, got giteaPR) {
+		t.Helper()
+		if diff := cmp.Diff([]string{want.Title, want.Body}, []string{got.Title, got.Body}); diff != "" {
+			t.Errorf("title and body changed (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(labelNames(want), labelNames(got)); diff != "" {
+			t.Errorf("labels changed (-want +got):\n%s", diff)
+		}
+	}
+
+	t.Run("a person's pull request is left as it is", func(t *testing.T) {
+		p, person := setup(t, "person", "Fix the app config too", "I pushed a fix onto hoist's branch; please review both.")
+		for run := range 2 {
+			req := req
+			req.Title = fmt.Sprintf("Update images (apps/prod), run %d", run)
+			same(t, person, ensure(t, p, "person", req, pullrequest.PR{Number: person.Number, LeftAlone: true}))
+		}
+	})
+
+	t.Run("one hoist opened before the marker", func(t *testing.T) {
+		// hoist's body then: no marker.
+		p, before := setup(t, "legacy", req.Title, req.Body)
+		// No record: hoist cannot tell it from a person's.
+		same(t, before, ensure(t, p, "legacy", req, pullrequest.PR{Number: before.Number, LeftAlone: true}))
+		// Recorded in the state store: updated, and marked.
+		next := req
+		next.Body = "- ghcr.io/acme/app:1.0.0 → ghcr.io/acme/app:1.2.0"
+		next.Owned = []int64{before.Number}
+		got := ensure(t, p, "legacy", next, pullrequest.PR{Number: before.Number})
+		if want := next.Body + "\n\n" + testMarker; got.Body != want {
+			t.Errorf("body = %q, want %q", got.Body, want)
+		}
+		// Then the marker alone makes it hoist's.
+		next.Owned = nil
+		next.Title = "Update images (apps/prod), without the record"
+		got = ensure(t, p, "legacy", next, pullrequest.PR{Number: before.Number})
+		if got.Title != next.Title {
+			t.Errorf("title = %q, want %q", got.Title, next.Title)
+		}
+		if diff := cmp.Diff([]string{"automation", "needs-review"}, labelNames(got)); diff != "" {
+			t.Errorf("labels (-want +got):\n%s", diff)
+		}
+	})
 }

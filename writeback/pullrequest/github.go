@@ -73,23 +73,27 @@ func (g *gitHub) EnsurePullRequest(ctx context.Context, req Request) (PR, error)
 	if err != nil {
 		return PR{}, fmt.Errorf("listing pull requests of %s: %w", where, err)
 	}
+	if pr != nil && !req.owns(int64(pr.GetNumber()), pr.GetBody()) {
+		return PR{URL: pr.GetHTMLURL(), Number: int64(pr.GetNumber()), LeftAlone: true}, nil
+	}
+	body := req.body()
 	created := false
 	if pr == nil {
 		pr, _, err = g.client.PullRequests.Create(ctx, g.owner, g.name, &github.NewPullRequest{
 			Title: github.Ptr(req.Title),
 			Head:  github.Ptr(req.Head),
 			Base:  github.Ptr(req.Base),
-			Body:  github.Ptr(req.Body),
+			Body:  github.Ptr(body),
 		})
 		if err != nil {
 			return PR{}, fmt.Errorf("opening a pull request from %q into %q on %s: %w", req.Head, req.Base, where, err)
 		}
 		created = true
-	} else if pr.GetTitle() != req.Title || pr.GetBody() != req.Body {
+	} else if pr.GetTitle() != req.Title || pr.GetBody() != body {
 		number := pr.GetNumber()
 		pr, _, err = g.client.PullRequests.Edit(ctx, g.owner, g.name, number, &github.PullRequest{
 			Title: github.Ptr(req.Title),
-			Body:  github.Ptr(req.Body),
+			Body:  github.Ptr(body),
 		})
 		if err != nil {
 			return PR{}, fmt.Errorf("updating pull request #%d on %s: %w", number, where, err)

@@ -12,7 +12,10 @@ import (
 	"github.com/hoist-dev/hoist/writeback/pullrequest"
 )
 
-const testToken = "ghp_s3cretTokenValue"
+const (
+	testToken  = "ghp_s3cretTokenValue"
+	testMarker = "<!-- hoist: automation apps/prod -->"
+)
 
 var (
 	firstRequest = pullrequest.Request{
@@ -20,14 +23,22 @@ var (
 		Title:  "Update 1 image reference (apps/prod)",
 		Body:   "- ghcr.io/acme/app:1.0.0 → ghcr.io/acme/app:1.1.0",
 		Labels: []string{"automation", "images"},
+		Marker: testMarker,
 	}
 	nextRequest = pullrequest.Request{
 		Head: "hoist/prod", Base: "main",
 		Title:  "Update 1 image reference (apps/prod), again",
 		Body:   "- ghcr.io/acme/app:1.0.0 → ghcr.io/acme/app:1.2.0",
 		Labels: []string{"automation", "images"},
+		Marker: testMarker,
 	}
 )
+
+// owned returns req with Owned set to numbers.
+func owned(req pullrequest.Request, numbers ...int64) pullrequest.Request {
+	req.Owned = numbers
+	return req
+}
 
 func TestGitHub(t *testing.T) {
 	list := exchange{
@@ -46,7 +57,7 @@ func TestGitHub(t *testing.T) {
 			script: []exchange{
 				with(list, "empty-list.json"),
 				{method: "POST", path: "/api/v3/repos/acme/fleet/pulls",
-					body:   `{"title":"Update 1 image reference (apps/prod)","head":"hoist/prod","base":"main","body":"- ghcr.io/acme/app:1.0.0 → ghcr.io/acme/app:1.1.0"}`,
+					body:   `{"title":"Update 1 image reference (apps/prod)","head":"hoist/prod","base":"main","body":"- ghcr.io/acme/app:1.0.0 → ghcr.io/acme/app:1.1.0\n\n<!-- hoist: automation apps/prod -->"}`,
 					status: 201, file: "pr-created.json"},
 				{method: "POST", path: "/api/v3/repos/acme/fleet/issues/7/labels",
 					body: `["automation","images"]`, status: 200, file: "labels.json"},
@@ -58,7 +69,7 @@ func TestGitHub(t *testing.T) {
 			script: []exchange{
 				with(list, "pr-open-list.json"),
 				{method: "PATCH", path: "/api/v3/repos/acme/fleet/pulls/7",
-					body:   `{"title":"Update 1 image reference (apps/prod), again","body":"- ghcr.io/acme/app:1.0.0 → ghcr.io/acme/app:1.2.0"}`,
+					body:   `{"title":"Update 1 image reference (apps/prod), again","body":"- ghcr.io/acme/app:1.0.0 → ghcr.io/acme/app:1.2.0\n\n<!-- hoist: automation apps/prod -->"}`,
 					status: 200, file: "pr-updated.json"},
 				// Only the missing label; "reviewed", a person's, stays.
 				{method: "POST", path: "/api/v3/repos/acme/fleet/issues/7/labels",
@@ -67,9 +78,31 @@ func TestGitHub(t *testing.T) {
 			req:  nextRequest,
 			want: pullrequest.PR{URL: "https://github.com/acme/fleet/pull/7", Number: 7},
 		},
+		"a person's open one is left as it is": {
+			script: []exchange{with(list, "pr-person-list.json")},
+			req:    nextRequest,
+			want:   pullrequest.PR{URL: "https://github.com/acme/fleet/pull/7", Number: 7, LeftAlone: true},
+		},
+		"one hoist opened before the marker, not recorded, is left as it is": {
+			script: []exchange{with(list, "pr-unmarked-list.json")},
+			req:    nextRequest,
+			want:   pullrequest.PR{URL: "https://github.com/acme/fleet/pull/7", Number: 7, LeftAlone: true},
+		},
+		"one hoist opened before the marker and recorded is updated and marked": {
+			script: []exchange{
+				with(list, "pr-unmarked-list.json"),
+				{method: "PATCH", path: "/api/v3/repos/acme/fleet/pulls/7",
+					body:   `{"title":"Update 1 image reference (apps/prod), again","body":"- ghcr.io/acme/app:1.0.0 → ghcr.io/acme/app:1.2.0\n\n<!-- hoist: automation apps/prod -->"}`,
+					status: 200, file: "pr-updated.json"},
+				{method: "POST", path: "/api/v3/repos/acme/fleet/issues/7/labels",
+					body: `["images"]`, status: 200, file: "labels.json"},
+			},
+			req:  owned(nextRequest, 7),
+			want: pullrequest.PR{URL: "https://github.com/acme/fleet/pull/7", Number: 7},
+		},
 		"open one is up to date": {
 			script: []exchange{with(list, "pr-open-list.json")},
-			req: pullrequest.Request{Head: "hoist/prod", Base: "main", Title: firstRequest.Title, Body: firstRequest.Body,
+			req: pullrequest.Request{Head: "hoist/prod", Base: "main", Title: firstRequest.Title, Body: firstRequest.Body, Marker: testMarker,
 				Labels: []string{"automation"}},
 			want: pullrequest.PR{URL: "https://github.com/acme/fleet/pull/7", Number: 7},
 		},
@@ -82,7 +115,7 @@ func TestGitHub(t *testing.T) {
 			script: []exchange{
 				with(list, "empty-list.json"),
 				{method: "POST", path: "/api/v3/repos/acme/fleet/pulls",
-					body:   `{"title":"Update 1 image reference (apps/prod)","head":"hoist/prod","base":"main","body":"- ghcr.io/acme/app:1.0.0 → ghcr.io/acme/app:1.1.0"}`,
+					body:   `{"title":"Update 1 image reference (apps/prod)","head":"hoist/prod","base":"main","body":"- ghcr.io/acme/app:1.0.0 → ghcr.io/acme/app:1.1.0\n\n<!-- hoist: automation apps/prod -->"}`,
 					status: 422, file: "validation-failed.json"},
 			},
 			req:     firstRequest,

@@ -33,7 +33,7 @@ func TestGitHubApp(t *testing.T) {
 	script := []exchange{
 		{method: list.method, path: list.path, query: list.query, status: 200, file: "empty-list.json"},
 		{method: "POST", path: "/api/v3/repos/acme/fleet/pulls",
-			body:   `{"title":"Update 1 image reference (apps/prod)","head":"hoist/prod","base":"main","body":"- ghcr.io/acme/app:1.0.0 → ghcr.io/acme/app:1.1.0"}`,
+			body:   `{"title":"Update 1 image reference (apps/prod)","head":"hoist/prod","base":"main","body":"- ghcr.io/acme/app:1.0.0 → ghcr.io/acme/app:1.1.0\n\n<!-- hoist: automation apps/prod -->"}`,
 			status: 201, file: "pr-created.json"},
 		{method: "POST", path: "/api/v3/repos/acme/fleet/issues/7/labels", body: `["automation","images"]`, status: 200, file: "labels.json"},
 		{method: list.method, path: list.path, query: list.query, status: 200, file: "pr-open-list.json"},
@@ -77,7 +77,7 @@ func TestGitHubApp(t *testing.T) {
 	now = now.Add(time.Hour)
 	mu.Unlock()
 	if _, err := p.EnsurePullRequest(context.Background(), pullrequest.Request{
-		Head: "hoist/prod", Base: "main", Title: firstRequest.Title, Body: firstRequest.Body, Labels: []string{"automation"},
+		Head: "hoist/prod", Base: "main", Title: firstRequest.Title, Body: firstRequest.Body, Marker: testMarker, Labels: []string{"automation"},
 	}); err != nil {
 		t.Fatalf("an hour later: %v", err)
 	}

@@ -35,10 +35,14 @@ func (g *gitLab) EnsurePullRequest(ctx context.Context, req Request) (PR, error)
 	if err != nil {
 		return PR{}, fmt.Errorf("listing merge requests of %s: %w", where, err)
 	}
+	if mr != nil && !req.owns(mr.IID, mr.Description) {
+		return PR{URL: mr.WebURL, Number: mr.IID, LeftAlone: true}, nil
+	}
+	body := req.body()
 	if mr == nil {
 		opts := &gitlab.CreateMergeRequestOptions{
 			Title:        gitlab.Ptr(req.Title),
-			Description:  gitlab.Ptr(req.Body),
+			Description:  gitlab.Ptr(body),
 			SourceBranch: gitlab.Ptr(req.Head),
 			TargetBranch: gitlab.Ptr(req.Base),
 		}
@@ -54,8 +58,8 @@ func (g *gitLab) EnsurePullRequest(ctx context.Context, req Request) (PR, error)
 	}
 	opts := &gitlab.UpdateMergeRequestOptions{}
 	changed := false
-	if mr.Title != req.Title || mr.Description != req.Body {
-		opts.Title, opts.Description = gitlab.Ptr(req.Title), gitlab.Ptr(req.Body)
+	if mr.Title != req.Title || mr.Description != body {
+		opts.Title, opts.Description = gitlab.Ptr(req.Title), gitlab.Ptr(body)
 		changed = true
 	}
 	if add := missing(req.Labels, mr.Labels); len(add) > 0 {

@@ -21,7 +21,7 @@ func TestGitLab(t *testing.T) {
 	}
 	with := func(e exchange, file string) exchange { e.file = file; return e }
 	create := exchange{method: "POST", path: project,
-		body:   `{"title":"Update 1 image reference (apps/prod)","description":"- ghcr.io/acme/app:1.0.0 → ghcr.io/acme/app:1.1.0","source_branch":"hoist/prod","target_branch":"main","labels":"automation,images"}`,
+		body:   `{"title":"Update 1 image reference (apps/prod)","description":"- ghcr.io/acme/app:1.0.0 → ghcr.io/acme/app:1.1.0\n\n<!-- hoist: automation apps/prod -->","source_branch":"hoist/prod","target_branch":"main","labels":"automation,images"}`,
 		status: 201, file: "mr-created.json"}
 	tests := map[string]struct {
 		script  []exchange
@@ -43,15 +43,35 @@ func TestGitLab(t *testing.T) {
 			script: []exchange{
 				with(list, "mr-open-list.json"),
 				{method: "PUT", path: project + "/3",
-					body:   `{"title":"Update 1 image reference (apps/prod), again","description":"- ghcr.io/acme/app:1.0.0 → ghcr.io/acme/app:1.2.0","add_labels":"images"}`,
+					body:   `{"title":"Update 1 image reference (apps/prod), again","description":"- ghcr.io/acme/app:1.0.0 → ghcr.io/acme/app:1.2.0\n\n<!-- hoist: automation apps/prod -->","add_labels":"images"}`,
 					status: 200, file: "mr-updated.json"},
 			},
 			req:  nextRequest,
 			want: pullrequest.PR{URL: "https://gitlab.example.com/group/sub/fleet/-/merge_requests/3", Number: 3},
 		},
+		"a person's open one is left as it is": {
+			script: []exchange{with(list, "mr-person-list.json")},
+			req:    nextRequest,
+			want:   pullrequest.PR{URL: "https://gitlab.example.com/group/sub/fleet/-/merge_requests/3", Number: 3, LeftAlone: true},
+		},
+		"one hoist opened before the marker, not recorded, is left as it is": {
+			script: []exchange{with(list, "mr-unmarked-list.json")},
+			req:    nextRequest,
+			want:   pullrequest.PR{URL: "https://gitlab.example.com/group/sub/fleet/-/merge_requests/3", Number: 3, LeftAlone: true},
+		},
+		"one hoist opened before the marker and recorded is updated and marked": {
+			script: []exchange{
+				with(list, "mr-unmarked-list.json"),
+				{method: "PUT", path: project + "/3",
+					body:   `{"title":"Update 1 image reference (apps/prod), again","description":"- ghcr.io/acme/app:1.0.0 → ghcr.io/acme/app:1.2.0\n\n<!-- hoist: automation apps/prod -->","add_labels":"images"}`,
+					status: 200, file: "mr-updated.json"},
+			},
+			req:  owned(nextRequest, 3),
+			want: pullrequest.PR{URL: "https://gitlab.example.com/group/sub/fleet/-/merge_requests/3", Number: 3},
+		},
 		"open one is up to date": {
 			script: []exchange{with(list, "mr-open-list.json")},
-			req: pullrequest.Request{Head: "hoist/prod", Base: "main", Title: firstRequest.Title, Body: firstRequest.Body,
+			req: pullrequest.Request{Head: "hoist/prod", Base: "main", Title: firstRequest.Title, Body: firstRequest.Body, Marker: testMarker,
 				Labels: []string{"reviewed"}},
 			want: pullrequest.PR{URL: "https://gitlab.example.com/group/sub/fleet/-/merge_requests/3", Number: 3},
 		},

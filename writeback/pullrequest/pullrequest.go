@@ -1,9 +1,10 @@
 // Package pullrequest opens, or updates, the pull request that proposes
 // hoist's push branch for merging into the checkout branch, on GitHub,
 // GitLab (merge requests) or Gitea. It never opens a duplicate (an open
-// pull request from the same head to the same base is updated instead),
-// never merges, and closes only a pull request whose number the caller
-// names (one hoist opened).
+// pull request from the same head to the same base is updated instead
+// when it is hoist's, see Request.Marker, and left as it is when a person
+// opened it), never merges, and closes only a pull request whose number
+// the caller names (one hoist opened).
 package pullrequest
 
 import (
@@ -32,6 +33,41 @@ type Request struct {
 	Body  string
 	// Labels are added when missing; labels a person added stay.
 	Labels []string
+	// Marker is a line (see Marker) that the body of every pull request
+	// the caller opens or updates carries: it is added to Body when Body
+	// lacks it. An open pull request whose body holds it is the caller's
+	// and is updated; one without it (a person opened it) is left as it
+	// is, unless its number is in Owned. Empty: no open pull request is
+	// the caller's but those in Owned.
+	Marker string
+	// Owned are numbers of pull requests the caller opened (recorded in
+	// its state), for those opened before it wrote a Marker.
+	Owned []int64
+}
+
+// Marker returns the hidden line that marks the pull requests of the
+// automation namespace/name as hoist's: an HTML comment, which the forges
+// do not show.
+func Marker(namespace, name string) string {
+	return "<!-- hoist: automation " + namespace + "/" + name + " -->"
+}
+
+// body is the body to set: Body, then Marker on its own line unless Body
+// holds it already.
+func (r Request) body() string {
+	if r.Marker == "" || strings.Contains(r.Body, r.Marker) {
+		return r.Body
+	}
+	if r.Body == "" {
+		return r.Marker
+	}
+	return strings.TrimRight(r.Body, "\n") + "\n\n" + r.Marker
+}
+
+// owns reports whether the open pull request number with body is the
+// caller's: its body holds Marker, or Owned names it.
+func (r Request) owns(number int64, body string) bool {
+	return (r.Marker != "" && strings.Contains(body, r.Marker)) || slices.Contains(r.Owned, number)
 }
 
 // Validate checks the request.
@@ -43,6 +79,8 @@ func (r Request) Validate() error {
 		return fmt.Errorf("%w: head and base are the same branch %q", ErrInvalidOptions, r.Head)
 	case strings.TrimSpace(r.Title) == "":
 		return fmt.Errorf("%w: title is required", ErrInvalidOptions)
+	case strings.Contains(r.Marker, "\n"):
+		return fmt.Errorf("%w: marker %q spans lines", ErrInvalidOptions, r.Marker)
 	}
 	return nil
 }
@@ -54,15 +92,21 @@ type PR struct {
 	// Number is its number (GitLab: the merge request's IID).
 	Number int64
 	// Created is true when it was opened by this call, false when an open
-	// one was found (and updated when its title, body or labels differed).
+	// one was found (and updated when its title, body or labels differed
+	// and it is the caller's).
 	Created bool
+	// LeftAlone is true when the open pull request found is not the
+	// caller's (see Request.Marker): its title, body and labels were left
+	// as they are.
+	LeftAlone bool
 }
 
 // Provider opens or updates pull requests on one repository.
 type Provider interface {
 	// EnsurePullRequest opens a pull request from req.Head into req.Base,
 	// or, when one is open already, updates its title and body and adds
-	// missing labels.
+	// missing labels when it is the caller's (req.Marker, req.Owned), and
+	// otherwise leaves it as it is and reports it with LeftAlone.
 	EnsurePullRequest(ctx context.Context, req Request) (PR, error)
 	// ClosePullRequest closes the open pull request from req.Head into
 	// req.Base when its number is number (one hoist opened), and reports
