@@ -559,8 +559,9 @@ func (s *Service) receivers(set *config.Set) (*webhook.Handler, error) {
 			wr.Audience, wr.Email = aud, email
 		}
 		rs = append(rs, wr)
-		byID[r.Namespace+"/"+r.Name] = newReceiverTargets(set, r)
-		byID[r.Namespace+"/"+r.Name].each = s.webhookEach
+		targets := newReceiverTargets(set, r)
+		targets.each = s.webhookEach
+		byID[r.Namespace+"/"+r.Name] = targets
 	}
 	if len(rs) == 0 {
 		return nil, nil
@@ -622,24 +623,25 @@ func (t *receiverTargets) selected(images []string) []*config.Repository {
 		}
 		return out
 	}
-	var out []*config.Repository
+	if len(images) == 1 {
+		k, _ := webhook.Key(images[0])
+		return t.byImage[k] // in the receiver's order, as built
+	}
+	// Several images may name one repository: each once, in the
+	// receiver's order.
+	picked := map[*config.Repository]bool{}
 	for _, img := range images {
-		k, ok := webhook.Key(img)
-		if !ok {
-			continue
-		}
-		for _, r := range t.byImage[k] {
-			if !slices.Contains(out, r) {
-				out = append(out, r)
+		if k, ok := webhook.Key(img); ok {
+			for _, r := range t.byImage[k] {
+				picked[r] = true
 			}
 		}
 	}
-	if len(images) > 1 {
-		order := make(map[*config.Repository]int, len(out))
-		for i, r := range t.repos {
-			order[r] = i
+	var out []*config.Repository
+	for _, r := range t.repos {
+		if picked[r] {
+			out = append(out, r)
 		}
-		slices.SortFunc(out, func(a, b *config.Repository) int { return order[a] - order[b] })
 	}
 	return out
 }
@@ -648,8 +650,8 @@ func (t *receiverTargets) selected(images []string) []*config.Repository {
 // or selected by labels) whose image the payload names (all of them when it
 // names none) and that its resourceFilter keeps: the filter is evaluated
 // for those only. A resource that does not exist, or a filter that fails,
-// fails the whole request and rescans nothing. The payload's tag is never written: the rescan asks the
-// registry.
+// fails the whole request and rescans nothing. The payload's tag is never
+// written: the rescan asks the registry.
 func (s *Service) onWebhook(ctx context.Context, targets *receiverTargets, req webhook.Request) error {
 	if targets == nil {
 		return errors.New("receiver no longer configured")
