@@ -165,7 +165,11 @@ spec:
 
 	// side once Argo CD reports it running: written with the next tag.
 	// The controller may patch the Application meanwhile: retry on a
-	// conflict.
+	// conflict. The configuration applied is counted before the update:
+	// after it, the controller may already have applied it. (Should a
+	// patch of the controller's own be the one counted, the tag below is
+	// scanned before side runs, and written once it does.)
+	applied := strings.Count(p.logs(), "configuration applied")
 	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(web), web); err != nil {
 			return err
@@ -175,7 +179,6 @@ spec:
 	}); err != nil {
 		t.Fatal(err)
 	}
-	applied := strings.Count(p.logs(), "configuration applied")
 	p.waitLogCount("configuration applied", applied+1, 30*time.Second)
 	reg.Tag(t, "apps/side", digests["apps/side"], "1.2.0")
 	// The known 1.1.0 may be written first, once side runs; 1.2.0 at the
