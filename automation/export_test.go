@@ -47,6 +47,10 @@ func Remembered(s *Scanner) (policies, lists int) {
 // (nothing the last edit read, which changed nothing, differs).
 func EditsSkipped(r *Runner) int { return int(r.restHits.Load()) }
 
+// SyncsSkipped counts the runs of r answered at rest by a listing of the
+// remote alone, without a checkout (see restAtRemote).
+func SyncsSkipped(r *Runner) int { return int(r.syncsSkipped.Load()) }
+
 // ReopenClonesEveryRun makes r open its Git clone afresh on every run, as
 // before opened clones were kept.
 func ReopenClonesEveryRun(r *Runner) { r.reopenClones = true }

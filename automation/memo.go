@@ -1,6 +1,9 @@
 package automation
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"weak"
@@ -79,14 +82,8 @@ func (r *Runner) atRest(p *planner, key, head string) (git.Outcome, bool) {
 	if moved && (m.tree == "" || p.pathTree() != m.tree) {
 		return git.Outcome{}, false
 	}
-	for _, w := range m.written {
-		if r.State == nil {
-			return git.Outcome{}, false
-		}
-		rec, ok, err := r.State.Written(w.key)
-		if err != nil || ok != w.ok || rec.Value != w.value {
-			return git.Outcome{}, false
-		}
+	if !r.sameWritten(m) {
+		return git.Outcome{}, false
 	}
 	if moved {
 		// The same files at another commit: the next run at this one
@@ -100,6 +97,54 @@ func (r *Runner) atRest(p *planner, key, head string) (git.Outcome, bool) {
 	p.errors, p.warnings, p.files = nil, nil, nil
 	p.kept = slices.Clone(m.kept)
 	return git.Outcome{Branch: m.branch, Attempts: 1, NothingToDo: true}, true
+}
+
+// sameWritten reports whether the state store answers what it answered
+// m's run.
+func (r *Runner) sameWritten(m *restMemo) bool {
+	for _, w := range m.written {
+		if r.State == nil {
+			return false
+		}
+		rec, ok, err := r.State.Written(w.key)
+		if err != nil || ok != w.ok || rec.Value != w.value {
+			return false
+		}
+	}
+	return true
+}
+
+// restAtRemote answers, without a checkout, a run that expects rest (see
+// expectsRest): when the remote's branch is still at the commit the
+// automation's rest memo was made at, and the state store answers as it
+// did, the run would sync to that very commit and atRest answer its edit
+// from the memo. One listing of the remote's references tells so, instead
+// of locking, opening and resetting the clone, which were most of the CPU
+// of the service's runs at rest. It returns the memo on a hit, and moved
+// when the branch is at another commit (the sync then fetches at once,
+// without listing again). A branch the listing does not find is a miss
+// (the sync says what is wrong); a listing that fails is the run's error.
+func (r *Runner) restAtRemote(ctx context.Context, t Target, key string) (m *restMemo, moved bool, err error) {
+	v, ok := r.rest.Load(key)
+	if !ok {
+		return nil, false, nil
+	}
+	m = v.(*restMemo)
+	if !r.sameWritten(m) {
+		return nil, false, nil
+	}
+	head, err := git.RemoteHead(ctx, git.SyncOptions{Remote: t.Remote, Branch: t.Branch, Auth: t.Auth, Timeout: t.Timeout})
+	switch {
+	case errors.Is(err, git.ErrBranchNotFound):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("syncing %s branch %q: %w", t.Remote, t.Branch, err)
+	case head != m.head:
+		return nil, true, nil
+	}
+	r.restHits.Add(1)
+	r.syncsSkipped.Add(1)
+	return m, false, nil
 }
 
 // expectsRest reports whether the automation key's edit may be answered

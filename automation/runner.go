@@ -3,6 +3,7 @@ package automation
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,6 +63,9 @@ type Runner struct {
 	// skips it (see atRest); restHits counts the edits skipped.
 	rest     sync.Map // string -> *restMemo
 	restHits atomic.Int64
+	// syncsSkipped counts the runs at rest answered without a checkout
+	// (see restAtRemote).
+	syncsSkipped atomic.Int64
 	// noRunMemo makes every run edit (benchmarks and tests compare).
 	noRunMemo bool
 	// restByCommit keys the memo of a run at rest by the checkout's
@@ -183,8 +187,26 @@ func (r *Runner) runKnown(ctx context.Context, set *config.Set, a *config.Automa
 	if err != nil {
 		return res.fail(err)
 	}
+	expectsRest := r.expectsRest(res.Key(), set, a, known)
+	if expectsRest {
+		m, moved, err := r.restAtRemote(ctx, t, res.Key())
+		if err != nil {
+			return res.fail(err)
+		}
+		if m != nil {
+			// As the edit atRest answers after the sync, publishing's
+			// errors included.
+			if _, err := r.publishing(a, t, res.Key()); err != nil {
+				return res.fail(err)
+			}
+			res.Kept, res.Branch, res.NothingToDo, res.Attempts = slices.Clone(m.kept), m.branch, true, 1
+			r.recordRun(res, state.RunRecord{}, true, log)
+			return res
+		}
+		expectsRest = !moved
+	}
 	syncStart := r.now()
-	co, err := r.sync(ctx, t, log, r.expectsRest(res.Key(), set, a, known))
+	co, err := r.sync(ctx, t, log, expectsRest)
 	if err != nil {
 		return res.fail(err)
 	}

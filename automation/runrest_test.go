@@ -64,7 +64,8 @@ func restFile(app, web string) string {
 
 // TestRunAtRest: a run whose checkout did not move since the last run,
 // which changed nothing, with the same configuration and selections,
-// skips its edit and reports what that run did; anything between the runs
+// skips its edit and reports what that run did (without a checkout when
+// the remote's branch is at the same commit: a listing tells); anything between the runs
 // that could change the files makes the run edit again: a new selection, a
 // reload (another spec, a hold), a commit of another writer under the
 // update path (one elsewhere in the repository leaves the files the edit
@@ -90,8 +91,9 @@ func TestRunAtRest(t *testing.T) {
 		kept  int
 		// between changes the world after the run that remembers.
 		between func(t *testing.T, w *world)
-		// skip: the run after it skips the edit.
-		skip bool
+		// skip: the run after it skips the edit; synced: it syncs its
+		// checkout even so (the branch moved).
+		skip, synced bool
 		// want checks the run after it.
 		want func(t *testing.T, w *world, res automation.RunResult)
 	}{
@@ -186,7 +188,7 @@ func TestRunAtRest(t *testing.T) {
 			between: func(t *testing.T, w *world) {
 				testenv.GitCommitFiles(t, w.bare, "main", "docs", map[string]string{"README.md": "fleet\n", "other/apps.yaml": restFile("0.9.0", "0.9.0")})
 			},
-			skip: true,
+			skip: true, synced: true,
 		},
 		"another writer's commit elsewhere, a link in the update path": {
 			// A link makes the tree no measure of what the edit reads:
@@ -247,9 +249,10 @@ func TestRunAtRest(t *testing.T) {
 			if first.Failed() || !first.NothingToDo || automation.EditsSkipped(runner) != skipped0 || len(first.Kept) != tc.kept {
 				t.Fatalf("first run: %v %v, nothing to do %v, kept %v, skipped %d", first.Err, first.Errors, first.NothingToDo, first.Kept, automation.EditsSkipped(runner))
 			}
+			syncs0 := automation.SyncsSkipped(runner)
 			second := run()
-			if automation.EditsSkipped(runner) != skipped0+1 {
-				t.Fatalf("second run on the same commit: skipped %d edits, want 1", automation.EditsSkipped(runner))
+			if automation.EditsSkipped(runner) != skipped0+1 || automation.SyncsSkipped(runner) != syncs0+1 {
+				t.Fatalf("second run on the same commit: skipped %d edits and %d syncs, want 1 and 1", automation.EditsSkipped(runner)-skipped0, automation.SyncsSkipped(runner)-syncs0)
 			}
 			if d := cmp.Diff(first, second, cmpopts.EquateEmpty()); d != "" {
 				t.Fatalf("second run (skipped) reports otherwise than the first (-first +second):\n%s", d)
@@ -271,6 +274,11 @@ func TestRunAtRest(t *testing.T) {
 			res := run()
 			if skipped := automation.EditsSkipped(runner) == skipped0+2; skipped != tc.skip {
 				t.Errorf("run after: skipped the edit %v, want %v", skipped, tc.skip)
+			}
+			// A run at rest on the same commit needs no checkout: a
+			// listing of the remote says the branch did not move.
+			if skipped, want := automation.SyncsSkipped(runner) == syncs0+2, tc.skip && !tc.synced; skipped != want {
+				t.Errorf("run after: answered without a checkout %v, want %v", skipped, want)
 			}
 			if tc.want != nil {
 				tc.want(t, w, res)

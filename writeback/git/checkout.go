@@ -62,21 +62,11 @@ var errCorrupt = errors.New("cache is unusable")
 // files edited there by anything else may survive a Sync that trusts the
 // mark. Close the checkout to release the cache.
 func Sync(ctx context.Context, opts SyncOptions) (*Checkout, error) {
-	if err := opts.Validate(); err != nil {
+	auth, err := opts.connect(ctx, "syncing")
+	if err != nil {
 		return nil, err
 	}
 	remote := opts.remote
-	if app := opts.Auth.GitHubApp; app != nil && remote.IsHTTP() {
-		// Mint (or reuse) the installation token now, so that a refused
-		// app fails with GitHub's answer rather than a bare 401.
-		if _, err := app.Token(ctx); err != nil {
-			return nil, fmt.Errorf("syncing %s: %w", remote, err)
-		}
-	}
-	auth, err := opts.Auth.method(remote)
-	if err != nil {
-		return nil, redactError(err, opts.secrets()...)
-	}
 	if err := os.MkdirAll(opts.CacheDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating cache directory: %w", err)
 	}
@@ -433,7 +423,9 @@ func (c *Checkout) unmoved(ctx context.Context, branch string) (plumbing.Hash, b
 	if err != nil {
 		return plumbing.ZeroHash, false
 	}
-	refs, err := rem.ListContext(ctx, &gogit.ListOptions{
+	lctx, cancel := c.netContext(ctx)
+	defer cancel()
+	refs, err := rem.ListContext(lctx, &gogit.ListOptions{
 		Auth:            c.auth,
 		CABundle:        c.opts.Auth.CABundle,
 		InsecureSkipTLS: c.opts.InsecureSkipTLS,
@@ -553,14 +545,7 @@ func (c *Checkout) Reset() error {
 
 // netContext bounds one network operation by SyncOptions.Timeout.
 func (c *Checkout) netContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	d := c.opts.Timeout
-	if d == 0 {
-		d = DefaultTimeout
-	}
-	if d < 0 {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, d)
+	return c.opts.netContext(ctx)
 }
 
 // clonePlain clones into dir within the network timeout.

@@ -71,6 +71,21 @@ func ExampleClones() {
 	}
 }
 
+func ExampleRemoteHead() {
+	ctx := context.Background()
+	last := "4b825dc642cb6eb9a060e54bf8d69288fbee4904" // the commit a run last found
+	head, err := git.RemoteHead(ctx, git.SyncOptions{
+		URL:    "https://git.example.com/org/fleet.git",
+		Branch: "main",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if head == last {
+		fmt.Println("the branch did not move: nothing to fetch")
+	}
+}
+
 func ExampleRenderMessage() {
 	msg, err := git.RenderMessage(`Update images ({{ .AutomationObject }})
 

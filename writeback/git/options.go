@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 )
 
 // SyncOptions says which branch of which remote to check out, and where.
@@ -124,6 +125,39 @@ func (o *SyncOptions) Validate() error {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return nil
+}
+
+// connect validates o and returns the transport's credentials for its
+// remote, minting a GitHub App's installation token first (what, as
+// "syncing", begins the error of a refused app).
+func (o *SyncOptions) connect(ctx context.Context, what string) (transport.AuthMethod, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if app := o.Auth.GitHubApp; app != nil && o.remote.IsHTTP() {
+		// Mint (or reuse) the installation token now, so that a refused
+		// app fails with GitHub's answer rather than a bare 401.
+		if _, err := app.Token(ctx); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", what, o.remote, err)
+		}
+	}
+	auth, err := o.Auth.method(o.remote)
+	if err != nil {
+		return nil, redactError(err, o.secrets()...)
+	}
+	return auth, nil
+}
+
+// netContext bounds one network operation by Timeout.
+func (o *SyncOptions) netContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := o.Timeout
+	if d == 0 {
+		d = DefaultTimeout
+	}
+	if d < 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 func validateBranch(b string) error {
