@@ -215,7 +215,10 @@ func logOrDiscard(l *slog.Logger) *slog.Logger {
 func (r *Runner) Close() {
 	r.clones.Reset()
 	if r.State != nil {
-		_ = r.State.Close()
+		// It writes the success times of runs at rest it kept back.
+		if err := r.State.Close(); err != nil {
+			r.logger().Warn("closing the state store", "error", err)
+		}
 	}
 	if r.Scanner != nil {
 		r.Scanner.Close()

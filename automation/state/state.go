@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -99,11 +100,25 @@ type PushRecord struct {
 // automation. Keys are the caller's; the service uses Selection.Key()
 // (NAMESPACE:NAME) for policies and NAMESPACE/NAME for automations. It is
 // safe for concurrent use by one process; each write is synced to disk
-// before it returns.
+// before it returns, but for the success time of a run that recorded
+// nothing else (see PutRun).
 type Store struct {
 	db   *bolt.DB
 	path string
+
+	mu sync.Mutex
+	// successes are the success times PutRun has not written yet, by
+	// automation key; written is the success time that last wrote them.
+	successes map[string]time.Time
+	written   time.Time
 }
+
+// successDelay is how long the success time of a run that recorded
+// nothing else may wait in memory for company: a service's runs at rest,
+// hundreds an interval, then cost one write a minute instead of one sync
+// each. A crash forgets at most that much of those times (the ones before
+// stay).
+const successDelay = time.Minute
 
 // Open opens or creates the state file at path (usually
 // File in the state directory), creating its directory. A file that is
@@ -129,15 +144,20 @@ func Open(path string, logger *slog.Logger) (*Store, error) {
 		return nil, err
 	}
 	db.MaxBatchDelay = selectionBatchDelay
-	return &Store{db: db, path: path}, nil
+	return &Store{db: db, path: path, successes: map[string]time.Time{}}, nil
 }
 
 // Path returns the file of the store.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the file. Later calls of other methods return ErrClosed.
+// Close writes the success times PutRun kept back and closes the file.
+// Later calls of other methods return ErrClosed.
 func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil {
+	flushErr := s.update("storing run successes", s.takeSuccesses())
+	if errors.Is(flushErr, ErrClosed) {
+		flushErr = nil // closed before
+	}
+	if err := errors.Join(flushErr, s.db.Close()); err != nil {
 		return fmt.Errorf("closing state store %s: %w", s.path, err)
 	}
 	return nil
@@ -225,16 +245,55 @@ func (s *Store) PutLastPush(key string, r PushRecord) error {
 // LastSuccess returns when the automation key last ran without error;
 // false when it never did.
 func (s *Store) LastSuccess(key string) (time.Time, bool, error) {
-	var t time.Time
+	s.mu.Lock()
+	t, ok := s.successes[key]
+	s.mu.Unlock()
+	if ok {
+		return t, true, nil
+	}
 	ok, err := s.get("last success", stateBucketSuccesses, key, &t)
 	return t, ok, err
 }
 
 // PutLastSuccess stores when the automation key last ran without error.
 func (s *Store) PutLastSuccess(key string, t time.Time) error {
+	s.mu.Lock()
+	delete(s.successes, key)
+	s.mu.Unlock()
 	return s.update("storing last success", func(tx *bolt.Tx) error {
 		return putJSON(tx.Bucket(stateBucketSuccesses), key, t)
 	})
+}
+
+// takeSuccesses takes the success times kept back, and returns the write
+// of them within a transaction: when it fails, those not replaced since
+// are kept back again.
+func (s *Store) takeSuccesses() func(*bolt.Tx) error {
+	s.mu.Lock()
+	taken := s.successes
+	s.successes = map[string]time.Time{}
+	s.mu.Unlock()
+	return func(tx *bolt.Tx) (err error) {
+		defer func() {
+			if err == nil {
+				return
+			}
+			s.mu.Lock()
+			for k, t := range taken {
+				if _, newer := s.successes[k]; !newer {
+					s.successes[k] = t
+				}
+			}
+			s.mu.Unlock()
+		}()
+		b := tx.Bucket(stateBucketSuccesses)
+		for k, t := range taken {
+			if err := putJSON(b, k, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }
 
 // Written returns the last value hoist wrote to the target key; false when
@@ -274,11 +333,35 @@ type RunRecord struct {
 // PutRun stores what the run of the automation key records, in one
 // transaction: one sync to disk instead of one for each of PutLastPush,
 // PutWritten and PutLastSuccess.
+//
+// A run that records its success time alone (a run with nothing to do, as
+// the service's at rest are) is kept in memory, where LastSuccess reads it,
+// and written with the next run that records more, or with the next such
+// run a minute (successDelay) after the last write of them, or by Close:
+// one sync for many.
 func (s *Store) PutRun(key string, r RunRecord) error {
-	if r.Push == nil && len(r.Written) == 0 && r.Success.IsZero() {
-		return nil
+	if r.Push == nil && len(r.Written) == 0 {
+		if r.Success.IsZero() {
+			return nil
+		}
+		s.mu.Lock()
+		s.successes[key] = r.Success
+		since := r.Success.Sub(s.written)
+		due := since >= successDelay || since < 0 // < 0: the clock went back
+		if due {
+			s.written = r.Success
+		}
+		s.mu.Unlock()
+		if !due {
+			return nil
+		}
+		return s.update("storing run successes", s.takeSuccesses())
 	}
+	successes := s.takeSuccesses() // written first: r's own replaces its key's
 	return s.update("storing the run", func(tx *bolt.Tx) error {
+		if err := successes(tx); err != nil {
+			return err
+		}
 		if r.Push != nil {
 			if err := putJSON(tx.Bucket(stateBucketPushes), key, *r.Push); err != nil {
 				return err
