@@ -2,7 +2,6 @@ package service
 
 import (
 	"cmp"
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -190,30 +189,90 @@ type schedEntry struct {
 
 func (e *schedEntry) armed() bool { return e.index >= 0 }
 
-// dueHeap is a min-heap of armed entries by due time (container/heap).
-type dueHeap []*schedEntry
+// dueHeap is a min-heap of the armed entries by due time, then arming
+// order. Each item holds its entry's keys, so that comparisons read the
+// heap's own array rather than entries scattered over the heap: at 10,000
+// jobs, the pops of a wake-up's runs through pointers were 4% of the
+// service's CPU at rest.
+type dueHeap []dueItem
 
-func (h dueHeap) Len() int { return len(h) }
-func (h dueHeap) Less(i, j int) bool {
+type dueItem struct {
+	next time.Time
+	seq  uint64
+	e    *schedEntry
+}
+
+func (h dueHeap) less(i, j int) bool {
 	if h[i].next.Equal(h[j].next) {
 		return h[i].seq < h[j].seq
 	}
 	return h[i].next.Before(h[j].next)
 }
-func (h dueHeap) Swap(i, j int) {
+
+func (h dueHeap) swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
+	h[i].e.index, h[j].e.index = i, j
 }
-func (h *dueHeap) Push(x any) {
-	e := x.(*schedEntry)
+
+func (h dueHeap) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2
+		if !h.less(j, i) {
+			break
+		}
+		h.swap(i, j)
+		j = i
+	}
+}
+
+// down moves item i down among the first n; it reports whether it moved.
+func (h dueHeap) down(i, n int) bool {
+	i0 := i
+	for {
+		j := 2*i + 1
+		if j >= n || j < 0 {
+			break
+		}
+		if j2 := j + 1; j2 < n && h.less(j2, j) {
+			j = j2
+		}
+		if !h.less(j, i) {
+			break
+		}
+		h.swap(i, j)
+		i = j
+	}
+	return i > i0
+}
+
+// push arms e at e.next, e.seq.
+func (h *dueHeap) push(e *schedEntry) {
 	e.index = len(*h)
-	*h = append(*h, e)
+	*h = append(*h, dueItem{e.next, e.seq, e})
+	h.up(e.index)
 }
-func (h *dueHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
+
+// fix moves e, armed, to its new e.next, e.seq.
+func (h dueHeap) fix(e *schedEntry) {
+	i := e.index
+	h[i].next, h[i].seq = e.next, e.seq
+	if !h.down(i, len(h)) {
+		h.up(i)
+	}
+}
+
+// remove disarms the entry at i and returns it.
+func (h *dueHeap) remove(i int) *schedEntry {
+	n := len(*h) - 1
+	if n != i {
+		h.swap(i, n)
+		if !h.down(i, n) {
+			h.up(i)
+		}
+	}
+	e := (*h)[n].e
+	(*h)[n] = dueItem{}
+	*h = (*h)[:n]
 	e.index = -1
 	return e
 }
@@ -355,8 +414,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 
 	s.mu.Lock()
 	s.stopped = true
-	for _, e := range s.due {
-		e.index, e.next = -1, time.Time{}
+	for _, it := range s.due {
+		it.e.index, it.e.next = -1, time.Time{}
 	}
 	s.due = nil
 	s.stopTimerLocked()
@@ -395,9 +454,9 @@ func (s *Scheduler) armLocked(e *schedEntry, d time.Duration) {
 	s.seq++
 	e.seq = s.seq
 	if e.armed() {
-		heap.Fix(&s.due, e.index)
+		s.due.fix(e)
 	} else {
-		heap.Push(&s.due, e)
+		s.due.push(e)
 	}
 	s.setTimerLocked(now)
 }
@@ -406,7 +465,7 @@ func (s *Scheduler) armLocked(e *schedEntry, d time.Duration) {
 // fires for nothing, it is set again for the next due run.
 func (s *Scheduler) disarmLocked(e *schedEntry) {
 	if e.armed() {
-		heap.Remove(&s.due, e.index)
+		s.due.remove(e.index)
 	}
 	e.next = time.Time{}
 }
@@ -457,8 +516,8 @@ func (s *Scheduler) wake(gen uint64) {
 	}
 	s.timer, s.timerAt = nil, time.Time{}
 	now := s.o.Clock.Now()
-	for len(s.due) > 0 && !s.due[0].next.After(now.Add(s.slack(s.due[0]))) {
-		e := heap.Pop(&s.due).(*schedEntry)
+	for len(s.due) > 0 && !s.due[0].next.After(now.Add(s.slack(s.due[0].e))) {
+		e := s.due.remove(0)
 		e.next = time.Time{}
 		s.lanes.requestLocked(e.job.Key, false)
 	}
