@@ -83,7 +83,7 @@ func TestPutRunKeepsBackSuccesses(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer st.Close()
+			defer func() { _ = st.Close() }()
 			got := map[string]time.Time{}
 			for k := range last {
 				if tm, ok, err := st.LastSuccess(k); err == nil && ok {
