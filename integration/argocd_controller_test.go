@@ -163,13 +163,14 @@ spec:
 		t.Errorf("no log line says side was left alone:\n%s", p.logs())
 	}
 
-	// side once Argo CD reports it running: written with the next tag.
-	// The controller may patch the Application meanwhile: retry on a
-	// conflict. The configuration applied is counted before the update:
-	// after it, the controller may already have applied it. (Should a
-	// patch of the controller's own be the one counted, the tag below is
-	// scanned before side runs, and written once it does.)
-	applied := strings.Count(p.logs(), "configuration applied")
+	// side's 1.2.0, selected while side does not run, is written once Argo
+	// CD reports side running: the reload that says so runs the
+	// automation (at its interval, 5 minutes, it would come too late for
+	// this test). The selection is waited for first, so that the order is
+	// the same every time. The controller may patch the Application
+	// meanwhile: retry on a conflict.
+	reg.Tag(t, "apps/side", digests["apps/side"], "1.2.0")
+	p.waitLog("to="+reg.Host+"/apps/side:1.2.0", 30*time.Second)
 	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(web), web); err != nil {
 			return err
@@ -179,10 +180,6 @@ spec:
 	}); err != nil {
 		t.Fatal(err)
 	}
-	p.waitLogCount("configuration applied", applied+1, 30*time.Second)
-	reg.Tag(t, "apps/side", digests["apps/side"], "1.2.0")
-	// The known 1.1.0 may be written first, once side runs; 1.2.0 at the
-	// latest after its scan.
 	waitApplication(ctx, t, c, ns, "web", func(u *unstructured.Unstructured) bool {
 		params, _, _ := unstructured.NestedSlice(u.Object, "spec", "source", "helm", "parameters")
 		return cmp.Equal(params[len(params)-1], map[string]any{"name": "side.image", "value": reg.Host + "/apps/side:1.2.0", "forceString": true})

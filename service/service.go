@@ -453,8 +453,42 @@ func (s *Service) apply(set *config.Set) error {
 		for _, key := range s.carryKnown(old, ix) {
 			s.sched.Trigger(repoJobPrefix + key)
 		}
+		for _, key := range changedAutomations(old, ix) {
+			if !s.deferRun(key) {
+				s.batch.AddNow(s.gitKey(key), key)
+			}
+		}
 	}
 	return nil
+}
+
+// changedAutomations returns the automations (keys) that set holds, not
+// suspended, whose documents differ from old's: their run is due now, not
+// at their next interval, as Flux's controller reconciles an
+// ImageUpdateAutomation whose spec changed, and as an Application that Argo
+// CD now reports running an image (status.summary.images) has it written.
+// A reload that leaves an automation as it was runs nothing.
+func changedAutomations(old, set *indexedSet) []string {
+	var keys []string
+	for _, a := range set.Automations {
+		key := a.Namespace + "/" + a.Name
+		prev := old.automation(key)
+		if prev == nil || a.Spec.Suspend || sameAutomation(prev, a) {
+			continue
+		}
+		keys = append(keys, key)
+	}
+	return keys
+}
+
+// sameAutomation reports whether two automations run alike: the same
+// spec, Argo CD Application and GitRepository spec.
+func sameAutomation(a, b *config.Automation) bool {
+	if (a.GitRepository == nil) != (b.GitRepository == nil) {
+		return false
+	}
+	return reflect.DeepEqual(a.Spec, b.Spec) && reflect.DeepEqual(a.ArgoCD, b.ArgoCD) &&
+		(a.GitRepository == nil || reflect.DeepEqual(a.GitRepository.Spec, b.GitRepository.Spec))
 }
 
 // forgetRepositories removes the metrics of old's repositories and
