@@ -113,11 +113,12 @@ type Store struct {
 	written   time.Time
 }
 
-// successDelay is how long the success time of a run that recorded
-// nothing else may wait in memory for company: a service's runs at rest,
-// hundreds an interval, then cost one write a minute instead of one sync
-// each. A crash forgets at most that much of those times (the ones before
-// stay).
+// successDelay is how long after the last write of them the success times
+// of runs that recorded nothing else wait in memory for company: a
+// service's runs at rest, hundreds an interval, then cost one write a
+// minute instead of one sync each. A crash forgets the times since that
+// write (the next run writes them, so at most about one interval's); the
+// ones before stay.
 const successDelay = time.Minute
 
 // Open opens or creates the state file at path (usually
