@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"net/http"
 	"strings"
@@ -29,9 +30,12 @@ type Client struct {
 
 	mu    sync.Mutex
 	conns map[connKey]*conn
-	// pages holds, per repository listed in one page, the SHA-256 of that
-	// page's body and the Sum of its tags (see Repo.KnownSum).
+	// pages holds, per repository listed in one page, the hash of that
+	// page's body (bodyHash) and the Sum of its tags (see Repo.KnownSum).
 	pages map[string]pageSum
+	seed  maphash.Seed
+	// sha256Pages hashes bodies with SHA-256 as before (benchmarks).
+	sha256Pages bool
 
 	// refs holds the repositories parsed so far, by image and Insecure
 	// (a name.Repository; see parseRepo): one per repository asked for.
@@ -87,7 +91,8 @@ type Repo struct {
 
 // pageSum is what Client.pages keeps of a repository's one-page list.
 type pageSum struct {
-	body, tags [32]byte
+	body uint64
+	tags [32]byte
 }
 
 // New builds a Client. See the With* options for the defaults.
@@ -108,6 +113,7 @@ func New(opts ...Option) (*Client, error) {
 		cloud:    newCloudAuth(o.clock, o.cloudHTTP, o.googleAPIs),
 		conns:    make(map[connKey]*conn),
 		pages:    make(map[string]pageSum),
+		seed:     maphash.MakeSeed(),
 	}, nil
 }
 

@@ -15,3 +15,7 @@ func Kept(c *Client) (refs, conns, pages int) {
 // CopyPages makes c copy each tag list page out of its reused buffer
 // before looking at it, as before pages were summed in the buffer.
 func CopyPages(c *Client) { c.copyPages = true }
+
+// SHA256Pages makes c hash one-page bodies with SHA-256, as before
+// bodyHash used hash/maphash.
+func SHA256Pages(c *Client) { c.sha256Pages = true }

@@ -22,7 +22,9 @@ import (
 //   - anonymous-copy: the Client's keychain, which has no credentials,
 //     and each page copied out of the buffer it was read into before it is
 //     summed (as before);
-//   - anonymous: the same, the page summed in its buffer, which is reused;
+//   - anonymous-sha256: the same, the page hashed in its buffer, which is
+//     reused, with SHA-256 (as before);
+//   - anonymous: the same, hashed with hash/maphash;
 //   - secret: one parsed secret (a *DockerConfig) for every scan;
 //   - secret-reread: the secret parsed again before each scan, as a
 //     Scanner reads a secretRef (a new *DockerConfig each time).
@@ -58,29 +60,34 @@ func BenchmarkListTagsUnchanged(b *testing.B) {
 		name     string
 		keychain func() authn.Keychain
 		copy     bool
+		sha256   bool
 	}{
-		{"anonymous-copy", func() authn.Keychain { return nil }, true},
-		{"anonymous", func() authn.Keychain { return nil }, false},
+		{"anonymous-copy", func() authn.Keychain { return nil }, true, true},
+		{"anonymous-sha256", func() authn.Keychain { return nil }, false, true},
+		{"anonymous", func() authn.Keychain { return nil }, false, false},
 		{"secret", func() func() authn.Keychain {
 			kc, err := registry.ParseDockerConfig(secret)
 			if err != nil {
 				b.Fatal(err)
 			}
 			return func() authn.Keychain { return kc }
-		}(), false},
+		}(), false, false},
 		{"secret-reread", func() authn.Keychain {
 			kc, err := registry.ParseDockerConfig(secret)
 			if err != nil {
 				b.Fatal(err)
 			}
 			return kc
-		}, false},
+		}, false, false},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			var requests int
 			c := newClient(b, registry.SystemClock{}, registry.WithRequestObserver(func(registry.RequestInfo) { requests++ }))
 			if tc.copy {
 				registry.CopyPages(c)
+			}
+			if tc.sha256 {
+				registry.SHA256Pages(c)
 			}
 			sums := make([][32]byte, repos)
 			names := make([]string, repos)
