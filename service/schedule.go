@@ -67,8 +67,14 @@ const (
 	DefaultStartupSpread = 30 * time.Second
 	DefaultJitter        = 0.1
 	DefaultGrace         = 25 * time.Second
-	DefaultCoalesce      = time.Second
+	DefaultCoalesce      = 5 * time.Second
 )
+
+// coalesceShare is the share of its interval by which a run may start
+// early to share a wake-up (see SchedulerOptions.Coalesce), 1/60: small
+// beside the random move each run's time already gets (DefaultJitter, up
+// to a tenth of the interval).
+const coalesceShare = 60
 
 // Job is work the Scheduler runs under a key, such as the scan of one
 // ImageRepository ("namespace/name") or the run of one automation.
@@ -119,11 +125,13 @@ type SchedulerOptions struct {
 	// Coalesce lets runs due close together start in one wake-up of the
 	// Scheduler: when it wakes for a run, it also starts, in the order
 	// they are due, the next runs due within their job's slack,
-	// min(1/100 of the job's interval, Coalesce), so that a run may start
+	// min(1/60 of the job's interval, Coalesce), so that a run may start
 	// up to that much before it is due (never after). 10,000 jobs at
-	// 5-minute intervals then wake the Scheduler about once a second
-	// instead of 33 times. Default: DefaultCoalesce (1s); negative: every
-	// run at its own time.
+	// 5-minute intervals then wake the Scheduler every 5 seconds for about
+	// 170 runs instead of 33 times a second: between wake-ups the process
+	// sleeps, and each wake-up costs more than its runs' own work at that
+	// pace (see BenchmarkSchedulerIdleScans). Default: DefaultCoalesce
+	// (5s); negative: every run at its own time.
 	Coalesce time.Duration
 }
 
@@ -499,7 +507,7 @@ func (s *Scheduler) slack(e *schedEntry) time.Duration {
 	if s.o.Coalesce < 0 {
 		return 0
 	}
-	return min(e.job.Interval/100, s.o.Coalesce)
+	return min(e.job.Interval/coalesceShare, s.o.Coalesce)
 }
 
 // wake starts the runs due now, and those due soon enough to join them

@@ -114,7 +114,9 @@ func TestSchedulerFirstRunsAreSpread(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				clock := newFakeClock()
 				rec := newRecorder(clock)
-				s := service.NewScheduler(service.SchedulerOptions{Clock: clock, StartupSpread: tc.spread, Jitter: -1, Parallelism: 100})
+				// Coalesce -1: the spread's offsets, not the wake-ups that
+				// would share them (TestSchedulerCoalescesDueRuns).
+				s := service.NewScheduler(service.SchedulerOptions{Clock: clock, StartupSpread: tc.spread, Jitter: -1, Coalesce: -1, Parallelism: 100})
 				var jobs []service.Job
 				for i := range 20 {
 					jobs = append(jobs, rec.job(fmt.Sprintf("apps/repo-%d", i), tc.interval))
@@ -564,17 +566,25 @@ func TestSchedulerLogsFailures(t *testing.T) {
 
 func TestSchedulerCoalescesDueRuns(t *testing.T) {
 	// Five jobs run at start; their second runs are due 300ms apart, from
-	// +100s (intervals of 100s, 100.3s, ...: a slack of 1s each, 1/100 of
-	// the interval).
+	// +100s (intervals of 100s, 100.3s, ...: a slack of 1/60 of the
+	// interval each, about 1.67s, unless Coalesce is less).
 	tests := map[string]struct {
 		coalesce time.Duration
-		want     []run // second runs
+		slack    time.Duration // how early a run may start
+		want     []run         // second runs
 	}{
-		"default: runs due within 1s start with the first": {
-			want: []run{{"a", 100 * time.Second}, {"b", 100 * time.Second}, {"c", 100 * time.Second}, {"d", 100 * time.Second}, {"e", 101200 * time.Millisecond}},
+		"default: runs due within 1/60 of the interval start with the first": {
+			slack: 100 * time.Second / 60,
+			want:  []run{{"a", 100 * time.Second}, {"b", 100 * time.Second}, {"c", 100 * time.Second}, {"d", 100 * time.Second}, {"e", 100 * time.Second}},
+		},
+		"coalesce 1s": {
+			coalesce: time.Second,
+			slack:    time.Second,
+			want:     []run{{"a", 100 * time.Second}, {"b", 100 * time.Second}, {"c", 100 * time.Second}, {"d", 100 * time.Second}, {"e", 101200 * time.Millisecond}},
 		},
 		"coalesce 500ms": {
 			coalesce: 500 * time.Millisecond,
+			slack:    500 * time.Millisecond,
 			want:     []run{{"a", 100 * time.Second}, {"b", 100 * time.Second}, {"c", 100600 * time.Millisecond}, {"d", 100600 * time.Millisecond}, {"e", 101200 * time.Millisecond}},
 		},
 		"no coalescing": {
@@ -615,7 +625,7 @@ func TestSchedulerCoalescesDueRuns(t *testing.T) {
 				}
 				// Never late, never earlier than the slack.
 				for _, r := range second {
-					if r.At > due[r.Key] || r.At < due[r.Key]-time.Second {
+					if r.At > due[r.Key] || r.At < due[r.Key]-tc.slack {
 						t.Errorf("%s ran at +%v, due at +%v", r.Key, r.At, due[r.Key])
 					}
 				}
