@@ -108,7 +108,7 @@ type pageHash struct {
 // bodyHash hashes a one-page list's body, to tell at the next scan whether
 // the registry sent the same bytes. The hash stays in this process's
 // memory, so a fast seeded hash does (hash/maphash, under a microsecond for
-// a page of 1,000 tags, where SHA-256 took 8): a registry that wanted hoist
+// a page of 1,000 tags, where SHA-256 took 6): a registry that wanted hoist
 // to keep an old list could send it, so a collision it could aim at (it
 // cannot: the seed is random and never leaves the process) would gain it
 // nothing, and a chance one is 1 in 2^64 per rescan.
