@@ -59,15 +59,7 @@ func BenchmarkDedupe(b *testing.B) {
 // each rescan does to tell whether the registry sent the same bytes: with
 // SHA-256 (as before) or with hash/maphash (bodyHash).
 func BenchmarkBodyHash(b *testing.B) {
-	var body []byte
-	body = append(body, `{"name":"team/app","tags":[`...)
-	for i := range 1000 {
-		if i > 0 {
-			body = append(body, ',')
-		}
-		body = fmt.Appendf(body, "%q", fmt.Sprintf("1.%d.%d", i/25, i%25))
-	}
-	body = append(body, "]}"...)
+	body := TagListPage(1000)
 	for _, mode := range []struct {
 		name   string
 		sha256 bool

@@ -1,5 +1,7 @@
 package registry
 
+import "fmt"
+
 // CacheWrites counts the write transactions of c.
 func CacheWrites(c *Cache) int64 { return c.writes.Load() }
 
@@ -19,3 +21,17 @@ func CopyPages(c *Client) { c.copyPages = true }
 // SHA256Pages makes c hash one-page bodies with SHA-256, as before
 // bodyHash used hash/maphash.
 func SHA256Pages(c *Client) { c.sha256Pages = true }
+
+// TagListPage is a one-page tag list body of n tags in order (1.0.0,
+// 1.0.1, ... 1.0.24, 1.1.0, ...), as the benchmarks' in-memory registries
+// serve it.
+func TagListPage(n int) []byte {
+	body := []byte(`{"name":"x","tags":[`)
+	for i := range n {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = fmt.Appendf(body, `"1.%d.%d"`, i/25, i%25)
+	}
+	return append(body, "]}"...)
+}

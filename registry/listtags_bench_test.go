@@ -36,14 +36,7 @@ import (
 // benchmark measures the client, not a registry (the handler's own cost is
 // in the figures, the same for every case).
 func BenchmarkListTagsUnchanged(b *testing.B) {
-	var sb strings.Builder
-	for i := range 1000 {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		fmt.Fprintf(&sb, "%q", fmt.Sprintf("1.%d.%d", i/25, i%25))
-	}
-	body := []byte(`{"name":"x","tags":[` + sb.String() + `]}`)
+	body := registry.TagListPage(1000)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 		if r.URL.Path == "/v2/" {

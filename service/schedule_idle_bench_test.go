@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,8 +30,8 @@ import (
 // this pace (BenchmarkScale10k's idle round: 1.05 % of a core with 1s,
 // 0.88 % with 5s). The lists are served from memory by an httptest server
 // in this process (its CPU is in the figures, the same in both cases): it
-// measures the wake-ups, not a registry. It runs once per case whatever
-// b.N is.
+// measures the wake-ups, not a registry (startupTags, as BenchmarkStartup
+// uses). It runs once per case whatever b.N is.
 func BenchmarkSchedulerIdleScans(b *testing.B) {
 	window := time.Minute
 	if s := os.Getenv("HOIST_IDLE_SCANS_WINDOW"); s != "" {
@@ -46,20 +45,8 @@ func BenchmarkSchedulerIdleScans(b *testing.B) {
 		jobs     = 10_000
 		interval = 5 * time.Minute
 	)
-	var sb strings.Builder
-	sb.WriteString(`{"name":"team/app","tags":[`)
-	for i := range 1000 {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		fmt.Fprintf(&sb, "%q", fmt.Sprintf("1.%d.%d", i/25, i%25))
-	}
-	sb.WriteString("]}")
-	body := []byte(sb.String())
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(body)
-	}))
+	tags := newStartupTags() // the startup benchmark's in-memory tag lists
+	srv := httptest.NewServer(tags)
 	defer srv.Close()
 	for _, tc := range []struct {
 		name     string
@@ -90,6 +77,12 @@ func BenchmarkSchedulerIdleScans(b *testing.B) {
 					}
 					_, err = io.Copy(io.Discard, resp.Body)
 					_ = resp.Body.Close()
+					if err == nil && resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("%s: %s", url, resp.Status)
+					}
+					if err != nil {
+						failures.Add(1)
+					}
 					return err
 				}}
 			}
